@@ -1,0 +1,479 @@
+"""The MQTT bridge: publishes readings, breaker, alarms and discovery; answers commands.
+
+`handle_message` turns one incoming message into the list of messages to publish (no socket
+inside), so the command path can be fuzzed without a broker. `run` is the connection loop around
+it: connect (MQTT 5, falling back to 3.1.1 where the broker needs it), announce, subscribe,
+publish every interval, reconnect with exponential back-off and jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway import discovery
+from gateway.api import (
+    ActiveAlarm,
+    AlarmEventPayload,
+    AlarmsPayload,
+    Availability,
+    BreakerPayload,
+    BridgeInfo,
+    BridgeState,
+    MeterSummary,
+    Response,
+)
+from gateway.commands import CommandError, parse_set, transaction_of
+from gateway.config import Settings
+from gateway.sources.base import AlarmNotice, BreakerStatus, Readings, Source, SourceError
+from gateway.topics import Topics
+from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+OUTBOX_LIMIT = 10_000
+IO_TIMEOUT = 10.0
+SOURCE_TIMEOUT = 15.0
+BACKOFF_MIN, BACKOFF_MAX = 1.0, 60.0
+UNSUPPORTED_PROTOCOL = {1, 132}  # MQTT 3.1.1 CONNACK 1 / MQTT 5 reason 0x84
+
+
+class _Stopped(Exception):
+    """Ends a session on request (see Bridge.stop)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+    correlation_data: bytes | None = None
+
+
+class Bridge:
+    def __init__(
+        self, settings: Settings, sources: list[Source], version: str, host: str, port: int, protocol: str
+    ) -> None:
+        self.settings = settings
+        self.mqtt = settings.mqtt
+        self.topics = Topics(self.mqtt.base_topic, self.mqtt.discovery_prefix)
+        self.sources = {s.info.meter_id: s for s in sources}
+        self.version = version
+        self.host, self.port = host, port
+        self.protocol = protocol  # "auto" | "5" | "3.1.1"
+        self.outbox: deque[Outgoing] = deque(maxlen=OUTBOX_LIMIT)
+        self.connected = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._v5 = protocol != "3.1.1"
+        self._published_totals: dict[str, dict[str, float]] = {mid: {} for mid in self.sources}
+        self._availability: dict[str, str] = {}
+        self._discovery: dict[str, list[tuple[str, bytes]]] = {
+            mid: discovery.messages(s.info, self.topics, version) for mid, s in self.sources.items()
+        }
+        self._discovery_topics = {t for msgs in self._discovery.values() for t, _ in msgs}
+        self._lock = asyncio.Lock()  # one command at a time keeps responses in order
+        self._flush_lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+
+    # --- connection loop ---------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask `run` to say goodbye (bridge and meters offline) and return."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            client = self._make_client()
+            try:
+                async with client:
+                    attempt = 0
+                    log.info("connected to MQTT broker %s:%d (MQTT %s)", self.host, self.port,
+                             "5" if self._v5 else "3.1.1")
+                    await self._session(client)
+            except aiomqtt.MqttCodeError as exc:
+                code = getattr(exc.rc, "value", exc.rc)
+                if self.protocol == "auto" and self._v5 and code in UNSUPPORTED_PROTOCOL:
+                    log.info("broker refuses MQTT 5; using MQTT 3.1.1")
+                    self._v5 = False
+                    continue
+                log.warning("MQTT broker %s:%d: %s", self.host, self.port, exc)
+            except aiomqtt.MqttError as exc:
+                log.warning("MQTT connection to %s:%d lost or failed: %s", self.host, self.port, exc)
+            finally:
+                self._client = None
+                self.connected.clear()
+            if self._stop.is_set():
+                return
+            delay = min(BACKOFF_MAX, BACKOFF_MIN * 2**attempt) * random.uniform(0.5, 1.0)
+            attempt += 1
+            log.info("reconnecting in %.1f s", delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
+
+    def _make_client(self) -> aiomqtt.Client:
+        m = self.mqtt
+        return aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=m.client_id,
+            username=m.username,
+            password=m.password.get_secret_value() if m.password else None,
+            keepalive=m.keepalive,
+            protocol=aiomqtt.ProtocolVersion.V5 if self._v5 else aiomqtt.ProtocolVersion.V311,
+            will=aiomqtt.Will(self.topics.bridge_state, BridgeState(state="offline").to_bytes(), 1, True),
+            tls_params=aiomqtt.TLSParameters() if m.tls else None,
+            timeout=IO_TIMEOUT,
+        )
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        """One connection. Everything runs in child tasks: the reader (which is how aiomqtt reports a
+        lost connection), and `_operate` (subscribe, announce, publish, handle commands)."""
+        self._client = client
+        inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._receive(client, inbox))
+                tg.create_task(self._operate(client, inbox, tg))
+        except* _Stopped:
+            pass
+        except* aiomqtt.MqttError as group:
+            raise group.exceptions[0] from None
+
+    async def _operate(self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message],
+                       tg: asyncio.TaskGroup) -> None:
+        await self._subscribe(client)
+        await self._queue(await self._announcements())
+        self.connected.set()
+        tg.create_task(self._handle_incoming(inbox))
+        tg.create_task(self._publish_loop())
+        for source in self.sources.values():
+            tg.create_task(self._pump_events(source))
+        await self._stop.wait()
+        await self._say_goodbye()
+        raise _Stopped
+
+    async def _say_goodbye(self) -> None:
+        """A clean shutdown marks meters and bridge offline (the will covers a crash)."""
+        try:
+            async with asyncio.timeout(3):
+                await self._queue(
+                    [Outgoing(self.topics.meter(mid, "availability"), Availability(state="offline").to_bytes(),
+                              retain=True) for mid in self.sources]
+                    + [Outgoing(self.topics.bridge_state, BridgeState(state="offline").to_bytes(), retain=True)]
+                )
+        except (TimeoutError, aiomqtt.MqttError) as exc:
+            log.warning("could not say goodbye to the broker: %s", exc or "timeout")
+
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
+        t = self.topics
+        subs = [t.ha_status]
+        for mid in self.sources:
+            subs += [t.meter(mid, "set"), t.set_named(mid, "+"), t.meter(mid, "get")]
+            if self.mqtt.discovery:
+                subs.append(f"{t.discovery_prefix}/+/{t.node_id(mid)}/+/config")
+        for topic in subs:
+            await client.subscribe(topic, qos=1)
+            _honour_cancellation()
+
+    async def _announcements(self) -> list[Outgoing]:
+        """Everything a (re)connected broker must hold: bridge state/info, discovery, each meter's
+        availability, breaker, alarms and state."""
+        t = self.topics
+        self._availability.clear()
+        out = [
+            Outgoing(t.bridge_state, BridgeState(state="online").to_bytes(), retain=True),
+            Outgoing(t.bridge_info, self.bridge_info().to_bytes(), retain=True),
+        ]
+        for mid, source in self.sources.items():
+            out += self._discovery_messages(mid)
+            out += await self._state_messages(mid)
+            if self._availability.get(mid) == "online":
+                try:
+                    out.append(self._breaker_message(mid, await self._call(source.breaker())))
+                    out.append(await self._alarms_message(mid))
+                except (SourceError, TimeoutError) as exc:
+                    log.warning("meter %s: breaker/alarms not readable: %s", mid, exc)
+        return out
+
+    def _discovery_messages(self, meter_id: str) -> list[Outgoing]:
+        if not self.mqtt.discovery:
+            return []
+        return [Outgoing(topic, payload, retain=True) for topic, payload in self._discovery[meter_id]]
+
+    def bridge_info(self) -> BridgeInfo:
+        return BridgeInfo(
+            version=self.version,
+            base_topic=self.mqtt.base_topic,
+            discovery_prefix=self.mqtt.discovery_prefix if self.mqtt.discovery else None,
+            publish_interval=self.settings.publish_interval,
+            broker=f"{self.host}:{self.port}",
+            protocol="5" if self._v5 else "3.1.1",
+            meters=[
+                MeterSummary(id=mid, source=s.info.source, model=s.info.model,
+                             serial_number=s.info.serial_number, name=s.info.name)
+                for mid, s in self.sources.items()
+            ],
+        )
+
+    # --- publishing --------------------------------------------------------------------------
+    async def _queue(self, msgs: list[Outgoing]) -> None:
+        """Everything goes out through the outbox, in order; a broken connection loses nothing
+        queued (it is sent after the reconnect)."""
+        self.outbox.extend(msgs)
+        if self._client is None:
+            return
+        async with self._flush_lock:
+            while self.outbox and self._client is not None:
+                await self._send(self._client, self.outbox[0])
+                self.outbox.popleft()
+
+    async def _send(self, client: aiomqtt.Client, msg: Outgoing) -> None:
+        props = None
+        if msg.correlation_data is not None and self._v5:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.CorrelationData = msg.correlation_data
+        await client.publish(msg.topic, msg.payload, msg.qos, msg.retain, properties=props, timeout=IO_TIMEOUT)
+        _honour_cancellation()
+
+    async def _call(self, awaitable: Awaitable[T]) -> T:
+        async with asyncio.timeout(SOURCE_TIMEOUT):
+            return await awaitable
+
+    async def _publish_loop(self) -> None:
+        interval = self.settings.publish_interval
+        while True:
+            await asyncio.sleep(interval)
+            for mid in self.sources:
+                await self._queue(await self._state_messages(mid))
+
+    async def _state_messages(self, meter_id: str) -> list[Outgoing]:
+        """Read the meter: its state (and availability when that changed)."""
+        source = self.sources[meter_id]
+        try:
+            readings = await self._call(source.read())
+        except (SourceError, TimeoutError) as exc:
+            log.warning("meter %s does not answer: %s", meter_id, exc)
+            return self._availability_messages(meter_id, "offline")
+        out = self._availability_messages(meter_id, "online")
+        readings = self._guard_totals(meter_id, readings)
+        out.append(Outgoing(self.topics.meter(meter_id, "state"), _json(readings), retain=True))
+        _report(meter_id, readings)
+        return out
+
+    def _availability_messages(self, meter_id: str, state: str) -> list[Outgoing]:
+        if self._availability.get(meter_id) == state:
+            return []
+        self._availability[meter_id] = state
+        payload = Availability(state=state).to_bytes()
+        return [Outgoing(self.topics.meter(meter_id, "availability"), payload, retain=True)]
+
+    def _guard_totals(self, meter_id: str, readings: Readings) -> Readings:
+        """A total_increasing register never goes backwards on MQTT, whatever a source says."""
+        last = self._published_totals[meter_id]
+        for key, value in readings.items():
+            reg = REGISTERS_BY_KEY.get(key)
+            if reg is None or reg.kind.spec.state_class != "total_increasing" or not isinstance(value, int | float):
+                continue
+            previous = last.get(key)
+            if previous is not None and value < previous:
+                log.warning("meter %s: %s went backwards (%s < %s); keeping %s", meter_id, key, value,
+                            previous, previous)
+                readings[key] = previous
+            else:
+                last[key] = float(value)
+        return readings
+
+    def _breaker_message(self, meter_id: str, status: BreakerStatus) -> Outgoing:
+        payload = BreakerPayload(state=status.state, reason=status.reason, time=status.time)
+        return Outgoing(self.topics.meter(meter_id, "breaker"), payload.to_bytes(), retain=True)
+
+    async def _alarms_message(self, meter_id: str) -> Outgoing:
+        now, active = await self._call(self.sources[meter_id].alarms())
+        payload = AlarmsPayload(
+            time=now, active=[ActiveAlarm(type=a.type, phase=a.phase, since=a.time) for a in active]
+        )
+        return Outgoing(self.topics.meter(meter_id, "alarms"), payload.to_bytes(), retain=True)
+
+    async def _pump_events(self, source: Source) -> None:
+        while True:
+            event = await source.events.get()
+            try:
+                msgs = await self._event_messages(source, event)
+            except (SourceError, TimeoutError) as exc:
+                log.warning("meter %s: event %s not published: %s", source.info.meter_id, event, exc)
+                continue
+            await self._queue(msgs)
+
+    async def _event_messages(self, source: Source, event: BreakerStatus | AlarmNotice) -> list[Outgoing]:
+        mid = source.info.meter_id
+        if isinstance(event, BreakerStatus):
+            return [self._breaker_message(mid, event)]
+        msg = AlarmEventPayload(time=event.time, type=event.type, active=event.active, phase=event.phase,
+                                detail=event.detail or None)
+        return [Outgoing(self.topics.meter(mid, "alarm"), msg.to_bytes()), await self._alarms_message(mid)]
+
+    async def _pending_event_messages(self, source: Source) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        while not source.events.empty():
+            out += await self._event_messages(source, source.events.get_nowait())
+        return out
+
+    # --- incoming ----------------------------------------------------------------------------
+    async def _receive(self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message]) -> None:
+        """Only reads: aiomqtt reports a lost connection through this iterator, so it must never
+        wait behind a handler."""
+        async for message in client.messages:
+            inbox.put_nowait(message)
+
+    async def _handle_incoming(self, inbox: asyncio.Queue[aiomqtt.Message]) -> None:
+        while True:
+            message = await inbox.get()
+            payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+            props = message.properties
+            response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
+            correlation = getattr(props, "CorrelationData", None) if props is not None else None
+            out = await self.handle_message(str(message.topic), bytes(payload), message.retain,
+                                            response_topic, correlation)
+            await self._queue(out)
+
+    async def handle_message(
+        self,
+        topic: str,
+        payload: bytes,
+        retain: bool = False,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
+    ) -> list[Outgoing]:
+        """One incoming message → the messages to publish in answer (never raises on bad input)."""
+        t = self.topics
+        if topic == t.ha_status:
+            if payload.strip().lower() == b"online":
+                log.info("Home Assistant is online: announcing discovery again")
+                out: list[Outgoing] = []
+                for mid in self.sources:
+                    out += self._discovery_messages(mid) + await self._state_messages(mid)
+                return out
+            return []
+        if topic.startswith(t.discovery_prefix + "/") and topic.endswith("/config"):
+            # A retained config of ours that this version no longer has: retire the entity.
+            if payload and topic not in self._discovery_topics:
+                log.info("removing retired discovery config %s", topic)
+                return [Outgoing(topic, b"", retain=True)]
+            return []
+        parsed = t.parse_meter_topic(topic)
+        if parsed is None or parsed[0] not in self.sources:
+            return []
+        meter_id, verb, name = parsed
+        if retain:
+            return []  # a retained command would replay on every restart; it was not meant for now
+        async with self._lock:
+            if verb == "get":
+                response, extra = await self._get(meter_id, payload)
+            else:
+                response, extra = await self._set(meter_id, payload, name)
+        dest = [t.meter(meter_id, "response")]
+        if response_topic and self._valid_publish_topic(response_topic):
+            dest.append(response_topic)
+        body = response.to_bytes()
+        return extra + [Outgoing(d, body, correlation_data=correlation) for d in dest]
+
+    @staticmethod
+    def _valid_publish_topic(topic: str) -> bool:
+        return bool(topic) and not any(c in topic for c in "+#\0") and len(topic.encode()) < 65535
+
+    async def _set(self, meter_id: str, payload: bytes, name: str | None) -> tuple[Response, list[Outgoing]]:
+        source = self.sources[meter_id]
+        try:
+            request = parse_set(payload, name)
+        except CommandError as exc:
+            txn = transaction_of(payload) if name is None else None
+            return Response(transaction=txn, status="error", error=str(exc)), []
+        data: dict[str, Any] = {}
+        error: str | None = None
+        for command in request.commands:
+            if command.name not in source.info.commands:
+                error = f"{command.name}: not supported by a {source.info.source} meter"
+                break
+            try:
+                data.update(await self._call(source.execute(command)))
+            except CommandError as exc:
+                error = str(exc)
+                break
+            except (SourceError, TimeoutError) as exc:
+                error = f"{command.name}: the meter did not carry it out ({exc or 'timeout'})"
+                break
+        extra: list[Outgoing] = []
+        if data:  # something changed: publish the new state at once, not at the next interval
+            extra = await self._pending_event_messages(source) + await self._state_messages(meter_id)
+        if error is not None:
+            return Response(transaction=request.transaction, status="error", data=data or None, error=error), extra
+        return Response(transaction=request.transaction, status="ok", data=data), extra
+
+    async def _get(self, meter_id: str, payload: bytes) -> tuple[Response, list[Outgoing]]:
+        """`get` with `{"registers": [OBIS code or key, …]}` (or nothing: every reading)."""
+        txn = transaction_of(payload)
+        try:
+            doc = json.loads(payload) if payload.strip() else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            return Response(transaction=txn, status="error", error=f"payload: malformed JSON ({exc})"), []
+        if not isinstance(doc, dict):
+            return Response(transaction=txn, status="error", error="payload: expected a JSON object"), []
+        unknown = set(doc) - {"transaction", "registers"}
+        if unknown:
+            return Response(transaction=txn, status="error",
+                            error=f"{sorted(unknown)[0]}: unknown request (known: registers)"), []
+        try:
+            readings = await self._call(self.sources[meter_id].read())
+        except (SourceError, TimeoutError) as exc:
+            return Response(transaction=txn, status="error", error=f"registers: meter does not answer ({exc})"), []
+        wanted = doc.get("registers")
+        if wanted is None:
+            return Response(transaction=txn, status="ok", data={"registers": readings}), []
+        if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
+            return Response(transaction=txn, status="error",
+                            error="registers: expected a list of OBIS codes or keys"), []
+        out: dict[str, Any] = {}
+        for name in wanted:
+            reg = REGISTERS_BY_OBIS.get(name) or REGISTERS_BY_KEY.get(name)
+            if reg is None or reg.key not in readings:
+                return Response(transaction=txn, status="error",
+                                error=f"registers: {name!r} is not a register of this meter"), []
+            out[name] = readings[reg.key]
+        return Response(transaction=txn, status="ok", data={"registers": out}), []
+
+
+def _honour_cancellation() -> None:
+    """On Python 3.11 asyncio.wait_for (inside aiomqtt's publish/subscribe) can swallow a
+    cancellation that arrives as the operation completes (CPython gh-86296). The task still
+    counts the request, so raise it here. Only called in session child tasks, which nothing
+    ever un-cancels (a TaskGroup's parent task is, so it must not run this)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _report(meter_id: str, r: Readings) -> None:
+    """One console line per publication, so a demo shows the meter living."""
+    log.info(
+        "%s %s  A+ %s kWh  A- %s kWh  P+ %s W  P- %s W  U %s/%s/%s V  tariff %s  breaker %s",
+        meter_id, r.get("time"), r.get("a_plus"), r.get("a_minus"), r.get("p_plus"), r.get("p_minus"),
+        r.get("u_l1"), r.get("u_l2"), r.get("u_l3"), r.get("tariff"), r.get("breaker"),
+    )

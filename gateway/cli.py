@@ -1,0 +1,98 @@
+"""`omnipower-gateway`: run the service, or send one command and print the answer."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+import aiomqtt
+
+from gateway import __version__, service
+from gateway.config import ConfigError, Settings, load_settings
+from gateway.topics import Topics
+from meter_sim.persistence import PersistenceError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omnipower-gateway", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run the gateway service (the default)")
+    run.add_argument("--config", type=Path, help="YAML configuration file")
+    send = sub.add_parser("send", help="send one command to a meter and print the response")
+    send.add_argument("--config", type=Path, help="YAML configuration file (for the broker settings)")
+    send.add_argument("meter", help="meter id, e.g. meter1")
+    send.add_argument("name", help="command: breaker, tariff, push_button, voltage_l1 …")
+    send.add_argument("value", help="e.g. disconnect, connect, release, 2, auto, hold")
+    send.add_argument("--timeout", type=float, default=10.0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    config = getattr(args, "config", None)
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        print(f"omnipower-gateway: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if command == "send":
+        return asyncio.run(_send(settings, args.meter, args.name, args.value, args.timeout))
+    try:
+        asyncio.run(_run(settings))
+    except PersistenceError as exc:
+        print(f"omnipower-gateway: {exc}", file=sys.stderr)
+        return 3
+    return 0
+
+
+async def _run(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.getLogger(__name__).info(
+        "omnipower-gateway %s: %d meter(s), base topic %r, data in %s",
+        __version__, len(settings.meters), settings.mqtt.base_topic, settings.data_dir,
+    )
+    await service.run(settings, stop)
+
+
+async def _send(settings: Settings, meter: str, name: str, value: str, timeout: float) -> int:
+    m = settings.mqtt
+    topics = Topics(m.base_topic, m.discovery_prefix)
+    transaction = uuid.uuid4().hex[:8]
+    try:
+        async with aiomqtt.Client(
+            m.host or "localhost", m.port, username=m.username,
+            password=m.password.get_secret_value() if m.password else None, timeout=timeout,
+        ) as client:
+            await client.subscribe(topics.meter(meter, "response"), qos=1)
+            body = json.dumps({name: _value(value), "transaction": transaction})
+            await client.publish(topics.meter(meter, "set"), body, qos=1)
+            async with asyncio.timeout(timeout):
+                async for message in client.messages:
+                    answer = json.loads(message.payload)
+                    if answer.get("transaction") == transaction:
+                        print(json.dumps(answer, indent=2))
+                        return 0 if answer.get("status") == "ok" else 1
+    except (aiomqtt.MqttError, TimeoutError) as exc:
+        print(f"omnipower-gateway: no answer from meter {meter!r}: {exc or 'timeout'}", file=sys.stderr)
+    return 1
+
+
+def _value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

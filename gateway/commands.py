@@ -1,0 +1,146 @@
+"""Parsing and validation of commands from the `set` topics. Pure: bytes in, `Command`s or a
+`CommandError` naming the field and the reason out.
+
+`<base>/<meter>/set` takes a JSON object `{"breaker": "disconnect", "transaction": "t1"}` (several
+commands may be combined; they run in order). `<base>/<meter>/set/<name>` takes a plain value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.api import JsonScalar
+
+BREAKER_ACTIONS = ("connect", "disconnect", "release")
+PUSH_BUTTON_ACTIONS = ("hold",)  # the 6-second hold on the disconnect display item
+VOLTAGE_COMMANDS = ("voltage_l1", "voltage_l2", "voltage_l3")
+COMMAND_NAMES = ("breaker", "tariff", "push_button", *VOLTAGE_COMMANDS)
+MAX_PAYLOAD = 4096
+
+
+class CommandError(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str  # one of COMMAND_NAMES
+    value: str | int | float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    transaction: JsonScalar
+    commands: tuple[Command, ...]
+
+
+def transaction_of(payload: bytes) -> JsonScalar:
+    """Best-effort: the `transaction` of a JSON object payload, so that even a rejected request is
+    answered with it."""
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(doc, dict):
+        value = doc.get("transaction")
+        if value is None or isinstance(value, str | int | float | bool):
+            return value
+    return None
+
+
+def parse_set(payload: bytes, name: str | None = None) -> Request:
+    """Parse a `set` message; `name` is the last topic level of `set/<name>`, if any."""
+    if len(payload) > MAX_PAYLOAD:
+        raise CommandError("payload", f"too large ({len(payload)} bytes, at most {MAX_PAYLOAD})")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandError("payload", "not valid UTF-8 text") from None
+    if name is not None:
+        if name not in COMMAND_NAMES:
+            raise CommandError(name, f"unknown command (known: {', '.join(COMMAND_NAMES)})")
+        return Request(None, (validate(name, _plain_value(text)),))
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise CommandError("payload", f"malformed JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise CommandError("payload", 'expected a JSON object of commands, e.g. {"breaker": "disconnect"}')
+    transaction = doc.pop("transaction", None)
+    if transaction is not None and not isinstance(transaction, str | int | float | bool):
+        raise CommandError("transaction", "must be a string or a number")
+    if not doc:
+        raise CommandError("payload", f"no command given (known: {', '.join(COMMAND_NAMES)})")
+    commands = []
+    for key, value in doc.items():
+        if key not in COMMAND_NAMES:
+            raise CommandError(str(key), f"unknown command (known: {', '.join(COMMAND_NAMES)})")
+        commands.append(validate(key, value))
+    return Request(transaction, tuple(commands))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _plain_value(text: str) -> Any:
+    """A plain payload may still be JSON (`2`, `"auto"`, `null`); otherwise it is the text itself."""
+    stripped = text.strip()
+    try:
+        return json.loads(stripped, parse_constant=_reject_constant)
+    except ValueError:
+        return stripped
+
+
+def validate(name: str, value: Any) -> Command:
+    if name == "breaker":
+        return Command(name, _choice(name, value, BREAKER_ACTIONS))
+    if name == "push_button":
+        return Command(name, _choice(name, value, PUSH_BUTTON_ACTIONS))
+    if name == "tariff":
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return Command(name, None)
+        number = _number(name, value, "1–4 or 'auto'")
+        if number != int(number) or not 1 <= number <= 4:
+            raise CommandError(name, f"value {value!r} out of range (allowed: 1, 2, 3, 4 or 'auto')")
+        return Command(name, int(number))
+    if name in VOLTAGE_COMMANDS:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+            return Command(name, None)
+        volts = _number(name, value, "volts 0–400 or 'auto'")
+        if not 0 <= volts <= 400:
+            raise CommandError(name, f"value {value!r} out of range (allowed: 0–400 V or 'auto')")
+        return Command(name, float(volts))
+    raise CommandError(name, f"unknown command (known: {', '.join(COMMAND_NAMES)})")
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if isinstance(value, str) and value.strip().lower() in allowed:
+        return value.strip().lower()
+    raise CommandError(name, f"invalid value {value!r} (allowed: {', '.join(allowed)})")
+
+
+def _number(name: str, value: Any, allowed: str) -> float:
+    if isinstance(value, bool):
+        raise CommandError(name, f"invalid value {value!r} (allowed: {allowed})")
+    if isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise CommandError(name, f"value out of range (allowed: {allowed})") from None
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise CommandError(name, f"invalid value {value!r} (allowed: {allowed})") from None
+    else:
+        raise CommandError(name, f"invalid value {value!r} (allowed: {allowed})")
+    if not math.isfinite(number):
+        raise CommandError(name, f"invalid value {value!r} (allowed: {allowed})")
+    return number

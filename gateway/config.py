@@ -1,0 +1,159 @@
+"""Gateway configuration: a YAML file plus OMNIPOWER_* environment variables (`__` nests).
+
+Environment variables win over the file. Any invalid value stops start-up with a message naming
+the key, the value and what is allowed (see `ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from meter_sim.config import MeterSimSettings
+
+_TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names each offending key."""
+
+
+def _check_topic_prefix(value: str) -> str:
+    if not value or value.startswith("/") or value.endswith("/") or any(c in value for c in "+#\0"):
+        raise ValueError("must be a non-empty MQTT topic without '+', '#' or a leading/trailing '/'")
+    return value
+
+
+class MqttSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str | None = Field(None, description="broker host; unset = localhost, embedded broker if none answers")
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = None
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 60
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    tls: bool = False
+    base_topic: str = "omnipower"
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    embedded_broker: Literal["auto", "never", "always"] = Field(
+        "auto", description="auto: only when no host is configured and nothing answers on localhost"
+    )
+
+    _check_base = field_validator("base_topic", "discovery_prefix")(_check_topic_prefix)
+
+
+class MeterConfig(MeterSimSettings):
+    """One meter of the gateway. For `source: simulated` the simulation settings apply."""
+
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    source: Literal["simulated"] = "simulated"
+    name: str | None = None
+    speed: Annotated[float, Field(gt=0, le=1_000_000)] = Field(
+        1.0, description="simulated seconds per real second"
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not _TOPIC_LEVEL.match(value) or value == "bridge":
+            raise ValueError("must use only letters, digits, '_' and '-' (and not be 'bridge')")
+        return value
+
+
+def _default_data_dir() -> Path:
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "omnipower"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OMNIPOWER_", env_nested_delimiter="__", extra="forbid", yaml_file=None
+    )
+
+    mqtt: MqttSettings = MqttSettings()
+    publish_interval: Annotated[float, Field(ge=0.5, le=3600)] = Field(
+        10.0, description="seconds between state publications (the meter's HAN push rhythm)"
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    meters: Annotated[list[MeterConfig], Field(min_length=1)] = Field(
+        default_factory=lambda: [MeterConfig(id="meter1")]
+    )
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Settings:
+        seen: set[str] = set()
+        for meter in self.meters:
+            if meter.id in seen:
+                raise ValueError(f"meter id {meter.id!r} is used twice; each meter needs its own id")
+            seen.add(meter.id)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read the configuration; raise ConfigError with a readable message when it is invalid."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"configuration file {config_file} does not exist")
+        try:
+            doc = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"configuration file {config_file} is not valid YAML: {exc}") from exc
+        if doc is not None and not isinstance(doc, dict):
+            raise ConfigError(f"configuration file {config_file} must hold a mapping of settings at the top")
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(yaml_file=config_file)
+
+    try:
+        return _FileSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = ["invalid configuration:"]
+    for err in exc.errors():
+        key = _dotted(err["loc"])
+        value = err.get("input")
+        reason = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "missing":
+            lines.append(f"  {key}: required key is missing")
+        else:
+            lines.append(f"  {key} = {value!r}: {reason}")
+    return "\n".join(lines)
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not str(part).startswith(("function-", "literal[", "int", "float")):
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"

@@ -1,0 +1,56 @@
+"""The gateway service: sources and the MQTT bridge under one TaskGroup."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from gateway import __version__
+from gateway.bridge import Bridge
+from gateway.broker import EmbeddedBroker, choose
+from gateway.config import MeterConfig, Settings
+from gateway.sources.base import Source
+
+log = logging.getLogger(__name__)
+STOP_TIMEOUT = 5.0
+
+
+def make_source(config: MeterConfig, settings: Settings) -> Source:
+    if config.source == "simulated":
+        from gateway.sources.simulated import SimulatedSource  # the only place gateway uses meter_sim
+
+        return SimulatedSource(config, settings.data_dir)
+    raise ValueError(f"meters[{config.id}].source: unknown source {config.source!r}")
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (or forever); sources save their state on the way out."""
+    stop = stop or asyncio.Event()
+    sources = [make_source(m, settings) for m in settings.meters]
+    choice = await choose(settings.mqtt)
+    async with contextlib.AsyncExitStack() as stack:
+        if choice.embedded:
+            await stack.enter_async_context(EmbeddedBroker(choice.port))
+        bridge = Bridge(settings, sources, __version__, choice.host, choice.port, choice.protocol)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                source_tasks = [tg.create_task(s.run()) for s in sources]
+                bridge_task = tg.create_task(bridge.run())
+                await stop.wait()
+                log.info("stopping")
+                bridge.stop()  # says goodbye on the broker, then returns
+                await asyncio.wait([bridge_task], timeout=STOP_TIMEOUT)
+                await _cancel([bridge_task, *source_tasks])
+        finally:
+            for source in sources:
+                await source.close()
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel until done: on Python 3.11 a cancellation can be swallowed inside asyncio.wait_for
+    (CPython gh-86296), so one cancel() is not always enough."""
+    while pending := [t for t in tasks if not t.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=1)

@@ -1,0 +1,1 @@
+"""Where meter readings come from. Each source gives the bridge the same reading snapshot."""

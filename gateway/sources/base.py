@@ -1,0 +1,84 @@
+"""The interface between a meter source and the MQTT bridge."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.commands import Command
+from omnipower.registers import Register
+
+Readings = dict[str, float | int | str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterInfo:
+    meter_id: str
+    name: str
+    source: str  # simulated | han | mbus | modbus | optical
+    model: str
+    serial_number: str
+    sw_version: str
+    registers: tuple[Register, ...]
+    commands: frozenset[str]  # the command names this source can carry out
+    alarm_types: tuple[str, ...] = ()
+    manufacturer: str = "Kamstrup"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerStatus:
+    state: str
+    reason: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmNotice:
+    time: str
+    type: str
+    active: bool
+    phase: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+SourceEvent = BreakerStatus | AlarmNotice
+
+
+class SourceError(Exception):
+    """The meter does not answer (the bridge marks it offline and keeps retrying)."""
+
+
+class Source(ABC):
+    """A meter as the bridge sees it."""
+
+    info: MeterInfo
+
+    def __init__(self) -> None:
+        self.events: asyncio.Queue[SourceEvent] = asyncio.Queue()
+        self.online = False
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Keep the meter's data fresh (tick a model, poll a wire); runs until cancelled."""
+
+    @abstractmethod
+    async def read(self) -> Readings:
+        """The current readings: `time` plus one key per register (and `tariff_control`)."""
+
+    @abstractmethod
+    async def breaker(self) -> BreakerStatus:
+        """The breaker's position now."""
+
+    @abstractmethod
+    async def alarms(self) -> tuple[str, list[AlarmNotice]]:
+        """The meter's time now and the alarms active now (each with its start time)."""
+
+    @abstractmethod
+    async def execute(self, command: Command) -> dict[str, Any]:
+        """Carry out one command; return data for the response or raise CommandError."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Save what must survive a restart; release the transport."""

@@ -1,0 +1,48 @@
+"""Every MQTT topic the gateway uses, in one place (the contract of DESIGN.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    base: str
+    discovery_prefix: str = "homeassistant"
+
+    @property
+    def bridge_state(self) -> str:
+        return f"{self.base}/bridge/state"
+
+    @property
+    def bridge_info(self) -> str:
+        return f"{self.base}/bridge/info"
+
+    @property
+    def ha_status(self) -> str:
+        return f"{self.discovery_prefix}/status"
+
+    def meter(self, meter_id: str, leaf: str) -> str:
+        """availability, state, breaker, alarms, alarm, set, get, response, han"""
+        return f"{self.base}/{meter_id}/{leaf}"
+
+    def set_named(self, meter_id: str, name: str) -> str:
+        return f"{self.base}/{meter_id}/set/{name}"
+
+    def node_id(self, meter_id: str) -> str:
+        return f"{self.base}_{meter_id}"
+
+    def discovery(self, component: str, meter_id: str, object_id: str) -> str:
+        return f"{self.discovery_prefix}/{component}/{self.node_id(meter_id)}/{object_id}/config"
+
+    def parse_meter_topic(self, topic: str) -> tuple[str, str, str | None] | None:
+        """`<base>/<meter>/set[/<name>]` or `<base>/<meter>/get` → (meter, verb, name)."""
+        prefix = self.base + "/"
+        if not topic.startswith(prefix):
+            return None
+        parts = topic[len(prefix):].split("/")
+        if len(parts) == 2 and parts[1] in ("set", "get"):
+            return parts[0], parts[1], None
+        if len(parts) == 3 and parts[1] == "set" and parts[2]:
+            return parts[0], "set", parts[2]
+        return None

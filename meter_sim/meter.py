@@ -1,0 +1,214 @@
+"""The simulated OMNIPOWER meter: one object that steps its physics and metrology in 1-second
+steps on an injected clock, and answers commands.
+
+Same settings, seed and clock → same registers: every random draw comes from generators seeded by
+`settings.seed`, steps always fall on whole seconds, and advancing in small or large chunks runs
+the very same steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from meter_sim.alarms import AlarmEvent, Alarms
+from meter_sim.breaker import Action, Breaker, BreakerChange, BreakerState
+from meter_sim.clock import Clock
+from meter_sim.config import MeterSimSettings
+from meter_sim.grid import Grid
+from meter_sim.household import Household
+from meter_sim.metrology import ENERGY_KEYS, INSTANT_KEYS, Metrology
+from meter_sim.rtc import Rtc
+from meter_sim.tariffs import Tariffs, TariffSchedule
+from omnipower.registers import REGISTERS_BY_KEY, Register, registers_for
+
+STATE_VERSION = 1
+_Z19_POSITION: dict[int, BreakerState] = {0: "connected", 1: "connected", 2: "disconnected"}
+
+
+@dataclass(frozen=True, slots=True)
+class Peak:
+    value: float = 0.0  # W
+    time: float | None = None
+
+
+class Meter:
+    def __init__(
+        self,
+        meter_id: str,
+        settings: MeterSimSettings,
+        clock: Clock,
+        state: dict[str, Any] | None = None,
+        energy_type: int = 4,
+    ) -> None:
+        self.id = meter_id
+        self.settings = settings
+        self.clock = clock
+        self.energy_type = energy_type
+        self.registers: tuple[Register, ...] = registers_for(energy_type)
+        self.rtc = Rtc(settings.z11, settings.z15)
+        self.household = Household(settings.household, settings.seed)
+        self.grid = Grid(settings.seed)
+        self.tariffs = Tariffs(TariffSchedule(settings.tariff_schedule))
+        self.metrology = Metrology()
+        self.alarms = Alarms()
+        b = settings.breaker
+        self.breaker = Breaker(
+            _Z19_POSITION[settings.z19],
+            reason="delivery",
+            push_button_requires_release=b.push_button_requires_release,
+            min_reconnect_delay_s=b.min_reconnect_delay_s,
+        )
+        self.period_s = settings.integration_period_s
+        self.peak = Peak()
+        self.last_period_mean = 0.0
+        self._period_wh = 0.0
+        self.powered_s = 0.0
+        self.events: list[AlarmEvent | BreakerChange] = []
+        self.t = int(clock.now())
+        if state is not None:
+            self._restore(state)
+        self.breaker.changed_at = self.breaker.changed_at or float(self.t)
+        self._minute(self.t - self.t % 60, tick=False)
+        self._measure()
+
+    def _measure(self) -> None:
+        """Instantaneous values of the present second, without registering energy."""
+        hh = self.household
+        hh.compose(self.t)
+        self.grid.compose(hh.p if self.breaker.closed else _ZERO3)
+        self.metrology.step(0.0, self.grid.u, hh.p, hh.q, self.breaker.closed, self.grid.f, self.tariffs.active)
+
+    # --- time --------------------------------------------------------------------------------
+    def update(self) -> None:
+        """Advance to the clock's present time."""
+        self.advance_to(self.clock.now())
+
+    def advance_to(self, t: float) -> None:
+        while self.t + 1 <= t:
+            self.step()
+
+    def step(self) -> None:
+        """One 1-second measurement interval, ending at self.t + 1."""
+        t = self.t + 1
+        self.t = t
+        if t % 60 == 0:
+            self._minute(t)
+        hh = self.household
+        hh.step(t)
+        self.grid.step(hh.p if self.breaker.closed else _ZERO3)
+        m = self.metrology
+        a_plus_wh = m.step(1.0, self.grid.u, hh.p, hh.q, self.breaker.closed, self.grid.f, self.tariffs.active)
+        if m.powered:
+            self.powered_s += 1.0
+        self.alarms.check_voltages(t, self.grid.u, self.events)  # type: ignore[arg-type]
+        self._period_wh += a_plus_wh
+        if t % self.period_s == 0:
+            self._end_of_period(t)
+
+    def _minute(self, t: int, tick: bool = True) -> None:
+        wall = self.rtc.wall_time(t)
+        hour = wall.hour + wall.minute / 60.0
+        self.tariffs.update(wall.hour * 60 + wall.minute)
+        self.household.minute(t, hour, wall.weekday(), wall.timetuple().tm_yday, tick)
+        self.grid.minute(hour)
+
+    def _end_of_period(self, t: int) -> None:
+        mean = self._period_wh * 3600.0 / self.period_s
+        self._period_wh = 0.0
+        self.last_period_mean = mean
+        if mean > self.peak.value:
+            self.peak = Peak(mean, float(t))
+
+    # --- commands ----------------------------------------------------------------------------
+    def breaker_command(self, action: Action) -> BreakerChange:
+        """Operate the breaker now; raises BreakerRefused when the state does not allow it."""
+        change = self.breaker.command(action, float(self.t))
+        self.events.append(change)
+        self._measure()  # currents and powers follow the contacts at once
+        return change
+
+    def set_tariff(self, tariff: int | None) -> None:
+        self.tariffs.set_override(tariff)
+
+    def set_phase_voltage(self, phase: int, volts: float | None) -> None:
+        """Simulation input: force a phase voltage (None = back to the grid model)."""
+        self.grid.override[phase - 1] = volts
+
+    def drain_events(self) -> list[AlarmEvent | BreakerChange]:
+        events, self.events = self.events, []
+        return events
+
+    # --- readings ----------------------------------------------------------------------------
+    def base_values(self) -> dict[str, float | int | str | None]:
+        """Every reading in model units (Wh, W, V, A, s...), unrounded."""
+        values: dict[str, float | int | str | None] = dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True))
+        values.update(zip(INSTANT_KEYS, self.metrology.instant, strict=True))
+        values["p_plus_max"] = self.peak.value
+        values["p_plus_max_time"] = self.rtc.iso(self.peak.time) if self.peak.time is not None else None
+        values["p_plus_mean"] = self.last_period_mean
+        values["hour_counter"] = self.powered_s
+        values["tariff"] = self.tariffs.active
+        values["breaker"] = self.breaker.state
+        return values
+
+    def readings(self) -> dict[str, float | int | str | None]:
+        """The state the gateway publishes: `time` plus one key per register, in published units."""
+        base = self.base_values()
+        out: dict[str, float | int | str | None] = {"time": self.rtc.iso(self.t)}
+        for reg in self.registers:
+            value = base[reg.key]
+            if isinstance(value, float):
+                out[reg.key] = int(reg.publish(value)) if reg.key == "hour_counter" else reg.publish(value)
+            else:
+                out[reg.key] = value
+        return out
+
+    def register(self, key: str) -> float:
+        """One energy register in its published unit (e.g. kWh), unrounded."""
+        reg = REGISTERS_BY_KEY[key]
+        return self.metrology.energy[ENERGY_KEYS.index(key)] / reg.kind.spec.base_per_unit
+
+    # --- permanent memory --------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        b = self.breaker
+        return {
+            "version": STATE_VERSION,
+            "t": self.t,
+            "energy": dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True)),
+            "peak": [self.peak.value, self.peak.time],
+            "period": [self._period_wh, self.last_period_mean],
+            "powered_s": self.powered_s,
+            "breaker": {"state": b.state, "reason": b.reason, "changed_at": b.changed_at,
+                        "last_disconnect_at": b.last_disconnect_at},
+            "tariff_override": self.tariffs.override,
+            "alarms": self.alarms.to_state(),
+            "household": self.household.to_state(),
+            "grid": self.grid.to_state(),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"meter state version {state.get('version')!r} is not {STATE_VERSION}")
+        saved_t = int(state["t"])
+        energy = state["energy"]
+        self.metrology.energy = [float(energy.get(k, 0.0)) for k in ENERGY_KEYS]
+        self.peak = Peak(float(state["peak"][0]), state["peak"][1])
+        self._period_wh, self.last_period_mean = (float(x) for x in state["period"])
+        self.powered_s = float(state["powered_s"])
+        b = state["breaker"]
+        self.breaker.state = b["state"]
+        self.breaker.reason = b["reason"]
+        self.breaker.changed_at = float(b["changed_at"])
+        self.breaker.last_disconnect_at = b["last_disconnect_at"]
+        self.tariffs.override = state["tariff_override"]
+        self.alarms.restore(state["alarms"])
+        self.household.restore(state["household"])
+        self.grid.restore(state["grid"])
+        # The meter was off between the save and now: nothing registers in the gap.
+        if self.t > saved_t and self.t // self.period_s != saved_t // self.period_s:
+            self._period_wh = 0.0
+        self.t = max(self.t, saved_t)
+
+
+_ZERO3 = [0.0, 0.0, 0.0]

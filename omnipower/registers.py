@@ -1,0 +1,190 @@
+"""The register table: every reading of the meter, declared once.
+
+Each `Register` carries its OBIS code, the MQTT state key, the unit it is published in, the DLMS
+scaler of its integer encoding, and its Home Assistant entity description. The meter model fills
+values by key; MQTT state, HA discovery and (later) codec maps and display lists are derived from
+this table, so adding a reading is one line here.
+
+Values are held by the model in SI base units (Wh, varh, VAh, W, var, VA, V, A, Hz, s) and
+converted to the published unit by the register's `Kind`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from enum import Enum
+
+__all__ = [
+    "BREAKER_STATES",
+    "REGISTERS",
+    "REGISTERS_BY_KEY",
+    "REGISTERS_BY_OBIS",
+    "Kind",
+    "Register",
+    "registers_for",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """How one kind of quantity is stored, published and described to Home Assistant."""
+
+    unit: str | None  # unit of the published value
+    base_per_unit: float  # model (SI base) units per published unit: 1000 Wh per kWh
+    decimals: int  # published resolution
+    scaler: int  # DLMS scaler of the integer encoding in base units (Kamstrup HAN convention)
+    device_class: str | None
+    state_class: str | None
+
+
+class Kind(Enum):
+    """Kinds of quantity. Reactive/apparent energy carry no HA device class on purpose: HA added
+    `reactive_energy` only in 2024, and discovery must work on every release from 2023 on."""
+
+    ENERGY = KindSpec("kWh", 1000.0, 3, 1, "energy", "total_increasing")
+    REACTIVE_ENERGY = KindSpec("kvarh", 1000.0, 3, 1, None, "total_increasing")
+    APPARENT_ENERGY = KindSpec("kVAh", 1000.0, 3, 1, None, "total_increasing")
+    POWER = KindSpec("W", 1.0, 0, 0, "power", "measurement")
+    REACTIVE_POWER = KindSpec("var", 1.0, 0, 0, "reactive_power", "measurement")
+    APPARENT_POWER = KindSpec("VA", 1.0, 0, 0, "apparent_power", "measurement")
+    VOLTAGE = KindSpec("V", 1.0, 1, 0, "voltage", "measurement")
+    CURRENT = KindSpec("A", 1.0, 2, -2, "current", "measurement")
+    POWER_FACTOR = KindSpec(None, 1.0, 3, -2, "power_factor", "measurement")
+    FREQUENCY = KindSpec("Hz", 1.0, 2, -2, "frequency", "measurement")
+    HOURS = KindSpec("h", 3600.0, 0, 0, "duration", "total_increasing")
+    TIMESTAMP = KindSpec(None, 1.0, 0, 0, "timestamp", None)
+    INTEGER = KindSpec(None, 1.0, 0, 0, None, "measurement")
+    ENUM = KindSpec(None, 1.0, 0, 0, "enum", None)
+
+    @property
+    def spec(self) -> KindSpec:
+        return self.value
+
+
+ALL_ENERGY_TYPES = frozenset({1, 2, 3, 4})  # X9: 1 A+ · 2 A+/A- · 3 A+/R+ (CT) · 4 A+/A-/R+/R-
+EXPORT = frozenset({2, 4})
+REACTIVE_IMPORT = frozenset({3, 4})
+FOUR_QUADRANT = frozenset({4})
+
+BREAKER_STATES = ("connected", "disconnected", "ready_for_reconnection")
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    key: str  # snake_case field of the MQTT state JSON
+    obis: str  # display form C.D.E; the DLMS logical name is 1.1.C.D.E.255
+    name: str
+    kind: Kind
+    energy_types: frozenset[int] = ALL_ENERGY_TYPES
+    entity_category: str | None = None  # None (primary) or "diagnostic"
+    enabled_by_default: bool = True
+    icon: str | None = None
+    options: tuple[str, ...] = ()  # for ENUM kinds
+
+    @property
+    def unit(self) -> str | None:
+        return self.kind.spec.unit
+
+    @property
+    def scaler(self) -> int:
+        return self.kind.spec.scaler
+
+    @property
+    def decimals(self) -> int:
+        return self.kind.spec.decimals
+
+    @property
+    def logical_name(self) -> str:
+        """Full DLMS/COSEM logical name (A.B.C.D.E.F)."""
+        prefix = "0.0." if self.obis.startswith(("0.", "96.")) else "1.1."
+        return f"{prefix}{self.obis}.255"
+
+    def publish(self, base_value: float) -> float:
+        """Convert a model value (SI base unit) to the published unit and resolution."""
+        spec = self.kind.spec
+        value = round(base_value / spec.base_per_unit, spec.decimals)
+        return value + 0.0  # turns -0.0 into 0.0
+
+
+def _phases(
+    key: str, obis_c: tuple[int, int, int], d_e: str, name: str, kind: Kind, types: frozenset[int] = ALL_ENERGY_TYPES
+) -> list[Register]:
+    return [
+        Register(f"{key}_l{n}", f"{c}.{d_e}", f"{name} L{n}", kind, types)
+        for n, c in zip((1, 2, 3), obis_c, strict=True)
+    ]
+
+
+def _tariffs(key: str, c: int, name: str, kind: Kind, types: frozenset[int]) -> list[Register]:
+    return [Register(f"{key}_t{t}", f"{c}.8.{t}", f"{name} T{t}", kind, types) for t in (1, 2, 3, 4)]
+
+
+def _diag(regs: Register | list[Register], enabled: bool = True) -> list[Register]:
+    """Mark registers as diagnostic entities (optionally disabled by default in HA)."""
+    items = [regs] if isinstance(regs, Register) else regs
+    return [replace(r, entity_category="diagnostic", enabled_by_default=enabled) for r in items]
+
+REGISTERS: tuple[Register, ...] = (
+    # Energy totals (quadrant groupings: A+ = Q1+Q4, A- = Q2+Q3, R+ = Q1+Q2, R- = Q3+Q4)
+    Register("a_plus", "1.8.0", "Active energy import A+", Kind.ENERGY),
+    Register("a_minus", "2.8.0", "Active energy export A-", Kind.ENERGY, EXPORT),
+    Register("r_plus", "3.8.0", "Reactive energy import R+", Kind.REACTIVE_ENERGY, REACTIVE_IMPORT),
+    Register("r_minus", "4.8.0", "Reactive energy export R-", Kind.REACTIVE_ENERGY, FOUR_QUADRANT),
+    *_diag(Register("r1", "5.8.0", "Reactive energy Q1", Kind.REACTIVE_ENERGY, FOUR_QUADRANT), enabled=False),
+    *_diag(Register("r2", "6.8.0", "Reactive energy Q2", Kind.REACTIVE_ENERGY, FOUR_QUADRANT), enabled=False),
+    *_diag(Register("r3", "7.8.0", "Reactive energy Q3", Kind.REACTIVE_ENERGY, FOUR_QUADRANT), enabled=False),
+    *_diag(Register("r4", "8.8.0", "Reactive energy Q4", Kind.REACTIVE_ENERGY, FOUR_QUADRANT), enabled=False),
+    Register("e_plus", "9.8.0", "Apparent energy import E+", Kind.APPARENT_ENERGY, FOUR_QUADRANT),
+    Register("e_minus", "10.8.0", "Apparent energy export E-", Kind.APPARENT_ENERGY, FOUR_QUADRANT),
+    # Tariff registers
+    *_tariffs("a_plus", 1, "Active energy import A+", Kind.ENERGY, ALL_ENERGY_TYPES),
+    *_tariffs("a_minus", 2, "Active energy export A-", Kind.ENERGY, EXPORT),
+    *_tariffs("r_plus", 3, "Reactive energy import R+", Kind.REACTIVE_ENERGY, REACTIVE_IMPORT),
+    *_tariffs("r_minus", 4, "Reactive energy export R-", Kind.REACTIVE_ENERGY, FOUR_QUADRANT),
+    # Per-phase active energy
+    *_diag(_phases("a_plus", (21, 41, 61), "8.0", "Active energy import A+", Kind.ENERGY)),
+    *_diag(_phases("a_minus", (22, 42, 62), "8.0", "Active energy export A-", Kind.ENERGY, EXPORT)),
+    # Instantaneous totals
+    Register("p_plus", "1.7.0", "Active power import P+", Kind.POWER),
+    Register("p_minus", "2.7.0", "Active power export P-", Kind.POWER, EXPORT),
+    Register("q_plus", "3.7.0", "Reactive power import Q+", Kind.REACTIVE_POWER, REACTIVE_IMPORT),
+    Register("q_minus", "4.7.0", "Reactive power export Q-", Kind.REACTIVE_POWER, FOUR_QUADRANT),
+    Register("s_plus", "9.7.0", "Apparent power import S+", Kind.APPARENT_POWER),
+    Register("s_minus", "10.7.0", "Apparent power export S-", Kind.APPARENT_POWER, EXPORT),
+    # Instantaneous per phase (per-phase Q/S OBIS numbering as in the OMNIA successor)
+    *_phases("p_plus", (21, 41, 61), "7.0", "Active power import", Kind.POWER),
+    *_phases("p_minus", (22, 42, 62), "7.0", "Active power export", Kind.POWER, EXPORT),
+    *_diag(_phases("q_plus", (23, 43, 63), "7.0", "Reactive power import", Kind.REACTIVE_POWER), enabled=False),
+    *_diag(_phases("q_minus", (24, 44, 64), "7.0", "Reactive power export", Kind.REACTIVE_POWER), enabled=False),
+    *_diag(_phases("s_plus", (29, 49, 69), "7.0", "Apparent power import", Kind.APPARENT_POWER), enabled=False),
+    *_diag(_phases("s_minus", (30, 50, 70), "7.0", "Apparent power export", Kind.APPARENT_POWER), enabled=False),
+    *_phases("u", (32, 52, 72), "7.0", "Voltage", Kind.VOLTAGE),
+    *_phases("i", (31, 51, 71), "7.0", "Current", Kind.CURRENT),
+    *_diag(_phases("pf", (33, 53, 73), "7.0", "Power factor", Kind.POWER_FACTOR)),
+    Register("pf", "13.7.0", "Power factor", Kind.POWER_FACTOR),
+    Register("frequency", "14.7.0", "Frequency", Kind.FREQUENCY),
+    # Maximum demand over the integration period, with its time stamp
+    Register("p_plus_max", "1.6.0", "Peak power P+max", Kind.POWER, icon="mdi:chart-bell-curve"),
+    *_diag(Register("p_plus_max_time", "1.6.0.t", "Peak power P+max time", Kind.TIMESTAMP)),
+    *_diag(Register("p_plus_mean", "1.25.0", "Mean power P+ (current period)", Kind.POWER)),
+    # Counters and state
+    *_diag(Register("hour_counter", "96.8.0", "Hour counter", Kind.HOURS)),
+    Register("tariff", "96.14.0", "Active tariff", Kind.INTEGER, icon="mdi:cash-clock"),
+    Register(
+        "breaker", "128.0.11", "Breaker state", Kind.ENUM, icon="mdi:electric-switch", options=BREAKER_STATES
+    ),
+)
+
+REGISTERS_BY_KEY: dict[str, Register] = {r.key: r for r in REGISTERS}
+REGISTERS_BY_OBIS: dict[str, Register] = {r.obis: r for r in REGISTERS}
+assert len(REGISTERS_BY_KEY) == len(REGISTERS), "register keys must be unique"
+assert len(REGISTERS_BY_OBIS) == len(REGISTERS), "register OBIS codes must be unique"
+
+
+def registers_for(energy_type: int, keys: Iterable[str] | None = None) -> tuple[Register, ...]:
+    """The registers a meter of energy type X9 has (optionally limited to `keys`)."""
+    wanted = set(keys) if keys is not None else None
+    return tuple(
+        r for r in REGISTERS if energy_type in r.energy_types and (wanted is None or r.key in wanted)
+    )

@@ -1,0 +1,65 @@
+"""Runs the real gateway service in-process (or as a subprocess) against a test broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway import service
+from gateway.config import Settings, load_settings
+
+START = "2026-01-15T11:00:00+00:00"  # a winter weekday, so that the tariff schedule is predictable
+
+
+def gateway_config(tmp_path: Path, port: int, meters: list[dict[str, Any]] | None = None, **extra: Any) -> Path:
+    meters = meters or [{"id": "m1"}]
+    for meter in meters:
+        meter.setdefault("start", START)
+        meter.setdefault("breaker", {"min_reconnect_delay_s": 0})
+    doc = {
+        "mqtt": {"host": "127.0.0.1", "port": port},
+        "publish_interval": 0.5,
+        "data_dir": str(tmp_path / "data"),
+        "meters": meters,
+        **extra,
+    }
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(config: Path) -> AsyncIterator[Settings]:
+    settings = load_settings(config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(settings, stop))
+    try:
+        yield settings
+    finally:
+        stop.set()
+        done, _ = await asyncio.wait([task], timeout=15)
+        if not done:
+            stacks = []
+            for t in asyncio.all_tasks():
+                buf = io.StringIO()
+                t.print_stack(limit=6, file=buf)
+                stacks.append(buf.getvalue())
+            raise AssertionError("the gateway did not stop within 15 s:\n" + "\n".join(stacks))
+        task.result()
+
+
+def gateway_process(config: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--config", str(config)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
