@@ -23,6 +23,7 @@ MAX_PAYLOAD = 4096
 
 class CommandError(Exception):
     def __init__(self, field: str, reason: str) -> None:
+        field = field or '""'  # an empty key or topic level is still named
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason

@@ -43,6 +43,6 @@ class Topics:
         parts = topic[len(prefix):].split("/")
         if len(parts) == 2 and parts[1] in ("set", "get"):
             return parts[0], parts[1], None
-        if len(parts) == 3 and parts[1] == "set" and parts[2]:
-            return parts[0], "set", parts[2]
+        if len(parts) == 3 and parts[1] == "set":
+            return parts[0], "set", parts[2]  # an empty name is answered with an error
         return None

@@ -150,8 +150,8 @@ class Household:
         self._fridge_q = [0.0, 0.0, 0.0]
         for (phase, w, var, cycle, duty), shift in zip(_FRIDGE, self._fridge_phase, strict=True):
             if ((t / cycle) + shift) % 1.0 < duty:
-                self._fridge_p[phase] += w
-                self._fridge_q[phase] += var
+                self._fridge_p[phase] += w * self.scale
+                self._fridge_q[phase] += var * self.scale
 
     # --- every second ----------------------------------------------------------------------
     def step(self, t: float) -> None:

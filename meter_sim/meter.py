@@ -92,8 +92,6 @@ class Meter:
         """One 1-second measurement interval, ending at self.t + 1."""
         t = self.t + 1
         self.t = t
-        if t % 60 == 0:
-            self._minute(t)
         hh = self.household
         hh.step(t)
         self.grid.step(hh.p if self.breaker.closed else _ZERO3)
@@ -105,6 +103,8 @@ class Meter:
         self._period_wh += a_plus_wh
         if t % self.period_s == 0:
             self._end_of_period(t)
+        if t % 60 == 0:  # switch points take effect for the seconds after them
+            self._minute(t)
 
     def _minute(self, t: int, tick: bool = True) -> None:
         wall = self.rtc.wall_time(t)

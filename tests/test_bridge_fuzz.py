@@ -1,0 +1,102 @@
+"""Random bytes and random JSON on every command topic: the gateway's real message handler never
+raises and always answers with an error response naming a field (no broker needed: the handler is
+sans-IO, it returns the messages to publish)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.bridge import Bridge
+from gateway.commands import COMMAND_NAMES
+from gateway.config import load_settings
+from gateway.sources.simulated import SimulatedSource
+
+TOPICS = ["omnipower/m1/set", "omnipower/m1/get",
+          *(f"omnipower/m1/set/{n}" for n in (*COMMAND_NAMES, "unknown", ""))]
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Bridge, asyncio.AbstractEventLoop]]:
+    loop = asyncio.new_event_loop()
+    data = tmp_path_factory.mktemp("data")
+    settings = load_settings(None, data_dir=Path(data), meters=[{"id": "m1", "start": "2026-01-15T11:00:00Z"}])
+
+    async def make() -> Bridge:
+        source = SimulatedSource(settings.meters[0], settings.data_dir)
+        return Bridge(settings, [source], "test", "127.0.0.1", 1, "5")
+
+    yield loop.run_until_complete(make()), loop
+    loop.close()
+
+
+def answer(bridge: Bridge, loop: asyncio.AbstractEventLoop, topic: str, payload: bytes) -> dict[str, object]:
+    out = loop.run_until_complete(bridge.handle_message(topic, payload, response_topic="reply/here",
+                                                        correlation=b"c"))
+    responses = [m for m in out if m.topic == "omnipower/m1/response"]
+    assert len(responses) == 1, out
+    assert [m.topic for m in out if m.topic == "reply/here"] == ["reply/here"]  # MQTT 5 response topic
+    assert all("+" not in m.topic and "#" not in m.topic for m in out)
+    body: dict[str, object] = json.loads(responses[0].payload)
+    assert body["status"] in ("ok", "error")
+    return body
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@given(topic=st.sampled_from(TOPICS), payload=st.binary(max_size=200))
+@FUZZ
+def test_random_bytes_get_an_error(bridge: tuple[Bridge, asyncio.AbstractEventLoop], topic: str,
+                                   payload: bytes) -> None:
+    body = answer(*bridge, topic, payload)
+    if body["status"] == "error":
+        assert isinstance(body["error"], str) and ": " in body["error"]
+    else:  # only a payload that happens to spell a valid command or request may succeed
+        assert topic.endswith("/get") or payload.strip()
+
+
+@given(doc=st.dictionaries(st.text(max_size=10).filter(lambda k: k not in (*COMMAND_NAMES, "transaction")),
+                           json_values, min_size=1, max_size=3),
+       txn=st.none() | st.text(max_size=10) | st.integers())
+@FUZZ
+def test_random_json_gets_an_error_with_the_transaction(bridge: tuple[Bridge, asyncio.AbstractEventLoop],
+                                                         doc: dict[str, object], txn: object) -> None:
+    for topic in ("omnipower/m1/set", "omnipower/m1/get"):
+        body = answer(*bridge, topic, json.dumps({**doc, "transaction": txn}).encode())
+        assert body["status"] == "error" and body["transaction"] == txn
+        assert isinstance(body["error"], str) and ": " in body["error"]
+
+
+@given(name=st.sampled_from(COMMAND_NAMES), value=json_values)
+@FUZZ
+def test_random_values_never_crash(bridge: tuple[Bridge, asyncio.AbstractEventLoop], name: str,
+                                   value: object) -> None:
+    body = answer(*bridge, "omnipower/m1/set", json.dumps({name: value}).encode())
+    if body["status"] == "error":
+        assert str(body["error"]).startswith(f"{name}:")
+
+
+def test_get_registers(bridge: tuple[Bridge, asyncio.AbstractEventLoop]) -> None:
+    body = answer(*bridge, "omnipower/m1/get", b'{"registers": ["1.8.0", "u_l1"], "transaction": 1}')
+    assert body["status"] == "ok" and set(body["data"]["registers"]) == {"1.8.0", "u_l1"}  # type: ignore[index]
+    body = answer(*bridge, "omnipower/m1/get", b'{"registers": ["99.99.99"]}')
+    assert body["status"] == "error" and body["error"] == "registers: '99.99.99' is not a register of this meter"
+    body = answer(*bridge, "omnipower/m1/get", b"")
+    assert body["status"] == "ok" and "a_plus" in body["data"]["registers"]  # type: ignore[index, operator]
+
+
+def test_retained_commands_are_ignored(bridge: tuple[Bridge, asyncio.AbstractEventLoop]) -> None:
+    b, loop = bridge
+    assert loop.run_until_complete(b.handle_message("omnipower/m1/set/breaker", b"disconnect", retain=True)) == []
