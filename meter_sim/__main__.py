@@ -1,0 +1,3 @@
+from meter_sim.cli import main
+
+raise SystemExit(main())
