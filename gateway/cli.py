@@ -12,9 +12,10 @@ import uuid
 from pathlib import Path
 
 import aiomqtt
+from pydantic import ValidationError
 
 from gateway import __version__, service
-from gateway.config import ConfigError, Settings, load_settings
+from gateway.config import ConfigError, Settings, format_validation_error, load_settings
 from gateway.topics import Topics
 from meter_sim.persistence import PersistenceError
 
@@ -25,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the gateway service (the default)")
     run.add_argument("--config", type=Path, help="YAML configuration file")
+    run.add_argument("--speed", type=float, help="run every simulated meter this many times faster than real time")
     send = sub.add_parser("send", help="send one command to a meter and print the response")
     send.add_argument("--config", type=Path, help="YAML configuration file (for the broker settings)")
     send.add_argument("meter", help="meter id, e.g. meter1")
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     config = getattr(args, "config", None)
     try:
         settings = load_settings(config)
+        if getattr(args, "speed", None) is not None:
+            settings = with_speed(settings, args.speed)
     except ConfigError as exc:
         print(f"omnipower-gateway: {exc}", file=sys.stderr)
         return 2
@@ -89,6 +93,15 @@ async def _send(settings: Settings, meter: str, name: str, value: str, timeout: 
     except (aiomqtt.MqttError, TimeoutError) as exc:
         print(f"omnipower-gateway: no answer from meter {meter!r}: {exc or 'timeout'}", file=sys.stderr)
     return 1
+
+
+def with_speed(settings: Settings, speed: float) -> Settings:
+    """The settings with every simulated meter at `speed` (validated like the file's own value)."""
+    try:
+        meters = [m.model_validate(m.model_dump() | {"speed": speed}) for m in settings.meters]
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc).replace("  speed", "  --speed")) from None
+    return settings.model_copy(update={"meters": meters})
 
 
 def _value(text: str) -> object:

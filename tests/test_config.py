@@ -94,3 +94,14 @@ def test_cli_stops_with_the_message_and_status_2(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "meters[0].z4 = 9: Input should be 1, 2, 3 or 4" in result.stderr
+
+
+def test_speed_flag_overrides_every_simulated_meter_and_is_validated(tmp_path: Path) -> None:
+    from gateway.cli import with_speed
+
+    settings = with_speed(load_settings(write(tmp_path, "meters: [{id: a}, {id: b, speed: 5}]\n")), 60)
+    assert [m.speed for m in settings.meters] == [60, 60]
+    result = subprocess.run([sys.executable, "-m", "gateway", "run", "--speed", "99999"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--speed = 99999.0: Input should be less than or equal to 3600" in result.stderr
