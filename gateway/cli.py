@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
     )
+    if settings.log_level != "DEBUG":  # the embedded broker's libraries narrate every state change
+        for noisy in ("amqtt", "transitions"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     if command == "send":
         return asyncio.run(_send(settings, args.meter, args.name, args.value, args.timeout))
     try:
