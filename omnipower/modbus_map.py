@@ -1,0 +1,157 @@
+"""The register map of our RS-485 module (Modbus RTU/TCP), used by the simulated slave and by the
+gateway's Modbus source alike. Pure: readings ⇄ 16-bit register words.
+
+Input registers (function 04), read-only: every reading of the register table as a signed 32-bit
+integer in two registers, **high word first** (big-endian word and byte order; mbpoll needs `-B`),
+at address 2 × its position in `INPUT_ORDER`, scaled by 10^decimals of its kind:
+
+    energy 0.01 kWh (kvarh, kVAh) · power 1 W (var, VA) · voltage 0.1 V · current 1 mA ·
+    power factor 0.001 · frequency 0.01 Hz · hours 1 h · time stamps: Unix seconds (0 = none) ·
+    breaker: 0 disconnected, 1 connected, 2 ready_for_reconnection (DLMS class 70 control_state)
+
+`INPUT_ORDER` is append-only: addresses never move when readings are added.
+
+Holding registers (03/06/16): 0 = tariff control (0 auto, 1–4 forced), 1 = breaker command
+(write 1 connect, 2 disconnect, 3 release; reads 0). Coils (01/05/15): 0 = breaker (1 connected;
+write 1 to connect, 0 to disconnect). Discrete inputs (02): the alarm bits of `ALARM_BITS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from omnipower.errors import EncodeError, LengthError, UnknownTagError
+from omnipower.registers import BREAKER_STATES, REGISTERS_BY_KEY, Kind
+
+Value = float | int | str | None
+
+INPUT_ORDER: tuple[str, ...] = (
+    # 0x0000 energy totals and quadrants
+    "a_plus", "a_minus", "r_plus", "r_minus", "r1", "r2", "r3", "r4", "e_plus", "e_minus",
+    # 0x0014 tariff registers
+    "a_plus_t1", "a_plus_t2", "a_plus_t3", "a_plus_t4", "a_minus_t1", "a_minus_t2", "a_minus_t3", "a_minus_t4",
+    "r_plus_t1", "r_plus_t2", "r_plus_t3", "r_plus_t4", "r_minus_t1", "r_minus_t2", "r_minus_t3", "r_minus_t4",
+    # 0x0034 per-phase active energy
+    "a_plus_l1", "a_plus_l2", "a_plus_l3", "a_minus_l1", "a_minus_l2", "a_minus_l3",
+    # 0x0040 instantaneous totals
+    "p_plus", "p_minus", "q_plus", "q_minus", "s_plus", "s_minus", "pf", "frequency",
+    # 0x0050 per phase
+    "p_plus_l1", "p_plus_l2", "p_plus_l3", "p_minus_l1", "p_minus_l2", "p_minus_l3",
+    "q_plus_l1", "q_plus_l2", "q_plus_l3", "q_minus_l1", "q_minus_l2", "q_minus_l3",
+    "s_plus_l1", "s_plus_l2", "s_plus_l3", "s_minus_l1", "s_minus_l2", "s_minus_l3",
+    "u_l1", "u_l2", "u_l3", "i_l1", "i_l2", "i_l3", "pf_l1", "pf_l2", "pf_l3",
+    # 0x0086 demand, counters, state
+    "p_plus_max", "p_plus_max_time", "p_plus_mean", "hour_counter", "tariff", "breaker",
+)
+MODBUS_DECIMALS = {
+    Kind.ENERGY: 2, Kind.REACTIVE_ENERGY: 2, Kind.APPARENT_ENERGY: 2,
+    Kind.POWER: 0, Kind.REACTIVE_POWER: 0, Kind.APPARENT_POWER: 0,
+    Kind.VOLTAGE: 1, Kind.CURRENT: 3, Kind.POWER_FACTOR: 3, Kind.FREQUENCY: 2,
+    Kind.HOURS: 0, Kind.INTEGER: 0, Kind.TIMESTAMP: 0, Kind.ENUM: 0,
+}
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+HOLDING_TARIFF_CONTROL = 0
+HOLDING_BREAKER_COMMAND = 1
+HOLDING_COUNT = 2
+BREAKER_COMMANDS = {1: "connect", 2: "disconnect", 3: "release"}
+COIL_BREAKER = 0
+COIL_COUNT = 1
+ALARM_BITS: tuple[tuple[str, int], ...] = tuple(
+    (kind, phase) for kind in ("voltage_missing", "undervoltage", "overvoltage") for phase in (1, 2, 3)
+)
+BREAKER_CODES = {"disconnected": 0, "connected": 1, "ready_for_reconnection": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class InputPoint:
+    key: str
+    address: int
+    decimals: int
+    kind: Kind
+
+
+INPUT_POINTS: tuple[InputPoint, ...] = tuple(
+    InputPoint(key, 2 * i, MODBUS_DECIMALS[REGISTERS_BY_KEY[key].kind], REGISTERS_BY_KEY[key].kind)
+    for i, key in enumerate(INPUT_ORDER)
+)
+INPUT_BY_KEY = {p.key: p for p in INPUT_POINTS}
+INPUT_COUNT = 2 * len(INPUT_POINTS)
+
+
+def to_words(value: int) -> tuple[int, int]:
+    """A signed 32-bit integer as two registers, high word first."""
+    if not INT32_MIN <= value <= INT32_MAX:
+        raise EncodeError(f"{value} does not fit a signed 32-bit register pair")
+    raw = value & 0xFFFFFFFF
+    return raw >> 16, raw & 0xFFFF
+
+
+def from_words(high: int, low: int) -> int:
+    for word in (high, low):
+        if not 0 <= word <= 0xFFFF:
+            raise LengthError(f"register value {word} is not a 16-bit word")
+    raw = (high << 16) | low
+    return raw - (1 << 32) if raw & 0x80000000 else raw
+
+
+def encode_value(point: InputPoint, value: Value) -> int:
+    """One reading (published unit) → its integer register value."""
+    if point.kind is Kind.ENUM:
+        if value not in BREAKER_CODES:
+            raise EncodeError(f"{point.key}: {value!r} is not one of {', '.join(BREAKER_STATES)}")
+        return BREAKER_CODES[str(value)]
+    if point.kind is Kind.TIMESTAMP:
+        return 0 if value is None else int(datetime.fromisoformat(str(value)).timestamp())
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise EncodeError(f"{point.key}: {value!r} is not a number")
+    return round(value * 10.0**point.decimals)
+
+
+def decode_value(point: InputPoint, raw: int) -> Value:
+    if point.kind is Kind.ENUM:
+        for state, code in BREAKER_CODES.items():
+            if code == raw:
+                return state
+        raise UnknownTagError(f"{point.key}: breaker code {raw} is not 0, 1 or 2")
+    if point.kind is Kind.TIMESTAMP:
+        return None if raw == 0 else raw  # Unix seconds: the caller knows the meter's time zone
+    if point.decimals == 0:
+        return raw
+    return round(raw / 10.0**point.decimals, point.decimals)
+
+
+def encode_inputs(readings: Mapping[str, Value]) -> list[int]:
+    """The whole input-register image; readings the meter does not have read as 0."""
+    words = [0] * INPUT_COUNT
+    for point in INPUT_POINTS:
+        value = readings.get(point.key)
+        if value is None and point.kind is not Kind.TIMESTAMP:
+            continue
+        words[point.address], words[point.address + 1] = to_words(encode_value(point, value))
+    return words
+
+
+def decode_inputs(words: Sequence[int], start: int = 0) -> dict[str, Value]:
+    """Readings from a block of input registers read at `start` (whole points only)."""
+    if start % 2 or len(words) % 2:
+        raise LengthError(f"input registers come in pairs: start {start}, count {len(words)}")
+    out: dict[str, Value] = {}
+    for offset in range(0, len(words), 2):
+        address = start + offset
+        if address >= INPUT_COUNT:
+            raise LengthError(f"input register {address} is beyond the map (0–{INPUT_COUNT - 1})")
+        point = INPUT_POINTS[address // 2]
+        out[point.key] = decode_value(point, from_words(words[offset], words[offset + 1]))
+    return out
+
+
+def tariff_control_word(control: str) -> int:
+    return 0 if control == "auto" else int(control)
+
+
+def alarm_bits(active: Sequence[tuple[str, int | None]]) -> list[bool]:
+    present = set(active)
+    return [bit in present for bit in ALARM_BITS]
