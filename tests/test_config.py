@@ -59,7 +59,15 @@ def test_yaml_and_environment_with_nesting(tmp_path: Path, monkeypatch: pytest.M
         ("meters: [{id: a, tariff_schedule: {'07:00': 5}}]", "meters[0].tariff_schedule.07:00 = 5"),
         ("meters: [{id: a, household: {pv_kwp: -1}}]", "meters[0].household.pv_kwp = -1"),
         ("meters: [{id: a, breaker: {min_reconnect_delay_s: x}}]", "meters[0].breaker.min_reconnect_delay_s = 'x'"),
-        ("meters: [{id: a, source: modbus}]", "meters[0].source = 'modbus': Input should be 'simulated'"),
+        ("meters: [{id: a, source: radio}]", "meters[0].source = 'radio': Input should be 'simulated' or 'modbus'"),
+        ("meters: [{id: a, source: modbus}]", "a modbus meter needs `transport`"),
+        ("meters: [{id: a, source: modbus, transport: 'udp:1.2.3.4:5'}]",
+         "meters[0].transport = 'udp:1.2.3.4:5': Value error, 'udp:1.2.3.4:5': expected tcp:HOST:PORT"),
+        ("meters: [{id: a, source: modbus, transport: 'tcp:h:99999'}]", "with a port 1–65535"),
+        ("meters: [{id: a, source: modbus, transport: '/dev/ttyUSB0,9600,9X9'}]",
+         "'9X9' is neither a baud rate nor a framing"),
+        ("meters: [{id: a, source: modbus, transport: 'tcp:h:502', unit_id: 0}]",
+         "meters[0].unit_id = 0: Input should be greater than or equal to 1"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, text: str, message: str) -> None:
