@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from meter_sim.config import MeterSimSettings
+from omnipower.address import parse_address
 
 _TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -60,11 +61,26 @@ class MeterConfig(MeterSimSettings):
     """One meter of the gateway. For `source: simulated` the simulation settings apply."""
 
     id: Annotated[str, Field(min_length=1, max_length=64)]
-    source: Literal["simulated"] = "simulated"
+    source: Literal["simulated", "modbus"] = "simulated"
+    transport: str | None = Field(None, description="ADDR of a wire source: tcp:HOST:PORT, pty:PATH or a device")
+    unit_id: Annotated[int, Field(ge=1, le=247)] = Field(1, description="Modbus unit (slave) id")
     name: str | None = None
     # Bounded so that ticking the model never blocks the event loop for long (an hour of meter
     # life costs ~18 ms); longer time-warps are for `omnipower-sim simulate`.
     speed: Annotated[float, Field(gt=0, le=3600)] = Field(1.0, description="simulated seconds per real second")
+
+    @field_validator("transport")
+    @classmethod
+    def _check_transport(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_address(value)  # AddressError is a ValueError: pydantic reports it on this key
+        return value
+
+    @model_validator(mode="after")
+    def _wire_sources_need_a_transport(self) -> MeterConfig:
+        if self.source != "simulated" and self.transport is None:
+            raise ValueError(f"a {self.source} meter needs `transport` (tcp:HOST:PORT, pty:PATH or a device path)")
+        return self
 
     @field_validator("id")
     @classmethod

@@ -9,7 +9,10 @@ table's unit).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -22,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
+from meter_sim.serve import serve
+from omnipower.address import AddressError, parse_address
 
 
 class SimMeter(MeterSimSettings):
@@ -45,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--config", type=Path, help="YAML file with a `meters` list (default: one meter)")
     sim.add_argument("--days", type=float, required=True, help="simulated days to run")
     sim.add_argument("--out", type=Path, required=True, help="output directory")
+    srv = sub.add_parser("serve", help="expose one simulated meter's interfaces until stopped")
+    srv.add_argument("--config", type=Path, help="YAML file with a `meters` list (default: one meter)")
+    srv.add_argument("--meter", help="which meter of the file (default: the first)")
+    srv.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    for name, what in (("han", "CCC/HAN DLMS push"), ("mbus", "M-Bus slave"), ("modbus", "Modbus TCP slave"),
+                       ("modbus-rtu", "Modbus RTU slave"), ("optical", "IEC 62056-21 optical port")):
+        srv.add_argument(f"--{name}", metavar="ADDR", help=f"{what}: tcp:HOST:PORT, pty:PATH or a device path")
     return parser
 
 
@@ -61,6 +73,38 @@ def load_meters(path: Path | None) -> list[SimMeter]:
     except ValidationError as exc:
         lines = [f"  {'.'.join(str(p) for p in e['loc'])} = {e.get('input')!r}: {e['msg']}" for e in exc.errors()]
         raise SystemExit(f"omnipower-sim: invalid configuration {path}:\n" + "\n".join(lines)) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    meters = load_meters(args.config)
+    chosen = [m for m in meters if args.meter in (None, m.id)]
+    if not chosen:
+        print(f"omnipower-sim: no meter {args.meter!r} in {args.config}", file=sys.stderr)
+        return 2
+    try:
+        interfaces = {name: parse_address(value) for name in ("han", "mbus", "modbus", "modbus-rtu", "optical")
+                      if (value := getattr(args, name.replace("-", "_"))) is not None}
+    except AddressError as exc:
+        print(f"omnipower-sim: {exc}", file=sys.stderr)
+        return 2
+    if not interfaces:
+        print("omnipower-sim: give at least one interface (--modbus tcp:127.0.0.1:5020, …)", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(chosen[0].id, chosen[0], args.speed, interfaces, stop)
+
+    try:
+        asyncio.run(run())
+    except (ValueError, OSError) as exc:
+        print(f"omnipower-sim: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def simulate(meter_cfg: SimMeter, days: float, out: Path, progress: bool = True) -> dict[str, Any]:
@@ -91,6 +135,8 @@ def simulate(meter_cfg: SimMeter, days: float, out: Path, progress: bool = True)
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
     if args.days <= 0:
         print("omnipower-sim: --days must be > 0", file=sys.stderr)
         return 2

@@ -9,7 +9,9 @@ at address 2 × its position in `INPUT_ORDER`, scaled by 10^decimals of its kind
     power factor 0.001 · frequency 0.01 Hz · hours 1 h · time stamps: Unix seconds (0 = none) ·
     breaker: 0 disconnected, 1 connected, 2 ready_for_reconnection (DLMS class 70 control_state)
 
-`INPUT_ORDER` is append-only: addresses never move when readings are added.
+`INPUT_ORDER` is append-only: addresses never move when readings are added. After the readings,
+the meter clock: `TIME_ADDRESS` = Unix seconds (unsigned 32-bit), `TIME_ADDRESS + 2` = its UTC
+offset in seconds (signed), so a master reports the meter's own time like every other source.
 
 Holding registers (03/06/16): 0 = tariff control (0 auto, 1–4 forced), 1 = breaker command
 (write 1 connect, 2 disconnect, 3 release; reads 0). Coils (01/05/15): 0 = breaker (1 connected;
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from omnipower.errors import EncodeError, LengthError, UnknownTagError
 from omnipower.registers import BREAKER_STATES, REGISTERS_BY_KEY, Kind
@@ -78,7 +80,8 @@ INPUT_POINTS: tuple[InputPoint, ...] = tuple(
     for i, key in enumerate(INPUT_ORDER)
 )
 INPUT_BY_KEY = {p.key: p for p in INPUT_POINTS}
-INPUT_COUNT = 2 * len(INPUT_POINTS)
+TIME_ADDRESS = 2 * len(INPUT_POINTS)
+INPUT_COUNT = TIME_ADDRESS + 4
 
 
 def to_words(value: int) -> tuple[int, int]:
@@ -104,7 +107,7 @@ def encode_value(point: InputPoint, value: Value) -> int:
             raise EncodeError(f"{point.key}: {value!r} is not one of {', '.join(BREAKER_STATES)}")
         return BREAKER_CODES[str(value)]
     if point.kind is Kind.TIMESTAMP:
-        return 0 if value is None else int(datetime.fromisoformat(str(value)).timestamp())
+        return 0 if value is None else _u32_as_i32(int(datetime.fromisoformat(str(value)).timestamp()))
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise EncodeError(f"{point.key}: {value!r} is not a number")
     return round(value * 10.0**point.decimals)
@@ -117,7 +120,7 @@ def decode_value(point: InputPoint, raw: int) -> Value:
                 return state
         raise UnknownTagError(f"{point.key}: breaker code {raw} is not 0, 1 or 2")
     if point.kind is Kind.TIMESTAMP:
-        return None if raw == 0 else raw  # Unix seconds: the caller knows the meter's time zone
+        return None if raw == 0 else raw & 0xFFFFFFFF  # Unix seconds; shown in the meter's offset by the caller
     if point.decimals == 0:
         return raw
     return round(raw / 10.0**point.decimals, point.decimals)
@@ -131,7 +134,20 @@ def encode_inputs(readings: Mapping[str, Value]) -> list[int]:
         if value is None and point.kind is not Kind.TIMESTAMP:
             continue
         words[point.address], words[point.address + 1] = to_words(encode_value(point, value))
+    clock = readings.get("time")
+    if isinstance(clock, str):
+        when = datetime.fromisoformat(clock)
+        offset = when.utcoffset()
+        words[TIME_ADDRESS : TIME_ADDRESS + 2] = to_words(_u32_as_i32(int(when.timestamp())))
+        words[TIME_ADDRESS + 2 : TIME_ADDRESS + 4] = to_words(int(offset.total_seconds()) if offset else 0)
     return words
+
+
+def _u32_as_i32(value: int) -> int:
+    """Unix seconds stored unsigned (valid to 2106) in the signed register pair."""
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise EncodeError(f"time {value} does not fit an unsigned 32-bit register pair")
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def decode_inputs(words: Sequence[int], start: int = 0) -> dict[str, Value]:
@@ -143,9 +159,22 @@ def decode_inputs(words: Sequence[int], start: int = 0) -> dict[str, Value]:
         address = start + offset
         if address >= INPUT_COUNT:
             raise LengthError(f"input register {address} is beyond the map (0–{INPUT_COUNT - 1})")
-        point = INPUT_POINTS[address // 2]
-        out[point.key] = decode_value(point, from_words(words[offset], words[offset + 1]))
+        raw = from_words(words[offset], words[offset + 1])
+        if address == TIME_ADDRESS:
+            out["_unix_time"] = raw & 0xFFFFFFFF
+        elif address == TIME_ADDRESS + 2:
+            out["_utc_offset"] = raw
+        else:
+            point = INPUT_POINTS[address // 2]
+            out[point.key] = decode_value(point, raw)
+    unix, offset_s = out.pop("_unix_time", None), out.pop("_utc_offset", None)
+    if isinstance(unix, int) and isinstance(offset_s, int):
+        out["time"] = iso_time(unix, offset_s)
     return out
+
+
+def iso_time(unix: int, offset_s: int) -> str:
+    return datetime.fromtimestamp(unix, timezone(timedelta(seconds=offset_s))).isoformat(timespec="seconds")
 
 
 def tariff_control_word(control: str) -> int:
@@ -155,3 +184,11 @@ def tariff_control_word(control: str) -> int:
 def alarm_bits(active: Sequence[tuple[str, int | None]]) -> list[bool]:
     present = set(active)
     return [bit in present for bit in ALARM_BITS]
+
+
+MAX_READ = 124  # Modbus allows 125 registers per read; stay pair-aligned
+
+
+def read_blocks(start: int = 0, count: int = INPUT_COUNT) -> list[tuple[int, int]]:
+    """(address, count) requests that read input registers [start, start+count) in whole pairs."""
+    return [(a, min(MAX_READ, start + count - a)) for a in range(start, start + count, MAX_READ)]

@@ -14,6 +14,7 @@ from omnipower.modbus_map import (
     INPUT_BY_KEY,
     INPUT_COUNT,
     INPUT_ORDER,
+    TIME_ADDRESS,
     decode_inputs,
     encode_inputs,
     from_words,
@@ -29,7 +30,7 @@ def test_every_reading_has_an_address_and_addresses_are_stable() -> None:
     assert (INPUT_BY_KEY["a_plus"].address, INPUT_BY_KEY["a_minus"].address) == (0, 2)
     assert INPUT_BY_KEY["a_plus_t1"].address == 0x14 and INPUT_BY_KEY["a_plus_l1"].address == 0x34
     assert INPUT_BY_KEY["p_plus"].address == 0x40 and INPUT_BY_KEY["u_l1"].address == 0x74
-    assert INPUT_BY_KEY["breaker"].address == 0x90 and INPUT_COUNT == 0x92
+    assert INPUT_BY_KEY["breaker"].address == 0x90 and TIME_ADDRESS == 0x92 and INPUT_COUNT == 0x96
 
 
 @given(st.integers(min_value=-(2**31), max_value=2**31 - 1))
@@ -57,6 +58,7 @@ def test_a_meters_readings_survive_the_register_image() -> None:
     meter.advance_to(1_768_478_400 + 6 * 3600)
     readings = meter.readings()
     decoded = decode_inputs(encode_inputs(readings))
+    assert decoded["time"] == readings["time"]  # the meter clock with its offset
     for key in INPUT_ORDER:
         point = INPUT_BY_KEY[key]
         if key == "p_plus_max_time":

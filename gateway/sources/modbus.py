@@ -1,0 +1,145 @@
+"""The master side of the RS-485 module: poll a meter over Modbus TCP or RTU (serial or pty),
+map the registers (omnipower/modbus_map.py) into the same readings as the simulated meter, and
+carry out breaker and tariff commands as coil/register writes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pymodbus import FramerType, ModbusException
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.pdu import ExceptionResponse
+
+from gateway.commands import Command, CommandError
+from gateway.config import MeterConfig
+from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError
+from omnipower import modbus_map as mm
+from omnipower.address import Address, parse_address
+from omnipower.registers import REGISTERS_BY_KEY
+
+log = logging.getLogger(__name__)
+COMMANDS = frozenset({"breaker", "tariff"})
+EXCEPTION_TEXT = {2: "illegal address", 3: "value refused", 4: "refused in the meter's present state"}
+
+
+class ModbusSource(Source):
+    def __init__(self, config: MeterConfig, timeout: float = 3.0) -> None:
+        super().__init__()
+        if config.transport is None:
+            raise ValueError(f"meter {config.id}: a modbus source needs a transport")
+        self.config = config
+        self.address = parse_address(config.transport)
+        self.unit = config.unit_id
+        self.client = _client(self.address, timeout)
+        self.info = MeterInfo(
+            meter_id=config.id,
+            name=config.name or f"OMNIPOWER {config.id}",
+            source="modbus",
+            model="OMNIPOWER three-phase (RS-485 module)",
+            serial_number=f"modbus-{self.address}-{self.unit}",
+            sw_version="unknown",
+            registers=tuple(REGISTERS_BY_KEY[k] for k in mm.INPUT_ORDER),
+            commands=COMMANDS,
+            alarm_types=("voltage_missing", "undervoltage", "overvoltage"),
+        )
+        self._last: Readings = {}
+        self._breaker: BreakerStatus | None = None
+        self._alarms: set[tuple[str, int]] = set()
+
+    async def run(self) -> None:
+        """The bridge polls through `read`; here only the connection is kept up with back-off."""
+        delay = 1.0
+        while True:
+            if not self.client.connected:
+                ok = await self.client.connect()
+                self.online = bool(ok)
+                delay = 1.0 if ok else min(60.0, delay * 2)
+            await asyncio.sleep(delay)
+
+    async def _call(self, name: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        if not self.client.connected and not await self.client.connect():
+            self.online = False
+            raise SourceError(f"no connection to {self.address}")
+        try:
+            response = await fn(*args, device_id=self.unit, **kw)
+        except ModbusException as exc:
+            self.online = False
+            raise SourceError(f"{name}: {exc}") from None
+        if isinstance(response, ExceptionResponse) or response.isError():
+            code = getattr(response, "exception_code", 0)
+            raise CommandError(name, f"the meter answered Modbus exception {code} "
+                                     f"({EXCEPTION_TEXT.get(code, 'error')})")
+        self.online = True
+        return response
+
+    async def read(self) -> Readings:
+        values: dict[str, Any] = {}
+        try:
+            for address, count in mm.read_blocks():
+                rr = await self._call("registers", self.client.read_input_registers, address, count=count)
+                values.update(mm.decode_inputs(rr.registers, address))
+            hr = await self._call("registers", self.client.read_holding_registers, 0, count=mm.HOLDING_COUNT)
+            di = await self._call("alarms", self.client.read_discrete_inputs, 0, count=len(mm.ALARM_BITS))
+        except CommandError as exc:
+            raise SourceError(str(exc)) from None
+        now = str(values.get("time") or datetime.now(UTC).astimezone().isoformat(timespec="seconds"))
+        offset = datetime.fromisoformat(now).utcoffset()
+        peak_time = values.get("p_plus_max_time")
+        if isinstance(peak_time, int):
+            values["p_plus_max_time"] = mm.iso_time(peak_time, int(offset.total_seconds()) if offset else 0)
+        readings: Readings = {"time": now, **values}
+        control = hr.registers[mm.HOLDING_TARIFF_CONTROL]
+        readings["tariff_control"] = "auto" if control == 0 else str(control)
+        await self._track_changes(readings, list(di.bits[: len(mm.ALARM_BITS)]), now)
+        self._last = readings
+        return readings
+
+    async def _track_changes(self, readings: Readings, bits: list[bool], now: str) -> None:
+        """Modbus carries no events: derive breaker and alarm events from successive polls."""
+        state = str(readings["breaker"])
+        if self._breaker is None or self._breaker.state != state:
+            self._breaker = BreakerStatus(state, "polled", now)
+            self.events.put_nowait(self._breaker)
+        active = {bit for bit, on in zip(mm.ALARM_BITS, bits, strict=True) if on}
+        for kind, phase in sorted(active ^ self._alarms):
+            self.events.put_nowait(AlarmNotice(now, kind, (kind, phase) in active, phase))
+        self._alarms = active
+
+    async def breaker(self) -> BreakerStatus:
+        if self._breaker is None:
+            await self.read()
+        assert self._breaker is not None
+        return self._breaker
+
+    async def alarms(self) -> tuple[str, list[AlarmNotice]]:
+        now = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+        return now, [AlarmNotice(now, kind, True, phase) for kind, phase in sorted(self._alarms)]
+
+    async def execute(self, command: Command) -> dict[str, Any]:
+        if command.name == "breaker":
+            code = {v: k for k, v in mm.BREAKER_COMMANDS.items()}[str(command.value)]
+            await self._call("breaker", self.client.write_register, mm.HOLDING_BREAKER_COMMAND, code)
+            readings = await self.read()
+            return {"breaker": readings["breaker"]}
+        if command.name == "tariff":
+            value = 0 if command.value is None else int(command.value)
+            await self._call("tariff", self.client.write_register, mm.HOLDING_TARIFF_CONTROL, value)
+            readings = await self.read()
+            return {"tariff": readings["tariff"], "tariff_control": readings["tariff_control"]}
+        raise CommandError(command.name, "not supported over Modbus")
+
+    async def close(self) -> None:
+        self.client.close()
+
+
+def _client(address: Address, timeout: float) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+    if address.kind == "tcp":
+        return AsyncModbusTcpClient(address.host, port=address.port, timeout=timeout, retries=1)
+    return AsyncModbusSerialClient(
+        address.path, framer=FramerType.RTU, baudrate=address.baud or 9600, bytesize=address.bytesize,
+        parity="N" if address.kind == "pty" else address.parity, stopbits=address.stopbits,
+        timeout=timeout, retries=1,
+    )

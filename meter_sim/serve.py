@@ -1,0 +1,70 @@
+"""`omnipower-sim serve`: one simulated meter exposing its interfaces on TCP ports, ptys or serial
+devices, for the gateway or any third-party tool to read over the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+
+from pymodbus import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+
+from meter_sim.clock import ScaledClock
+from meter_sim.config import MeterSimSettings
+from meter_sim.meter import Meter
+from meter_sim.modules.modbus_slave import ModbusSlave
+from meter_sim.ptys import PtyRelay
+from omnipower.address import Address
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SERIAL = {"modbus-rtu": (9600, "8N1")}
+SUPPORTED = ("modbus", "modbus-rtu")
+
+
+async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfaces: Mapping[str, Address],
+                stop: asyncio.Event) -> None:
+    start = settings.start.timestamp() if settings.start is not None else time.time()
+    meter = Meter(meter_id, settings, ScaledClock(speed, start))
+    async with contextlib.AsyncExitStack() as stack:
+        tasks: list[asyncio.Task[None]] = []
+        for name, addr in interfaces.items():
+            server: ModbusTcpServer | ModbusSerialServer
+            if name == "modbus":
+                if addr.kind != "tcp":
+                    raise ValueError(f"--modbus takes tcp:HOST:PORT (got {addr}); use --modbus-rtu for serial/pty")
+                server = ModbusTcpServer(ModbusSlave(meter).device(), address=(addr.host, addr.port))
+            elif name == "modbus-rtu":
+                if addr.kind == "tcp":
+                    raise ValueError(f"--modbus-rtu takes pty:PATH or a serial device path (got {addr})")
+                path = addr.path
+                baud, framing = DEFAULT_SERIAL[name]
+                baud = addr.baud or baud
+                framing = addr.framing or framing
+                if addr.kind == "pty":
+                    relay = stack.enter_context(PtyRelay(addr.path))
+                    path, framing = relay.inner_path, framing[0] + "N" + framing[2]  # ptys refuse parity
+                server = ModbusSerialServer(
+                    ModbusSlave(meter).device(), framer=FramerType.RTU, port=path, baudrate=baud,
+                    bytesize=int(framing[0]), parity=framing[1], stopbits=int(framing[2]),
+                )
+            else:
+                raise ValueError(f"interface {name!r} is not available yet (available: {', '.join(SUPPORTED)})")
+            tasks.append(asyncio.create_task(server.serve_forever()))
+            stack.push_async_callback(server.shutdown)
+            log.info("%s of meter %s on %s", name, meter_id, addr)
+        try:
+            while not stop.is_set():
+                meter.update()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await stop.wait()
+                for task in tasks:
+                    if task.done() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+        finally:
+            for task in tasks:
+                task.cancel()

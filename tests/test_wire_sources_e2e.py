@@ -1,0 +1,69 @@
+"""End to end: `omnipower-sim serve` exposes a meter on the wire, the gateway reads it through a
+wire source, and MQTT shows the same state (within the protocol's resolution) as the in-process
+source of the same meter; commands go over the wire."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Mosquitto, free_port, probe_client
+from gateway_harness import gateway_config, running_gateway
+from sim_harness import FROZEN, START, serving, sim_config
+from test_integration_mqtt import request
+
+from omnipower import modbus_map as mm
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("transport", ["tcp", "pty"])
+async def test_modbus_source_matches_the_in_process_source(mosquitto: Mosquitto, tmp_path: Path,
+                                                           transport: str) -> None:
+    port = free_port()
+    link = tmp_path / "rtu"
+    wire = f"tcp:127.0.0.1:{port}" if transport == "tcp" else f"pty:{link}"
+    meters = [
+        {"id": "local", "seed": 1, "start": START, "speed": float(FROZEN)},
+        {"id": "wire", "source": "modbus", "transport": wire},
+    ]
+    with serving(sim_config(tmp_path), "--modbus" if transport == "tcp" else "--modbus-rtu", wire):
+        async with running_gateway(gateway_config(tmp_path, mosquitto.port, meters)), \
+                probe_client(mosquitto, "omnipower/#") as probe:
+            local = (await probe.wait_for("omnipower/local/state")).json()
+            remote_msg = await probe.wait_for("omnipower/wire/state")
+            remote = remote_msg.json()
+            assert (await probe.wait_for("omnipower/wire/availability")).json() == {"state": "online"}
+            assert remote["time"] == local["time"]
+            for key in mm.INPUT_ORDER:
+                if local[key] is None or isinstance(local[key], str):
+                    assert remote[key] == local[key], key
+                else:
+                    assert remote[key] == pytest.approx(local[key], abs=10 ** -mm.INPUT_BY_KEY[key].decimals), key
+            # A command goes over the wire (holding register write) and the new state comes back.
+            mark = probe.mark()
+            answer = await request(probe, "omnipower/wire/set/breaker", "disconnect", meter="wire")
+            assert answer["status"] == "ok" and answer["data"] == {"breaker": "disconnected"}
+            await probe.wait_for("omnipower/wire/breaker", lambda m: m.json()["state"] == "disconnected", after=mark)
+            state = await probe.wait_for("omnipower/wire/state", lambda m: m.json()["breaker"] == "disconnected",
+                                         after=mark)
+            assert state.json()["p_plus"] == state.json()["i_l1"] == 0
+            refused = await request(probe, "omnipower/wire/set/breaker", "disconnect", meter="wire")
+            assert refused["status"] == "error"
+            assert refused["error"].startswith("breaker: the meter answered Modbus exception 4")
+            unsupported = await request(probe, "omnipower/wire/set/push_button", "hold", meter="wire")
+            assert unsupported["error"] == "push_button: not supported by a modbus meter"
+
+
+async def test_modbus_source_goes_offline_and_comes_back(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    port = free_port()
+    wire = f"tcp:127.0.0.1:{port}"
+    config = gateway_config(tmp_path, mosquitto.port, [{"id": "wire", "source": "modbus", "transport": wire}])
+    async with running_gateway(config), probe_client(mosquitto, "omnipower/wire/availability") as probe:
+        offline = await probe.wait_for("omnipower/wire/availability", timeout=20)
+        assert offline.json() == {"state": "offline"}  # nothing serves yet
+        with serving(sim_config(tmp_path), "--modbus", wire, speed="60"):
+            await probe.wait_for("omnipower/wire/availability", lambda m: m.json()["state"] == "online", timeout=30)
+            mark = probe.mark()
+        await probe.wait_for("omnipower/wire/availability", lambda m: m.json()["state"] == "offline", after=mark,
+                             timeout=30)
