@@ -1,11 +1,13 @@
-"""Write docs/registers.md from the register table (a test keeps it up to date)."""
+"""Write docs/registers.md and docs/modbus-map.md from the register table and the Modbus map
+(a test keeps them up to date)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from omnipower.registers import REGISTERS
+from omnipower import modbus_map as mm
+from omnipower.registers import REGISTERS, REGISTERS_BY_KEY
 
 ENERGY_TYPES = {1: "A+", 2: "A+/A−", 3: "A+/R+", 4: "A+/A−/R+/R−"}
 
@@ -33,7 +35,39 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_modbus() -> str:
+    doc = (mm.__doc__ or "").strip()
+    lines = [
+        "# Modbus register map (RS-485 module)",
+        "",
+        "Generated from `omnipower/modbus_map.py` by `scripts/gen_docs.py`; do not edit by hand.",
+        "",
+        doc,
+        "",
+        "## Input registers (function 04)",
+        "",
+        "| address (hex) | mbpoll `-r` | key | OBIS | value × 10^n | unit |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in mm.INPUT_POINTS:
+        reg = REGISTERS_BY_KEY[p.key]
+        unit = reg.unit or "–"
+        lines.append(f"| 0x{p.address:04X} | {p.address + 1} | `{p.key}` | {reg.obis} | {p.decimals} | {unit} |")
+    lines += [
+        f"| 0x{mm.TIME_ADDRESS:04X} | {mm.TIME_ADDRESS + 1} | meter clock | – | Unix seconds (unsigned) | s |",
+        f"| 0x{mm.TIME_ADDRESS + 2:04X} | {mm.TIME_ADDRESS + 3} | UTC offset of the meter clock | – | 0 | s |",
+        "",
+        "## Discrete inputs (function 02)",
+        "",
+        "| address | alarm | phase |",
+        "|---|---|---|",
+        *(f"| {i} | {kind} | L{phase} |" for i, (kind, phase) in enumerate(mm.ALARM_BITS)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    target = Path(__file__).resolve().parent.parent / "docs" / "registers.md"
-    target.write_text(render())
-    print(f"wrote {target}", file=sys.stderr)
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    for name, text in (("registers.md", render()), ("modbus-map.md", render_modbus())):
+        (docs / name).write_text(text)
+        print(f"wrote {docs / name}", file=sys.stderr)
