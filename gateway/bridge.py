@@ -36,7 +36,7 @@ from gateway.api import (
 )
 from gateway.commands import CommandError, parse_set, transaction_of
 from gateway.config import Settings
-from gateway.sources.base import AlarmNotice, BreakerStatus, Readings, Source, SourceError
+from gateway.sources.base import BreakerStatus, RawFrame, Readings, Source, SourceError, SourceEvent
 from gateway.topics import Topics
 from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS
 
@@ -203,7 +203,9 @@ class Bridge:
             out += await self._state_messages(mid)
             if self._availability.get(mid) == "online":
                 try:
-                    out.append(self._breaker_message(mid, await self._call(source.breaker())))
+                    status = await self._call(source.breaker())
+                    if status is not None:
+                        out.append(self._breaker_message(mid, status))
                     out.append(await self._alarms_message(mid))
                 except (SourceError, TimeoutError) as exc:
                     log.warning("meter %s: breaker/alarms not readable: %s", mid, exc)
@@ -318,10 +320,12 @@ class Bridge:
                 continue
             await self._queue(msgs)
 
-    async def _event_messages(self, source: Source, event: BreakerStatus | AlarmNotice) -> list[Outgoing]:
+    async def _event_messages(self, source: Source, event: SourceEvent) -> list[Outgoing]:
         mid = source.info.meter_id
         if isinstance(event, BreakerStatus):
             return [self._breaker_message(mid, event)]
+        if isinstance(event, RawFrame):
+            return [Outgoing(self.topics.meter(mid, "han"), event.data.hex().upper().encode(), qos=0)]
         msg = AlarmEventPayload(time=event.time, type=event.type, active=event.active, phase=event.phase,
                                 detail=event.detail or None)
         return [Outgoing(self.topics.meter(mid, "alarm"), msg.to_bytes()), await self._alarms_message(mid)]

@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from meter_sim.config import MeterSimSettings
 from omnipower.address import parse_address
+from omnipower.dlms import GloKeys
 
 _TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -57,13 +58,44 @@ class MqttSettings(BaseModel):
     _check_base = field_validator("base_topic", "discovery_prefix")(_check_topic_prefix)
 
 
+class HanOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    layout: Literal["nve", "dk"] = Field("nve", description="nve: list 1 + hourly list 2; dk: DLMS push 1")
+    scalers: Literal["kamstrup", "swedish_wh", "ct_milliamp"] = Field(
+        "kamstrup", description="units of the pushed integers (no scaler is transmitted)"
+    )
+    keys: SecretStr | None = Field(None, description="EK:AK, two 32-digit hex keys, for encrypted pushes")
+    raw_topic: bool = Field(False, description="publish every frame as hex on <base>/<meter>/han")
+
+    @field_validator("keys")
+    @classmethod
+    def _check_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = value.get_secret_value().split(":")
+            try:
+                ok = len(parts) == 2 and all(len(bytes.fromhex(p)) == 16 for p in parts)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError("must be EK:AK, two 16-byte keys as 32 hex digits each")
+        return value
+
+    def glo_keys(self) -> GloKeys | None:
+        if self.keys is None:
+            return None
+        ek, ak = (bytes.fromhex(p) for p in self.keys.get_secret_value().split(":"))
+        return GloKeys(ek, ak)
+
+
 class MeterConfig(MeterSimSettings):
     """One meter of the gateway. For `source: simulated` the simulation settings apply."""
 
     id: Annotated[str, Field(min_length=1, max_length=64)]
-    source: Literal["simulated", "modbus"] = "simulated"
+    source: Literal["simulated", "modbus", "han"] = "simulated"
     transport: str | None = Field(None, description="ADDR of a wire source: tcp:HOST:PORT, pty:PATH or a device")
     unit_id: Annotated[int, Field(ge=1, le=247)] = Field(1, description="Modbus unit (slave) id")
+    han: HanOptions = HanOptions()
     name: str | None = None
     # Bounded so that ticking the model never blocks the event loop for long (an hour of meter
     # life costs ~18 ms); longer time-warps are for `omnipower-sim simulate`.
@@ -152,11 +184,16 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(format_validation_error(exc)) from None
 
 
+SECRET_KEYS = {"password", "keys"}
+
+
 def format_validation_error(exc: ValidationError) -> str:
     lines = ["invalid configuration:"]
     for err in exc.errors():
         key = _dotted(err["loc"])
         value = err.get("input")
+        if err["loc"] and err["loc"][-1] in SECRET_KEYS:
+            value = "**********"  # even a wrong secret may be nearly right: never echo it
         reason = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         if err["type"] == "missing":
             lines.append(f"  {key}: required key is missing")

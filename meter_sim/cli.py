@@ -25,8 +25,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
+from meter_sim.modules.han_push import HanSettings
 from meter_sim.serve import serve
 from omnipower.address import AddressError, parse_address
+from omnipower.dlms import GloKeys
 
 
 class SimMeter(MeterSimSettings):
@@ -54,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--config", type=Path, help="YAML file with a `meters` list (default: one meter)")
     srv.add_argument("--meter", help="which meter of the file (default: the first)")
     srv.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    srv.add_argument("--han-layout", choices=("nve", "dk"), default="nve",
+                     help="nve: list 1 every 10 s + list 2 hourly; dk: the 65-element DLMS push 1 every 10 s")
+    srv.add_argument("--han-keys", metavar="EK:AK", help="encrypt HAN pushes (AES-128-GCM): two 32-digit hex keys")
     for name, what in (("han", "CCC/HAN DLMS push"), ("mbus", "M-Bus slave"), ("modbus", "Modbus TCP slave"),
                        ("modbus-rtu", "Modbus RTU slave"), ("optical", "IEC 62056-21 optical port")):
         srv.add_argument(f"--{name}", metavar="ADDR", help=f"{what}: tcp:HOST:PORT, pty:PATH or a device path")
@@ -88,6 +93,16 @@ def _serve(args: argparse.Namespace) -> int:
     except AddressError as exc:
         print(f"omnipower-sim: {exc}", file=sys.stderr)
         return 2
+    han = HanSettings(layout=args.han_layout)
+    if args.han_keys:
+        try:
+            ek, ak = (bytes.fromhex(k) for k in args.han_keys.split(":"))
+            if len(ek) != 16 or len(ak) != 16:
+                raise ValueError
+        except ValueError:
+            print("omnipower-sim: --han-keys takes EK:AK, two 16-byte keys in hex", file=sys.stderr)
+            return 2
+        han = HanSettings(layout=args.han_layout, keys=GloKeys(ek, ak))
     if not interfaces:
         print("omnipower-sim: give at least one interface (--modbus tcp:127.0.0.1:5020, …)", file=sys.stderr)
         return 2
@@ -97,7 +112,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(chosen[0].id, chosen[0], args.speed, interfaces, stop)
+        await serve(chosen[0].id, chosen[0], args.speed, interfaces, stop, han)
 
     try:
         asyncio.run(run())

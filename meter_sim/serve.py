@@ -15,24 +15,38 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from meter_sim.clock import ScaledClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
+from meter_sim.modules.han_push import HanPush, HanSettings
 from meter_sim.modules.modbus_slave import ModbusSlave
 from meter_sim.ptys import PtyRelay
+from meter_sim.push_transport import PushTransport
 from omnipower.address import Address
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERIAL = {"modbus-rtu": (9600, "8N1")}
-SUPPORTED = ("modbus", "modbus-rtu")
+DEFAULT_SERIAL = {"modbus-rtu": (9600, "8N1"), "han": (2400, "8N1")}
+SUPPORTED = ("han", "modbus", "modbus-rtu")
+
+
+def _until_next_second() -> float:
+    """Tick on whole wall seconds, so that pushes leave at seconds x0 like the meter's."""
+    return 1.0 - (time.time() % 1.0) + 0.001
 
 
 async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfaces: Mapping[str, Address],
-                stop: asyncio.Event) -> None:
+                stop: asyncio.Event, han: HanSettings | None = None) -> None:
+    han = han or HanSettings()
     start = settings.start.timestamp() if settings.start is not None else time.time()
     meter = Meter(meter_id, settings, ScaledClock(speed, start))
     async with contextlib.AsyncExitStack() as stack:
         tasks: list[asyncio.Task[None]] = []
+        pushers: list[tuple[HanPush, PushTransport]] = []
         for name, addr in interfaces.items():
             server: ModbusTcpServer | ModbusSerialServer
+            if name == "han":
+                transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL["han"]))
+                pushers.append((HanPush(meter, settings=han), transport))
+                log.info("han (%s) of meter %s on %s", han.layout, meter_id, addr)
+                continue
             if name == "modbus":
                 if addr.kind != "tcp":
                     raise ValueError(f"--modbus takes tcp:HOST:PORT (got {addr}); use --modbus-rtu for serial/pty")
@@ -59,8 +73,11 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
         try:
             while not stop.is_set():
                 meter.update()
+                for push, transport in pushers:
+                    for frame in push.due():
+                        transport.send(frame)
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(1.0):
+                    async with asyncio.timeout(_until_next_second()):
                         await stop.wait()
                 for task in tasks:
                     if task.done() and task.exception() is not None:

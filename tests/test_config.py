@@ -59,7 +59,8 @@ def test_yaml_and_environment_with_nesting(tmp_path: Path, monkeypatch: pytest.M
         ("meters: [{id: a, tariff_schedule: {'07:00': 5}}]", "meters[0].tariff_schedule.07:00 = 5"),
         ("meters: [{id: a, household: {pv_kwp: -1}}]", "meters[0].household.pv_kwp = -1"),
         ("meters: [{id: a, breaker: {min_reconnect_delay_s: x}}]", "meters[0].breaker.min_reconnect_delay_s = 'x'"),
-        ("meters: [{id: a, source: radio}]", "meters[0].source = 'radio': Input should be 'simulated' or 'modbus'"),
+        ("meters: [{id: a, source: radio}]",
+         "meters[0].source = 'radio': Input should be 'simulated', 'modbus' or 'han'"),
         ("meters: [{id: a, source: modbus}]", "a modbus meter needs `transport`"),
         ("meters: [{id: a, source: modbus, transport: 'udp:1.2.3.4:5'}]",
          "meters[0].transport = 'udp:1.2.3.4:5': Value error, 'udp:1.2.3.4:5': expected tcp:HOST:PORT"),
@@ -113,3 +114,21 @@ def test_speed_flag_overrides_every_simulated_meter_and_is_validated(tmp_path: P
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--speed = 99999.0: Input should be less than or equal to 3600" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("meters: [{id: a, source: han, transport: 'tcp:h:1', han: {keys: 'zz:00'}}]",
+         "meters[0].han.keys = '**********': Value error, must be EK:AK"),
+        ("meters: [{id: a, source: han, transport: 'tcp:h:1', han: {layout: se}}]",
+         "meters[0].han.layout = 'se': Input should be 'nve' or 'dk'"),
+        ("meters: [{id: a, source: han, transport: 'tcp:h:1', han: {scalers: x}}]",
+         "meters[0].han.scalers = 'x': Input should be 'kamstrup', 'swedish_wh' or 'ct_milliamp'"),
+    ],
+)
+def test_han_options_are_validated_without_showing_keys(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert message in str(info.value)
+    assert "zz:00" not in str(info.value)

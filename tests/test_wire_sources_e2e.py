@@ -4,6 +4,7 @@ source of the same meter; commands go over the wire."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ from gateway_harness import gateway_config, running_gateway
 from sim_harness import FROZEN, START, serving, sim_config
 from test_integration_mqtt import request
 
+from meter_sim.clock import SteppedClock
+from meter_sim.config import MeterSimSettings
+from meter_sim.meter import Meter
 from omnipower import modbus_map as mm
 
 pytestmark = pytest.mark.integration
@@ -67,3 +71,52 @@ async def test_modbus_source_goes_offline_and_comes_back(mosquitto: Mosquitto, t
             mark = probe.mark()
         await probe.wait_for("omnipower/wire/availability", lambda m: m.json()["state"] == "offline", after=mark,
                              timeout=30)
+
+
+def twin_at(iso_time: str, seed: int = 1) -> dict[str, object]:
+    """The served meter, recomputed in-process at the instant a frame carries (deterministic model)."""
+    start = datetime.fromisoformat(START).timestamp()
+    meter = Meter("wire", MeterSimSettings(seed=seed, start=START), SteppedClock(start))
+    meter.advance_to(datetime.fromisoformat(iso_time).timestamp())
+    return meter.readings()
+
+
+HAN_RESOLUTION = {"p": 1.0, "q": 1.0, "i": 0.01, "u": 1.0, "a": 0.01, "r": 0.01, "pf": 0.01}
+KEYS = "00112233445566778899AABBCCDDEEFF:0F0E0D0C0B0A09080706050403020100"
+
+
+@pytest.mark.parametrize("layout", ["nve", "dk"])
+async def test_han_source_equals_the_meter_at_each_push(mosquitto: Mosquitto, tmp_path: Path, layout: str) -> None:
+    from han import autodecoder, hdlc  # amshan: what existing HAN consumers use
+
+    port = free_port()
+    wire = f"tcp:127.0.0.1:{port}"
+    han = {"layout": layout, "raw_topic": True} | ({"keys": KEYS} if layout == "dk" else {})
+    extra = ["--han-layout", layout] + (["--han-keys", KEYS] if layout == "dk" else [])
+    with serving(sim_config(tmp_path), "--han", wire, *extra, speed="600"):
+        config = gateway_config(tmp_path, mosquitto.port, [{"id": "wire", "source": "han", "transport": wire,
+                                                            "han": han}])
+        async with running_gateway(config), probe_client(mosquitto, "omnipower/#", "homeassistant/#") as probe:
+            wanted = (lambda s: "a_plus" in s) if layout == "nve" else (lambda s: "pf_l1" in s)
+            state = (await probe.wait_for("omnipower/wire/state", lambda m: wanted(m.json()), timeout=30)).json()
+            expected = twin_at(state["time"])
+            compared = 0
+            for key, value in state.items():
+                if key == "time":
+                    continue
+                prefix = key.split("_")[0]
+                tol = HAN_RESOLUTION.get(prefix, HAN_RESOLUTION.get(key[:2], 0.01))
+                assert value == pytest.approx(expected[key], abs=tol / 2 + 0.051), key
+                compared += 1
+            assert compared >= (14 if layout == "nve" else 20)
+            # No breaker entities for a push-only meter; no command is accepted.
+            configs = [m.topic for m in probe.messages if m.topic.startswith("homeassistant/")]
+            assert not any("/switch/" in t or "/button/" in t or "/select/" in t for t in configs)
+            answer = await request(probe, "omnipower/wire/set/tariff", "2", meter="wire")
+            assert answer["error"] == "tariff: not supported by a han meter"
+            if layout == "nve":
+                raw = await probe.wait_for("omnipower/wire/han")
+                frame = hdlc.HdlcFrameReader(False).read(bytes.fromhex(raw.payload.decode()))[0]
+                decoded = autodecoder.AutoDecoder().decode_message_payload(frame.payload)
+                assert decoded is not None and decoded["meter_manufacturer"] == "Kamstrup"
+                assert "voltage_l1" in decoded and 200 < decoded["voltage_l1"] < 260

@@ -43,7 +43,14 @@ class AlarmNotice:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-SourceEvent = BreakerStatus | AlarmNotice
+@dataclass(frozen=True, slots=True)
+class RawFrame:
+    """A frame exactly as read from the wire (published as hex on `<base>/<meter>/han`)."""
+
+    data: bytes
+
+
+SourceEvent = BreakerStatus | AlarmNotice | RawFrame
 
 
 class SourceError(Exception):
@@ -68,8 +75,8 @@ class Source(ABC):
         """The current readings: `time` plus one key per register (and `tariff_control`)."""
 
     @abstractmethod
-    async def breaker(self) -> BreakerStatus:
-        """The breaker's position now."""
+    async def breaker(self) -> BreakerStatus | None:
+        """The breaker's position now (None when the protocol does not carry it)."""
 
     @abstractmethod
     async def alarms(self) -> tuple[str, list[AlarmNotice]]:

@@ -1,0 +1,151 @@
+"""The master side of the CCC/HAN module: listen to the meter's DLMS pushes (TCP, pty or a serial
+port such as a Raspberry Pi's UART with an M-Bus level converter at 2400 8N1), decrypt them when
+keys are given, and keep the latest values as the meter's readings.
+
+HAN is push-only: no commands, and no breaker state or alarms (the lists do not carry them).
+Energy registers arrive with list 2, once an hour; until then the state has only list-1 values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta, timezone
+from typing import Any
+
+from gateway.commands import Command, CommandError
+from gateway.config import MeterConfig
+from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, RawFrame, Readings, Source, SourceError
+from meter_sim.rtc import Rtc
+from omnipower.address import Address, parse_address
+from omnipower.errors import CodecError
+from omnipower.han import (
+    CT_MILLIAMP_SCALERS,
+    HAN_LISTS,
+    KAMSTRUP_SCALERS,
+    SWEDISH_WH_SCALERS,
+    HanListKind,
+    HanMessage,
+    decode_han,
+)
+from omnipower.hdlc import HdlcFrame, HdlcReader, encode_ui_frame
+from omnipower.registers import REGISTERS_BY_KEY
+
+log = logging.getLogger(__name__)
+SCALERS = {"kamstrup": KAMSTRUP_SCALERS, "swedish_wh": SWEDISH_WH_SCALERS, "ct_milliamp": CT_MILLIAMP_SCALERS}
+SILENCE_S = 30.0  # three missed 10 s pushes: the meter is offline
+LAYOUT_LISTS = {"nve": (HanListKind.LIST_1, HanListKind.LIST_2), "dk": (HanListKind.DK_PUSH_1,)}
+
+
+class HanSource(Source):
+    def __init__(self, config: MeterConfig) -> None:
+        super().__init__()
+        if config.transport is None:
+            raise ValueError(f"meter {config.id}: a han source needs a transport")
+        self.config = config
+        self.options = config.han
+        self.address = parse_address(config.transport)
+        self.scalers = SCALERS[self.options.scalers]
+        self.keys = self.options.glo_keys()
+        self.rtc = Rtc(config.z11, config.z15)
+        keys = {o.register_key for kind in LAYOUT_LISTS[self.options.layout] for o in HAN_LISTS[kind]}
+        self.info = MeterInfo(
+            meter_id=config.id,
+            name=config.name or f"OMNIPOWER {config.id}",
+            source="han",
+            model="OMNIPOWER (CCC/HAN module)",
+            serial_number="unknown",
+            sw_version="unknown",
+            registers=tuple(r for k, r in REGISTERS_BY_KEY.items() if k in keys),
+            commands=frozenset(),
+        )
+        self._values: dict[str, float] = {}
+        self._time: str | None = None
+        self._last_frame = -1e9
+        self.frames = 0
+
+    async def run(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                reader, writer = await _open(self.address)
+            except OSError as exc:
+                log.warning("meter %s: cannot open %s: %s", self.config.id, self.address, exc)
+                await asyncio.sleep(delay)
+                delay = min(60.0, delay * 2)
+                continue
+            delay = 1.0
+            try:
+                await self._listen(reader)
+            except (OSError, ConnectionError) as exc:
+                log.warning("meter %s: %s lost: %s", self.config.id, self.address, exc)
+            finally:
+                writer.close()
+            await asyncio.sleep(delay)
+
+    async def _listen(self, reader: asyncio.StreamReader) -> None:
+        hdlc = HdlcReader()
+        while data := await reader.read(4096):
+            for frame in hdlc.feed(data):
+                try:
+                    message = decode_han(frame, self.scalers, keys=self.keys)
+                except CodecError as exc:
+                    log.warning("meter %s: HAN frame rejected: %s", self.config.id, exc)
+                    continue
+                self._accept(message, frame)
+            for skipped in hdlc.take_errors():
+                log.debug("meter %s: bytes skipped: %s", self.config.id, skipped)
+        raise ConnectionError("end of stream")
+
+    def _accept(self, message: HanMessage, frame: HdlcFrame) -> None:
+        self._values.update(message.registers)
+        when = message.date_time.to_datetime() if message.date_time else None
+        if when is not None:
+            summer = message.date_time.dst if message.date_time else False
+            offset = timedelta(seconds=self.rtc.standard_offset + (3600 if summer else 0))
+            self._time = when.replace(tzinfo=timezone(offset)).isoformat(timespec="seconds")
+        self._last_frame = time.monotonic()
+        self.frames += 1
+        self.online = True
+        if self.options.raw_topic:  # the frame as on the wire (its CRCs are a function of its content)
+            dst = frame.dst[0] if len(frame.dst) == 1 else frame.dst
+            src = frame.src[0] if len(frame.src) == 1 else frame.src
+            wire = encode_ui_frame(frame.information, dst=dst, src=src, control=frame.control,
+                                   segmented=frame.segmented)
+            self.events.put_nowait(RawFrame(wire))
+
+    async def read(self) -> Readings:
+        silent = time.monotonic() - self._last_frame
+        if silent > SILENCE_S or self._time is None:
+            self.online = False
+            raise SourceError(f"no HAN push received for {min(silent, 1e6):.0f} s on {self.address}")
+        readings: Readings = {"time": self._time}
+        readings.update(self._values)
+        return readings
+
+    async def breaker(self) -> BreakerStatus | None:
+        return None  # the HAN lists do not carry the breaker position
+
+    async def alarms(self) -> tuple[str, list[AlarmNotice]]:
+        return self._time or "", []
+
+    async def execute(self, command: Command) -> dict[str, Any]:
+        raise CommandError(command.name, "not supported by a han meter (the HAN interface is push-only)")
+
+    async def close(self) -> None:
+        return None
+
+
+async def _open(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if address.kind == "tcp":
+        return await asyncio.open_connection(address.host, address.port)
+    import serial_asyncio_fast
+
+    framing = address.framing or "8N1"  # HAN-NVE: 2400 8N1 (8E1 corrupts the frames)
+    reader, writer = await serial_asyncio_fast.open_serial_connection(
+        url=address.path, baudrate=address.baud or 2400, bytesize=int(framing[0]),
+        parity="N" if address.kind == "pty" else framing[1], stopbits=int(framing[2]),
+    )
+    return reader, writer
+
