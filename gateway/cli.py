@@ -16,8 +16,12 @@ from pydantic import ValidationError
 
 from gateway import __version__, service
 from gateway.config import ConfigError, Settings, format_validation_error, load_settings
+from gateway.decode import KINDS
+from gateway.decode import run as decode_run
+from gateway.sources.han import SCALERS
 from gateway.topics import Topics
 from meter_sim.persistence import PersistenceError
+from omnipower.dlms import GloKeys
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,12 +37,19 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("name", help="command: breaker, tariff, push_button, voltage_l1 …")
     send.add_argument("value", help="e.g. disconnect, connect, release, 2, auto, hold")
     send.add_argument("--timeout", type=float, default=10.0)
+    dec = sub.add_parser("decode", help="print the frames in a capture as JSON, one object per frame")
+    dec.add_argument("kind", choices=KINDS)
+    dec.add_argument("data", help="hex string, or a file with hex text or raw bytes")
+    dec.add_argument("--scalers", choices=sorted(SCALERS), default="kamstrup", help="HAN units (none are pushed)")
+    dec.add_argument("--keys", metavar="EK:AK", help="HAN decryption keys, two 32-digit hex keys")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
+    if command == "decode":
+        return _decode(args)
     config = getattr(args, "config", None)
     try:
         settings = load_settings(config)
@@ -96,6 +107,23 @@ async def _send(settings: Settings, meter: str, name: str, value: str, timeout: 
     except (aiomqtt.MqttError, TimeoutError) as exc:
         print(f"omnipower-gateway: no answer from meter {meter!r}: {exc or 'timeout'}", file=sys.stderr)
     return 1
+
+
+def _decode(args: argparse.Namespace) -> int:
+    keys = None
+    if args.keys:
+        try:
+            ek, ak = (bytes.fromhex(k) for k in args.keys.split(":"))
+            if len(ek) != 16 or len(ak) != 16:
+                raise ValueError
+        except ValueError:
+            print("omnipower-gateway: decode: --keys takes EK:AK, two 16-byte keys in hex", file=sys.stderr)
+            return 1
+        keys = GloKeys(ek, ak)
+    status, reason = decode_run(args.kind, args.data, scalers=SCALERS[args.scalers], keys=keys)
+    if reason:
+        print(f"omnipower-gateway: decode {args.kind}: {reason}", file=sys.stderr)
+    return status
 
 
 def with_speed(settings: Settings, speed: float) -> Settings:

@@ -1,0 +1,97 @@
+"""`omnipower-gateway decode KIND DATA`: one JSON object per frame on stdout, readings by OBIS code in
+the register table's units; exit status 1 with a one-line reason on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from meter_sim.clock import SteppedClock
+from meter_sim.config import MeterSimSettings
+from meter_sim.meter import Meter
+from omnipower.iec62056_21 import kamstrup_readout
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference is not beside this clone")
+
+
+def decode(*args: str) -> tuple[int, list[dict[str, object]], str]:
+    result = subprocess.run([sys.executable, "-m", "gateway", "decode", *args], capture_output=True, text=True,
+                            timeout=60)
+    return result.returncode, [json.loads(line) for line in result.stdout.splitlines()], result.stderr
+
+
+@needs_reference
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REFERENCE / "han").glob("*.hex")) if REFERENCE.is_dir()
+                         else [])
+def test_han_reference_frames(name: str) -> None:
+    expected = json.loads((REFERENCE / "han" / f"{name}.json").read_text())["expected"]
+    status, frames, err = decode("han", str(REFERENCE / "han" / f"{name}.hex"))
+    assert status == 0 and err == "" and len(frames) == 1
+    readings = frames[0]["readings"]
+    assert isinstance(readings, dict)
+    fields = {"active_power_import_W": ("1.7.0", 1), "voltage_l1_V": ("32.7.0", 1), "current_l1_A": ("31.7.0", 1),
+              "active_energy_import_Wh": ("1.8.0", 1000)}
+    checked = 0
+    for field, (obis, per_unit) in fields.items():
+        if field in expected and obis in readings:
+            assert readings[obis] * per_unit == pytest.approx(expected[field]), field
+            checked += 1
+    assert checked >= 1
+
+
+@needs_reference
+def test_p1_reference_telegram() -> None:
+    expected = json.loads((REFERENCE / "p1" / "se-kam5.amsreader-gh578-1.json").read_text())["expected"]
+    status, frames, _ = decode("p1", str(REFERENCE / "p1" / "se-kam5.amsreader-gh578-1.txt"))
+    assert status == 0 and frames[0]["time"] == "2024-04-07T12:28:54+02:00"
+    readings = frames[0]["readings"]
+    assert isinstance(readings, dict)
+    wh = next(v for k, v in expected.items() if k.startswith("active_energy_import") and isinstance(v, int | float))
+    assert readings["1.8.0"] * 1000 == pytest.approx(wh)
+
+
+def test_optical_readout_of_our_meter(tmp_path: Path) -> None:
+    meter = Meter("m", MeterSimSettings(), SteppedClock(1_768_478_400))
+    meter.advance_to(1_768_478_400 + 86400)
+    readings = meter.readings()
+    values = {k: v for k, v in readings.items() if isinstance(v, float | int)}
+    readout = kamstrup_readout(values, meter_number=12345678, when=datetime(2026, 1, 16, 12, 0))
+    capture = tmp_path / "readout.bin"
+    capture.write_bytes(readout.encode())
+    status, frames, _ = decode("optical", str(capture))
+    assert status == 0
+    readings = frames[0]["readings"]
+    assert isinstance(readings, dict)
+    assert readings["1.8.0"] == pytest.approx(values["a_plus"], abs=0.001)
+    assert readings["32.7.0"] == pytest.approx(values["u_l1"], abs=0.05)
+    assert readings["1.7.0"] == pytest.approx(values["p_plus"], abs=1.0)  # sent in kW with 3 decimals
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "reason"),
+    [
+        ("han", "7EA0E22B2113239AE6E7", "bytes at the end do not complete a frame"),
+        ("han", "not hex", "neither an existing file nor a hex string"),
+        ("han", "00112233", "no han frame found"),
+        ("p1", "2F4B414D350D0A", "no p1 frame found"),
+        ("optical", "0241", "no optical frame found"),
+    ],
+)
+def test_bad_input_exits_1_with_one_line(kind: str, data: str, reason: str) -> None:
+    status, frames, err = decode(kind, data)
+    assert status == 1 and frames == []
+    assert err.count("\n") == 1 and reason in err and err.startswith(f"omnipower-gateway: decode {kind}: ")
+
+
+@needs_reference
+def test_a_corrupted_frame_is_reported() -> None:
+    hexdata = (REFERENCE / "han" / "se-list1-3ph.amshan.hex").read_text().strip()
+    corrupted = hexdata[:100] + ("0" if hexdata[100] != "0" else "1") + hexdata[101:]
+    status, frames, err = decode("han", corrupted)
+    assert status == 1 and frames == [] and "rejected" in err
