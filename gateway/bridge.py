@@ -270,6 +270,9 @@ class Bridge:
         except (SourceError, TimeoutError) as exc:
             log.warning("meter %s does not answer: %s", meter_id, exc)
             return self._availability_messages(meter_id, "offline")
+        except Exception:  # a fault in one source must not stop the others: mark it offline
+            log.exception("meter %s: reading failed", meter_id)
+            return self._availability_messages(meter_id, "offline")
         out = self._availability_messages(meter_id, "online")
         readings = self._guard_totals(meter_id, readings)
         out.append(Outgoing(self.topics.meter(meter_id, "state"), _json(readings), retain=True))
@@ -419,6 +422,10 @@ class Bridge:
                 break
             except (SourceError, TimeoutError) as exc:
                 error = f"{command.name}: the meter did not carry it out ({exc or 'timeout'})"
+                break
+            except Exception as exc:
+                log.exception("meter %s: command %s failed", meter_id, command.name)
+                error = f"{command.name}: internal error in the {source.info.source} source ({type(exc).__name__})"
                 break
         extra: list[Outgoing] = []
         if data:  # something changed: publish the new state at once, not at the next interval

@@ -92,7 +92,7 @@ class MeterConfig(MeterSimSettings):
     """One meter of the gateway. For `source: simulated` the simulation settings apply."""
 
     id: Annotated[str, Field(min_length=1, max_length=64)]
-    source: Literal["simulated", "modbus", "han"] = "simulated"
+    source: Literal["simulated", "modbus", "han", "optical"] = "simulated"
     transport: str | None = Field(None, description="ADDR of a wire source: tcp:HOST:PORT, pty:PATH or a device")
     unit_id: Annotated[int, Field(ge=1, le=247)] = Field(1, description="Modbus unit (slave) id")
     han: HanOptions = HanOptions()

@@ -17,14 +17,20 @@ from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
 from meter_sim.modules.han_push import HanPush, HanSettings
 from meter_sim.modules.modbus_slave import ModbusSlave
+from meter_sim.modules.optical import OpticalPort, serve_serial, serve_tcp
 from meter_sim.ptys import PtyRelay
 from meter_sim.push_transport import PushTransport
 from omnipower.address import Address
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERIAL = {"modbus-rtu": (9600, "8N1"), "han": (2400, "8N1")}
-SUPPORTED = ("han", "modbus", "modbus-rtu")
+DEFAULT_SERIAL = {"modbus-rtu": (9600, "8N1"), "han": (2400, "8N1"), "optical": (300, "7E1")}
+SUPPORTED = ("han", "modbus", "modbus-rtu", "optical")
+
+
+async def _close_server(server: asyncio.Server) -> None:
+    server.close()
+    await server.wait_closed()
 
 
 def _until_next_second() -> float:
@@ -46,6 +52,19 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                 transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL["han"]))
                 pushers.append((HanPush(meter, settings=han), transport))
                 log.info("han (%s) of meter %s on %s", han.layout, meter_id, addr)
+                continue
+            if name == "optical":
+                optical = OpticalPort(meter)
+                if addr.kind == "tcp":
+                    tcp = await serve_tcp(optical, addr.host, addr.port)
+                    stack.push_async_callback(_close_server, tcp)
+                else:
+                    path, framing = addr.path, addr.framing or DEFAULT_SERIAL[name][1]
+                    if addr.kind == "pty":
+                        relay = stack.enter_context(PtyRelay(addr.path))
+                        path, framing = relay.inner_path, "8N1"  # ptys refuse parity and 7 data bits
+                    tasks.append(asyncio.create_task(serve_serial(optical, path, framing)))
+                log.info("optical (IEC 62056-21 mode C) of meter %s on %s", meter_id, addr)
                 continue
             if name == "modbus":
                 if addr.kind != "tcp":

@@ -100,3 +100,20 @@ def test_get_registers(bridge: tuple[Bridge, asyncio.AbstractEventLoop]) -> None
 def test_retained_commands_are_ignored(bridge: tuple[Bridge, asyncio.AbstractEventLoop]) -> None:
     b, loop = bridge
     assert loop.run_until_complete(b.handle_message("omnipower/m1/set/breaker", b"disconnect", retain=True)) == []
+
+
+def test_a_faulty_source_is_marked_offline_not_fatal(bridge: tuple[Bridge, asyncio.AbstractEventLoop],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    b, loop = bridge
+    source = b.sources["m1"]
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(source, "read", broken)
+    monkeypatch.setattr(source, "execute", broken)
+    out = loop.run_until_complete(b._state_messages("m1"))
+    assert [(m.topic, json.loads(m.payload)) for m in out] == [("omnipower/m1/availability", {"state": "offline"})]
+    body = answer(b, loop, "omnipower/m1/set/tariff", b"2")
+    assert body["status"] == "error"
+    assert body["error"] == "tariff: internal error in the simulated source (RuntimeError)"

@@ -120,3 +120,19 @@ async def test_han_source_equals_the_meter_at_each_push(mosquitto: Mosquitto, tm
                 decoded = autodecoder.AutoDecoder().decode_message_payload(frame.payload)
                 assert decoded is not None and decoded["meter_manufacturer"] == "Kamstrup"
                 assert "voltage_l1" in decoded and 200 < decoded["voltage_l1"] < 260
+
+
+@pytest.mark.parametrize("transport", ["tcp", "pty"])
+async def test_optical_source_reads_mode_c(mosquitto: Mosquitto, tmp_path: Path, transport: str) -> None:
+    wire = f"tcp:127.0.0.1:{free_port()}" if transport == "tcp" else f"pty:{tmp_path / 'optical'}"
+    with serving(sim_config(tmp_path), "--optical", wire, speed="60"):
+        config = gateway_config(tmp_path, mosquitto.port, [{"id": "wire", "source": "optical", "transport": wire}])
+        async with running_gateway(config), probe_client(mosquitto, "omnipower/#") as probe:
+            state = (await probe.wait_for("omnipower/wire/state", timeout=30)).json()
+            assert (await probe.wait_for("omnipower/wire/availability")).json() == {"state": "online"}
+            expected = twin_at(state["time"])
+            for key, tol in (("a_plus", 0.001), ("a_minus", 0.001), ("r_plus", 0.001), ("u_l1", 0.1),
+                             ("i_l2", 0.01), ("p_plus", 1.0), ("p_minus", 1.0)):
+                assert state[key] == pytest.approx(expected[key], abs=tol / 2 + 1e-6), key
+            answer = await request(probe, "omnipower/wire/set/breaker", "disconnect", meter="wire")
+            assert answer["error"] == "breaker: not supported by a optical meter"

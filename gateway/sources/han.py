@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import termios
 import time
 from datetime import timedelta, timezone
 from typing import Any
@@ -142,10 +143,13 @@ async def _open(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamW
         return await asyncio.open_connection(address.host, address.port)
     import serial_asyncio_fast
 
-    framing = address.framing or "8N1"  # HAN-NVE: 2400 8N1 (8E1 corrupts the frames)
-    reader, writer = await serial_asyncio_fast.open_serial_connection(
-        url=address.path, baudrate=address.baud or 2400, bytesize=int(framing[0]),
-        parity="N" if address.kind == "pty" else framing[1], stopbits=int(framing[2]),
-    )
+    framing = "8N1" if address.kind == "pty" else address.framing or "8N1"  # HAN-NVE: 2400 8N1
+    try:
+        reader, writer = await serial_asyncio_fast.open_serial_connection(
+            url=address.path, baudrate=address.baud or 2400, bytesize=int(framing[0]), parity=framing[1],
+            stopbits=int(framing[2]),
+        )
+    except termios.error as exc:  # not an OSError
+        raise OSError(f"cannot configure {address.path} as {framing}: {exc}") from None
     return reader, writer
 

@@ -1,0 +1,147 @@
+"""The master side of the optical port: an IEC 62056-21 mode C readout on every poll (sign-on at
+300 Bd 7E1, option select up to 9600 Bd, readout with BCC), through an optical head on a serial
+port, a pty, or TCP. Read-only: the readout carries no breaker state and takes no commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import termios
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from gateway.commands import Command, CommandError
+from gateway.config import MeterConfig
+from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError
+from meter_sim.rtc import Rtc
+from omnipower.address import Address, parse_address
+from omnipower.errors import CodecError
+from omnipower.iec62056_21 import (
+    KAMSTRUP_READOUT_REGISTERS,
+    ClientSession,
+    DataReadout,
+    ReadoutReceived,
+    SessionFailed,
+    SwitchBaud,
+    Transmit,
+    readings_from_readout,
+)
+from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS
+
+log = logging.getLogger(__name__)
+SESSION_TIMEOUT_S = 15.0
+TICK_S = 0.1
+
+
+class OpticalSource(Source):
+    def __init__(self, config: MeterConfig) -> None:
+        super().__init__()
+        if config.transport is None:
+            raise ValueError(f"meter {config.id}: an optical source needs a transport")
+        self.config = config
+        self.address = parse_address(config.transport)
+        self.rtc = Rtc(config.z11, config.z15)
+        self.info = MeterInfo(
+            meter_id=config.id,
+            name=config.name or f"OMNIPOWER {config.id}",
+            source="optical",
+            model="OMNIPOWER (optical port)",
+            serial_number="unknown",
+            sw_version="unknown",
+            registers=tuple(REGISTERS_BY_KEY[key] for _, key, _, _ in KAMSTRUP_READOUT_REGISTERS),
+            commands=frozenset(),
+        )
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()  # the bridge's publish interval is the readout schedule
+
+    async def read(self) -> Readings:
+        try:
+            async with asyncio.timeout(SESSION_TIMEOUT_S):
+                readout = await self._session()
+        except TimeoutError:
+            self.online = False
+            raise SourceError(f"no readout from {self.address} within {SESSION_TIMEOUT_S:.0f} s") from None
+        except (OSError, CodecError) as exc:
+            self.online = False
+            raise SourceError(f"optical readout from {self.address} failed: {exc}") from None
+        self.online = True
+        values = readings_from_readout(readout)
+        readings: Readings = {"time": self._meter_time(readout)}
+        readings.update({REGISTERS_BY_OBIS[code].key: v for code, v in values.items() if code in REGISTERS_BY_OBIS})
+        return readings
+
+    def _meter_time(self, readout: DataReadout) -> str:
+        """0.9.1 (hhmmss) and 0.9.2 (YYMMDD) are local wall time; the offset follows Z11/Z15."""
+        sets = {d.address: d.value for d in readout.datasets}
+        try:
+            local = datetime.strptime(sets["0.9.2"] + sets["0.9.1"], "%y%m%d%H%M%S")
+        except (KeyError, ValueError):
+            return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+        standard = local - timedelta(seconds=self.rtc.standard_offset)
+        utc = standard.replace(tzinfo=UTC)
+        if self.rtc.dst_active((utc - timedelta(hours=1)).timestamp()):
+            utc -= timedelta(hours=1)
+        return local.replace(tzinfo=timezone(timedelta(seconds=self.rtc.utc_offset(utc.timestamp())))).isoformat()
+
+    async def _session(self) -> DataReadout:
+        reader, writer, set_baud = await _open(self.address)
+        client = ClientSession(max_baud=9600)
+        try:
+            events = client.start()
+            while True:
+                for event in events:
+                    if isinstance(event, Transmit):
+                        writer.write(event.data)
+                        await writer.drain()
+                    elif isinstance(event, SwitchBaud):
+                        set_baud(event.rate)
+                    elif isinstance(event, ReadoutReceived):
+                        return event.readout
+                    elif isinstance(event, SessionFailed):
+                        raise CodecError(event.reason)
+                try:
+                    async with asyncio.timeout(TICK_S):
+                        data = await reader.read(4096)
+                    if not data:
+                        raise ConnectionError("the line closed during the readout")
+                    events = client.receive_data(data)
+                except TimeoutError:
+                    events = client.advance(TICK_S)
+        finally:
+            writer.close()
+
+    async def breaker(self) -> BreakerStatus | None:
+        return None
+
+    async def alarms(self) -> tuple[str, list[AlarmNotice]]:
+        return datetime.now(UTC).astimezone().isoformat(timespec="seconds"), []
+
+    async def execute(self, command: Command) -> dict[str, Any]:
+        raise CommandError(command.name, "not supported by an optical meter (the readout is read-only)")
+
+    async def close(self) -> None:
+        return None
+
+
+async def _open(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Any]:
+    if address.kind == "tcp":
+        reader, writer = await asyncio.open_connection(address.host, address.port)
+        return reader, writer, lambda rate: None
+    import serial_asyncio_fast
+
+    # ptys accept neither parity nor 7 data bits; 7-bit characters pass unchanged at 8N1
+    framing = "8N1" if address.kind == "pty" else address.framing or "7E1"
+    try:
+        reader, writer = await serial_asyncio_fast.open_serial_connection(
+            url=address.path, baudrate=300, bytesize=int(framing[0]), parity=framing[1], stopbits=int(framing[2]),
+        )
+    except termios.error as exc:  # not an OSError
+        raise OSError(f"cannot configure {address.path} as {framing}: {exc}") from None
+
+    def set_baud(rate: int) -> None:
+        serial = writer.transport.get_extra_info("serial")
+        if serial is not None:
+            serial.baudrate = rate
+
+    return reader, writer, set_baud

@@ -1,0 +1,91 @@
+"""The optical port: IEC 62056-21 mode C readout of the display registers (identification
+`/KAM5\\2…`: up to 9600 Bd, HDLC offered), one `MeterSession` state machine per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import Callable
+
+from meter_sim.meter import Meter
+from omnipower.iec62056_21 import (
+    DataReadout,
+    MeterSession,
+    ReadoutRequested,
+    SessionFailed,
+    SwitchBaud,
+    Transmit,
+    kamstrup_identification,
+    kamstrup_readout,
+)
+
+log = logging.getLogger(__name__)
+TICK_S = 0.1
+
+
+class OpticalPort:
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.meter_number = zlib.crc32(meter.id.encode()) % 100_000_000
+        self.identification = kamstrup_identification("OMNIPOWER")
+
+    def readout(self) -> DataReadout:
+        meter = self.meter
+        meter.update()
+        readings = {k: v for k, v in meter.readings().items() if isinstance(v, int | float)}
+        when = meter.rtc.wall_time(meter.t).replace(tzinfo=None)  # the readout carries local time
+        return kamstrup_readout(readings, meter_number=self.meter_number, when=when)
+
+    async def converse(self, reader: asyncio.StreamReader, write: Callable[[bytes], None],
+                       set_baud: Callable[[int], None] | None = None) -> None:
+        """Answer sign-ons on one line until it closes."""
+        session = MeterSession(self.identification)
+        while True:
+            try:
+                async with asyncio.timeout(TICK_S):
+                    data = await reader.read(1024)
+                if not data:
+                    return
+                events = session.receive_data(data)
+            except TimeoutError:
+                events = session.advance(TICK_S)
+            while events:
+                event = events.pop(0)
+                if isinstance(event, Transmit):
+                    write(event.data)
+                elif isinstance(event, SwitchBaud) and set_baud is not None:
+                    set_baud(event.rate)
+                elif isinstance(event, ReadoutRequested):
+                    events += session.send_readout(self.readout())
+                elif isinstance(event, SessionFailed):
+                    log.info("optical: session abandoned: %s", event.reason)
+
+
+async def serve_tcp(port: OpticalPort, host: str, tcp_port: int) -> asyncio.Server:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            await port.converse(reader, writer.write)
+        writer.close()
+
+    return await asyncio.start_server(handle, host, tcp_port)
+
+
+async def serve_serial(port: OpticalPort, path: str, framing: str) -> None:
+    """A serial line (or the inner end of a pty relay): starts at 300 Bd, follows SwitchBaud."""
+    import serial_asyncio_fast
+
+    reader, writer = await serial_asyncio_fast.open_serial_connection(
+        url=path, baudrate=300, bytesize=int(framing[0]), parity=framing[1], stopbits=int(framing[2]),
+    )
+
+    def set_baud(rate: int) -> None:
+        serial = writer.transport.get_extra_info("serial")
+        if serial is not None:
+            serial.baudrate = rate
+
+    try:
+        await port.converse(reader, writer.write, set_baud)
+    finally:
+        writer.close()
