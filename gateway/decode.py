@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Callable, Iterator
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from omnipower import mbus
 from omnipower.dlms import GloKeys
 from omnipower.errors import CodecError
 from omnipower.han import KAMSTRUP_SCALERS, HanScalers, decode_han
@@ -119,7 +121,42 @@ def _optical(payload: bytes) -> Iterator[dict[str, Any] | str]:
 
 
 def _mbus(payload: bytes) -> Iterator[dict[str, Any] | str]:
-    yield "M-Bus decoding is not available in this version yet"
+    reader = mbus.MbusReader()
+    frames = reader.feed(payload) + reader.idle()
+    for frame in frames:
+        if isinstance(frame, mbus.Ack):
+            yield {"kind": "mbus", "frame": "ack"}
+            continue
+        if isinstance(frame, mbus.ShortFrame | mbus.ControlFrame):
+            yield {"kind": "mbus", "frame": type(frame).__name__, "c": frame.c, "a": frame.a,
+                   "function": frame.link_function.name if frame.link_function else None}
+            continue
+        try:
+            resp = mbus.decode_rsp_ud(frame)
+        except CodecError as exc:
+            yield f"M-Bus frame rejected: {exc}"
+            continue
+        yield {
+            "kind": "mbus", "frame": "rsp_ud", "address": frame.a, "id": resp.id_text,
+            "manufacturer": resp.manufacturer, "medium": resp.medium, "access_number": resp.access_number,
+            "warnings": list(resp.warnings), "readings": mbus.decode_to_readings(resp),
+            "records": [
+                {"quantity": r.quantity.name.lower(), "function": r.function.name.lower(), "storage": r.storage,
+                 "tariff": r.tariff, "subunit": r.subunit, "value": r.value, "unit": r.unit}
+                for r in resp.records
+            ],
+        }
+    if reader.discarded and not frames:
+        yield f"{reader.discarded} bytes are no M-Bus frame"
+
+
+def _json_default(value: object) -> object:
+    """Raw bytes (manufacturer data) as hex; dates and times as ISO 8601; anything else as text."""
+    if isinstance(value, bytes | bytearray):
+        return value.hex().upper()
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
 
 
 def run(kind: str, data: str, *, scalers: HanScalers = KAMSTRUP_SCALERS, keys: GloKeys | None = None,
@@ -130,7 +167,7 @@ def run(kind: str, data: str, *, scalers: HanScalers = KAMSTRUP_SCALERS, keys: G
     except (DecodeError, OSError) as exc:
         return 1, str(exc)
     for frame in frames:
-        out(json.dumps(frame, ensure_ascii=False))
+        out(json.dumps(frame, ensure_ascii=False, default=_json_default))
     if errors:
         return 1, errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
     if not frames:

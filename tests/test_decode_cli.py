@@ -95,3 +95,30 @@ def test_a_corrupted_frame_is_reported() -> None:
     corrupted = hexdata[:100] + ("0" if hexdata[100] != "0" else "1") + hexdata[101:]
     status, frames, err = decode("han", corrupted)
     assert status == 1 and frames == [] and "rejected" in err
+
+
+@needs_reference
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REFERENCE / "mbus").glob("*.hex")) if REFERENCE.is_dir()
+                         else [])
+def test_mbus_reference_frames(name: str) -> None:
+    reference = json.loads((REFERENCE / "mbus" / f"{name}.json").read_text())
+    status, frames, _ = decode("mbus", str(REFERENCE / "mbus" / f"{name}.hex"))
+    assert status == 0 and len(frames) == 1
+    records = frames[0]["records"]
+    assert isinstance(records, list) and len(records) == len(reference["records"])
+
+
+def test_mbus_frames_of_our_record_map(tmp_path: Path) -> None:
+    from omnipower import mbus
+
+    meter = Meter("m", MeterSimSettings(), SteppedClock(1_768_478_400))
+    meter.advance_to(1_768_478_400 + 86400)
+    readings = meter.readings()
+    resp = mbus.VariableDataResponse(id=12345678, manufacturer="KAM", version=1, medium=2,
+                                     records=tuple(mbus.encode_readings(readings)))
+    status, frames, _ = decode("mbus", mbus.encode(mbus.rsp_ud(5, resp)).hex() + "E5")
+    assert status == 0 and frames[0]["id"] == "12345678" and frames[1] == {"kind": "mbus", "frame": "ack"}
+    got = frames[0]["readings"]
+    assert isinstance(got, dict)
+    assert got["1.8.0"] == pytest.approx(readings["a_plus"], abs=0.01)
+    assert got["32.7.0"] == pytest.approx(readings["u_l1"], abs=0.1)
