@@ -92,9 +92,11 @@ class MeterConfig(MeterSimSettings):
     """One meter of the gateway. For `source: simulated` the simulation settings apply."""
 
     id: Annotated[str, Field(min_length=1, max_length=64)]
-    source: Literal["simulated", "modbus", "han", "optical"] = "simulated"
+    source: Literal["simulated", "modbus", "han", "optical", "mbus"] = "simulated"
     transport: str | None = Field(None, description="ADDR of a wire source: tcp:HOST:PORT, pty:PATH or a device")
     unit_id: Annotated[int, Field(ge=1, le=247)] = Field(1, description="Modbus unit (slave) id")
+    mbus_address: Annotated[int, Field(ge=0, le=250)] = Field(1, description="M-Bus primary address")
+    mbus_secondary: str | None = Field(None, pattern=r"^[0-9F]{8}$", description="8-digit secondary address")
     han: HanOptions = HanOptions()
     name: str | None = None
     # Bounded so that ticking the model never blocks the event loop for long (an hour of meter

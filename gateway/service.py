@@ -21,6 +21,10 @@ def make_source(config: MeterConfig, settings: Settings) -> Source:
         from gateway.sources.simulated import SimulatedSource  # the only place gateway uses meter_sim
 
         return SimulatedSource(config, settings.data_dir)
+    if config.source == "mbus":
+        from gateway.sources.mbus import MbusSource
+
+        return MbusSource(config)
     if config.source == "optical":
         from gateway.sources.optical import OpticalSource
 

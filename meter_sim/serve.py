@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from pymodbus import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
@@ -16,6 +16,7 @@ from meter_sim.clock import ScaledClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
 from meter_sim.modules.han_push import HanPush, HanSettings
+from meter_sim.modules.mbus_slave import MbusSlave
 from meter_sim.modules.modbus_slave import ModbusSlave
 from meter_sim.modules.optical import OpticalPort, serve_serial, serve_tcp
 from meter_sim.ptys import PtyRelay
@@ -24,8 +25,32 @@ from omnipower.address import Address
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERIAL = {"modbus-rtu": (9600, "8N1"), "han": (2400, "8N1"), "optical": (300, "7E1")}
-SUPPORTED = ("han", "modbus", "modbus-rtu", "optical")
+DEFAULT_SERIAL = {"modbus-rtu": (9600, "8N1"), "han": (2400, "8N1"), "optical": (300, "7E1"), "mbus": (2400, "8E1")}
+SUPPORTED = ("han", "mbus", "modbus", "modbus-rtu", "optical")
+
+
+Converse = Callable[[asyncio.StreamReader, Callable[[bytes], None]], Awaitable[None]]
+
+
+async def _line_server(converse: Converse, addr: Address) -> asyncio.Server:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            await converse(reader, writer.write)
+        writer.close()
+
+    return await asyncio.start_server(handle, addr.host, addr.port)
+
+
+async def _serial_line(converse: Converse, path: str, baud: int, framing: str) -> None:
+    import serial_asyncio_fast
+
+    reader, writer = await serial_asyncio_fast.open_serial_connection(
+        url=path, baudrate=baud, bytesize=int(framing[0]), parity=framing[1], stopbits=int(framing[2]),
+    )
+    try:
+        await converse(reader, writer.write)
+    finally:
+        writer.close()
 
 
 async def _close_server(server: asyncio.Server) -> None:
@@ -52,6 +77,20 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                 transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL["han"]))
                 pushers.append((HanPush(meter, settings=han), transport))
                 log.info("han (%s) of meter %s on %s", han.layout, meter_id, addr)
+                continue
+            if name == "mbus":
+                slave = MbusSlave(meter, primary_address=1)
+                if addr.kind == "tcp":
+                    tcp = await _line_server(slave.converse, addr)
+                    stack.push_async_callback(_close_server, tcp)
+                else:
+                    path, framing = addr.path, addr.framing or DEFAULT_SERIAL[name][1]
+                    if addr.kind == "pty":
+                        relay = stack.enter_context(PtyRelay(addr.path))
+                        path, framing = relay.inner_path, "8N1"  # ptys refuse parity
+                    baud = addr.baud or DEFAULT_SERIAL[name][0]
+                    tasks.append(asyncio.create_task(_serial_line(slave.converse, path, baud, framing)))
+                log.info("mbus (primary address 1, id %08d) of meter %s on %s", slave.id, meter_id, addr)
                 continue
             if name == "optical":
                 optical = OpticalPort(meter)

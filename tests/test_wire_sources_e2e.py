@@ -4,6 +4,7 @@ source of the same meter; commands go over the wire."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -136,3 +137,49 @@ async def test_optical_source_reads_mode_c(mosquitto: Mosquitto, tmp_path: Path,
                 assert state[key] == pytest.approx(expected[key], abs=tol / 2 + 1e-6), key
             answer = await request(probe, "omnipower/wire/set/breaker", "disconnect", meter="wire")
             assert answer["error"] == "breaker: not supported by a optical meter"
+
+
+@pytest.mark.parametrize("transport", ["tcp", "pty"])
+async def test_mbus_source_reads_our_record_map(mosquitto: Mosquitto, tmp_path: Path, transport: str) -> None:
+    wire = f"tcp:127.0.0.1:{free_port()}" if transport == "tcp" else f"pty:{tmp_path / 'mbus'}"
+    meters = [
+        {"id": "local", "seed": 1, "start": START, "speed": float(FROZEN)},
+        {"id": "wire", "source": "mbus", "transport": wire, "mbus_address": 1},
+    ]
+    with serving(sim_config(tmp_path), "--mbus", wire):
+        async with running_gateway(gateway_config(tmp_path, mosquitto.port, meters)), \
+                probe_client(mosquitto, "omnipower/#") as probe:
+            local = (await probe.wait_for("omnipower/local/state")).json()
+            remote = (await probe.wait_for("omnipower/wire/state", timeout=30)).json()
+            resolution = {"a": 0.01, "r": 0.01, "p": 1.0, "q": 1.0, "u": 0.1, "i": 0.01}
+            compared = 0
+            for key, value in remote.items():
+                if key != "time":
+                    assert value == pytest.approx(local[key], abs=resolution[key[0]] / 2 + 1e-6), key
+                    compared += 1
+            assert compared >= 20
+            answer = await request(probe, "omnipower/wire/set/breaker", "disconnect", meter="wire")
+            assert answer["error"] == "breaker: not supported by a mbus meter"
+
+
+def test_pymeterbus_serial_master_reads_our_slave_over_a_pty(tmp_path: Path) -> None:
+    import meterbus
+    import serial
+
+    link = tmp_path / "mbus"
+    with serving(sim_config(tmp_path), "--mbus", f"pty:{link}"):
+        with serial.serial_for_url(str(link), 2400, timeout=2) as ser:
+            meterbus.send_ping_frame(ser, 1)
+            ack = meterbus.load(meterbus.recv_frame(ser, 1))
+            assert isinstance(ack, meterbus.TelegramACK)
+            meterbus.send_request_frame(ser, 1)
+            frame = meterbus.load(meterbus.recv_frame(ser, meterbus.FRAME_DATA_LENGTH))
+        assert isinstance(frame, meterbus.TelegramLong)
+        doc = json.loads(frame.to_JSON())
+    expected = twin_at(START)
+    body = doc["body"]
+    assert body["header"]["manufacturer"] == "KAM"
+    records = body["records"]
+    energy = next(r for r in records if r["type"] == "VIFUnit.ENERGY_WH" and r.get("tariff") in (None, 0)
+                  and r["function"] == "FunctionType.INSTANTANEOUS_VALUE")
+    assert float(energy["value"]) == pytest.approx(float(expected["a_plus"]) * 1000, abs=10)  # type: ignore[arg-type]
