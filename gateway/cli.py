@@ -21,7 +21,7 @@ from gateway.decode import run as decode_run
 from gateway.sources.han import SCALERS
 from gateway.topics import Topics
 from meter_sim.persistence import PersistenceError
-from omnipower.dlms import GloKeys
+from omnipower.dlms import parse_glo_keys
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,13 +113,10 @@ def _decode(args: argparse.Namespace) -> int:
     keys = None
     if args.keys:
         try:
-            ek, ak = (bytes.fromhex(k) for k in args.keys.split(":"))
-            if len(ek) != 16 or len(ak) != 16:
-                raise ValueError
-        except ValueError:
-            print("omnipower-gateway: decode: --keys takes EK:AK, two 16-byte keys in hex", file=sys.stderr)
+            keys = parse_glo_keys(args.keys)
+        except ValueError as exc:
+            print(f"omnipower-gateway: decode: --keys {exc}", file=sys.stderr)
             return 1
-        keys = GloKeys(ek, ak)
     status, reason = decode_run(args.kind, args.data, scalers=SCALERS[args.scalers], keys=keys)
     if reason:
         print(f"omnipower-gateway: decode {args.kind}: {reason}", file=sys.stderr)

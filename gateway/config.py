@@ -22,7 +22,7 @@ from pydantic_settings import (
 
 from meter_sim.config import MeterSimSettings
 from omnipower.address import parse_address
-from omnipower.dlms import GloKeys
+from omnipower.dlms import GloKeys, parse_glo_keys
 
 _TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -72,20 +72,11 @@ class HanOptions(BaseModel):
     @classmethod
     def _check_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            parts = value.get_secret_value().split(":")
-            try:
-                ok = len(parts) == 2 and all(len(bytes.fromhex(p)) == 16 for p in parts)
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ValueError("must be EK:AK, two 16-byte keys as 32 hex digits each")
+            parse_glo_keys(value.get_secret_value())
         return value
 
     def glo_keys(self) -> GloKeys | None:
-        if self.keys is None:
-            return None
-        ek, ak = (bytes.fromhex(p) for p in self.keys.get_secret_value().split(":"))
-        return GloKeys(ek, ak)
+        return None if self.keys is None else parse_glo_keys(self.keys.get_secret_value())
 
 
 class MeterConfig(MeterSimSettings):

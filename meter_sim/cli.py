@@ -28,7 +28,7 @@ from meter_sim.meter import Meter
 from meter_sim.modules.han_push import HanSettings
 from meter_sim.serve import serve
 from omnipower.address import AddressError, parse_address
-from omnipower.dlms import GloKeys
+from omnipower.dlms import parse_glo_keys
 
 
 class SimMeter(MeterSimSettings):
@@ -93,16 +93,11 @@ def _serve(args: argparse.Namespace) -> int:
     except AddressError as exc:
         print(f"omnipower-sim: {exc}", file=sys.stderr)
         return 2
-    han = HanSettings(layout=args.han_layout)
-    if args.han_keys:
-        try:
-            ek, ak = (bytes.fromhex(k) for k in args.han_keys.split(":"))
-            if len(ek) != 16 or len(ak) != 16:
-                raise ValueError
-        except ValueError:
-            print("omnipower-sim: --han-keys takes EK:AK, two 16-byte keys in hex", file=sys.stderr)
-            return 2
-        han = HanSettings(layout=args.han_layout, keys=GloKeys(ek, ak))
+    try:
+        han = HanSettings(layout=args.han_layout, keys=parse_glo_keys(args.han_keys) if args.han_keys else None)
+    except ValueError as exc:
+        print(f"omnipower-sim: --han-keys {exc}", file=sys.stderr)
+        return 2
     if not interfaces:
         print("omnipower-sim: give at least one interface (--modbus tcp:127.0.0.1:5020, …)", file=sys.stderr)
         return 2

@@ -504,6 +504,18 @@ class GloKeys:
     authentication_key: bytes
 
 
+def parse_glo_keys(text: str) -> GloKeys:
+    """`EK:AK`, two 16-byte keys as 32 hex digits each; ValueError with the reason otherwise."""
+    parts = text.split(":")
+    try:
+        keys = [bytes.fromhex(p) for p in parts]
+    except ValueError:
+        keys = []
+    if len(parts) != 2 or len(keys) != 2 or any(len(k) != 16 for k in keys):
+        raise ValueError("must be EK:AK, two 16-byte keys as 32 hex digits each")
+    return GloKeys(keys[0], keys[1])
+
+
 @dataclass(frozen=True, slots=True)
 class GloEnvelope:
     """A general-glo-ciphering APDU as sent: `content` is the ciphertext (plus tag when authenticated)."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from gateway.commands import Command
+from gateway.commands import Command, CommandError
 from omnipower.registers import Register
 
 Readings = dict[str, float | int | str | None]
@@ -89,3 +90,22 @@ class Source(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Save what must survive a restart; release the transport."""
+
+
+class ReadOnlySource(Source):
+    """A meter read through a protocol that carries neither commands nor the breaker state."""
+
+    why_no_commands = ""
+
+    async def breaker(self) -> BreakerStatus | None:
+        return None
+
+    async def alarms(self) -> tuple[str, list[AlarmNotice]]:
+        return datetime.now(UTC).astimezone().isoformat(timespec="seconds"), []
+
+    async def execute(self, command: Command) -> dict[str, Any]:
+        reason = f" ({self.why_no_commands})" if self.why_no_commands else ""
+        raise CommandError(command.name, f"not supported by a {self.info.source} meter{reason}")
+
+    async def close(self) -> None:
+        return None

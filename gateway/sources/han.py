@@ -13,11 +13,15 @@ import logging
 import termios
 import time
 from datetime import timedelta, timezone
-from typing import Any
 
-from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
-from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, RawFrame, Readings, Source, SourceError
+from gateway.sources.base import (
+    MeterInfo,
+    RawFrame,
+    Readings,
+    ReadOnlySource,
+    SourceError,
+)
 from meter_sim.rtc import Rtc
 from omnipower.address import Address, parse_address
 from omnipower.errors import CodecError
@@ -39,7 +43,9 @@ SILENCE_S = 30.0  # three missed 10 s pushes: the meter is offline
 LAYOUT_LISTS = {"nve": (HanListKind.LIST_1, HanListKind.LIST_2), "dk": (HanListKind.DK_PUSH_1,)}
 
 
-class HanSource(Source):
+class HanSource(ReadOnlySource):
+    why_no_commands = "the HAN interface is push-only"
+
     def __init__(self, config: MeterConfig) -> None:
         super().__init__()
         if config.transport is None:
@@ -124,18 +130,6 @@ class HanSource(Source):
         readings: Readings = {"time": self._time}
         readings.update(self._values)
         return readings
-
-    async def breaker(self) -> BreakerStatus | None:
-        return None  # the HAN lists do not carry the breaker position
-
-    async def alarms(self) -> tuple[str, list[AlarmNotice]]:
-        return self._time or "", []
-
-    async def execute(self, command: Command) -> dict[str, Any]:
-        raise CommandError(command.name, "not supported by a han meter (the HAN interface is push-only)")
-
-    async def close(self) -> None:
-        return None
 
 
 async def _open(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

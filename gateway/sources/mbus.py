@@ -11,11 +11,9 @@ import asyncio
 import logging
 import termios
 from datetime import UTC, datetime
-from typing import Any
 
-from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
-from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError
+from gateway.sources.base import MeterInfo, Readings, ReadOnlySource, SourceError
 from omnipower import mbus
 from omnipower.address import Address, parse_address
 from omnipower.errors import CodecError
@@ -26,7 +24,7 @@ REPLY_TIMEOUT_S = 3.0
 MAX_TELEGRAMS = 16
 
 
-class MbusSource(Source):
+class MbusSource(ReadOnlySource):
     def __init__(self, config: MeterConfig) -> None:
         super().__init__()
         if config.transport is None:
@@ -97,18 +95,6 @@ class MbusSource(Source):
             raise CodecError(f"more than {MAX_TELEGRAMS} telegrams in one readout")
         finally:
             writer.close()
-
-    async def breaker(self) -> BreakerStatus | None:
-        return None
-
-    async def alarms(self) -> tuple[str, list[AlarmNotice]]:
-        return datetime.now(UTC).astimezone().isoformat(timespec="seconds"), []
-
-    async def execute(self, command: Command) -> dict[str, Any]:
-        raise CommandError(command.name, "not supported by an mbus meter")
-
-    async def close(self) -> None:
-        return None
 
 
 async def _open(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -10,9 +10,8 @@ import termios
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
-from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError
+from gateway.sources.base import MeterInfo, Readings, ReadOnlySource, SourceError
 from meter_sim.rtc import Rtc
 from omnipower.address import Address, parse_address
 from omnipower.errors import CodecError
@@ -33,7 +32,9 @@ SESSION_TIMEOUT_S = 15.0
 TICK_S = 0.1
 
 
-class OpticalSource(Source):
+class OpticalSource(ReadOnlySource):
+    why_no_commands = "the readout is read-only"
+
     def __init__(self, config: MeterConfig) -> None:
         super().__init__()
         if config.transport is None:
@@ -110,18 +111,6 @@ class OpticalSource(Source):
                     events = client.advance(TICK_S)
         finally:
             writer.close()
-
-    async def breaker(self) -> BreakerStatus | None:
-        return None
-
-    async def alarms(self) -> tuple[str, list[AlarmNotice]]:
-        return datetime.now(UTC).astimezone().isoformat(timespec="seconds"), []
-
-    async def execute(self, command: Command) -> dict[str, Any]:
-        raise CommandError(command.name, "not supported by an optical meter (the readout is read-only)")
-
-    async def close(self) -> None:
-        return None
 
 
 async def _open(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Any]:
