@@ -19,11 +19,11 @@ segments a push (at most 1010 information bytes, which always fits one frame).
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 from omnipower.crc import crc16_x25
 from omnipower.errors import ChecksumError, CodecError, EncodeError, LengthError, TruncatedError, UnknownTagError
+from omnipower.stream import StreamBuffer
 
 __all__ = [
     "CONTROL_UI",
@@ -215,7 +215,7 @@ def decode_frame(frame: bytes) -> HdlcFrame:
     return parsed
 
 
-class HdlcReader:
+class HdlcReader(StreamBuffer):
     """Streaming frame reader: `feed()` bytes in any chunking, get back the valid frames.
 
     Error handling: `feed` never raises on bad input. A candidate that fails (unknown format,
@@ -231,19 +231,8 @@ class HdlcReader:
     """
 
     def __init__(self, *, max_errors: int = 64) -> None:
-        self._buf = bytearray()
-        self._errors: deque[CodecError] = deque(maxlen=max_errors)
-        self.discarded = 0
+        super().__init__(max_errors=max_errors)
 
-    @property
-    def pending(self) -> int:
-        """Bytes held while waiting for the rest of a frame."""
-        return len(self._buf)
-
-    def take_errors(self) -> list[CodecError]:
-        errors = list(self._errors)
-        self._errors.clear()
-        return errors
 
     def _drop(self, count: int) -> None:
         self.discarded += sum(1 for b in self._buf[:count] if b != FLAG)

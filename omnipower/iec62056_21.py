@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +44,7 @@ from typing import Final
 
 from omnipower.errors import ChecksumError, CodecError, EncodeError, LengthError, TruncatedError, UnknownTagError
 from omnipower.registers import REGISTERS_BY_OBIS
+from omnipower.stream import StreamBuffer
 
 __all__ = [
     "BAUD_RATES_MODE_B",
@@ -580,7 +580,7 @@ _REQUEST_MAX: Final = 2 + MAX_DEVICE_ADDRESS_LEN + 3
 _IDENTIFICATION_MAX: Final = 1 + 3 + 1 + 2 + MAX_IDENTIFICATION_LEN + 2
 
 
-class Iec62056Reader:
+class Iec62056Reader(StreamBuffer):
     """Streaming message reader for either direction: `feed()` bytes in any chunking, get messages.
 
     The bytes must be 7-bit characters (`strip_parity` first if the transport carries the parity
@@ -594,21 +594,10 @@ class Iec62056Reader:
     """
 
     def __init__(self, *, max_readout_len: int = MAX_READOUT_LEN, max_errors: int = 64) -> None:
-        self._buf = bytearray()
+        super().__init__(max_errors=max_errors)
         self._scanned = 0  # bytes of the current candidate already searched for its end
-        self._errors: deque[CodecError] = deque(maxlen=max_errors)
         self._max_readout = max_readout_len
-        self.discarded = 0
 
-    @property
-    def pending(self) -> int:
-        """Bytes held while waiting for the rest of a message."""
-        return len(self._buf)
-
-    def take_errors(self) -> list[CodecError]:
-        errors = list(self._errors)
-        self._errors.clear()
-        return errors
 
     def clear(self) -> None:
         """Forget buffered bytes (e.g. after a baud-rate switch)."""

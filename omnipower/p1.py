@@ -22,7 +22,6 @@ the middle of a telegram), and bad telegrams are dropped with their error kept f
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -33,6 +32,7 @@ from omnipower.crc import crc16_arc
 from omnipower.errors import ChecksumError, CodecError, EncodeError, LengthError, TruncatedError
 from omnipower.iec62056_21 import format_value, register_value
 from omnipower.registers import REGISTERS_BY_OBIS, Kind
+from omnipower.stream import StreamBuffer
 
 __all__ = [
     "MAX_TELEGRAM_LEN",
@@ -252,7 +252,7 @@ def encode_p1(
     return body + _crc_text(body) + b"\r\n"
 
 
-class P1Reader:
+class P1Reader(StreamBuffer):
     """Streaming telegram reader: `feed()` bytes in any chunking, get back the valid telegrams.
 
     Resynchronises on '/': bytes outside a telegram are skipped and counted in `discarded`; a
@@ -264,21 +264,10 @@ class P1Reader:
     def __init__(
         self, *, require_crc: bool = True, max_telegram_len: int = MAX_TELEGRAM_LEN, max_errors: int = 64
     ) -> None:
-        self._buf = bytearray()
-        self._errors: deque[CodecError] = deque(maxlen=max_errors)
+        super().__init__(max_errors=max_errors)
         self.require_crc = require_crc
         self.max_telegram_len = max_telegram_len
-        self.discarded = 0
 
-    @property
-    def pending(self) -> int:
-        """Bytes held while waiting for the rest of a telegram."""
-        return len(self._buf)
-
-    def take_errors(self) -> list[CodecError]:
-        errors = list(self._errors)
-        self._errors.clear()
-        return errors
 
     def _drop(self, count: int) -> None:
         self.discarded += count
