@@ -18,9 +18,9 @@ from meter_sim.config import MeterSimSettings
 from meter_sim.grid import Grid
 from meter_sim.household import Household
 from meter_sim.metrology import ENERGY_KEYS, INSTANT_KEYS, Metrology
-from meter_sim.rtc import Rtc
 from meter_sim.tariffs import Tariffs, TariffSchedule
 from omnipower.registers import REGISTERS_BY_KEY, Register, registers_for
+from omnipower.rtc import Rtc
 
 STATE_VERSION = 1
 _Z19_POSITION: dict[int, BreakerState] = {0: "connected", 1: "connected", 2: "disconnected"}

@@ -54,6 +54,11 @@ class RawFrame:
 SourceEvent = BreakerStatus | AlarmNotice | RawFrame
 
 
+def local_now() -> str:
+    """The gateway's clock, for protocols that carry no meter time (ISO 8601 with its offset)."""
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+
+
 class SourceError(Exception):
     """The meter does not answer (the bridge marks it offline and keeps retrying)."""
 
@@ -101,7 +106,7 @@ class ReadOnlySource(Source):
         return None
 
     async def alarms(self) -> tuple[str, list[AlarmNotice]]:
-        return datetime.now(UTC).astimezone().isoformat(timespec="seconds"), []
+        return local_now(), []
 
     async def execute(self, command: Command) -> dict[str, Any]:
         reason = f" ({self.why_no_commands})" if self.why_no_commands else ""

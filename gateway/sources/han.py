@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import termios
 import time
 from datetime import timedelta, timezone
 
@@ -22,8 +21,8 @@ from gateway.sources.base import (
     ReadOnlySource,
     SourceError,
 )
-from meter_sim.rtc import Rtc
-from omnipower.address import Address, parse_address
+from gateway.sources.lines import open_line
+from omnipower.address import parse_address
 from omnipower.errors import CodecError
 from omnipower.han import (
     CT_MILLIAMP_SCALERS,
@@ -36,6 +35,7 @@ from omnipower.han import (
 )
 from omnipower.hdlc import HdlcFrame, HdlcReader, encode_ui_frame
 from omnipower.registers import REGISTERS_BY_KEY
+from omnipower.rtc import Rtc
 
 log = logging.getLogger(__name__)
 SCALERS = {"kamstrup": KAMSTRUP_SCALERS, "swedish_wh": SWEDISH_WH_SCALERS, "ct_milliamp": CT_MILLIAMP_SCALERS}
@@ -76,7 +76,7 @@ class HanSource(ReadOnlySource):
         delay = 1.0
         while True:
             try:
-                reader, writer = await _open(self.address)
+                reader, writer = await open_line(self.address, 2400, "8N1")  # HAN-NVE: 2400 8N1
             except OSError as exc:
                 log.warning("meter %s: cannot open %s: %s", self.config.id, self.address, exc)
                 await asyncio.sleep(delay)
@@ -130,20 +130,4 @@ class HanSource(ReadOnlySource):
         readings: Readings = {"time": self._time}
         readings.update(self._values)
         return readings
-
-
-async def _open(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    if address.kind == "tcp":
-        return await asyncio.open_connection(address.host, address.port)
-    import serial_asyncio_fast
-
-    framing = "8N1" if address.kind == "pty" else address.framing or "8N1"  # HAN-NVE: 2400 8N1
-    try:
-        reader, writer = await serial_asyncio_fast.open_serial_connection(
-            url=address.path, baudrate=address.baud or 2400, bytesize=int(framing[0]), parity=framing[1],
-            stopbits=int(framing[2]),
-        )
-    except termios.error as exc:  # not an OSError
-        raise OSError(f"cannot configure {address.path} as {framing}: {exc}") from None
-    return reader, writer
 

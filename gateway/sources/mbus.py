@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import termios
-from datetime import UTC, datetime
 
 from gateway.config import MeterConfig
-from gateway.sources.base import MeterInfo, Readings, ReadOnlySource, SourceError
+from gateway.sources.base import MeterInfo, Readings, ReadOnlySource, SourceError, local_now
+from gateway.sources.lines import open_line
 from omnipower import mbus
-from omnipower.address import Address, parse_address
+from omnipower.address import parse_address
 from omnipower.errors import CodecError
 from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS
 
@@ -58,12 +57,12 @@ class MbusSource(ReadOnlySource):
             raise SourceError(f"M-Bus readout from {self.address} failed: {exc or 'timeout'}") from None
         self.online = True
         values = mbus.decode_to_readings(mbus.reassemble(responses))
-        readings: Readings = {"time": datetime.now(UTC).astimezone().isoformat(timespec="seconds")}
+        readings: Readings = {"time": local_now()}
         readings.update({REGISTERS_BY_OBIS[code].key: v for code, v in values.items() if code in REGISTERS_BY_OBIS})
         return readings
 
     async def _poll(self) -> list[mbus.VariableDataResponse]:
-        reader, writer = await _open(self.address)
+        reader, writer = await open_line(self.address, 2400, "8E1")  # M-Bus: 2400 8E1
         frames = mbus.MbusReader()
         try:
             async def exchange(frame: mbus.Frame) -> mbus.Frame:
@@ -96,17 +95,3 @@ class MbusSource(ReadOnlySource):
         finally:
             writer.close()
 
-
-async def _open(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    if address.kind == "tcp":
-        return await asyncio.open_connection(address.host, address.port)
-    import serial_asyncio_fast
-
-    framing = "8N1" if address.kind == "pty" else address.framing or "8E1"  # M-Bus: 8E1; ptys refuse parity
-    try:
-        return await serial_asyncio_fast.open_serial_connection(
-            url=address.path, baudrate=address.baud or 2400, bytesize=int(framing[0]), parity=framing[1],
-            stopbits=int(framing[2]),
-        )
-    except termios.error as exc:  # not an OSError
-        raise OSError(f"cannot configure {address.path} as {framing}: {exc}") from None

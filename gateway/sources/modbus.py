@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymodbus import FramerType, ModbusException
@@ -15,7 +15,7 @@ from pymodbus.pdu import ExceptionResponse
 
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
-from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError
+from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError, local_now
 from omnipower import modbus_map as mm
 from omnipower.address import Address, parse_address
 from omnipower.registers import REGISTERS_BY_KEY
@@ -85,7 +85,7 @@ class ModbusSource(Source):
             di = await self._call("alarms", self.client.read_discrete_inputs, 0, count=len(mm.ALARM_BITS))
         except CommandError as exc:
             raise SourceError(str(exc)) from None
-        now = str(values.get("time") or datetime.now(UTC).astimezone().isoformat(timespec="seconds"))
+        now = str(values.get("time") or local_now())
         offset = datetime.fromisoformat(now).utcoffset()
         peak_time = values.get("p_plus_max_time")
         if isinstance(peak_time, int):
@@ -115,7 +115,7 @@ class ModbusSource(Source):
         return self._breaker
 
     async def alarms(self) -> tuple[str, list[AlarmNotice]]:
-        now = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+        now = local_now()
         return now, [AlarmNotice(now, kind, True, phase) for kind, phase in sorted(self._alarms)]
 
     async def execute(self, command: Command) -> dict[str, Any]:

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import termios
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
 from gateway.config import MeterConfig
-from gateway.sources.base import MeterInfo, Readings, ReadOnlySource, SourceError
-from meter_sim.rtc import Rtc
-from omnipower.address import Address, parse_address
+from gateway.sources.base import MeterInfo, Readings, ReadOnlySource, SourceError, local_now
+from gateway.sources.lines import open_line, set_baud
+from omnipower.address import parse_address
 from omnipower.errors import CodecError
 from omnipower.iec62056_21 import (
     KAMSTRUP_READOUT_REGISTERS,
@@ -26,6 +24,7 @@ from omnipower.iec62056_21 import (
     readings_from_readout,
 )
 from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS
+from omnipower.rtc import Rtc
 
 log = logging.getLogger(__name__)
 SESSION_TIMEOUT_S = 15.0
@@ -78,7 +77,7 @@ class OpticalSource(ReadOnlySource):
         try:
             local = datetime.strptime(sets["0.9.2"] + sets["0.9.1"], "%y%m%d%H%M%S")
         except (KeyError, ValueError):
-            return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+            return local_now()
         standard = local - timedelta(seconds=self.rtc.standard_offset)
         utc = standard.replace(tzinfo=UTC)
         if self.rtc.dst_active((utc - timedelta(hours=1)).timestamp()):
@@ -86,7 +85,7 @@ class OpticalSource(ReadOnlySource):
         return local.replace(tzinfo=timezone(timedelta(seconds=self.rtc.utc_offset(utc.timestamp())))).isoformat()
 
     async def _session(self) -> DataReadout:
-        reader, writer, set_baud = await _open(self.address)
+        reader, writer = await open_line(self.address, 300, "7E1")  # sign-on at 300 Bd 7E1
         client = ClientSession(max_baud=9600)
         try:
             events = client.start()
@@ -96,7 +95,7 @@ class OpticalSource(ReadOnlySource):
                         writer.write(event.data)
                         await writer.drain()
                     elif isinstance(event, SwitchBaud):
-                        set_baud(event.rate)
+                        set_baud(writer, event.rate)
                     elif isinstance(event, ReadoutReceived):
                         return event.readout
                     elif isinstance(event, SessionFailed):
@@ -112,25 +111,3 @@ class OpticalSource(ReadOnlySource):
         finally:
             writer.close()
 
-
-async def _open(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Any]:
-    if address.kind == "tcp":
-        reader, writer = await asyncio.open_connection(address.host, address.port)
-        return reader, writer, lambda rate: None
-    import serial_asyncio_fast
-
-    # ptys accept neither parity nor 7 data bits; 7-bit characters pass unchanged at 8N1
-    framing = "8N1" if address.kind == "pty" else address.framing or "7E1"
-    try:
-        reader, writer = await serial_asyncio_fast.open_serial_connection(
-            url=address.path, baudrate=300, bytesize=int(framing[0]), parity=framing[1], stopbits=int(framing[2]),
-        )
-    except termios.error as exc:  # not an OSError
-        raise OSError(f"cannot configure {address.path} as {framing}: {exc}") from None
-
-    def set_baud(rate: int) -> None:
-        serial = writer.transport.get_extra_info("serial")
-        if serial is not None:
-            serial.baudrate = rate
-
-    return reader, writer, set_baud

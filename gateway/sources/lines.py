@@ -1,0 +1,34 @@
+"""Opening the line to a meter: TCP, a pty, or a serial port (the transports of the wire sources)."""
+
+from __future__ import annotations
+
+import asyncio
+import termios
+
+from omnipower.address import Address
+
+Line = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def open_line(address: Address, baud: int, framing: str) -> Line:
+    """`baud` and `framing` are the protocol's defaults; a serial ADDR may override them. ptys run
+    8N1 whatever the protocol: they refuse parity and 7 data bits (7-bit characters pass unchanged)."""
+    if address.kind == "tcp":
+        return await asyncio.open_connection(address.host, address.port)
+    import serial_asyncio_fast  # only needed for serial lines
+
+    framing = "8N1" if address.kind == "pty" else address.framing or framing
+    try:
+        return await serial_asyncio_fast.open_serial_connection(
+            url=address.path, baudrate=address.baud or baud, bytesize=int(framing[0]), parity=framing[1],
+            stopbits=int(framing[2]),
+        )
+    except termios.error as exc:  # not an OSError
+        raise OSError(f"cannot configure {address.path} as {framing}: {exc}") from None
+
+
+def set_baud(writer: asyncio.StreamWriter, rate: int) -> None:
+    """Change the rate of a serial line mid-session (IEC 62056-21); a TCP line has none."""
+    serial = writer.transport.get_extra_info("serial")
+    if serial is not None:
+        serial.baudrate = rate
