@@ -17,7 +17,9 @@ from gateway.api import JsonScalar
 BREAKER_ACTIONS = ("connect", "disconnect", "release")
 PUSH_BUTTON_ACTIONS = ("hold",)  # the 6-second hold on the disconnect display item
 VOLTAGE_COMMANDS = ("voltage_l1", "voltage_l2", "voltage_l3")
-COMMAND_NAMES = ("breaker", "tariff", "push_button", *VOLTAGE_COMMANDS)
+LOAD_CONTROL_COMMANDS = ("load_control_1", "load_control_2")
+RELAY_ACTIONS = ("on", "off")
+COMMAND_NAMES = ("breaker", "tariff", "push_button", *LOAD_CONTROL_COMMANDS, *VOLTAGE_COMMANDS)
 MAX_PAYLOAD = 4096
 
 
@@ -104,6 +106,10 @@ def validate(name: str, value: Any) -> Command:
         return Command(name, _choice(name, value, BREAKER_ACTIONS))
     if name == "push_button":
         return Command(name, _choice(name, value, PUSH_BUTTON_ACTIONS))
+    if name in LOAD_CONTROL_COMMANDS:
+        if isinstance(value, bool):  # JSON true/false
+            return Command(name, "on" if value else "off")
+        return Command(name, _choice(name, value, RELAY_ACTIONS))
     if name == "tariff":
         if isinstance(value, str) and value.strip().lower() == "auto":
             return Command(name, None)

@@ -171,6 +171,21 @@ def build(info: MeterInfo, topics: Topics, version: str) -> list[tuple[Component
                 icon="mdi:lock-open-variant",
             ),
         ))
+    for key in ("load_control_1", "load_control_2"):
+        if key in info.commands:
+            n = key[-1]
+            out.append((
+                "switch", f"{key}_switch",
+                SwitchConfig(
+                    **_common(info, topics, f"{key}_switch", f"Load-control relay {n}", version),
+                    state_topic=topics.meter(mid, "state"),
+                    value_template=f"{{{{ 'ON' if value_json.{key} == 'on' else 'OFF' }}}}",
+                    command_topic=topics.set_named(mid, key),
+                    payload_on="on",
+                    payload_off="off",
+                    icon="mdi:electric-switch-closed",
+                ),
+            ))
     if "push_button" in info.commands:
         out.append((
             "button", "push_button",

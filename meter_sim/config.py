@@ -41,6 +41,9 @@ class MeterSimSettings(StrictModel):
     start: datetime | None = Field(None, description="simulated start time (default: now)")
     z4: Literal[1, 2, 3, 4] = Field(2, description="integration period: 1=5, 2=15, 3=30, 4=60 min")
     z11: Annotated[int, Field(ge=0, le=23)] = Field(1, description="GMT offset code")
+    z14: Annotated[int, Field(ge=0, le=999)] = Field(
+        1, description="load control: 0 off, 1 register (relays set by remote command)"
+    )
     z15: Literal[0, 1] = Field(1, description="daylight saving: 0 none, 1 EU")
     z19: Literal[0, 1, 2] = Field(1, description="breaker position at delivery: 0 undefined, 1 on, 2 off")
     tariff_schedule: dict[str, Annotated[int, Field(ge=1, le=4)]] = Field(
@@ -49,6 +52,16 @@ class MeterSimSettings(StrictModel):
     )
     household: HouseholdSettings = HouseholdSettings()
     breaker: BreakerSettings = BreakerSettings()
+
+    @field_validator("z14")
+    @classmethod
+    def _check_z14(cls, value: int) -> int:
+        if value not in (0, 1):
+            raise ValueError(
+                f"load-control table {value:03d} is not modelled (table contents are unpublished order-form data); "
+                "use 0 (off) or 1 (register: relays set by remote command)"
+            )
+        return value
 
     @field_validator("tariff_schedule")
     @classmethod

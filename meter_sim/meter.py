@@ -17,12 +17,14 @@ from meter_sim.clock import Clock
 from meter_sim.config import MeterSimSettings
 from meter_sim.grid import Grid
 from meter_sim.household import Household
+from meter_sim.load_control import LoadControl, RelayChange, RelayState
 from meter_sim.metrology import ENERGY_KEYS, INSTANT_KEYS, Metrology
 from meter_sim.tariffs import Tariffs, TariffSchedule
 from omnipower.registers import REGISTERS_BY_KEY, Register, registers_for
 from omnipower.rtc import Rtc
 
 STATE_VERSION = 1
+MeterEvent = AlarmEvent | BreakerChange | RelayChange
 _Z19_POSITION: dict[int, BreakerState] = {0: "connected", 1: "connected", 2: "disconnected"}
 
 
@@ -59,12 +61,13 @@ class Meter:
             push_button_requires_release=b.push_button_requires_release,
             min_reconnect_delay_s=b.min_reconnect_delay_s,
         )
+        self.load_control = LoadControl(settings.z14)
         self.period_s = settings.integration_period_s
         self.peak = Peak()
         self.last_period_mean = 0.0
         self._period_wh = 0.0
         self.powered_s = 0.0
-        self.events: list[AlarmEvent | BreakerChange] = []
+        self.events: list[MeterEvent] = []
         self.t = int(clock.now())
         if state is not None:
             self._restore(state)
@@ -135,7 +138,13 @@ class Meter:
         """Simulation input: force a phase voltage (None = back to the grid model)."""
         self.grid.override[phase - 1] = volts
 
-    def drain_events(self) -> list[AlarmEvent | BreakerChange]:
+    def load_control_command(self, relay: int, state: RelayState) -> RelayChange:
+        """Switch a load-control relay; raises LoadControlRefused when Z14 does not allow it."""
+        change = self.load_control.command(relay, state, float(self.t))
+        self.events.append(change)
+        return change
+
+    def drain_events(self) -> list[MeterEvent]:
         events, self.events = self.events, []
         return events
 
@@ -150,6 +159,7 @@ class Meter:
         values["hour_counter"] = self.powered_s
         values["tariff"] = self.tariffs.active
         values["breaker"] = self.breaker.state
+        values["load_control_1"], values["load_control_2"] = self.load_control.relays
         return values
 
     def readings(self) -> dict[str, float | int | str | None]:
@@ -182,6 +192,7 @@ class Meter:
             "breaker": {"state": b.state, "reason": b.reason, "changed_at": b.changed_at,
                         "last_disconnect_at": b.last_disconnect_at},
             "tariff_override": self.tariffs.override,
+            "load_control": self.load_control.to_state(),
             "alarms": self.alarms.to_state(),
             "household": self.household.to_state(),
             "grid": self.grid.to_state(),
@@ -202,6 +213,7 @@ class Meter:
         self.breaker.changed_at = float(b["changed_at"])
         self.breaker.last_disconnect_at = b["last_disconnect_at"]
         self.tariffs.override = state["tariff_override"]
+        self.load_control.restore(state.get("load_control", ["off", "off"]))  # absent in early saves
         self.alarms.restore(state["alarms"])
         self.household.restore(state["household"])
         self.grid.restore(state["grid"])

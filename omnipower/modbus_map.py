@@ -15,7 +15,8 @@ offset in seconds (signed), so a master reports the meter's own time like every 
 
 Holding registers (03/06/16): 0 = tariff control (0 auto, 1–4 forced), 1 = breaker command
 (write 1 connect, 2 disconnect, 3 release; reads 0). Coils (01/05/15): 0 = breaker (1 connected;
-write 1 to connect, 0 to disconnect). Discrete inputs (02): the alarm bits of `ALARM_BITS`.
+write 1 to connect, 0 to disconnect), 1 and 2 = load-control relays 1 and 2 (1 on). Discrete inputs
+(02): the alarm bits of `ALARM_BITS`.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ HOLDING_BREAKER_COMMAND = 1
 HOLDING_COUNT = 2
 BREAKER_COMMANDS = {1: "connect", 2: "disconnect", 3: "release"}
 COIL_BREAKER = 0
-COIL_COUNT = 1
+COIL_LOAD_CONTROL = {1: "load_control_1", 2: "load_control_2"}  # coil → relay reading
+COIL_COUNT = 3
 ALARM_BITS: tuple[tuple[str, int], ...] = tuple(
     (kind, phase) for kind in ("voltage_missing", "undervoltage", "overvoltage") for phase in (1, 2, 3)
 )

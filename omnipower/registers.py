@@ -20,6 +20,7 @@ __all__ = [
     "REGISTERS",
     "REGISTERS_BY_KEY",
     "REGISTERS_BY_OBIS",
+    "RELAY_STATES",
     "Kind",
     "Register",
     "registers_for",
@@ -68,6 +69,7 @@ REACTIVE_IMPORT = frozenset({3, 4})
 FOUR_QUADRANT = frozenset({4})
 
 BREAKER_STATES = ("connected", "disconnected", "ready_for_reconnection")
+RELAY_STATES = ("off", "on")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,12 @@ REGISTERS: tuple[Register, ...] = (
     Register(
         "breaker", "128.0.11", "Breaker state", Kind.ENUM, icon="mdi:electric-switch", options=BREAKER_STATES
     ),
+    # Load-control module relays (no published OBIS code: ours, in the 0.0.96.3 I/O-control group)
+    *_diag([
+        Register(f"load_control_{n}", f"96.3.2{n}", f"Load-control relay {n}", Kind.ENUM,
+                 icon="mdi:electric-switch-closed", options=RELAY_STATES)
+        for n in (1, 2)
+    ]),
 )
 
 REGISTERS_BY_KEY: dict[str, Register] = {r.key: r for r in REGISTERS}

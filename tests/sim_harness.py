@@ -17,9 +17,9 @@ START = "2026-01-15T11:00:00+00:00"
 FROZEN = "0.000001"  # simulated seconds per second: the clock stands still, readings are reproducible
 
 
-def sim_config(tmp_path: Path, seed: int = 1) -> Path:
+def sim_config(tmp_path: Path, seed: int = 1, **settings: object) -> Path:
     path = tmp_path / "sim.yaml"
-    path.write_text(yaml.safe_dump({"meters": [{"id": "wire", "seed": seed, "start": START}]}))
+    path.write_text(yaml.safe_dump({"meters": [{"id": "wire", "seed": seed, "start": START, **settings}]}))
     return path
 
 

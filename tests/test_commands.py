@@ -28,6 +28,8 @@ from gateway.commands import COMMAND_NAMES, Command, CommandError, parse_set, tr
         (b"hold", "push_button", (Command("push_button", "hold"),)),
         (b"185.5", "voltage_l3", (Command("voltage_l3", 185.5),)),
         (b"null", "voltage_l1", (Command("voltage_l1", None),)),
+        (b"ON", "load_control_1", (Command("load_control_1", "on"),)),
+        (b'{"load_control_2": false}', None, (Command("load_control_2", "off"),)),
     ],
 )
 def test_valid_commands(payload: bytes, name: str | None, expected: tuple[Command, ...]) -> None:
@@ -60,6 +62,8 @@ def test_transaction_is_kept() -> None:
         (b'{"breaker": 1}', None, "breaker", "invalid value"),
         (b"press", "push_button", "push_button", "allowed: hold"),
         (b"500", "voltage_l2", "voltage_l2", "0–400 V"),
+        (b"1", "load_control_1", "load_control_1", "allowed: on, off"),
+        (b"on", "load_control_3", "load_control_3", "unknown command"),
         (b"x", "volume", "volume", "unknown command"),
         (b"\xc3\x28", "tariff", "payload", "UTF-8"),
         (b"1" * 5000, None, "payload", "too large"),

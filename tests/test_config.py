@@ -53,6 +53,7 @@ def test_yaml_and_environment_with_nesting(tmp_path: Path, monkeypatch: pytest.M
         ("meters: [{id: bridge}]", "meters[0].id = 'bridge'"),
         ("meters: [{id: a}, {id: a}]", "meter id 'a' is used twice"),
         ("meters: [{id: a, z4: 5}]", "meters[0].z4 = 5: Input should be 1, 2, 3 or 4"),
+        ("meters: [{id: a, z14: 7}]", "meters[0].z14 = 7: Value error, load-control table 007 is not modelled"),
         ("meters: [{id: a, z11: 24}]", "meters[0].z11 = 24: Input should be less than or equal to 23"),
         ("meters: [{id: a, speed: 0}]", "meters[0].speed = 0: Input should be greater than 0"),
         ("meters: [{id: a, tariff_schedule: {'7:00': 2}}]", "switch time '7:00' is not HH:MM"),

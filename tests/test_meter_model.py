@@ -13,6 +13,7 @@ import pytest
 from meter_sim.breaker import Breaker, BreakerRefused
 from meter_sim.clock import SteppedClock
 from meter_sim.config import BreakerSettings, HouseholdSettings, MeterSimSettings
+from meter_sim.load_control import LoadControlRefused
 from meter_sim.meter import Meter
 from meter_sim.metrology import INSTANT_KEYS, Metrology
 from meter_sim.persistence import MeterStore, PersistenceError
@@ -289,6 +290,29 @@ def test_readings_are_believable() -> None:
     assert max(seen["p_plus"][:180]) > 0 and max(seen["p_minus"][:180]) == 0  # nights import only
     assert max(seen["uneven"]) > 1.0  # the phases are not balanced
     assert len(set(seen["p_plus"])) > 100  # readings move
+
+
+# --- load control (Z14) ---------------------------------------------------------------------------
+def test_load_control_relays_follow_remote_commands_and_survive_a_restart(tmp_path: Path) -> None:
+    meter, _ = make_meter()
+    assert (meter.readings()["load_control_1"], meter.readings()["load_control_2"]) == ("off", "off")
+    change = meter.load_control_command(2, "on")
+    assert (change.relay, change.old, change.new, change.time) == (2, "off", "on", JAN_15)
+    assert (meter.readings()["load_control_1"], meter.readings()["load_control_2"]) == ("off", "on")
+    assert change in meter.drain_events()
+    store = MeterStore(tmp_path / "m.json")
+    store.save(meter.to_state())
+    restored, _ = make_meter(JAN_15 + 60, store.load())
+    assert restored.readings()["load_control_2"] == "on"  # latching, like the breaker
+    with pytest.raises(LoadControlRefused, match="relay 3 does not exist"):
+        meter.load_control_command(3, "on")
+
+
+def test_load_control_off_by_z14_refuses_commands() -> None:
+    meter, _ = make_meter(z14=0)
+    with pytest.raises(LoadControlRefused, match="Z14 = 000"):
+        meter.load_control_command(1, "on")
+    assert meter.readings()["load_control_1"] == "off"
 
 
 # --- permanent memory -----------------------------------------------------------------------------

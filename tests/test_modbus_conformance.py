@@ -74,6 +74,22 @@ def test_mbpoll_over_tcp_and_pty(tmp_path: Path) -> None:
         assert "Illegal data address" in out, out
 
 
+def test_mbpoll_switches_the_load_control_relays(tmp_path: Path) -> None:
+    port = free_port()
+    tcp = ["-m", "tcp", "-p", str(port), "-a", "1"]
+    with serving(sim_config(tmp_path), "--modbus", f"tcp:127.0.0.1:{port}"):
+        # Coils 1 and 2 (references 2 and 3) are the relays; coil 0 (reference 1) the breaker.
+        out = mbpoll(*tcp, "-t", "0", "-r", "3", "-1", "127.0.0.1", "1")
+        assert "Written 1 references" in out, out
+        out = mbpoll(*tcp, "-t", "0", "-r", "1", "-c", "3", "-1", "127.0.0.1")
+        assert values(out) == {1: 1, 2: 0, 3: 1}, out
+        out = mbpoll(*tcp, "-t", "0", "-r", "4", "-1", "127.0.0.1", "1")
+        assert "Illegal data address" in out, out
+    with serving(sim_config(tmp_path, z14=0), "--modbus", f"tcp:127.0.0.1:{port}"):
+        out = mbpoll(*tcp, "-t", "0", "-r", "2", "-1", "127.0.0.1", "1")  # no load control: refused
+        assert "Slave device or server failure" in out, out
+
+
 async def test_pymodbus_client_reads_the_whole_map_and_writes(tmp_path: Path) -> None:
     port = free_port()
     expected = twin()

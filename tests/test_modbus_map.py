@@ -11,6 +11,7 @@ from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
 from omnipower.errors import CodecError, EncodeError
 from omnipower.modbus_map import (
+    COIL_LOAD_CONTROL,
     INPUT_BY_KEY,
     INPUT_COUNT,
     INPUT_ORDER,
@@ -24,7 +25,9 @@ from omnipower.registers import REGISTERS
 
 
 def test_every_reading_has_an_address_and_addresses_are_stable() -> None:
-    assert set(INPUT_ORDER) == {r.key for r in REGISTERS}
+    # every reading is an input register, except the load-control relays, which are coils 1 and 2
+    assert set(INPUT_ORDER) | set(COIL_LOAD_CONTROL.values()) == {r.key for r in REGISTERS}
+    assert not set(INPUT_ORDER) & set(COIL_LOAD_CONTROL.values())
     assert len(INPUT_ORDER) == len(set(INPUT_ORDER))
     # Published addresses (docs and users' configurations depend on these): append-only.
     assert (INPUT_BY_KEY["a_plus"].address, INPUT_BY_KEY["a_minus"].address) == (0, 2)

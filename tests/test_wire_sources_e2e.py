@@ -56,6 +56,9 @@ async def test_modbus_source_matches_the_in_process_source(mosquitto: Mosquitto,
             refused = await request(probe, "omnipower/wire/set/breaker", "disconnect", meter="wire")
             assert refused["status"] == "error"
             assert refused["error"].startswith("breaker: the meter answered Modbus exception 4")
+            relay = await request(probe, "omnipower/wire/set/load_control_1", "on", meter="wire")
+            assert relay["status"] == "ok" and relay["data"] == {"load_control_1": "on"}
+            await probe.wait_for("omnipower/wire/state", lambda m: m.json()["load_control_1"] == "on", after=mark)
             unsupported = await request(probe, "omnipower/wire/set/push_button", "hold", meter="wire")
             assert unsupported["error"] == "push_button: not supported by a modbus meter"
 

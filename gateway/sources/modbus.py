@@ -21,7 +21,7 @@ from omnipower.address import Address, parse_address
 from omnipower.registers import REGISTERS_BY_KEY
 
 log = logging.getLogger(__name__)
-COMMANDS = frozenset({"breaker", "tariff"})
+COMMANDS = frozenset({"breaker", "tariff", *mm.COIL_LOAD_CONTROL.values()})
 EXCEPTION_TEXT = {2: "illegal address", 3: "value refused", 4: "refused in the meter's present state"}
 
 
@@ -41,7 +41,7 @@ class ModbusSource(Source):
             model="OMNIPOWER three-phase (RS-485 module)",
             serial_number=f"modbus-{self.address}-{self.unit}",
             sw_version="unknown",
-            registers=tuple(REGISTERS_BY_KEY[k] for k in mm.INPUT_ORDER),
+            registers=tuple(REGISTERS_BY_KEY[k] for k in (*mm.INPUT_ORDER, *mm.COIL_LOAD_CONTROL.values())),
             commands=COMMANDS,
             alarm_types=("voltage_missing", "undervoltage", "overvoltage"),
         )
@@ -83,6 +83,7 @@ class ModbusSource(Source):
                 values.update(mm.decode_inputs(rr.registers, address))
             hr = await self._call("registers", self.client.read_holding_registers, 0, count=mm.HOLDING_COUNT)
             di = await self._call("alarms", self.client.read_discrete_inputs, 0, count=len(mm.ALARM_BITS))
+            coils = await self._call("relays", self.client.read_coils, 0, count=mm.COIL_COUNT)
         except CommandError as exc:
             raise SourceError(str(exc)) from None
         now = str(values.get("time") or local_now())
@@ -93,6 +94,8 @@ class ModbusSource(Source):
         readings: Readings = {"time": now, **values}
         control = hr.registers[mm.HOLDING_TARIFF_CONTROL]
         readings["tariff_control"] = "auto" if control == 0 else str(control)
+        for coil, key in mm.COIL_LOAD_CONTROL.items():
+            readings[key] = "on" if coils.bits[coil] else "off"
         await self._track_changes(readings, list(di.bits[: len(mm.ALARM_BITS)]), now)
         self._last = readings
         return readings
@@ -129,6 +132,11 @@ class ModbusSource(Source):
             await self._call("tariff", self.client.write_register, mm.HOLDING_TARIFF_CONTROL, value)
             readings = await self.read()
             return {"tariff": readings["tariff"], "tariff_control": readings["tariff_control"]}
+        relay = {key: coil for coil, key in mm.COIL_LOAD_CONTROL.items()}.get(command.name)
+        if relay is not None:
+            await self._call(command.name, self.client.write_coil, relay, command.value == "on")
+            readings = await self.read()
+            return {command.name: readings[command.name]}
         raise CommandError(command.name, "not supported over Modbus")
 
     async def close(self) -> None:

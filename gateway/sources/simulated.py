@@ -16,13 +16,16 @@ from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings
 from meter_sim.alarms import AlarmEvent
 from meter_sim.breaker import BreakerChange, BreakerRefused
 from meter_sim.clock import ScaledClock
+from meter_sim.load_control import LoadControlRefused
 from meter_sim.meter import Meter
 from meter_sim.persistence import MeterStore
 
 log = logging.getLogger(__name__)
 
 ALARM_TYPES = ("voltage_missing", "undervoltage", "overvoltage")
-COMMANDS = frozenset({"breaker", "tariff", "push_button", "voltage_l1", "voltage_l2", "voltage_l3"})
+COMMANDS = frozenset({
+    "breaker", "tariff", "push_button", "load_control_1", "load_control_2", "voltage_l1", "voltage_l2", "voltage_l3",
+})
 SW_VERSION = "50981173 (simulated)"
 
 
@@ -111,12 +114,15 @@ class SimulatedSource(Source):
             elif name == "tariff":
                 meter.set_tariff(value if isinstance(value, int) else None)
                 result = {"tariff": meter.tariffs.active, "tariff_control": "auto" if value is None else str(value)}
+            elif name.startswith("load_control_"):
+                switched = meter.load_control_command(int(name[-1]), value)  # type: ignore[arg-type]
+                result = {name: switched.new, "previous": switched.old}
             elif name.startswith("voltage_l"):
                 meter.set_phase_voltage(int(name[-1]), float(value) if value is not None else None)
                 result = {name: "auto" if value is None else value}
             else:
                 raise CommandError(name, "not supported by the simulated meter")
-        except BreakerRefused as exc:
+        except (BreakerRefused, LoadControlRefused) as exc:
             raise CommandError(name, str(exc)) from None
         self._advance()
         await self._save()

@@ -10,6 +10,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
 
 from meter_sim.breaker import BreakerRefused
+from meter_sim.load_control import LoadControlRefused
 from meter_sim.meter import Meter
 from omnipower import modbus_map as mm
 
@@ -51,8 +52,9 @@ class ModbusSlave:
             if address >= mm.COIL_COUNT or (values is not None and address + len(values) > mm.COIL_COUNT):
                 return ExcCodes.ILLEGAL_ADDRESS
             if values is not None:
-                return self._breaker("connect" if values[0] else "disconnect")
-            registers[0] = _bits([meter.breaker.state == "connected"])
+                return self._write_coils(address, [bool(v) for v in values])
+            relays = [state == "on" for state in meter.load_control.relays]
+            registers[0] = _bits([meter.breaker.state == "connected", *relays])
         elif function in DISCRETE_FUNCTIONS:
             if address >= len(mm.ALARM_BITS):
                 return ExcCodes.ILLEGAL_ADDRESS
@@ -65,6 +67,25 @@ class ModbusSlave:
             registers[mm.HOLDING_BREAKER_COMMAND] = 0
         else:  # input registers
             registers[:] = mm.encode_inputs(meter.readings())
+        return None
+
+    def _write_coils(self, address: int, values: list[bool]) -> ExcCodes | None:
+        for offset, on in enumerate(values):
+            coil = address + offset
+            if coil == mm.COIL_BREAKER:
+                result = self._breaker("connect" if on else "disconnect")
+            else:
+                result = self._relay(coil, on)
+            if result is not None:
+                return result
+        return None
+
+    def _relay(self, relay: int, on: bool) -> ExcCodes | None:
+        try:
+            self.meter.load_control_command(relay, "on" if on else "off")
+        except LoadControlRefused as exc:
+            log.info("modbus: %s", exc)
+            return ExcCodes.DEVICE_FAILURE
         return None
 
     def _write_holding(self, address: int, values: list[int]) -> ExcCodes | None:
