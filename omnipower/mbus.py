@@ -26,6 +26,11 @@ Every record is instantaneous, storage 0, subunit 0, and uses signed binary inte
     22.7.0 42.7.0 62.7.0  P- L1 L2 L3    04                 AB BC FF 01|02|03   1 W         int32
     32.7.0 52.7.0 72.7.0  U L1 L2 L3     02                 FD C8 FF 01|02|03   0.1 V       int16
     31.7.0 51.7.0 71.7.0  I L1 L2 L3     04                 FD DA FF 01|02|03   0.01 A      int32
+    (status)              meter clock    04                 6D                  1 min       type F, SU bit
+    (status)              outputs        01                 FD 1A               bits        int8
+
+The two status records (clock and breaker/relay positions) and the SND_UD command set are at the
+end of this module ("Our meter status records and SND_UD command set").
 
 How these codes were chosen:
 * A+ `04 04`, A- `04 84 3C`, P+ `04 2B` and P- `04 AB 3C` are the codes of Kamstrup's own OMNIPOWER
@@ -91,6 +96,7 @@ __all__ = [
     "CI_DATA_SEND",
     "CI_RSP_LONG",
     "CI_SELECT",
+    "COMMAND_CODES",
     "C_ACD",
     "C_DFC",
     "C_FCB",
@@ -115,6 +121,7 @@ __all__ = [
     "LongFrame",
     "MapEntry",
     "MbusReader",
+    "MeterStatus",
     "Quantity",
     "SelectionMask",
     "ShortFrame",
@@ -122,11 +129,14 @@ __all__ = [
     "checksum",
     "date_time_record",
     "decode",
+    "decode_commands",
     "decode_records",
     "decode_rsp_ud",
     "decode_selection",
+    "decode_status",
     "decode_to_readings",
     "encode",
+    "encode_commands",
     "encode_readings",
     "encode_records",
     "make_record",
@@ -139,6 +149,8 @@ __all__ = [
     "snd_nke",
     "snd_ud",
     "split_records",
+    "status_records",
+    "summer_time",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -538,6 +550,7 @@ class Quantity(Enum):
     ERROR_FLAGS = "error flags"
     DIGITAL_OUTPUT = "digital output"
     DIGITAL_INPUT = "digital input"
+    REMOTE_CONTROL = "remote control (device specific)"
     RESET_COUNTER = "reset counter"
     CUMULATION_COUNTER = "cumulation counter"
     DIMENSIONLESS = "dimensionless"
@@ -579,8 +592,8 @@ _FD_PLAIN = {
     0x08: Quantity.ACCESS_NUMBER, 0x09: Quantity.MEDIUM, 0x0A: Quantity.MANUFACTURER, 0x0B: Quantity.PARAMETER_SET,
     0x0C: Quantity.MODEL_VERSION, 0x0D: Quantity.HARDWARE_VERSION, 0x0E: Quantity.FIRMWARE_VERSION,
     0x0F: Quantity.SOFTWARE_VERSION, 0x17: Quantity.ERROR_FLAGS, 0x1A: Quantity.DIGITAL_OUTPUT,
-    0x1B: Quantity.DIGITAL_INPUT, 0x3A: Quantity.DIMENSIONLESS, 0x60: Quantity.RESET_COUNTER,
-    0x61: Quantity.CUMULATION_COUNTER,
+    0x1B: Quantity.DIGITAL_INPUT, 0x1F: Quantity.REMOTE_CONTROL, 0x3A: Quantity.DIMENSIONLESS,
+    0x60: Quantity.RESET_COUNTER, 0x61: Quantity.CUMULATION_COUNTER,
 }  # fmt: skip
 _VIF_FB = 0x7B  # VIF FB: first extension table (EN 13757-3:2013 table 14)
 _VIF_FD = 0x7D  # VIF FD: second extension table (electrical units, identification, …)
@@ -1277,9 +1290,21 @@ def make_record(
     return DataRecord(vib[0], raw, coding, vib[1:], function, storage, tariff, subunit)
 
 
-def date_time_record(dt: datetime, *, storage: int = 0) -> DataRecord:
-    """The meter clock as VIF 6D, type F (minute resolution, as most M-Bus meters send it)."""
-    return DataRecord(0x6D, _encode_type_f(dt), Coding.INT32, storage=storage)
+def date_time_record(dt: datetime, *, storage: int = 0, summer: bool = False) -> DataRecord:
+    """The meter clock as VIF 6D, type F (minute resolution, as most M-Bus meters send it); `summer`
+    sets the SU bit (daylight saving time in force)."""
+    raw = _encode_type_f(dt)
+    if summer:
+        raw = int.from_bytes((raw & 0xFFFFFFFF | _TYPE_F_SU).to_bytes(4, "little"), "little", signed=True)
+    return DataRecord(0x6D, raw, Coding.INT32, storage=storage)
+
+
+_TYPE_F_SU = 0x8000  # bit 15 of type F: summer time
+
+
+def summer_time(record: DataRecord) -> bool:
+    """The SU bit of a type F date-time record."""
+    return isinstance(record.raw, int) and bool(record.raw & _TYPE_F_SU)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1538,4 +1563,124 @@ def decode_to_readings(resp: VariableDataResponse | Iterable[DataRecord]) -> dic
             value = rec.value
             assert isinstance(value, float)
             out[entry.obis] = value / base + 0.0
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Our meter status records and SND_UD command set
+# ---------------------------------------------------------------------------------------------
+#
+# Every RSP_UD also carries the meter clock and the position of the breaker and the load-control
+# relays, so that an M-Bus master reports the meter's own time and state:
+#
+#     04 6D  type F   meter clock, local time, minute resolution, SU bit = summer time
+#     01 FD 1A        digital output (binary): bit 0 breaker closed, bit 1 breaker released for
+#                     reconnection, bit 2 load-control relay 1 on, bit 3 relay 2 on
+#
+# Commands are SND_UD with CI 51 (data send) holding one or more `01 FD 1F` records, "remote
+# control (device specific)", carried out in order; the codes are in `COMMAND_CODES`. The slave
+# acknowledges the frame with E5 (link layer) and reports a command it refused or did not know in
+# the status byte of its next RSP_UD (bits 0–1 = 10, "any application error"), as EN 13757-3 does.
+
+OUTPUT_BREAKER_CLOSED = 0x01
+OUTPUT_BREAKER_RELEASED = 0x02
+OUTPUT_RELAYS = {"load_control_1": 0x04, "load_control_2": 0x08}
+STATUS_APPLICATION_MASK = 0x03
+STATUS_APPLICATION_BUSY = 0x01
+STATUS_APPLICATION_ERROR = 0x02
+
+CommandValue = str | int | None
+COMMAND_CODES: dict[tuple[str, CommandValue], int] = {
+    ("breaker", "connect"): 0x01,
+    ("breaker", "disconnect"): 0x02,
+    ("breaker", "release"): 0x03,
+    ("load_control_1", "off"): 0x10,
+    ("load_control_1", "on"): 0x11,
+    ("load_control_2", "off"): 0x20,
+    ("load_control_2", "on"): 0x21,
+    ("tariff", None): 0x30,  # back to the calendar
+    **{("tariff", t): 0x30 + t for t in (1, 2, 3, 4)},
+}
+_COMMANDS_BY_CODE = {code: command for command, code in COMMAND_CODES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class MeterStatus:
+    """What the status records say; None where a telegram (e.g. another maker's meter) has none."""
+
+    time: datetime | None = None
+    summer: bool = False
+    breaker: str | None = None
+    relays: dict[str, str] | None = None
+
+
+def status_records(when: datetime, summer: bool, breaker: str, relays: Mapping[str, str]) -> list[DataRecord]:
+    """The clock and output records of our telegram (see the section comment)."""
+    bits = OUTPUT_BREAKER_CLOSED if breaker == "connected" else 0
+    bits |= OUTPUT_BREAKER_RELEASED if breaker == "ready_for_reconnection" else 0
+    if breaker not in ("connected", "disconnected", "ready_for_reconnection"):
+        raise EncodeError(f"breaker state {breaker!r} is not connected, disconnected or ready_for_reconnection")
+    for key, state in relays.items():
+        if key not in OUTPUT_RELAYS or state not in ("on", "off"):
+            raise EncodeError(f"relay {key!r} = {state!r} is not a load-control relay set on or off")
+        bits |= OUTPUT_RELAYS[key] if state == "on" else 0
+    return [
+        date_time_record(when, summer=summer),
+        make_record(Quantity.DIGITAL_OUTPUT, bits, coding=Coding.INT8),
+    ]
+
+
+def decode_status(resp: VariableDataResponse | Iterable[DataRecord]) -> MeterStatus:
+    """The clock and outputs of a response (instantaneous, storage 0, subunit 0 records only)."""
+    records = resp.records if isinstance(resp, VariableDataResponse) else tuple(resp)
+    when: datetime | None = None
+    summer = False
+    outputs: int | None = None
+    for rec in records:
+        if rec.coding.is_special or rec.function is not Function.INSTANTANEOUS or rec.storage or rec.subunit:
+            continue
+        if rec.quantity is Quantity.DATE_TIME and when is None:
+            value = rec.value
+            if isinstance(value, datetime):
+                when, summer = value, summer_time(rec)
+        elif (rec.quantity is Quantity.DIGITAL_OUTPUT and outputs is None and not rec.modifiers
+              and isinstance(rec.raw, int) and not isinstance(rec.raw, bool)):
+            outputs = rec.raw & 0xFF
+    if outputs is None:
+        return MeterStatus(when, summer)
+    if outputs & OUTPUT_BREAKER_CLOSED:
+        breaker = "connected"
+    elif outputs & OUTPUT_BREAKER_RELEASED:
+        breaker = "ready_for_reconnection"
+    else:
+        breaker = "disconnected"
+    relays = {key: "on" if outputs & bit else "off" for key, bit in OUTPUT_RELAYS.items()}
+    return MeterStatus(when, summer, breaker, relays)
+
+
+def encode_commands(commands: Sequence[tuple[str, CommandValue]]) -> bytes:
+    """The CI 51 user data of a SND_UD carrying `commands` (name, value) in order."""
+    if not commands:
+        raise EncodeError("a command telegram needs at least one command")
+    records = []
+    for name, value in commands:
+        code = COMMAND_CODES.get((name, value))
+        if code is None:
+            raise EncodeError(f"{name} = {value!r} has no M-Bus command code")
+        records.append(make_record(Quantity.REMOTE_CONTROL, code, coding=Coding.INT8))
+    return encode_records(records)
+
+
+def decode_commands(data: bytes | bytearray) -> list[tuple[str, CommandValue]]:
+    """The commands in the user data of a CI 51 SND_UD. Raises UnknownTagError for a record that is
+    not one of our remote-control records or for an unknown code."""
+    out = []
+    for n, rec in enumerate(decode_records(data)):
+        if rec.quantity is not Quantity.REMOTE_CONTROL or rec.function is not Function.INSTANTANEOUS:
+            raise UnknownTagError(f"record {n}: {rec.quantity.value} is not a command this meter takes")
+        raw = rec.raw
+        command = _COMMANDS_BY_CODE.get(raw) if isinstance(raw, int) and not isinstance(raw, bool) else None
+        if command is None:
+            raise UnknownTagError(f"record {n}: remote-control code {raw!r} is not one of ours")
+        out.append(command)
     return out

@@ -893,3 +893,43 @@ def test_decode_to_readings_accepts_other_resolutions_and_ignores_the_rest() -> 
     assert mbus.decode_to_readings(records) == {
         "1.8.0": 12.0, "2.8.0": 5.0, "32.7.0": 230.5, "1.7.0": 1500.0, "71.7.0": 0.7,
     }  # fmt: skip
+
+
+# --- status records and the SND_UD command set ------------------------------------------------------
+def test_status_records_wire_codes_and_round_trip() -> None:
+    when = datetime(2026, 7, 1, 12, 30)
+    records = mbus.status_records(when, True, "ready_for_reconnection", {"load_control_1": "on"})
+    # 04 6D type F with SU (bit 15) set; 01 FD 1A digital output: bit 1 released, bit 2 relay 1
+    assert mbus.encode_records(records).hex() == "046d1eac4137" + "01fd1a06"
+    status = mbus.decode_status(records)
+    assert (status.time, status.summer, status.breaker) == (when, True, "ready_for_reconnection")
+    assert status.relays == {"load_control_1": "on", "load_control_2": "off"}
+    winter = mbus.decode_status(mbus.status_records(when, False, "connected", {}))
+    assert (winter.summer, winter.breaker) == (False, "connected")
+    assert mbus.decode_status([]) == mbus.MeterStatus()  # another maker's telegram: nothing guessed
+    with pytest.raises(EncodeError, match="breaker state 'open'"):
+        mbus.status_records(when, False, "open", {})
+    with pytest.raises(EncodeError, match="not a load-control relay"):
+        mbus.status_records(when, False, "connected", {"load_control_3": "on"})
+
+
+def test_command_codes_round_trip_and_errors() -> None:
+    commands = list(mbus.COMMAND_CODES)
+    data = mbus.encode_commands(commands)
+    assert data[:3].hex() == "01fd1f"  # remote control (device specific), 8-bit
+    assert mbus.decode_commands(data) == commands
+    with pytest.raises(EncodeError, match="no M-Bus command code"):
+        mbus.encode_commands([("breaker", "open")])
+    with pytest.raises(EncodeError, match="at least one"):
+        mbus.encode_commands([])
+    with pytest.raises(UnknownTagError, match="energy is not a command"):
+        mbus.decode_commands(mbus.encode_records(mbus.encode_readings({"a_plus": 1.0})))
+
+
+@given(st.binary(max_size=64))
+def test_decode_commands_rejects_garbage_with_codec_errors(data: bytes) -> None:
+    try:
+        commands = mbus.decode_commands(data)
+    except CodecError:
+        return
+    assert all(command in mbus.COMMAND_CODES for command in commands)

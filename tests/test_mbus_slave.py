@@ -77,3 +77,45 @@ def test_secondary_addressing(mask: object, selected: bool) -> None:
     if selected:
         assert ask(s, mbus.snd_nke(mbus.ADDR_SECONDARY)) == ACK and not s.selected
         assert ask(s, mbus.req_ud2(mbus.ADDR_SECONDARY)) is None
+
+
+def command(s: MbusSlave, fcb: bool, *commands: tuple[str, str | int | None], address: int = 1) -> bytes | None:
+    return ask(s, mbus.snd_ud(address, mbus.CI_DATA_SEND, mbus.encode_commands(list(commands)), fcb=fcb))
+
+
+def test_telegram_carries_the_meter_clock_and_outputs() -> None:
+    s = slave(primary_address=1)
+    meter = s.meter
+    status = mbus.decode_status(readout(ask(s, mbus.req_ud2(1))))
+    wall = meter.rtc.wall_time(meter.t)
+    assert status.time == wall.replace(tzinfo=None, second=0) and status.summer is False  # January
+    assert status.breaker == "connected" and status.relays == {"load_control_1": "off", "load_control_2": "off"}
+
+
+def test_snd_ud_commands_are_carried_out_once_and_refusals_reported_once() -> None:
+    s = slave(primary_address=1)
+    meter = s.meter
+    assert command(s, True, ("breaker", "disconnect"), ("load_control_1", "on"), ("tariff", 3)) == ACK
+    assert meter.breaker.state == "disconnected" and meter.load_control.relays == ["on", "off"]
+    assert meter.tariffs.override == 3
+    resp = readout(ask(s, mbus.req_ud2(1, fcb=False)))
+    assert resp.status == 0 and mbus.decode_status(resp).breaker == "disconnected"
+    # Released, then the same frame again (same FCB: our E5 was lost) is acknowledged, not carried out twice.
+    assert command(s, True, ("breaker", "release")) == ACK
+    assert meter.breaker.state == "ready_for_reconnection"
+    assert command(s, True, ("breaker", "release")) == ACK
+    assert readout(ask(s, mbus.req_ud2(1, fcb=False))).status == 0
+    # A refused command (release needs a disconnected breaker) is still E5, then reported once.
+    assert command(s, True, ("breaker", "release")) == ACK
+    assert readout(ask(s, mbus.req_ud2(1, fcb=False))).status == mbus.STATUS_APPLICATION_ERROR
+    assert readout(ask(s, mbus.req_ud2(1, fcb=True))).status == 0
+    # An unknown remote-control code and a non-command record are application errors too.
+    bad = mbus.encode_records([mbus.make_record(mbus.Quantity.REMOTE_CONTROL, 0x7F, coding=mbus.Coding.INT8)])
+    assert ask(s, mbus.snd_ud(1, mbus.CI_DATA_SEND, bad, fcb=False)) == ACK
+    assert s.application_error == "record 0: remote-control code 127 is not one of ours"
+    assert readout(ask(s, mbus.req_ud2(1, fcb=True))).status == mbus.STATUS_APPLICATION_ERROR
+    # Another address's command is not ours; a broadcast is carried out without a reply.
+    assert command(s, False, ("load_control_2", "on"), address=9) is None
+    assert meter.load_control.relays == ["on", "off"]
+    assert command(s, False, ("load_control_2", "on"), address=mbus.ADDR_BROADCAST) is None
+    assert meter.load_control.relays == ["on", "on"]

@@ -156,13 +156,31 @@ async def test_mbus_source_reads_our_record_map(mosquitto: Mosquitto, tmp_path: 
             remote = (await probe.wait_for("omnipower/wire/state", timeout=30)).json()
             resolution = {"a": 0.01, "r": 0.01, "p": 1.0, "q": 1.0, "u": 0.1, "i": 0.01}
             compared = 0
+            assert remote["time"] == local["time"]  # the meter clock record (type F, whole minutes here)
             for key, value in remote.items():
-                if key != "time":
+                if isinstance(value, str):
+                    assert value == local[key], key
+                else:
                     assert value == pytest.approx(local[key], abs=resolution[key[0]] / 2 + 1e-6), key
                     compared += 1
-            assert compared >= 20
+            assert compared >= 20 and remote["breaker"] == "connected" and remote["load_control_2"] == "off"
+            # Commands go as SND_UD; the next readout shows the result, a refusal comes back as an error.
+            mark = probe.mark()
             answer = await request(probe, "omnipower/wire/set/breaker", "disconnect", meter="wire")
-            assert answer["error"] == "breaker: not supported by a mbus meter"
+            assert answer["status"] == "ok" and answer["data"] == {"breaker": "disconnected"}, answer
+            await probe.wait_for("omnipower/wire/breaker", lambda m: m.json()["state"] == "disconnected", after=mark)
+            refused = await request(probe, "omnipower/wire/set/breaker", "disconnect", meter="wire")
+            assert refused["error"] == ("breaker: the meter refused it (M-Bus status: application error); "
+                                        "breaker is disconnected, load_control_1 is off, load_control_2 is off")
+            relay = await request(probe, "omnipower/wire/set/load_control_2", "on", meter="wire")
+            assert relay["data"] == {"load_control_2": "on"}
+            tariff = await request(probe, "omnipower/wire/set/tariff", "3", meter="wire")
+            assert tariff["data"] == {"tariff_control": "3"}
+            state = await probe.wait_for("omnipower/wire/state", lambda m: m.json()["load_control_2"] == "on",
+                                         after=mark)
+            assert state.json()["breaker"] == "disconnected" and state.json()["p_plus"] == 0
+            unsupported = await request(probe, "omnipower/wire/set/push_button", "hold", meter="wire")
+            assert unsupported["error"] == "push_button: not supported by a mbus meter"
 
 
 def test_pymeterbus_serial_master_reads_our_slave_over_a_pty(tmp_path: Path) -> None:
