@@ -421,7 +421,7 @@ class Bridge:
                 error = str(exc)
                 break
             except (SourceError, TimeoutError) as exc:
-                error = f"{command.name}: the meter did not carry it out ({exc or 'timeout'})"
+                error = f"{command.name}: the meter did not carry it out ({str(exc) or 'timeout'})"
                 break
             except Exception as exc:
                 log.exception("meter %s: command %s failed", meter_id, command.name)

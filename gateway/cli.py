@@ -105,7 +105,7 @@ async def _send(settings: Settings, meter: str, name: str, value: str, timeout: 
                         print(json.dumps(answer, indent=2))
                         return 0 if answer.get("status") == "ok" else 1
     except (aiomqtt.MqttError, TimeoutError) as exc:
-        print(f"omnipower-gateway: no answer from meter {meter!r}: {exc or 'timeout'}", file=sys.stderr)
+        print(f"omnipower-gateway: no answer from meter {meter!r}: {str(exc) or 'timeout'}", file=sys.stderr)
     return 1
 
 

@@ -79,6 +79,17 @@ class HanOptions(BaseModel):
         return None if self.keys is None else parse_glo_keys(self.keys.get_secret_value())
 
 
+class OpticalOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["readout", "push"] = Field(
+        "readout", description="readout: mode C on every poll; push: listen to mode D pushes at 2400 Bd"
+    )
+    silence_s: Annotated[float, Field(ge=1, le=86400)] = Field(
+        30.0, description="push mode: the meter is offline after this long without a push"
+    )
+
+
 class MeterConfig(MeterSimSettings):
     """One meter of the gateway. For `source: simulated` the simulation settings apply."""
 
@@ -89,6 +100,7 @@ class MeterConfig(MeterSimSettings):
     mbus_address: Annotated[int, Field(ge=0, le=250)] = Field(1, description="M-Bus primary address")
     mbus_secondary: str | None = Field(None, pattern=r"^[0-9F]{8}$", description="8-digit secondary address")
     han: HanOptions = HanOptions()
+    optical: OpticalOptions = OpticalOptions()
     name: str | None = None
     # Bounded so that ticking the model never blocks the event loop for long (an hour of meter
     # life costs ~18 ms); longer time-warps are for `omnipower-sim simulate`.

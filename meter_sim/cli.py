@@ -26,7 +26,7 @@ from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
 from meter_sim.modules.han_push import HanSettings
-from meter_sim.serve import serve
+from meter_sim.serve import SUPPORTED, serve
 from omnipower.address import AddressError, parse_address
 from omnipower.dlms import parse_glo_keys
 
@@ -60,9 +60,22 @@ def _parser() -> argparse.ArgumentParser:
                      help="nve: list 1 every 10 s + list 2 hourly; dk: the 65-element DLMS push 1 every 10 s")
     srv.add_argument("--han-keys", metavar="EK:AK", help="encrypt HAN pushes (AES-128-GCM): two 32-digit hex keys")
     for name, what in (("han", "CCC/HAN DLMS push"), ("mbus", "M-Bus slave"), ("modbus", "Modbus TCP slave"),
-                       ("modbus-rtu", "Modbus RTU slave"), ("optical", "IEC 62056-21 optical port")):
+                       ("modbus-rtu", "Modbus RTU slave"), ("optical", "IEC 62056-21 optical port (mode C)"),
+                       ("optical-push", "IEC 62056-21 mode D push (2400 Bd)")):
         srv.add_argument(f"--{name}", metavar="ADDR", help=f"{what}: tcp:HOST:PORT, pty:PATH or a device path")
+    srv.add_argument("--optical-push-every", type=_positive_int, default=10, metavar="SECONDS",
+                     help="mode D push interval in meter seconds (default 10)")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if not 1 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{value} is not 1–86400 seconds")
+    return value
 
 
 def load_meters(path: Path | None) -> list[SimMeter]:
@@ -88,7 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"omnipower-sim: no meter {args.meter!r} in {args.config}", file=sys.stderr)
         return 2
     try:
-        interfaces = {name: parse_address(value) for name in ("han", "mbus", "modbus", "modbus-rtu", "optical")
+        interfaces = {name: parse_address(value) for name in SUPPORTED
                       if (value := getattr(args, name.replace("-", "_"))) is not None}
     except AddressError as exc:
         print(f"omnipower-sim: {exc}", file=sys.stderr)
@@ -107,7 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(chosen[0].id, chosen[0], args.speed, interfaces, stop, han)
+        await serve(chosen[0].id, chosen[0], args.speed, interfaces, stop, han, args.optical_push_every)
 
     try:
         asyncio.run(run())

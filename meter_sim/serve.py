@@ -18,15 +18,18 @@ from meter_sim.meter import Meter
 from meter_sim.modules.han_push import HanPush, HanSettings
 from meter_sim.modules.mbus_slave import MbusSlave
 from meter_sim.modules.modbus_slave import ModbusSlave
-from meter_sim.modules.optical import OpticalPort, serve_serial, serve_tcp
+from meter_sim.modules.optical import ModeDPush, OpticalPort, serve_serial, serve_tcp
 from meter_sim.ptys import PtyRelay
 from meter_sim.push_transport import PushTransport
 from omnipower.address import Address
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERIAL = {"modbus-rtu": (9600, "8N1"), "han": (2400, "8N1"), "optical": (300, "7E1"), "mbus": (2400, "8E1")}
-SUPPORTED = ("han", "mbus", "modbus", "modbus-rtu", "optical")
+DEFAULT_SERIAL = {
+    "modbus-rtu": (9600, "8N1"), "han": (2400, "8N1"), "optical": (300, "7E1"), "optical-push": (2400, "7E1"),
+    "mbus": (2400, "8E1"),
+}
+SUPPORTED = ("han", "mbus", "modbus", "modbus-rtu", "optical", "optical-push")
 
 
 Converse = Callable[[asyncio.StreamReader, Callable[[bytes], None]], Awaitable[None]]
@@ -64,19 +67,24 @@ def _until_next_second() -> float:
 
 
 async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfaces: Mapping[str, Address],
-                stop: asyncio.Event, han: HanSettings | None = None) -> None:
+                stop: asyncio.Event, han: HanSettings | None = None, optical_push_every: int = 10) -> None:
     han = han or HanSettings()
     start = settings.start.timestamp() if settings.start is not None else time.time()
     meter = Meter(meter_id, settings, ScaledClock(speed, start))
     async with contextlib.AsyncExitStack() as stack:
         tasks: list[asyncio.Task[None]] = []
-        pushers: list[tuple[HanPush, PushTransport]] = []
+        pushers: list[tuple[HanPush | ModeDPush, PushTransport]] = []
         for name, addr in interfaces.items():
             server: ModbusTcpServer | ModbusSerialServer
             if name == "han":
                 transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL["han"]))
                 pushers.append((HanPush(meter, settings=han), transport))
                 log.info("han (%s) of meter %s on %s", han.layout, meter_id, addr)
+                continue
+            if name == "optical-push":
+                transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL[name]))
+                pushers.append((ModeDPush(OpticalPort(meter), optical_push_every), transport))
+                log.info("optical mode D push (every %d s) of meter %s on %s", optical_push_every, meter_id, addr)
                 continue
             if name == "mbus":
                 slave = MbusSlave(meter, primary_address=1)

@@ -5,11 +5,13 @@ source of the same meter; commands go over the wire."""
 from __future__ import annotations
 
 import json
+import os
+import termios
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import Mosquitto, free_port, probe_client
+from conftest import Mosquitto, Received, free_port, probe_client
 from gateway_harness import gateway_config, running_gateway
 from sim_harness import FROZEN, START, serving, sim_config
 from test_integration_mqtt import request
@@ -17,6 +19,7 @@ from test_integration_mqtt import request
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
+from meter_sim.ptys import PtyRelay
 from omnipower import modbus_map as mm
 
 pytestmark = pytest.mark.integration
@@ -63,18 +66,75 @@ async def test_modbus_source_matches_the_in_process_source(mosquitto: Mosquitto,
             assert unsupported["error"] == "push_button: not supported by a modbus meter"
 
 
-async def test_modbus_source_goes_offline_and_comes_back(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    port = free_port()
-    wire = f"tcp:127.0.0.1:{port}"
-    config = gateway_config(tmp_path, mosquitto.port, [{"id": "wire", "source": "modbus", "transport": wire}])
-    async with running_gateway(config), probe_client(mosquitto, "omnipower/wire/availability") as probe:
+WIRE_SOURCES = {  # source: (serve flag, gateway meter settings beyond id/source/transport)
+    "modbus": ("--modbus", {}),
+    "han": ("--han", {}),
+    "mbus": ("--mbus", {}),
+    "optical": ("--optical", {}),
+    "optical-push": ("--optical-push", {"optical": {"mode": "push"}}),
+}
+
+
+@pytest.mark.parametrize("source", list(WIRE_SOURCES))
+async def test_wire_source_goes_offline_and_comes_back(mosquitto: Mosquitto, tmp_path: Path, source: str) -> None:
+    wire = f"tcp:127.0.0.1:{free_port()}"
+    flag, extra = WIRE_SOURCES[source]
+    meter = {"id": "wire", "source": source.split("-")[0], "transport": wire, **extra}
+    config = gateway_config(tmp_path, mosquitto.port, [meter])
+
+    def online(m: Received) -> bool:
+        return bool(m.json()["state"] == "online")
+
+    async with running_gateway(config), probe_client(mosquitto, "omnipower/wire/#") as probe:
         offline = await probe.wait_for("omnipower/wire/availability", timeout=20)
         assert offline.json() == {"state": "offline"}  # nothing serves yet
-        with serving(sim_config(tmp_path), "--modbus", wire, speed="60"):
-            await probe.wait_for("omnipower/wire/availability", lambda m: m.json()["state"] == "online", timeout=30)
+        for _ in range(2):  # up, down, and up again: the source retries by itself
             mark = probe.mark()
-        await probe.wait_for("omnipower/wire/availability", lambda m: m.json()["state"] == "offline", after=mark,
-                             timeout=30)
+            with serving(sim_config(tmp_path), flag, wire, speed="60"):
+                await probe.wait_for("omnipower/wire/availability", online, after=mark, timeout=40)
+                await probe.wait_for("omnipower/wire/state", after=mark, timeout=20)
+                mark = probe.mark()
+            await probe.wait_for("omnipower/wire/availability", lambda m: not online(m), after=mark, timeout=40)
+
+
+async def test_optical_source_reads_mode_d_pushes(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    wire = f"pty:{tmp_path / 'optical'}"
+    with serving(sim_config(tmp_path), "--optical-push", wire, "--optical-push-every", "20", speed="60"):
+        config = gateway_config(tmp_path, mosquitto.port, [{"id": "wire", "source": "optical", "transport": wire,
+                                                            "optical": {"mode": "push"}}])
+        async with running_gateway(config), probe_client(mosquitto, "omnipower/#") as probe:
+            first = (await probe.wait_for("omnipower/wire/state", timeout=30)).json()
+            later = (await probe.wait_for("omnipower/wire/state", lambda m: m.json()["time"] != first["time"],
+                                          timeout=30)).json()
+            gap = datetime.fromisoformat(later["time"]) - datetime.fromisoformat(first["time"])
+            assert gap.total_seconds() >= 20  # one push per 20 meter seconds at most
+            for state in (first, later):  # each push holds the meter's values at its own time stamp
+                expected = twin_at(state["time"])
+                for key, tol in (("a_plus", 0.001), ("r_plus", 0.001), ("u_l3", 0.1), ("i_l1", 0.01),
+                                 ("p_plus", 1.0)):
+                    assert state[key] == pytest.approx(expected[key], abs=tol / 2 + 1e-6), key
+
+
+@pytest.mark.parametrize("baud", [300, 9600])
+async def test_mbus_over_serial_device_paths_at_other_baud_rates(mosquitto: Mosquitto, tmp_path: Path,
+                                                               baud: int) -> None:
+    """Both ends take the serial-device branch (pyserial on a tty node), as on a Raspberry Pi UART;
+    the tty pair stands in for the cable. ptys refuse parity, so the framing is given as 8N1."""
+    link = tmp_path / "mbus"
+    with PtyRelay(str(link)) as relay, serving(sim_config(tmp_path), "--mbus", f"{relay.inner_path},{baud},8N1"):
+        meters = [{"id": "wire", "source": "mbus", "transport": f"{link},{baud},8N1"}]
+        async with running_gateway(gateway_config(tmp_path, mosquitto.port, meters)), \
+                    probe_client(mosquitto, "omnipower/#") as probe:
+            state = (await probe.wait_for("omnipower/wire/state", timeout=30)).json()
+            assert datetime.fromisoformat(state["time"]) == datetime.fromisoformat(START)
+            assert state["breaker"] == "connected"
+            assert state["a_plus"] == pytest.approx(twin_at(START)["a_plus"], abs=0.006)
+            fd = os.open(link, os.O_RDWR | os.O_NOCTTY)
+            try:  # the line speed the gateway set on the tty
+                speed = termios.tcgetattr(fd)[5]
+            finally:
+                os.close(fd)
+            assert speed == getattr(termios, f"B{baud}")
 
 
 def twin_at(iso_time: str, seed: int = 1) -> dict[str, object]:

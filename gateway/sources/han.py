@@ -21,7 +21,7 @@ from gateway.sources.base import (
     ReadOnlySource,
     SourceError,
 )
-from gateway.sources.lines import open_line
+from gateway.sources.lines import keep_listening
 from omnipower.address import parse_address
 from omnipower.errors import CodecError
 from omnipower.han import (
@@ -73,25 +73,15 @@ class HanSource(ReadOnlySource):
         self.frames = 0
 
     async def run(self) -> None:
-        delay = 1.0
-        while True:
-            try:
-                reader, writer = await open_line(self.address, 2400, "8N1")  # HAN-NVE: 2400 8N1
-            except OSError as exc:
-                log.warning("meter %s: cannot open %s: %s", self.config.id, self.address, exc)
-                await asyncio.sleep(delay)
-                delay = min(60.0, delay * 2)
-                continue
-            delay = 1.0
-            try:
-                await self._listen(reader)
-            except (OSError, ConnectionError) as exc:
-                log.warning("meter %s: %s lost: %s", self.config.id, self.address, exc)
-            finally:
-                writer.close()
-            await asyncio.sleep(delay)
+        await keep_listening(self.address, 2400, "8N1", self._listen, f"meter {self.config.id}")  # HAN-NVE: 2400 8N1
 
     async def _listen(self, reader: asyncio.StreamReader) -> None:
+        try:
+            await self._frames(reader)
+        finally:
+            self._last_frame = -1e9  # the line is gone: offline at the next poll, not after SILENCE_S
+
+    async def _frames(self, reader: asyncio.StreamReader) -> None:
         hdlc = HdlcReader()
         while data := await reader.read(4096):
             for frame in hdlc.feed(data):
@@ -103,7 +93,6 @@ class HanSource(ReadOnlySource):
                 self._accept(message, frame)
             for skipped in hdlc.take_errors():
                 log.debug("meter %s: bytes skipped: %s", self.config.id, skipped)
-        raise ConnectionError("end of stream")
 
     def _accept(self, message: HanMessage, frame: HdlcFrame) -> None:
         self._values.update(message.registers)

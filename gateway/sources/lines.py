@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import termios
+from collections.abc import Awaitable, Callable
 
 from omnipower.address import Address
 
+log = logging.getLogger(__name__)
 Line = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+MAX_BACKOFF_S = 60.0
 
 
 async def open_line(address: Address, baud: int, framing: str) -> Line:
@@ -32,3 +36,27 @@ def set_baud(writer: asyncio.StreamWriter, rate: int) -> None:
     serial = writer.transport.get_extra_info("serial")
     if serial is not None:
         serial.baudrate = rate
+
+
+async def keep_listening(address: Address, baud: int, framing: str,
+                         listen: Callable[[asyncio.StreamReader], Awaitable[None]], what: str) -> None:
+    """For push protocols: keep the line open and hand it to `listen` until cancelled; reopen it with
+    back-off (1 s doubling to 60 s) when it cannot be opened or is lost."""
+    delay = 1.0
+    while True:
+        try:
+            reader, writer = await open_line(address, baud, framing)
+        except OSError as exc:
+            log.warning("%s: cannot open %s: %s", what, address, exc)
+            await asyncio.sleep(delay)
+            delay = min(MAX_BACKOFF_S, delay * 2)
+            continue
+        delay = 1.0
+        try:
+            await listen(reader)
+            log.warning("%s: %s closed", what, address)
+        except OSError as exc:  # ConnectionError included
+            log.warning("%s: %s lost: %s", what, address, exc)
+        finally:
+            writer.close()
+        await asyncio.sleep(delay)

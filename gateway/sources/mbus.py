@@ -107,7 +107,8 @@ class MbusSource(Source):
                     writer.close()
         except (OSError, CodecError, TimeoutError) as exc:
             self.online = False
-            raise SourceError(f"M-Bus exchange with {self.address} failed: {exc or 'timeout'}") from None
+            reason = str(exc) or ("no answer in time" if isinstance(exc, TimeoutError) else type(exc).__name__)
+            raise SourceError(f"M-Bus exchange with {self.address} failed: {reason}") from None
         self.online = True
         response = mbus.reassemble(responses)
         return self._readings(response), response.status

@@ -1,22 +1,28 @@
-"""The master side of the optical port: an IEC 62056-21 mode C readout on every poll (sign-on at
-300 Bd 7E1, option select up to 9600 Bd, readout with BCC), through an optical head on a serial
-port, a pty, or TCP. Read-only: the readout carries no breaker state and takes no commands."""
+"""The master side of the optical port, through an optical head on a serial port, a pty, or TCP:
+`optical.mode: readout` runs an IEC 62056-21 mode C readout on every poll (sign-on at 300 Bd 7E1,
+option select up to 9600 Bd, readout with BCC); `push` listens to mode D pushes (2400 Bd 7E1) and
+keeps the latest. Read-only: the data block carries no breaker state and takes no commands."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.config import MeterConfig
 from gateway.sources.base import MeterInfo, Readings, ReadOnlySource, SourceError, local_now
-from gateway.sources.lines import open_line, set_baud
+from gateway.sources.lines import keep_listening, open_line, set_baud
 from omnipower.address import parse_address
 from omnipower.errors import CodecError
 from omnipower.iec62056_21 import (
     KAMSTRUP_READOUT_REGISTERS,
+    MODE_D_BAUD_CHAR,
+    MODE_D_BAUD_RATE,
     ClientSession,
     DataReadout,
+    IdentificationMessage,
+    Iec62056Reader,
     ReadoutReceived,
     SessionFailed,
     SwitchBaud,
@@ -51,11 +57,48 @@ class OpticalSource(ReadOnlySource):
             registers=tuple(REGISTERS_BY_KEY[key] for _, key, _, _ in KAMSTRUP_READOUT_REGISTERS),
             commands=frozenset(),
         )
+        self.options = config.optical
+        self._pushed: Readings | None = None
+        self._last_push = -1e9
 
     async def run(self) -> None:
-        await asyncio.Event().wait()  # the bridge's publish interval is the readout schedule
+        if self.options.mode == "push":
+            await keep_listening(self.address, MODE_D_BAUD_RATE, "7E1", self._listen, f"meter {self.config.id}")
+        await asyncio.Event().wait()  # readout mode: the bridge's publish interval is the schedule
+
+    async def _listen(self, reader: asyncio.StreamReader) -> None:
+        try:
+            await self._pushes(reader)
+        finally:
+            self._last_push = -1e9  # the line is gone: offline at the next poll, not after silence_s
+
+    async def _pushes(self, reader: asyncio.StreamReader) -> None:
+        """Mode D: an identification with baud character '3', then the data block."""
+        messages = Iec62056Reader()
+        identified = False
+        while data := await reader.read(4096):
+            for message in messages.feed(bytes(b & 0x7F for b in data)):  # 7-bit characters
+                if isinstance(message, IdentificationMessage):
+                    identified = message.baud_char == MODE_D_BAUD_CHAR
+                elif isinstance(message, DataReadout) and identified:
+                    identified = False
+                    try:
+                        self._pushed = self._readings(message)
+                    except CodecError as exc:
+                        log.warning("meter %s: mode D push rejected: %s", self.config.id, exc)
+                        continue
+                    self._last_push = time.monotonic()
+                    self.online = True
+            for error in messages.take_errors():
+                log.warning("meter %s: mode D bytes rejected: %s", self.config.id, error)
 
     async def read(self) -> Readings:
+        if self.options.mode == "push":
+            silent = time.monotonic() - self._last_push
+            if self._pushed is None or silent > self.options.silence_s:
+                self.online = False
+                raise SourceError(f"no mode D push received for {min(silent, 1e6):.0f} s on {self.address}")
+            return dict(self._pushed)
         try:
             async with asyncio.timeout(SESSION_TIMEOUT_S):
                 readout = await self._session()
@@ -66,6 +109,9 @@ class OpticalSource(ReadOnlySource):
             self.online = False
             raise SourceError(f"optical readout from {self.address} failed: {exc}") from None
         self.online = True
+        return self._readings(readout)
+
+    def _readings(self, readout: DataReadout) -> Readings:
         values = readings_from_readout(readout)
         readings: Readings = {"time": self._meter_time(readout)}
         readings.update({REGISTERS_BY_OBIS[code].key: v for code, v in values.items() if code in REGISTERS_BY_OBIS})

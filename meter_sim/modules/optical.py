@@ -1,5 +1,6 @@
 """The optical port: IEC 62056-21 mode C readout of the display registers (identification
-`/KAM5\\2…`: up to 9600 Bd, HDLC offered), one `MeterSession` state machine per connection."""
+`/KAM5\\2…`: up to 9600 Bd, HDLC offered), one `MeterSession` state machine per connection; and
+mode D, the same data block pushed unrequested at 2400 Bd (identification `/KAM3…`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from omnipower.iec62056_21 import (
     SessionFailed,
     SwitchBaud,
     Transmit,
+    encode_mode_d_push,
     kamstrup_identification,
     kamstrup_readout,
 )
@@ -37,6 +39,11 @@ class OpticalPort:
         readings = {k: v for k, v in meter.readings().items() if isinstance(v, int | float)}
         when = meter.rtc.wall_time(meter.t).replace(tzinfo=None)  # the readout carries local time
         return kamstrup_readout(readings, meter_number=self.meter_number, when=when)
+
+    def mode_d_push(self) -> bytes:
+        """One mode D datagram: identification with baud character '3', then the readout block."""
+        identification = kamstrup_identification("OMNIPOWER", baud_char="3", binary_mode=False)
+        return encode_mode_d_push(identification, self.readout())
 
     async def converse(self, reader: asyncio.StreamReader, write: Callable[[bytes], None],
                        set_baud: Callable[[int], None] | None = None) -> None:
@@ -61,6 +68,24 @@ class OpticalPort:
                     events += session.send_readout(self.readout())
                 elif isinstance(event, SessionFailed):
                     log.info("optical: session abandoned: %s", event.reason)
+
+
+class ModeDPush:
+    """Mode D pushes every `every_s` seconds of meter time (the meter's push-button trigger, made periodic)."""
+
+    def __init__(self, port: OpticalPort, every_s: int = 10) -> None:
+        if every_s < 1:
+            raise ValueError(f"the mode D push interval must be at least 1 s, got {every_s}")
+        self.port = port
+        self.every_s = every_s
+        self._last_t = port.meter.t
+
+    def due(self) -> list[bytes]:
+        t, last = self.port.meter.t, self._last_t
+        self._last_t = t
+        if t // self.every_s > last // self.every_s:
+            return [self.port.mode_d_push()]  # a late push is sent once, not replayed
+        return []
 
 
 async def serve_tcp(port: OpticalPort, host: str, tcp_port: int) -> asyncio.Server:
