@@ -743,3 +743,31 @@ def test_sessions_never_raise_on_random_input(chunks: list[bytes]) -> None:
         client.receive_data(chunk)
         meter.advance(0.5)
         client.advance(0.5)
+
+
+@needs_judge
+def test_judge_parses_the_simulated_meters_mode_d_push() -> None:
+    from meter_sim.clock import SteppedClock
+    from meter_sim.config import MeterSimSettings
+    from meter_sim.meter import Meter
+    from meter_sim.modules.optical import ModeDPush, OpticalPort
+
+    start = datetime(2026, 1, 15, 11, 0, 5).timestamp()
+    clock = SteppedClock(start)
+    meter = Meter("m", MeterSimSettings(start=datetime.fromtimestamp(start)), clock)
+    pusher = ModeDPush(OpticalPort(meter), every_s=10)
+    assert pusher.due() == []  # nothing before the next 10 s boundary
+    clock.advance(5)
+    meter.update()
+    (push,) = pusher.due()
+    end = push.index(b"\n") + 1
+    ident = lib.IdentificationMessage.from_bytes(push[:end])
+    assert (ident.manufacturer, ident.switchover_baudrate_char) == ("KAM", "3")  # mode D: 2400 Bd
+    parsed = lib.ReadoutDataMessage.from_bytes(push[end:])  # checks the BCC
+    theirs = {s.address: (s.value, s.unit) for line in parsed.data_block.data_lines for s in line.data_sets}
+    readings = meter.readings()
+    assert float(theirs["1.8.0"][0]) == pytest.approx(readings["a_plus"], abs=0.0005)
+    assert float(theirs["32.7.0"][0]) == pytest.approx(readings["u_l1"], abs=0.05)
+    assert theirs["1.7.0"][1] == "kW"
+    with pytest.raises(ValueError):  # a flipped bit in the block fails the BCC
+        lib.ReadoutDataMessage.from_bytes(push[end:-1] + bytes([push[-1] ^ 1]))

@@ -73,13 +73,11 @@ class HanSource(ReadOnlySource):
         self.frames = 0
 
     async def run(self) -> None:
-        await keep_listening(self.address, 2400, "8N1", self._listen, f"meter {self.config.id}")  # HAN-NVE: 2400 8N1
+        await keep_listening(self.address, 2400, "8N1", self._frames, f"meter {self.config.id}",  # HAN-NVE: 8N1
+                             self._line_lost)
 
-    async def _listen(self, reader: asyncio.StreamReader) -> None:
-        try:
-            await self._frames(reader)
-        finally:
-            self._last_frame = -1e9  # the line is gone: offline at the next poll, not after SILENCE_S
+    def _line_lost(self) -> None:
+        self._last_frame = -1e9
 
     async def _frames(self, reader: asyncio.StreamReader) -> None:
         hdlc = HdlcReader()

@@ -39,9 +39,11 @@ def set_baud(writer: asyncio.StreamWriter, rate: int) -> None:
 
 
 async def keep_listening(address: Address, baud: int, framing: str,
-                         listen: Callable[[asyncio.StreamReader], Awaitable[None]], what: str) -> None:
+                         listen: Callable[[asyncio.StreamReader], Awaitable[None]], what: str,
+                         lost: Callable[[], None]) -> None:
     """For push protocols: keep the line open and hand it to `listen` until cancelled; reopen it with
-    back-off (1 s doubling to 60 s) when it cannot be opened or is lost."""
+    back-off (1 s doubling to 60 s) when it cannot be opened or is lost, calling `lost` each time it
+    is lost (so the meter goes offline at once rather than after a silence timeout)."""
     delay = 1.0
     while True:
         try:
@@ -59,4 +61,5 @@ async def keep_listening(address: Address, baud: int, framing: str,
             log.warning("%s: %s lost: %s", what, address, exc)
         finally:
             writer.close()
+            lost()
         await asyncio.sleep(delay)

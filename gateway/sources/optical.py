@@ -63,14 +63,12 @@ class OpticalSource(ReadOnlySource):
 
     async def run(self) -> None:
         if self.options.mode == "push":
-            await keep_listening(self.address, MODE_D_BAUD_RATE, "7E1", self._listen, f"meter {self.config.id}")
+            await keep_listening(self.address, MODE_D_BAUD_RATE, "7E1", self._pushes, f"meter {self.config.id}",
+                                 self._line_lost)
         await asyncio.Event().wait()  # readout mode: the bridge's publish interval is the schedule
 
-    async def _listen(self, reader: asyncio.StreamReader) -> None:
-        try:
-            await self._pushes(reader)
-        finally:
-            self._last_push = -1e9  # the line is gone: offline at the next poll, not after silence_s
+    def _line_lost(self) -> None:
+        self._last_push = -1e9
 
     async def _pushes(self, reader: asyncio.StreamReader) -> None:
         """Mode D: an identification with baud character '3', then the data block."""
