@@ -46,6 +46,9 @@ class MeterSimSettings(StrictModel):
     )
     z15: Literal[0, 1] = Field(1, description="daylight saving: 0 none, 1 EU")
     z19: Literal[0, 1, 2] = Field(1, description="breaker position at delivery: 0 undefined, 1 on, 2 off")
+    power_threshold_w: Annotated[float, Field(ge=0, le=1_000_000)] = Field(
+        0.0, description="power threshold PTH (96.51.1) in W; periods whose P+ mean exceeds it are counted (0 = off)"
+    )
     tariff_schedule: dict[str, Annotated[int, Field(ge=1, le=4)]] = Field(
         default_factory=lambda: {"00:00": 1, "06:00": 2, "22:00": 1},
         description="local switch times HH:MM → tariff 1–4",

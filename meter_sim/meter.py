@@ -8,13 +8,13 @@ the very same steps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from meter_sim.alarms import AlarmEvent, Alarms
 from meter_sim.breaker import Action, Breaker, BreakerChange, BreakerState
 from meter_sim.clock import Clock
 from meter_sim.config import MeterSimSettings
+from meter_sim.demand import ENERGY_OF, Demand, Peak
 from meter_sim.grid import Grid
 from meter_sim.household import Household
 from meter_sim.load_control import LoadControl, RelayChange, RelayState
@@ -26,12 +26,6 @@ from omnipower.rtc import Rtc
 STATE_VERSION = 1
 MeterEvent = AlarmEvent | BreakerChange | RelayChange
 _Z19_POSITION: dict[int, BreakerState] = {0: "connected", 1: "connected", 2: "disconnected"}
-
-
-@dataclass(frozen=True, slots=True)
-class Peak:
-    value: float = 0.0  # W
-    time: float | None = None
 
 
 class Meter:
@@ -63,9 +57,8 @@ class Meter:
         )
         self.load_control = LoadControl(settings.z14)
         self.period_s = settings.integration_period_s
-        self.peak = Peak()
-        self.last_period_mean = 0.0
-        self._period_wh = 0.0
+        self.demand = Demand(self.period_s, settings.power_threshold_w)
+        self.debiting_periods = 0
         self.powered_s = 0.0
         self.events: list[MeterEvent] = []
         self.t = int(clock.now())
@@ -73,6 +66,7 @@ class Meter:
             self._restore(state)
         self.breaker.changed_at = self.breaker.changed_at or float(self.t)
         self._minute(self.t - self.t % 60, tick=False)
+        self.demand.start(self._energies())
         self._measure()
 
     def _measure(self) -> None:
@@ -99,11 +93,10 @@ class Meter:
         hh.step(t)
         self.grid.step(hh.p if self.breaker.closed else _ZERO3)
         m = self.metrology
-        a_plus_wh = m.step(1.0, self.grid.u, hh.p, hh.q, self.breaker.closed, self.grid.f, self.tariffs.active)
+        m.step(1.0, self.grid.u, hh.p, hh.q, self.breaker.closed, self.grid.f, self.tariffs.active)
         if m.powered:
             self.powered_s += 1.0
         self.alarms.check_voltages(t, self.grid.u, self.events)  # type: ignore[arg-type]
-        self._period_wh += a_plus_wh
         if t % self.period_s == 0:
             self._end_of_period(t)
         if t % 60 == 0:  # switch points take effect for the seconds after them
@@ -117,11 +110,16 @@ class Meter:
         self.grid.minute(hour)
 
     def _end_of_period(self, t: int) -> None:
-        mean = self._period_wh * 3600.0 / self.period_s
-        self._period_wh = 0.0
-        self.last_period_mean = mean
-        if mean > self.peak.value:
-            self.peak = Peak(mean, float(t))
+        local_day = (t - self.period_s + self.rtc.standard_offset) // 86400  # the day the period ran in
+        self.demand.end_of_period(t, self._energies(), self.tariffs.active, local_day)
+
+    def _energies(self) -> dict[str, float]:
+        return dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True))
+
+    def debiting_stop(self) -> None:
+        """Close a debiting period: count it, add the peaks to the accumulated registers, reset them."""
+        self.debiting_periods += 1
+        self.demand.debiting_stop()
 
     # --- commands ----------------------------------------------------------------------------
     def breaker_command(self, action: Action) -> BreakerChange:
@@ -153,14 +151,33 @@ class Meter:
         """Every reading in model units (Wh, W, V, A, s...), unrounded."""
         values: dict[str, float | int | str | None] = dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True))
         values.update(zip(INSTANT_KEYS, self.metrology.instant, strict=True))
-        values["p_plus_max"] = self.peak.value
-        values["p_plus_max_time"] = self.rtc.iso(self.peak.time) if self.peak.time is not None else None
-        values["p_plus_mean"] = self.last_period_mean
+        d = self.demand
+        for q in ENERGY_OF:
+            peak = d.peak(q)
+            values[f"{q}_max"] = peak.value
+            values[f"{q}_max_time"] = self._iso(peak.time)
+        for key in ("p_plus_t1", "p_plus_t2", "p_plus_t3", "p_plus_t4", "p_minus_t1", "p_minus_t2",
+                    "q_plus_t1", "q_plus_t2"):
+            q, tariff = key.rsplit("_", 1)
+            values[f"{q}_max_{tariff}"] = d.peak(key).value
+        for key, total in d.accumulated.items():  # p_plus → p_plus_max_acc, p_plus_t1 → p_plus_max_acc_t1
+            q, _, tariff = key.partition("_t")
+            values[f"{q}_max_acc" + (f"_t{tariff}" if tariff else "")] = total
+        values["p_plus_mean"] = d.means["p_plus"]
+        values["p_plus_daily_max"] = d.daily_max.value
+        values["p_plus_daily_max_time"] = self._iso(d.daily_max.time)
+        values["p_plus_daily_min"] = d.daily_min.value if d.daily_min is not None else 0.0
+        values["p_plus_daily_min_time"] = self._iso(d.daily_min.time if d.daily_min is not None else None)
+        values["power_threshold_counter"] = d.pth_counter
+        values["debiting_periods"] = self.debiting_periods
         values["hour_counter"] = self.powered_s
         values["tariff"] = self.tariffs.active
         values["breaker"] = self.breaker.state
         values["load_control_1"], values["load_control_2"] = self.load_control.relays
         return values
+
+    def _iso(self, t: float | None) -> str | None:
+        return None if t is None else self.rtc.iso(t)
 
     def readings(self) -> dict[str, float | int | str | None]:
         """The state the gateway publishes: `time` plus one key per register, in published units."""
@@ -186,8 +203,8 @@ class Meter:
             "version": STATE_VERSION,
             "t": self.t,
             "energy": dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True)),
-            "peak": [self.peak.value, self.peak.time],
-            "period": [self._period_wh, self.last_period_mean],
+            "demand": self.demand.to_state(),
+            "debiting_periods": self.debiting_periods,
             "powered_s": self.powered_s,
             "breaker": {"state": b.state, "reason": b.reason, "changed_at": b.changed_at,
                         "last_disconnect_at": b.last_disconnect_at},
@@ -204,8 +221,12 @@ class Meter:
         saved_t = int(state["t"])
         energy = state["energy"]
         self.metrology.energy = [float(energy.get(k, 0.0)) for k in ENERGY_KEYS]
-        self.peak = Peak(float(state["peak"][0]), state["peak"][1])
-        self._period_wh, self.last_period_mean = (float(x) for x in state["period"])
+        if "demand" in state:
+            self.demand.restore(state["demand"])
+        else:  # saved before the demand registers existed: keep the P+ peak
+            value, when = state["peak"]
+            self.demand.peaks["p_plus"] = Peak(float(value), None if when is None else int(when))
+        self.debiting_periods = int(state.get("debiting_periods", 0))
         self.powered_s = float(state["powered_s"])
         b = state["breaker"]
         self.breaker.state = b["state"]
@@ -219,7 +240,7 @@ class Meter:
         self.grid.restore(state["grid"])
         # The meter was off between the save and now: nothing registers in the gap.
         if self.t > saved_t and self.t // self.period_s != saved_t // self.period_s:
-            self._period_wh = 0.0
+            self.demand.restart(self._energies())
         self.t = max(self.t, saved_t)
 
 

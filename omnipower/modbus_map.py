@@ -9,9 +9,10 @@ at address 2 × its position in `INPUT_ORDER`, scaled by 10^decimals of its kind
     power factor 0.001 · frequency 0.01 Hz · hours 1 h · time stamps: Unix seconds (0 = none) ·
     breaker: 0 disconnected, 1 connected, 2 ready_for_reconnection (DLMS class 70 control_state)
 
-`INPUT_ORDER` is append-only: addresses never move when readings are added. After the readings,
-the meter clock: `TIME_ADDRESS` = Unix seconds (unsigned 32-bit), `TIME_ADDRESS + 2` = its UTC
-offset in seconds (signed), so a master reports the meter's own time like every other source.
+Addresses never move: after the first readings (`INPUT_ORDER`, 0x0000–0x0091) comes the meter
+clock: `TIME_ADDRESS` = Unix seconds (unsigned 32-bit), `TIME_ADDRESS + 2` = its UTC offset in
+seconds (signed), so a master reports the meter's own time like every other source. Readings added
+later follow the clock (`INPUT_ORDER_2`, from 0x0096), and that list is append-only.
 
 Holding registers (03/06/16): 0 = tariff control (0 auto, 1–4 forced), 1 = breaker command
 (write 1 connect, 2 disconnect, 3 release; reads 0). Coils (01/05/15): 0 = breaker (1 connected;
@@ -48,11 +49,21 @@ INPUT_ORDER: tuple[str, ...] = (
     # 0x0086 demand, counters, state
     "p_plus_max", "p_plus_max_time", "p_plus_mean", "hour_counter", "tariff", "breaker",
 )
+INPUT_ORDER_2: tuple[str, ...] = (
+    # 0x0096 other peaks with their times, tariff peaks, accumulated peaks, daily P+ max/min, counters
+    "p_minus_max", "p_minus_max_time", "q_plus_max", "q_plus_max_time", "q_minus_max", "q_minus_max_time",
+    "s_plus_max", "s_plus_max_time", "s_minus_max", "s_minus_max_time",
+    "p_plus_max_t1", "p_plus_max_t2", "p_plus_max_t3", "p_plus_max_t4", "p_minus_max_t1", "p_minus_max_t2",
+    "q_plus_max_t1", "q_plus_max_t2",
+    "p_plus_max_acc", "p_plus_max_acc_t1", "p_plus_max_acc_t2", "p_minus_max_acc", "q_plus_max_acc", "q_minus_max_acc",
+    "p_plus_daily_max", "p_plus_daily_max_time", "p_plus_daily_min", "p_plus_daily_min_time",
+    "power_threshold_counter", "debiting_periods",
+)
 MODBUS_DECIMALS = {
     Kind.ENERGY: 2, Kind.REACTIVE_ENERGY: 2, Kind.APPARENT_ENERGY: 2,
     Kind.POWER: 0, Kind.REACTIVE_POWER: 0, Kind.APPARENT_POWER: 0,
     Kind.VOLTAGE: 1, Kind.CURRENT: 3, Kind.POWER_FACTOR: 3, Kind.FREQUENCY: 2,
-    Kind.HOURS: 0, Kind.INTEGER: 0, Kind.TIMESTAMP: 0, Kind.ENUM: 0,
+    Kind.HOURS: 0, Kind.INTEGER: 0, Kind.TIMESTAMP: 0, Kind.ENUM: 0, Kind.COUNTER: 0,
 }
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -77,13 +88,19 @@ class InputPoint:
     kind: Kind
 
 
-INPUT_POINTS: tuple[InputPoint, ...] = tuple(
-    InputPoint(key, 2 * i, MODBUS_DECIMALS[REGISTERS_BY_KEY[key].kind], REGISTERS_BY_KEY[key].kind)
-    for i, key in enumerate(INPUT_ORDER)
-)
+def _points(keys: tuple[str, ...], start: int) -> tuple[InputPoint, ...]:
+    return tuple(
+        InputPoint(key, start + 2 * i, MODBUS_DECIMALS[REGISTERS_BY_KEY[key].kind], REGISTERS_BY_KEY[key].kind)
+        for i, key in enumerate(keys)
+    )
+
+
+TIME_ADDRESS = 2 * len(INPUT_ORDER)
+INPUT_POINTS: tuple[InputPoint, ...] = _points(INPUT_ORDER, 0) + _points(INPUT_ORDER_2, TIME_ADDRESS + 4)
+INPUT_KEYS: tuple[str, ...] = INPUT_ORDER + INPUT_ORDER_2
 INPUT_BY_KEY = {p.key: p for p in INPUT_POINTS}
-TIME_ADDRESS = 2 * len(INPUT_POINTS)
-INPUT_COUNT = TIME_ADDRESS + 4
+_POINT_AT = {p.address: p for p in INPUT_POINTS}
+INPUT_COUNT = TIME_ADDRESS + 4 + 2 * len(INPUT_ORDER_2)
 
 
 def to_words(value: int) -> tuple[int, int]:
@@ -167,7 +184,7 @@ def decode_inputs(words: Sequence[int], start: int = 0) -> dict[str, Value]:
         elif address == TIME_ADDRESS + 2:
             out["_utc_offset"] = raw
         else:
-            point = INPUT_POINTS[address // 2]
+            point = _POINT_AT[address]
             out[point.key] = decode_value(point, raw)
     unix, offset_s = out.pop("_unix_time", None), out.pop("_utc_offset", None)
     if isinstance(unix, int) and isinstance(offset_s, int):

@@ -57,6 +57,7 @@ class Kind(Enum):
     TIMESTAMP = KindSpec(None, 1.0, 0, 0, "timestamp", None)
     INTEGER = KindSpec(None, 1.0, 0, 0, None, "measurement")
     ENUM = KindSpec(None, 1.0, 0, 0, "enum", None)
+    COUNTER = KindSpec(None, 1.0, 0, 0, None, "total_increasing")
 
     @property
     def spec(self) -> KindSpec:
@@ -127,6 +128,44 @@ def _diag(regs: Register | list[Register], enabled: bool = True) -> list[Registe
     items = [regs] if isinstance(regs, Register) else regs
     return [replace(r, entity_category="diagnostic", enabled_by_default=enabled) for r in items]
 
+def _peaks() -> list[Register]:
+    """Peaks of the other quantities (each with its time), per tariff, accumulated, daily P+ max/min."""
+    out: list[Register] = []
+    for key, c, name, kind, types in (
+        ("p_minus", 2, "P-max", Kind.POWER, EXPORT),
+        ("q_plus", 3, "Q+max", Kind.REACTIVE_POWER, REACTIVE_IMPORT),
+        ("q_minus", 4, "Q-max", Kind.REACTIVE_POWER, FOUR_QUADRANT),
+        ("s_plus", 9, "S+max", Kind.APPARENT_POWER, ALL_ENERGY_TYPES),
+        ("s_minus", 10, "S-max", Kind.APPARENT_POWER, EXPORT),
+    ):
+        out.append(Register(f"{key}_max", f"{c}.6.0", f"Peak power {name}", kind, types))
+        out.append(Register(f"{key}_max_time", f"{c}.6.0.t", f"Peak power {name} time", Kind.TIMESTAMP, types))
+    for key, c, name, kind, types, tariffs in (
+        ("p_plus", 1, "P+max", Kind.POWER, ALL_ENERGY_TYPES, (1, 2, 3, 4)),
+        ("p_minus", 2, "P-max", Kind.POWER, EXPORT, (1, 2)),
+        ("q_plus", 3, "Q+max", Kind.REACTIVE_POWER, REACTIVE_IMPORT, (1, 2)),
+    ):
+        out += [Register(f"{key}_max_t{t}", f"{c}.6.{t}", f"Peak power {name} T{t}", kind, types) for t in tariffs]
+    for key, code, name, kind, types in (
+        ("p_plus_max_acc", "1.2.0", "Accumulated P+max", Kind.POWER, ALL_ENERGY_TYPES),
+        ("p_plus_max_acc_t1", "1.2.1", "Accumulated P+max T1", Kind.POWER, ALL_ENERGY_TYPES),
+        ("p_plus_max_acc_t2", "1.2.2", "Accumulated P+max T2", Kind.POWER, ALL_ENERGY_TYPES),
+        ("p_minus_max_acc", "2.2.0", "Accumulated P-max", Kind.POWER, EXPORT),
+        ("q_plus_max_acc", "3.2.0", "Accumulated Q+max", Kind.REACTIVE_POWER, REACTIVE_IMPORT),
+        ("q_minus_max_acc", "4.2.0", "Accumulated Q-max", Kind.REACTIVE_POWER, FOUR_QUADRANT),
+    ):
+        out.append(Register(key, code, name, kind, types))
+    out += [
+        Register("p_plus_daily_max", "1.16.0", "Daily P+ maximum", Kind.POWER),
+        Register("p_plus_daily_max_time", "1.16.0.t", "Daily P+ maximum time", Kind.TIMESTAMP),
+        Register("p_plus_daily_min", "1.13.0", "Daily P+ minimum", Kind.POWER),
+        Register("p_plus_daily_min_time", "1.13.0.t", "Daily P+ minimum time", Kind.TIMESTAMP),
+        Register("power_threshold_counter", "96.51.2", "Power threshold counter", Kind.COUNTER),
+        Register("debiting_periods", "0.1.0", "Debiting periods", Kind.COUNTER),
+    ]
+    return [replace(r, enabled_by_default=False) for r in out]
+
+
 REGISTERS: tuple[Register, ...] = (
     # Energy totals (quadrant groupings: A+ = Q1+Q4, A- = Q2+Q3, R+ = Q1+Q2, R- = Q3+Q4)
     Register("a_plus", "1.8.0", "Active energy import A+", Kind.ENERGY),
@@ -169,7 +208,8 @@ REGISTERS: tuple[Register, ...] = (
     # Maximum demand over the integration period, with its time stamp
     Register("p_plus_max", "1.6.0", "Peak power P+max", Kind.POWER, icon="mdi:chart-bell-curve"),
     *_diag(Register("p_plus_max_time", "1.6.0.t", "Peak power P+max time", Kind.TIMESTAMP)),
-    *_diag(Register("p_plus_mean", "1.25.0", "Mean power P+ (current period)", Kind.POWER)),
+    *_diag(Register("p_plus_mean", "1.25.0", "Mean power P+ (last period)", Kind.POWER)),
+    *_diag(_peaks()),
     # Counters and state
     *_diag(Register("hour_counter", "96.8.0", "Hour counter", Kind.HOURS)),
     Register("tariff", "96.14.0", "Active tariff", Kind.INTEGER, icon="mdi:cash-clock"),

@@ -43,7 +43,7 @@ async def test_modbus_source_matches_the_in_process_source(mosquitto: Mosquitto,
             remote = remote_msg.json()
             assert (await probe.wait_for("omnipower/wire/availability")).json() == {"state": "online"}
             assert remote["time"] == local["time"]
-            for key in mm.INPUT_ORDER:
+            for key in mm.INPUT_KEYS:
                 if local[key] is None or isinstance(local[key], str):
                     assert remote[key] == local[key], key
                 else:

@@ -18,7 +18,7 @@ from gateway.config import MeterConfig
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError, local_now
 from omnipower import modbus_map as mm
 from omnipower.address import Address, parse_address
-from omnipower.registers import REGISTERS_BY_KEY
+from omnipower.registers import REGISTERS_BY_KEY, Kind
 
 log = logging.getLogger(__name__)
 COMMANDS = frozenset({"breaker", "tariff", *mm.COIL_LOAD_CONTROL.values()})
@@ -41,7 +41,7 @@ class ModbusSource(Source):
             model="OMNIPOWER three-phase (RS-485 module)",
             serial_number=f"modbus-{self.address}-{self.unit}",
             sw_version="unknown",
-            registers=tuple(REGISTERS_BY_KEY[k] for k in (*mm.INPUT_ORDER, *mm.COIL_LOAD_CONTROL.values())),
+            registers=tuple(REGISTERS_BY_KEY[k] for k in (*mm.INPUT_KEYS, *mm.COIL_LOAD_CONTROL.values())),
             commands=COMMANDS,
             alarm_types=("voltage_missing", "undervoltage", "overvoltage"),
         )
@@ -88,9 +88,10 @@ class ModbusSource(Source):
             raise SourceError(str(exc)) from None
         now = str(values.get("time") or local_now())
         offset = datetime.fromisoformat(now).utcoffset()
-        peak_time = values.get("p_plus_max_time")
-        if isinstance(peak_time, int):
-            values["p_plus_max_time"] = mm.iso_time(peak_time, int(offset.total_seconds()) if offset else 0)
+        for point in mm.INPUT_POINTS:  # time stamps come as Unix seconds: show them in the meter's offset
+            stamp = values.get(point.key)
+            if point.kind is Kind.TIMESTAMP and isinstance(stamp, int):
+                values[point.key] = mm.iso_time(stamp, int(offset.total_seconds()) if offset else 0)
         readings: Readings = {"time": now, **values}
         control = hr.registers[mm.HOLDING_TARIFF_CONTROL]
         readings["tariff_control"] = "auto" if control == 0 else str(control)
