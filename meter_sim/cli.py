@@ -147,13 +147,37 @@ def simulate(meter_cfg: SimMeter, days: float, out: Path, progress: bool = True)
             print(f"\r{meter_cfg.id:>12} [{bar:<30}] {done:6.1%} {meter.rtc.iso(meter.t)}", end="", file=sys.stderr)
     print(f"{'' if progress else meter_cfg.id + ': '}{days:g} simulated days in {time.monotonic() - began:.1f} s",
           file=sys.stderr)
+    folder = out / meter_cfg.id
+    folder.mkdir(parents=True, exist_ok=True)
+    exports = meter_exports(meter)
+    for name, doc in exports.items():
+        (folder / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    registers: dict[str, Any] = exports["registers"]
+    return registers
+
+
+def meter_exports(meter: Meter) -> dict[str, Any]:
+    """What `simulate` writes per meter: registers by OBIS code (register-table units), the load
+    profile, the debiting snapshots and the event log entries, time-stamped in standard time as the
+    meter's loggers are."""
     readings = meter.readings()
     registers = {reg.obis: readings[reg.key] for reg in meter.registers
                  if isinstance(readings[reg.key], int | float) and reg.obis[0].isdigit() and ".t" not in reg.obis}
-    folder = out / meter_cfg.id
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "registers.json").write_text(json.dumps(registers, indent=1) + "\n")
-    return registers
+
+    def stamp(t: int) -> str:
+        return meter.rtc.standard_time(t).isoformat(timespec="seconds")
+
+    load_profile = [{"time": stamp(e.t), **{k: round(v, 9) for k, v in e.values.items()}, "status": e.status}
+                    for e in meter.load_profile.entries()]
+    billing = [{"time": stamp(s.t), "registers": s.registers} for s in meter.billing.entries()]
+    billing2 = [{"time": stamp(s.t), "registers": s.registers} for s in meter.billing2.entries()]
+    events = sorted(
+        ({"time": stamp(e.t), "type": e.type, "log": name, **e.detail}
+         for name in meter.logs.names for e in meter.logs[name].entries()),
+        key=lambda e: str(e["time"]),
+    )
+    return {"registers": registers, "load_profile": load_profile, "billing": billing,
+            "debiting_logger_2": billing2, "events": events}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,5 +189,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for meter_cfg in load_meters(args.config):
         simulate(meter_cfg, args.days, args.out)
-    print(f"registers written to {args.out}/<meter id>/registers.json", file=sys.stderr)
+    print(f"written to {args.out}/<meter id>/: registers.json, load_profile.json, billing.json, "
+          "debiting_logger_2.json, events.json", file=sys.stderr)
     return 0

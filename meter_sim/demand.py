@@ -82,9 +82,12 @@ class Demand:
         return self.peaks.get(key, Peak())
 
     def debiting_stop(self) -> None:
-        """At a debiting stop each peak is added to its accumulated register, then all peaks reset."""
+        """At a debiting stop each peak is added to its accumulated register (the snapshot follows,
+        then `reset_peaks`)."""
         for key in ACCUMULATED:
             self.accumulated[key] += self.peak(key).value
+
+    def reset_peaks(self) -> None:
         self.peaks = {}
 
     # --- permanent memory -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from meter_sim.alarms import AlarmEvent, Alarms
+from meter_sim.billing import is_debiting_stop, is_logger2_due
 from meter_sim.breaker import Action, Breaker, BreakerChange, BreakerState
 from meter_sim.clock import Clock
 from meter_sim.config import MeterSimSettings
@@ -18,8 +19,19 @@ from meter_sim.demand import ENERGY_OF, Demand, Peak
 from meter_sim.grid import Grid
 from meter_sim.household import Household
 from meter_sim.load_control import LoadControl, RelayChange, RelayState
+from meter_sim.loggers import (
+    OVERVOLTAGE_LIMIT_V,
+    POWER_FAILURE,
+    UNDERVOLTAGE_LIMIT_V,
+    BillingLog,
+    EventLogs,
+    LoadProfile,
+    lp_channels_for_energy_type,
+    voltage_status,
+)
 from meter_sim.metrology import ENERGY_KEYS, INSTANT_KEYS, Metrology
 from meter_sim.tariffs import Tariffs, TariffSchedule
+from meter_sim.zcodes import z7_stop_months
 from omnipower.registers import REGISTERS_BY_KEY, Register, registers_for
 from omnipower.rtc import Rtc
 
@@ -35,11 +47,13 @@ class Meter:
         settings: MeterSimSettings,
         clock: Clock,
         state: dict[str, Any] | None = None,
-        energy_type: int = 4,
+        energy_type: int | None = None,
+        logs: dict[str, Any] | None = None,
     ) -> None:
         self.id = meter_id
         self.settings = settings
         self.clock = clock
+        energy_type = settings.type.energy_type if energy_type is None else energy_type  # X9
         self.energy_type = energy_type
         self.registers: tuple[Register, ...] = registers_for(energy_type)
         self.rtc = Rtc(settings.z11, settings.z15)
@@ -59,14 +73,24 @@ class Meter:
         self.period_s = settings.integration_period_s
         self.demand = Demand(self.period_s, settings.power_threshold_w)
         self.debiting_periods = 0
+        self.stop_months = z7_stop_months(settings.z7)
+        self.load_profile = LoadProfile(self.period_s, lp_channels_for_energy_type(energy_type))
+        self.billing = BillingLog.monthly()  # 1.1.98.1.0.255, at each debiting stop
+        self.billing2 = BillingLog.debiting2()  # 1.1.98.2.0.255, daily/weekly/monthly (Z25)
+        self.logs = EventLogs()
+        self._lp_status = 0
+        self._lp_start: list[float] = []  # the energy registers at the start of the running period
         self.powered_s = 0.0
         self.events: list[MeterEvent] = []
         self.t = int(clock.now())
+        if logs is not None:
+            self._restore_logs(logs)
         if state is not None:
             self._restore(state)
         self.breaker.changed_at = self.breaker.changed_at or float(self.t)
         self._minute(self.t - self.t % 60, tick=False)
         self.demand.start(self._energies())
+        self._lp_start = self._lp_start or list(self.metrology.energy)
         self._measure()
 
     def _measure(self) -> None:
@@ -96,11 +120,18 @@ class Meter:
         m.step(1.0, self.grid.u, hh.p, hh.q, self.breaker.closed, self.grid.f, self.tariffs.active)
         if m.powered:
             self.powered_s += 1.0
+        else:
+            self._lp_status |= POWER_FAILURE
+        u = self.grid.u
+        if m.powered and not (min(u) >= UNDERVOLTAGE_LIMIT_V and max(u) <= OVERVOLTAGE_LIMIT_V):
+            self._lp_status |= voltage_status(max(u)) | voltage_status(min(u))
         self.alarms.check_voltages(t, self.grid.u, self.events)  # type: ignore[arg-type]
         if t % self.period_s == 0:
             self._end_of_period(t)
         if t % 60 == 0:  # switch points take effect for the seconds after them
             self._minute(t)
+            if (t + self.rtc.standard_offset) % 86400 == 0:
+                self._midnight(t)
 
     def _minute(self, t: int, tick: bool = True) -> None:
         wall = self.rtc.wall_time(t)
@@ -112,20 +143,45 @@ class Meter:
     def _end_of_period(self, t: int) -> None:
         local_day = (t - self.period_s + self.rtc.standard_offset) // 86400  # the day the period ran in
         self.demand.end_of_period(t, self._energies(), self.tariffs.active, local_day)
+        # Each entry holds the energy registered in its period (kWh / kvarh), so the entries sum to
+        # the register's growth over the span the profile still holds.
+        e = self.metrology.energy
+        values = {obis: (e[i] - self._lp_start[i]) / 1000.0 for obis, i in _LP_CHANNELS.items()}
+        self.load_profile.record(t, values, self._lp_status)
+        self._lp_status = 0
+        self._lp_start = list(e)
+
+    def _midnight(self, t: int) -> None:
+        """00:00 local standard time: the scheduled debiting stop (Z6/Z7) and debiting logger 2 (Z25)."""
+        day = self.rtc.standard_time(t).replace(tzinfo=None)
+        if is_debiting_stop(day, self.settings.z6, self.stop_months):
+            self.debiting_stop("schedule")
+        if is_logger2_due(day, self.settings.z25):
+            self.billing2.snapshot(t, self._snapshot(_LOGGER2_KEYS))
 
     def _energies(self) -> dict[str, float]:
         return dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True))
 
-    def debiting_stop(self) -> None:
-        """Close a debiting period: count it, add the peaks to the accumulated registers, reset them."""
+    def debiting_stop(self, reason: str = "command") -> None:
+        """Close a debiting period (spec §4.2): count it, add the peaks to the accumulated registers,
+        write the snapshot to the monthly debiting logger, reset the peaks."""
         self.debiting_periods += 1
         self.demand.debiting_stop()
+        self.billing.snapshot(self.t, self._snapshot(_BILLING_KEYS))
+        self.demand.reset_peaks()
+        self.logs.log("meter_status", self.t, "debiting_stop", reason=reason, period=self.debiting_periods)
+
+    def _snapshot(self, keys: tuple[str, ...]) -> dict[str, float | int | str | None]:
+        """Registers by OBIS display code, in published units (peak times included as `C.D.E.t`)."""
+        readings = self.readings()
+        return {REGISTERS_BY_KEY[k].obis: readings[k] for k in keys if k in readings}
 
     # --- commands ----------------------------------------------------------------------------
     def breaker_command(self, action: Action) -> BreakerChange:
         """Operate the breaker now; raises BreakerRefused when the state does not allow it."""
         change = self.breaker.command(action, float(self.t))
         self.events.append(change)
+        self.logs.log("disconnect", self.t, change.new, reason=change.reason, previous=change.old)
         self._measure()  # currents and powers follow the contacts at once
         return change
 
@@ -140,6 +196,7 @@ class Meter:
         """Switch a load-control relay; raises LoadControlRefused when Z14 does not allow it."""
         change = self.load_control.command(relay, state, float(self.t))
         self.events.append(change)
+        self.logs.log("meter_status", self.t, f"load_control_{relay}_{state}")
         return change
 
     def drain_events(self) -> list[MeterEvent]:
@@ -204,6 +261,7 @@ class Meter:
             "t": self.t,
             "energy": dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True)),
             "demand": self.demand.to_state(),
+            "lp_start": self._lp_start,
             "debiting_periods": self.debiting_periods,
             "powered_s": self.powered_s,
             "breaker": {"state": b.state, "reason": b.reason, "changed_at": b.changed_at,
@@ -214,6 +272,27 @@ class Meter:
             "household": self.household.to_state(),
             "grid": self.grid.to_state(),
         }
+
+    def logs_state(self) -> dict[str, Any]:
+        """The loggers, kept apart from `to_state` because they are large and change only at period
+        ends and events, while the registers are saved before every publication."""
+        return {
+            "version": STATE_VERSION,
+            "load_profile": self.load_profile.to_state(),
+            "billing": self.billing.to_state(),
+            "billing2": self.billing2.to_state(),
+            "events": self.logs.to_state(),
+            "lp_status": self._lp_status,
+        }
+
+    def _restore_logs(self, logs: dict[str, Any]) -> None:
+        if logs.get("version") != STATE_VERSION:
+            raise ValueError(f"meter log version {logs.get('version')!r} is not {STATE_VERSION}")
+        self.load_profile.restore(logs["load_profile"])
+        self.billing.restore(logs["billing"])
+        self.billing2.restore(logs["billing2"])
+        self.logs.restore(logs["events"])
+        self._lp_status = int(logs["lp_status"])
 
     def _restore(self, state: dict[str, Any]) -> None:
         if state.get("version") != STATE_VERSION:
@@ -227,6 +306,7 @@ class Meter:
             value, when = state["peak"]
             self.demand.peaks["p_plus"] = Peak(float(value), None if when is None else int(when))
         self.debiting_periods = int(state.get("debiting_periods", 0))
+        self._lp_start = [float(x) for x in state.get("lp_start", self.metrology.energy)]
         self.powered_s = float(state["powered_s"])
         b = state["breaker"]
         self.breaker.state = b["state"]
@@ -241,7 +321,24 @@ class Meter:
         # The meter was off between the save and now: nothing registers in the gap.
         if self.t > saved_t and self.t // self.period_s != saved_t // self.period_s:
             self.demand.restart(self._energies())
+            self._lp_start = list(self.metrology.energy)
+            self._lp_status |= POWER_FAILURE
         self.t = max(self.t, saved_t)
 
 
 _ZERO3 = [0.0, 0.0, 0.0]
+_LP_CHANNELS = {"1.8.0": ENERGY_KEYS.index("a_plus"), "2.8.0": ENERGY_KEYS.index("a_minus"),
+                "3.8.0": ENERGY_KEYS.index("r_plus"), "4.8.0": ENERGY_KEYS.index("r_minus")}
+# Captured objects of the monthly debiting logger (spec §4.2) and of debiting logger 2 (§4.3)
+_BILLING_KEYS = (
+    "hour_counter", "debiting_periods", "power_threshold_counter",
+    "a_plus", "a_minus", "r_plus", "r_minus", *(f"a_plus_t{t}" for t in (1, 2, 3, 4)),
+    *(f"r_plus_t{t}" for t in (1, 2, 3, 4)), "e_plus", "e_minus",
+    "p_plus_max", "p_plus_max_time", "p_plus_max_acc", "p_plus_max_acc_t1", "p_plus_max_acc_t2",
+    "q_plus_max", "q_plus_max_time", "q_plus_max_acc", "p_plus_max_t1", "p_plus_max_t2",
+    "q_plus_max_t1", "q_plus_max_t2", "s_plus_max", "s_plus_max_time", "s_minus_max", "s_minus_max_time",
+)
+_LOGGER2_KEYS = (
+    "hour_counter", "a_plus", "a_minus", "r_plus", "r_minus",
+    *(f"{q}_t{t}" for q in ("a_plus", "a_minus", "r_plus", "r_minus") for t in (1, 2, 3, 4)),
+)
