@@ -16,6 +16,7 @@ import random
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -443,10 +444,12 @@ class Bridge:
             return Response(transaction=txn, status="error", error=f"payload: malformed JSON ({exc})"), []
         if not isinstance(doc, dict):
             return Response(transaction=txn, status="error", error="payload: expected a JSON object"), []
-        unknown = set(doc) - {"transaction", "registers"}
+        unknown = set(doc) - {"transaction", "registers", *LOG_FIELDS}
         if unknown:
             return Response(transaction=txn, status="error",
-                            error=f"{sorted(unknown)[0]}: unknown request (known: registers)"), []
+                            error=f"{sorted(unknown)[0]}: unknown request (known: registers, log)"), []
+        if "log" in doc:
+            return await self._get_log(meter_id, txn, doc), []
         try:
             readings = await self._call(self.sources[meter_id].read())
         except (SourceError, TimeoutError) as exc:
@@ -465,6 +468,50 @@ class Bridge:
                                 error=f"registers: {name!r} is not a register of this meter"), []
             out[name] = readings[reg.key]
         return Response(transaction=txn, status="ok", data={"registers": out}), []
+
+
+    async def _get_log(self, meter_id: str, txn: Any, doc: dict[str, Any]) -> Response:
+        """`get` with `{"log": NAME, "from": ISO, "to": ISO, "offset": 0, "limit": 100}`."""
+        try:
+            name, start, end, offset, limit = parse_log_request(doc)
+            entries, total = await self._call(self.sources[meter_id].log(name, start, end, offset, limit))
+        except CommandError as exc:
+            return Response(transaction=txn, status="error", error=str(exc))
+        except (SourceError, TimeoutError) as exc:
+            return Response(transaction=txn, status="error", error=f"log: meter does not answer ({exc})")
+        return Response(transaction=txn, status="ok",
+                        data={"log": name, "total": total, "offset": offset, "entries": entries})
+
+
+LOG_FIELDS = ("log", "from", "to", "offset", "limit")
+
+
+def parse_log_request(doc: dict[str, Any]) -> tuple[str, int | None, int | None, int, int]:
+    """Validate a log request; raises CommandError naming the field."""
+    name = doc.get("log")
+    if not isinstance(name, str) or not name:
+        raise CommandError("log", "expected a logger name, e.g. load_profile, billing, disconnect")
+    bounds: list[int | None] = []
+    for key in ("from", "to"):
+        value = doc.get(key)
+        if value is None:
+            bounds.append(None)
+            continue
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise CommandError(key, f"{value!r} is not an ISO 8601 time") from None
+        if when.tzinfo is None:
+            raise CommandError(key, f"{value!r} needs a UTC offset, e.g. 2026-01-01T00:00:00+01:00")
+        bounds.append(int(when.timestamp()))
+    offset, limit = doc.get("offset", 0), doc.get("limit", 100)
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise CommandError("offset", f"{offset!r} is not a whole number ≥ 0")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise CommandError("limit", f"{limit!r} is not 1–1000")
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+        raise CommandError("to", "is before from")
+    return name, bounds[0], bounds[1], offset, limit
 
 
 def _honour_cancellation() -> None:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
+from meter_sim.log_export import all_events, query_log
 from meter_sim.meter import Meter
 from meter_sim.modules.han_push import HanSettings
 from meter_sim.serve import SUPPORTED, serve
@@ -164,20 +165,13 @@ def meter_exports(meter: Meter) -> dict[str, Any]:
     registers = {reg.obis: readings[reg.key] for reg in meter.registers
                  if isinstance(readings[reg.key], int | float) and reg.obis[0].isdigit() and ".t" not in reg.obis}
 
-    def stamp(t: int) -> str:
-        return meter.rtc.standard_time(t).isoformat(timespec="seconds")
-
-    load_profile = [{"time": stamp(e.t), **{k: round(v, 9) for k, v in e.values.items()}, "status": e.status}
-                    for e in meter.load_profile.entries()]
-    billing = [{"time": stamp(s.t), "registers": s.registers} for s in meter.billing.entries()]
-    billing2 = [{"time": stamp(s.t), "registers": s.registers} for s in meter.billing2.entries()]
-    events = sorted(
-        ({"time": stamp(e.t), "type": e.type, "log": name, **e.detail}
-         for name in meter.logs.names for e in meter.logs[name].entries()),
-        key=lambda e: str(e["time"]),
-    )
-    return {"registers": registers, "load_profile": load_profile, "billing": billing,
-            "debiting_logger_2": billing2, "events": events}
+    return {
+        "registers": registers,
+        "load_profile": query_log(meter, "load_profile", limit=None)[0],
+        "billing": query_log(meter, "billing", limit=None)[0],
+        "debiting_logger_2": query_log(meter, "debiting_logger_2", limit=None)[0],
+        "events": all_events(meter),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,6 +78,7 @@ class Meter:
         self.billing = BillingLog.monthly()  # 1.1.98.1.0.255, at each debiting stop
         self.billing2 = BillingLog.debiting2()  # 1.1.98.2.0.255, daily/weekly/monthly (Z25)
         self.logs = EventLogs()
+        self.logs_revision = 0  # rises whenever a logger is written (so the logs are saved only then)
         self._lp_status = 0
         self._lp_start: list[float] = []  # the energy registers at the start of the running period
         self.powered_s = 0.0
@@ -148,6 +149,7 @@ class Meter:
         e = self.metrology.energy
         values = {obis: (e[i] - self._lp_start[i]) / 1000.0 for obis, i in _LP_CHANNELS.items()}
         self.load_profile.record(t, values, self._lp_status)
+        self.logs_revision += 1
         self._lp_status = 0
         self._lp_start = list(e)
 
@@ -158,6 +160,7 @@ class Meter:
             self.debiting_stop("schedule")
         if is_logger2_due(day, self.settings.z25):
             self.billing2.snapshot(t, self._snapshot(_LOGGER2_KEYS))
+            self.logs_revision += 1
 
     def _energies(self) -> dict[str, float]:
         return dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True))
@@ -170,6 +173,7 @@ class Meter:
         self.billing.snapshot(self.t, self._snapshot(_BILLING_KEYS))
         self.demand.reset_peaks()
         self.logs.log("meter_status", self.t, "debiting_stop", reason=reason, period=self.debiting_periods)
+        self.logs_revision += 1
 
     def _snapshot(self, keys: tuple[str, ...]) -> dict[str, float | int | str | None]:
         """Registers by OBIS display code, in published units (peak times included as `C.D.E.t`)."""
@@ -182,6 +186,7 @@ class Meter:
         change = self.breaker.command(action, float(self.t))
         self.events.append(change)
         self.logs.log("disconnect", self.t, change.new, reason=change.reason, previous=change.old)
+        self.logs_revision += 1
         self._measure()  # currents and powers follow the contacts at once
         return change
 
@@ -197,6 +202,7 @@ class Meter:
         change = self.load_control.command(relay, state, float(self.t))
         self.events.append(change)
         self.logs.log("meter_status", self.t, f"load_control_{relay}_{state}")
+        self.logs_revision += 1
         return change
 
     def drain_events(self) -> list[MeterEvent]:

@@ -92,6 +92,11 @@ class Source(ABC):
     async def execute(self, command: Command) -> dict[str, Any]:
         """Carry out one command; return data for the response or raise CommandError."""
 
+    async def log(self, name: str, start: int | None, end: int | None, offset: int,
+                  limit: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of a meter logger (load profile, billing, events …) and the number of matches."""
+        raise CommandError("log", f"the loggers are not readable from a {self.info.source} meter")
+
     @abstractmethod
     async def close(self) -> None:
         """Save what must survive a restart; release the transport."""

@@ -17,6 +17,7 @@ from meter_sim.alarms import AlarmEvent
 from meter_sim.breaker import BreakerChange, BreakerRefused
 from meter_sim.clock import ScaledClock
 from meter_sim.load_control import LoadControlRefused
+from meter_sim.log_export import query_log
 from meter_sim.meter import Meter
 from meter_sim.persistence import MeterStore
 
@@ -35,9 +36,12 @@ class SimulatedSource(Source):
         self.config = config
         self.tick = tick
         self.store = MeterStore(data_dir / f"{config.id}.json")
+        self.log_store = MeterStore(data_dir / f"{config.id}.logs.json")  # large: saved only when written
         state = self.store.load()  # PersistenceError stops start-up: never restart from zero
+        logs = self.log_store.load()
         clock = ScaledClock(config.speed, self._start_time(state))
-        self.meter = Meter(config.id, config, clock, state)
+        self.meter = Meter(config.id, config, clock, state, logs=logs)
+        self._saved_logs = -1
         serial = f"{(zlib.crc32(config.id.encode()) + config.seed * 7919) % 100_000_000:08d}"
         self.info = MeterInfo(
             meter_id=config.id,
@@ -83,6 +87,9 @@ class SimulatedSource(Source):
     async def _save(self) -> None:
         # Saved before anything is published, so that no published total is ever lost.
         await asyncio.to_thread(self.store.save, self.meter.to_state())
+        if self.meter.logs_revision != self._saved_logs:
+            self._saved_logs = self.meter.logs_revision
+            await asyncio.to_thread(self.log_store.save, self.meter.logs_state())
 
     async def read(self) -> Readings:
         self._advance()
@@ -127,6 +134,14 @@ class SimulatedSource(Source):
         self._advance()
         await self._save()
         return result
+
+    async def log(self, name: str, start: int | None, end: int | None, offset: int,
+                  limit: int) -> tuple[list[dict[str, Any]], int]:
+        self._advance()
+        try:
+            return query_log(self.meter, name, start, end, offset, limit)
+        except ValueError as exc:
+            raise CommandError("log", str(exc)) from None
 
     async def close(self) -> None:
         self.meter.update()
