@@ -88,6 +88,21 @@ class Breaker:
             return self._reconnect(action, "manual", t)
         raise BreakerRefused(str(action), state, "unknown action")
 
+    def trip(self, reason: str, t: float) -> BreakerChange | None:
+        """A protection function opens the breaker (overvoltage, neutral fault …); None if already open."""
+        if self.state == DISCONNECTED:
+            return None
+        return self._move(DISCONNECTED, reason, t)
+
+    def restore_after(self, reason: str, t: float) -> BreakerChange | None:
+        """Automatic reconnection once the cause `reason` has cleared: only when the breaker is still
+        open for that reason and the minimum reconnection time has passed (else None: retried later)."""
+        if self.state != DISCONNECTED or self.reason != reason:
+            return None
+        if self.last_disconnect_at is not None and t < self.last_disconnect_at + self.min_reconnect_delay_s:
+            return None
+        return self._move(CONNECTED, f"{reason}_cleared", t)
+
     def _reconnect(self, action: str, reason: str, t: float) -> BreakerChange:
         if self.last_disconnect_at is not None:
             wait = self.last_disconnect_at + self.min_reconnect_delay_s - t

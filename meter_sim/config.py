@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from meter_sim.power_quality import PqSettings
 from meter_sim.type_number import TypeNumber, normalize_type_number, parse_type_number
 from meter_sim.zcodes import Z_DEFAULTS, check_z, check_z_codes
 
@@ -84,6 +85,7 @@ class MeterSimSettings(StrictModel):
         description="local switch times HH:MM → tariff 1–4",
     )
     household: HouseholdSettings = HouseholdSettings()
+    power_quality: PqSettings = PqSettings()
     breaker: BreakerSettings = BreakerSettings()
 
     @field_validator("type_number")

@@ -30,6 +30,7 @@ from meter_sim.loggers import (
     voltage_status,
 )
 from meter_sim.metrology import ENERGY_KEYS, INSTANT_KEYS, Metrology
+from meter_sim.power_quality import NO_EVENTS, PowerQuality, PqEvent
 from meter_sim.tariffs import Tariffs, TariffSchedule
 from meter_sim.zcodes import z7_stop_months
 from omnipower.registers import REGISTERS_BY_KEY, Register, registers_for
@@ -79,6 +80,8 @@ class Meter:
         self.billing2 = BillingLog.debiting2()  # 1.1.98.2.0.255, daily/weekly/monthly (Z25)
         self.logs = EventLogs()
         self.logs_revision = 0  # rises whenever a logger is written (so the logs are saved only then)
+        self.pq = PowerQuality(settings.power_quality, standard_offset=self.rtc.standard_offset)
+        self._restore_when_allowed: set[str] = set()  # protection trips cleared, waiting for the 5 s minimum
         self._lp_status = 0
         self._lp_start: list[float] = []  # the energy registers at the start of the running period
         self.powered_s = 0.0
@@ -127,6 +130,11 @@ class Meter:
         if m.powered and not (min(u) >= UNDERVOLTAGE_LIMIT_V and max(u) <= OVERVOLTAGE_LIMIT_V):
             self._lp_status |= voltage_status(max(u)) | voltage_status(min(u))
         self.alarms.check_voltages(t, self.grid.u, self.events)  # type: ignore[arg-type]
+        pq_events = self.pq.step(t, u, self.grid.f)
+        if pq_events is not NO_EVENTS:
+            self._power_quality(pq_events)
+        if self._restore_when_allowed:
+            self._retry_restore()
         if t % self.period_s == 0:
             self._end_of_period(t)
         if t % 60 == 0:  # switch points take effect for the seconds after them
@@ -153,11 +161,51 @@ class Meter:
         self._lp_status = 0
         self._lp_start = list(e)
 
+    def _power_quality(self, events: list[PqEvent]) -> None:
+        """Log EN 50160 events; act on the protection functions' requests (§5.4, §7.9)."""
+        for e in events:
+            if e.type == "action":
+                self._protection(e)
+                continue
+            log = "neutral_fault" if e.type.startswith("neutral_fault") else "voltage_quality"
+            detail = {k: v for k, v in e.detail.items() if k not in ("t", "type")}
+            self.logs.log(log, e.t, e.type, phase=e.phase, **detail)
+            self.logs_revision += 1
+            if log == "neutral_fault":
+                self.events.append(AlarmEvent(float(e.t), "neutral_fault", e.type.endswith("start")))
+
+    def _protection(self, e: PqEvent) -> None:
+        reason = str(e.detail.get("reason"))
+        if e.detail.get("action") == "disconnect":
+            self._restore_when_allowed.discard(reason)
+            self._breaker_change(self.breaker.trip(reason, float(self.t)))
+        else:
+            self._restore_when_allowed.add(reason)
+            self._retry_restore()
+
+    def _retry_restore(self) -> None:
+        for reason in sorted(self._restore_when_allowed):
+            if self.breaker.state != "disconnected" or self.breaker.reason != reason:
+                self._restore_when_allowed.discard(reason)  # closed (or opened again) some other way
+                continue
+            change = self.breaker.restore_after(reason, float(self.t))
+            if change is not None:
+                self._restore_when_allowed.discard(reason)
+                self._breaker_change(change)
+
+    def _breaker_change(self, change: BreakerChange | None) -> None:
+        if change is not None:
+            self.events.append(change)
+            self.logs.log("disconnect", self.t, change.new, reason=change.reason, previous=change.old)
+            self.logs_revision += 1
+
     def _midnight(self, t: int) -> None:
         """00:00 local standard time: the scheduled debiting stop (Z6/Z7) and debiting logger 2 (Z25)."""
         day = self.rtc.standard_time(t).replace(tzinfo=None)
         if is_debiting_stop(day, self.settings.z6, self.stop_months):
             self.debiting_stop("schedule")
+        self.logs.log("occurrence_counters", t, "snapshot", **self.pq.counters())  # (inferred) daily at midnight
+        self.logs_revision += 1
         if is_logger2_due(day, self.settings.z25):
             self.billing2.snapshot(t, self._snapshot(_LOGGER2_KEYS))
             self.logs_revision += 1
@@ -275,6 +323,8 @@ class Meter:
             "tariff_override": self.tariffs.override,
             "load_control": self.load_control.to_state(),
             "alarms": self.alarms.to_state(),
+            "power_quality": self.pq.to_state(),
+            "restore_when_allowed": sorted(self._restore_when_allowed),
             "household": self.household.to_state(),
             "grid": self.grid.to_state(),
         }
@@ -322,6 +372,9 @@ class Meter:
         self.tariffs.override = state["tariff_override"]
         self.load_control.restore(state.get("load_control", ["off", "off"]))  # absent in early saves
         self.alarms.restore(state["alarms"])
+        if "power_quality" in state:
+            self.pq.restore(state["power_quality"])
+        self._restore_when_allowed = set(state.get("restore_when_allowed", ()))
         self.household.restore(state["household"])
         self.grid.restore(state["grid"])
         # The meter was off between the save and now: nothing registers in the gap.

@@ -80,7 +80,10 @@ def test_simulate_writes_the_contract_files(tmp_path: Path) -> None:
     assert [b["time"] for b in billing] == ["2026-04-01T00:00:00+01:00"]
     assert billing[0]["registers"]["0.1.0"] == 1
     events = json.loads((folder / "events.json").read_text())
-    assert [(e["time"], e["type"]) for e in events] == [("2026-04-01T00:00:00+01:00", "debiting_stop")]
+    assert [(e["time"], e["type"]) for e in events if e["log"] != "occurrence_counters"] == [
+        ("2026-04-01T00:00:00+01:00", "debiting_stop")]
+    snapshots = [e["time"] for e in events if e["log"] == "occurrence_counters"]  # EN 50160 counters, daily
+    assert snapshots == ["2026-03-31T00:00:00+01:00", "2026-04-01T00:00:00+01:00", "2026-04-02T00:00:00+01:00"]
 
 
 @pytest.mark.integration

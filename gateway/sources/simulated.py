@@ -23,7 +23,7 @@ from meter_sim.persistence import MeterStore
 
 log = logging.getLogger(__name__)
 
-ALARM_TYPES = ("voltage_missing", "undervoltage", "overvoltage")
+ALARM_TYPES = ("voltage_missing", "undervoltage", "overvoltage", "neutral_fault")
 COMMANDS = frozenset({
     "breaker", "tariff", "push_button", "load_control_1", "load_control_2", "voltage_l1", "voltage_l2", "voltage_l3",
 })
