@@ -36,6 +36,7 @@ class Demand:
         self.period_s = period_s
         self.pth_w = pth_w  # power threshold PTH (96.51.1); 0 = counter off
         self.means: dict[str, float] = dict.fromkeys(ENERGY_OF, 0.0)
+        self.period_energy: dict[str, float] = dict.fromkeys(ENERGY_OF.values(), 0.0)  # Wh… of the last period
         self.peaks: dict[str, Peak] = {}
         self.accumulated: dict[str, float] = dict.fromkeys(ACCUMULATED, 0.0)
         self.pth_counter = 0
@@ -58,7 +59,9 @@ class Demand:
         number of the period's start for the daily max/min)."""
         start = self._start if self._start is not None else {q: float(energies[e]) for q, e in ENERGY_OF.items()}
         for q, e in ENERGY_OF.items():
-            mean = (float(energies[e]) - start[q]) * 3600.0 / self.period_s
+            registered = float(energies[e]) - start[q]
+            self.period_energy[e] = registered
+            mean = registered * 3600.0 / self.period_s
             self.means[q] = mean
             self._raise(q, mean, t)
             if tariff in TARIFF_PEAKS.get(q, ()):

@@ -4,9 +4,11 @@ keep them; load-profile values are the energy registered in each period (kWh / k
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from meter_sim.loggers import Event, LoadProfileEntry, Snapshot
+from meter_sim.loggers import BillingLog, Event, LoadProfile, LoadProfileEntry, RingLog, Snapshot
 from meter_sim.meter import Meter
 
 TABLE_LOGS = ("load_profile", "billing", "debiting_logger_2")
@@ -20,22 +22,21 @@ def query_log(meter: Meter, name: str, start: int | None = None, end: int | None
               limit: int | None = 100) -> tuple[list[dict[str, Any]], int]:
     """One page of a log's entries with start ≤ t < end (limit None: the whole log, unfiltered), and how many
     match in all. Raises ValueError for an unknown log or bad paging."""
+    log: LoadProfile | BillingLog | RingLog[Event]
+    render: Callable[[Any], dict[str, Any]]
     if name == "load_profile":
-        lp = list(meter.load_profile.entries()) if limit is None else None
-        page, total = (lp, len(lp)) if lp is not None else meter.load_profile.query(start, end, offset, limit or 1)
-        return [_lp(meter, e) for e in page], total
-    if name in ("billing", "debiting_logger_2"):
-        log = meter.billing if name == "billing" else meter.billing2
-        snaps = list(log.entries()) if limit is None else None
-        spage, total = (snaps, len(snaps)) if snaps is not None else log.query(start, end, offset, limit or 1)
-        return [_snapshot(meter, s) for s in spage], total
-    if name not in meter.logs.names:
+        log, render = meter.load_profile, partial(_lp, meter)
+    elif name in ("billing", "debiting_logger_2"):
+        log, render = meter.billing if name == "billing" else meter.billing2, partial(_snapshot, meter)
+    elif name in meter.logs.names:
+        log, render = meter.logs[name], partial(_event, meter, name)
+    else:
         raise ValueError(f"unknown log {name!r} (known: {', '.join(log_names(meter))})")
     if limit is None:
-        events = list(meter.logs[name].entries())
-        return [_event(meter, name, e) for e in events], len(events)
-    epage, total = meter.logs[name].query(start, end, offset, limit)
-    return [_event(meter, name, e) for e in epage], total
+        everything = log.entries()
+        return [render(e) for e in everything], len(everything)
+    page, total = log.query(start, end, offset, limit)
+    return [render(e) for e in page], total
 
 
 def all_events(meter: Meter) -> list[dict[str, Any]]:

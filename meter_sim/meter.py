@@ -83,7 +83,6 @@ class Meter:
         self.pq = PowerQuality(settings.power_quality, standard_offset=self.rtc.standard_offset)
         self._restore_when_allowed: set[str] = set()  # protection trips cleared, waiting for the 5 s minimum
         self._lp_status = 0
-        self._lp_start: list[float] = []  # the energy registers at the start of the running period
         self.powered_s = 0.0
         self.events: list[MeterEvent] = []
         self.t = int(clock.now())
@@ -94,7 +93,6 @@ class Meter:
         self.breaker.changed_at = self.breaker.changed_at or float(self.t)
         self._minute(self.t - self.t % 60, tick=False)
         self.demand.start(self._energies())
-        self._lp_start = self._lp_start or list(self.metrology.energy)
         self._measure()
 
     def _measure(self) -> None:
@@ -129,7 +127,7 @@ class Meter:
         u = self.grid.u
         if m.powered and not (min(u) >= UNDERVOLTAGE_LIMIT_V and max(u) <= OVERVOLTAGE_LIMIT_V):
             self._lp_status |= voltage_status(max(u)) | voltage_status(min(u))
-        self.alarms.check_voltages(t, self.grid.u, self.events)  # type: ignore[arg-type]
+        self.alarms.check_voltages(t, u, self.events)  # type: ignore[arg-type]
         pq_events = self.pq.step(t, u, self.grid.f)
         if pq_events is not NO_EVENTS:
             self._power_quality(pq_events)
@@ -154,12 +152,11 @@ class Meter:
         self.demand.end_of_period(t, self._energies(), self.tariffs.active, local_day)
         # Each entry holds the energy registered in its period (kWh / kvarh), so the entries sum to
         # the register's growth over the span the profile still holds.
-        e = self.metrology.energy
-        values = {obis: (e[i] - self._lp_start[i]) / 1000.0 for obis, i in _LP_CHANNELS.items()}
+        registered = self.demand.period_energy
+        values = {obis: registered[key] / 1000.0 for obis, key in _LP_CHANNELS.items()}
         self.load_profile.record(t, values, self._lp_status)
         self.logs_revision += 1
         self._lp_status = 0
-        self._lp_start = list(e)
 
     def _power_quality(self, events: list[PqEvent]) -> None:
         """Log EN 50160 events; act on the protection functions' requests (§5.4, §7.9)."""
@@ -168,9 +165,7 @@ class Meter:
                 self._protection(e)
                 continue
             log = "neutral_fault" if e.type.startswith("neutral_fault") else "voltage_quality"
-            detail = {k: v for k, v in e.detail.items() if k not in ("t", "type")}
-            self.logs.log(log, e.t, e.type, phase=e.phase, **detail)
-            self.logs_revision += 1
+            self._log(log, e.t, e.type, phase=e.phase, **e.detail)
             if log == "neutral_fault":
                 self.events.append(AlarmEvent(float(e.t), "neutral_fault", e.type.endswith("start")))
 
@@ -196,16 +191,19 @@ class Meter:
     def _breaker_change(self, change: BreakerChange | None) -> None:
         if change is not None:
             self.events.append(change)
-            self.logs.log("disconnect", self.t, change.new, reason=change.reason, previous=change.old)
-            self.logs_revision += 1
+            self._log("disconnect", self.t, change.new, reason=change.reason, previous=change.old)
+
+    def _log(self, name: str, t: int, type: str, /, **detail: Any) -> None:
+        """Write an event logger entry (and mark the logs for saving)."""
+        self.logs.log(name, t, type, **detail)
+        self.logs_revision += 1
 
     def _midnight(self, t: int) -> None:
         """00:00 local standard time: the scheduled debiting stop (Z6/Z7) and debiting logger 2 (Z25)."""
         day = self.rtc.standard_time(t).replace(tzinfo=None)
         if is_debiting_stop(day, self.settings.z6, self.stop_months):
             self.debiting_stop("schedule")
-        self.logs.log("occurrence_counters", t, "snapshot", **self.pq.counters())  # (inferred) daily at midnight
-        self.logs_revision += 1
+        self._log("occurrence_counters", t, "snapshot", **self.pq.counters())  # (inferred) daily at midnight
         if is_logger2_due(day, self.settings.z25):
             self.billing2.snapshot(t, self._snapshot(_LOGGER2_KEYS))
             self.logs_revision += 1
@@ -220,8 +218,7 @@ class Meter:
         self.demand.debiting_stop()
         self.billing.snapshot(self.t, self._snapshot(_BILLING_KEYS))
         self.demand.reset_peaks()
-        self.logs.log("meter_status", self.t, "debiting_stop", reason=reason, period=self.debiting_periods)
-        self.logs_revision += 1
+        self._log("meter_status", self.t, "debiting_stop", reason=reason, period=self.debiting_periods)
 
     def _snapshot(self, keys: tuple[str, ...]) -> dict[str, float | int | str | None]:
         """Registers by OBIS display code, in published units (peak times included as `C.D.E.t`)."""
@@ -232,9 +229,7 @@ class Meter:
     def breaker_command(self, action: Action) -> BreakerChange:
         """Operate the breaker now; raises BreakerRefused when the state does not allow it."""
         change = self.breaker.command(action, float(self.t))
-        self.events.append(change)
-        self.logs.log("disconnect", self.t, change.new, reason=change.reason, previous=change.old)
-        self.logs_revision += 1
+        self._breaker_change(change)
         self._measure()  # currents and powers follow the contacts at once
         return change
 
@@ -249,8 +244,7 @@ class Meter:
         """Switch a load-control relay; raises LoadControlRefused when Z14 does not allow it."""
         change = self.load_control.command(relay, state, float(self.t))
         self.events.append(change)
-        self.logs.log("meter_status", self.t, f"load_control_{relay}_{state}")
-        self.logs_revision += 1
+        self._log("meter_status", self.t, f"load_control_{relay}_{state}")
         return change
 
     def drain_events(self) -> list[MeterEvent]:
@@ -315,7 +309,6 @@ class Meter:
             "t": self.t,
             "energy": dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True)),
             "demand": self.demand.to_state(),
-            "lp_start": self._lp_start,
             "debiting_periods": self.debiting_periods,
             "powered_s": self.powered_s,
             "breaker": {"state": b.state, "reason": b.reason, "changed_at": b.changed_at,
@@ -362,7 +355,6 @@ class Meter:
             value, when = state["peak"]
             self.demand.peaks["p_plus"] = Peak(float(value), None if when is None else int(when))
         self.debiting_periods = int(state.get("debiting_periods", 0))
-        self._lp_start = [float(x) for x in state.get("lp_start", self.metrology.energy)]
         self.powered_s = float(state["powered_s"])
         b = state["breaker"]
         self.breaker.state = b["state"]
@@ -380,14 +372,12 @@ class Meter:
         # The meter was off between the save and now: nothing registers in the gap.
         if self.t > saved_t and self.t // self.period_s != saved_t // self.period_s:
             self.demand.restart(self._energies())
-            self._lp_start = list(self.metrology.energy)
             self._lp_status |= POWER_FAILURE
         self.t = max(self.t, saved_t)
 
 
 _ZERO3 = [0.0, 0.0, 0.0]
-_LP_CHANNELS = {"1.8.0": ENERGY_KEYS.index("a_plus"), "2.8.0": ENERGY_KEYS.index("a_minus"),
-                "3.8.0": ENERGY_KEYS.index("r_plus"), "4.8.0": ENERGY_KEYS.index("r_minus")}
+_LP_CHANNELS = {"1.8.0": "a_plus", "2.8.0": "a_minus", "3.8.0": "r_plus", "4.8.0": "r_minus"}
 # Captured objects of the monthly debiting logger (spec §4.2) and of debiting logger 2 (§4.3)
 _BILLING_KEYS = (
     "hour_counter", "debiting_periods", "power_threshold_counter",
