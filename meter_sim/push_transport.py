@@ -10,6 +10,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
+from meter_sim.serial_line import open_serial
 from omnipower.address import Address
 
 
@@ -31,12 +32,7 @@ class PushTransport:
         elif a.kind == "pty":
             self._fd, self._slave_fd = _open_pty(a.path)
         else:
-            import serial_asyncio_fast  # only needed for real serial ports
-
-            _, self._serial = await serial_asyncio_fast.open_serial_connection(
-                url=a.path, baudrate=self.baud, bytesize=int(self.framing[0]), parity=self.framing[1],
-                stopbits=int(self.framing[2]),
-            )
+            _, self._serial = await open_serial(a.path, self.baud, self.framing)
         return self
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -21,6 +21,7 @@ from meter_sim.modules.modbus_slave import ModbusSlave
 from meter_sim.modules.optical import ModeDPush, OpticalPort, serve_serial, serve_tcp
 from meter_sim.ptys import PtyRelay
 from meter_sim.push_transport import PushTransport
+from meter_sim.serial_line import open_serial
 from omnipower.address import Address
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,7 @@ async def _line_server(converse: Converse, addr: Address) -> asyncio.Server:
 
 
 async def _serial_line(converse: Converse, path: str, baud: int, framing: str) -> None:
-    import serial_asyncio_fast
-
-    reader, writer = await serial_asyncio_fast.open_serial_connection(
-        url=path, baudrate=baud, bytesize=int(framing[0]), parity=framing[1], stopbits=int(framing[2]),
-    )
+    reader, writer = await open_serial(path, baud, framing)
     try:
         await converse(reader, writer.write)
     finally:

@@ -71,6 +71,13 @@ class Source(ABC):
     def __init__(self) -> None:
         self.events: asyncio.Queue[SourceEvent] = asyncio.Queue()
         self.online = False
+        self.polled_breaker: BreakerStatus | None = None
+
+    def note_polled_breaker(self, state: str, now: str) -> None:
+        """For protocols that carry the breaker position but no events: an event when a poll sees it change."""
+        if self.polled_breaker is None or self.polled_breaker.state != state:
+            self.polled_breaker = BreakerStatus(state, "polled", now)
+            self.events.put_nowait(self.polled_breaker)
 
     @abstractmethod
     async def run(self) -> None:

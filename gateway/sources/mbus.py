@@ -55,7 +55,6 @@ class MbusSource(Source):
         )
         self._fcb = False
         self._lock = asyncio.Lock()  # one exchange on the line at a time
-        self._breaker: BreakerStatus | None = None
 
     async def run(self) -> None:
         await asyncio.Event().wait()  # the bridge's publish interval is the polling schedule
@@ -65,7 +64,7 @@ class MbusSource(Source):
         return readings
 
     async def breaker(self) -> BreakerStatus | None:
-        return self._breaker
+        return self.polled_breaker
 
     async def alarms(self) -> tuple[str, list[AlarmNotice]]:
         return local_now(), []  # the M-Bus telegram carries no alarms
@@ -146,9 +145,7 @@ class MbusSource(Source):
         readings.update({REGISTERS_BY_OBIS[code].key: v for code, v in values.items() if code in REGISTERS_BY_OBIS})
         if status.breaker is not None:
             readings["breaker"] = status.breaker
-            if self._breaker is None or self._breaker.state != status.breaker:
-                self._breaker = BreakerStatus(status.breaker, "polled", now)
-                self.events.put_nowait(self._breaker)
+            self.note_polled_breaker(status.breaker, now)
         readings.update(status.relays or {})
         return readings
 

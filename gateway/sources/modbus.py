@@ -46,7 +46,6 @@ class ModbusSource(Source):
             alarm_types=("voltage_missing", "undervoltage", "overvoltage"),
         )
         self._last: Readings = {}
-        self._breaker: BreakerStatus | None = None
         self._alarms: set[tuple[str, int]] = set()
 
     async def run(self) -> None:
@@ -104,19 +103,17 @@ class ModbusSource(Source):
     async def _track_changes(self, readings: Readings, bits: list[bool], now: str) -> None:
         """Modbus carries no events: derive breaker and alarm events from successive polls."""
         state = str(readings["breaker"])
-        if self._breaker is None or self._breaker.state != state:
-            self._breaker = BreakerStatus(state, "polled", now)
-            self.events.put_nowait(self._breaker)
+        self.note_polled_breaker(state, now)
         active = {bit for bit, on in zip(mm.ALARM_BITS, bits, strict=True) if on}
         for kind, phase in sorted(active ^ self._alarms):
             self.events.put_nowait(AlarmNotice(now, kind, (kind, phase) in active, phase))
         self._alarms = active
 
     async def breaker(self) -> BreakerStatus:
-        if self._breaker is None:
+        if self.polled_breaker is None:
             await self.read()
-        assert self._breaker is not None
-        return self._breaker
+        assert self.polled_breaker is not None
+        return self.polled_breaker
 
     async def alarms(self) -> tuple[str, list[AlarmNotice]]:
         now = local_now()

@@ -9,8 +9,10 @@ import contextlib
 import logging
 import zlib
 from collections.abc import Callable
+from functools import partial
 
 from meter_sim.meter import Meter
+from meter_sim.serial_line import open_serial, set_baud
 from omnipower.iec62056_21 import (
     DataReadout,
     MeterSession,
@@ -99,18 +101,8 @@ async def serve_tcp(port: OpticalPort, host: str, tcp_port: int) -> asyncio.Serv
 
 async def serve_serial(port: OpticalPort, path: str, framing: str) -> None:
     """A serial line (or the inner end of a pty relay): starts at 300 Bd, follows SwitchBaud."""
-    import serial_asyncio_fast
-
-    reader, writer = await serial_asyncio_fast.open_serial_connection(
-        url=path, baudrate=300, bytesize=int(framing[0]), parity=framing[1], stopbits=int(framing[2]),
-    )
-
-    def set_baud(rate: int) -> None:
-        serial = writer.transport.get_extra_info("serial")
-        if serial is not None:
-            serial.baudrate = rate
-
+    reader, writer = await open_serial(path, 300, framing)
     try:
-        await port.converse(reader, writer.write, set_baud)
+        await port.converse(reader, writer.write, partial(set_baud, writer))
     finally:
         writer.close()
