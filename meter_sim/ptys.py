@@ -16,10 +16,14 @@ from pathlib import Path
 
 
 class PtyRelay:
-    def __init__(self, link: str) -> None:
+    """`expose=False` leaves PATH absent until `expose()`: a server opens `inner_path` first, so that
+    no tool can write before the line is open (pyserial flushes a port's input when it opens it)."""
+
+    def __init__(self, link: str, expose: bool = True) -> None:
         self.link = Path(link)
         self._fds: list[int] = []
         self.inner_path = ""
+        self._expose = expose
 
     def __enter__(self) -> PtyRelay:
         outer_master, outer_slave = os.openpty()
@@ -28,14 +32,19 @@ class PtyRelay:
             tty.setraw(fd)
         self._fds = [outer_master, outer_slave, inner_master, inner_slave]
         self.inner_path = os.ttyname(inner_slave)
-        if self.link.is_symlink() or self.link.exists():
-            self.link.unlink()
-        self.link.parent.mkdir(parents=True, exist_ok=True)
-        self.link.symlink_to(os.ttyname(outer_slave))
+        if self._expose:
+            self.expose()
         loop = asyncio.get_running_loop()
         loop.add_reader(outer_master, self._copy, outer_master, inner_master)
         loop.add_reader(inner_master, self._copy, inner_master, outer_master)
         return self
+
+    def expose(self) -> None:
+        """Make the outer pty reachable at PATH."""
+        if self.link.is_symlink() or self.link.exists():
+            self.link.unlink()
+        self.link.parent.mkdir(parents=True, exist_ok=True)
+        self.link.symlink_to(os.ttyname(self._fds[1]))
 
     @staticmethod
     def _copy(src: int, dst: int) -> None:

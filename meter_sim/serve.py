@@ -45,8 +45,21 @@ async def _line_server(converse: Converse, addr: Address) -> asyncio.Server:
     return await asyncio.start_server(handle, addr.host, addr.port)
 
 
-async def _serial_line(converse: Converse, path: str, baud: int, framing: str) -> None:
-    reader, writer = await open_serial(path, baud, framing)
+async def _open_line(stack: contextlib.AsyncExitStack, addr: Address, baud: int, framing: str,
+                     baud_from_addr: bool = True) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A serial device, or a pty whose PATH appears only once our end is open (pyserial flushes the
+    input on open, which would drop a request a tool sent first). ptys refuse parity and 7 data bits."""
+    if baud_from_addr:
+        baud = addr.baud or baud
+    if addr.kind != "pty":
+        return await open_serial(addr.path, baud, addr.framing or framing)
+    relay = stack.enter_context(PtyRelay(addr.path, expose=False))
+    line = await open_serial(relay.inner_path, baud, "8N1")
+    relay.expose()
+    return line
+
+
+async def _on_line(converse: Converse, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         await converse(reader, writer.write)
     finally:
@@ -89,12 +102,8 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                     tcp = await _line_server(slave.converse, addr)
                     stack.push_async_callback(_close_server, tcp)
                 else:
-                    path, framing = addr.path, addr.framing or DEFAULT_SERIAL[name][1]
-                    if addr.kind == "pty":
-                        relay = stack.enter_context(PtyRelay(addr.path))
-                        path, framing = relay.inner_path, "8N1"  # ptys refuse parity
-                    baud = addr.baud or DEFAULT_SERIAL[name][0]
-                    tasks.append(asyncio.create_task(_serial_line(slave.converse, path, baud, framing)))
+                    reader, writer = await _open_line(stack, addr, *DEFAULT_SERIAL[name])
+                    tasks.append(asyncio.create_task(_on_line(slave.converse, reader, writer)))
                 log.info("mbus (primary address 1, id %08d) of meter %s on %s", slave.id, meter_id, addr)
                 continue
             if name == "optical":
@@ -103,11 +112,9 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                     tcp = await serve_tcp(optical, addr.host, addr.port)
                     stack.push_async_callback(_close_server, tcp)
                 else:
-                    path, framing = addr.path, addr.framing or DEFAULT_SERIAL[name][1]
-                    if addr.kind == "pty":
-                        relay = stack.enter_context(PtyRelay(addr.path))
-                        path, framing = relay.inner_path, "8N1"  # ptys refuse parity and 7 data bits
-                    tasks.append(asyncio.create_task(serve_serial(optical, path, framing)))
+                    # mode C always signs on at 300 Bd, whatever ADDR says
+                    reader, writer = await _open_line(stack, addr, *DEFAULT_SERIAL[name], baud_from_addr=False)
+                    tasks.append(asyncio.create_task(serve_serial(optical, reader, writer)))
                 log.info("optical (IEC 62056-21 mode C) of meter %s on %s", meter_id, addr)
                 continue
             if name == "modbus":

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 
 from meter_sim.meter import Meter
-from meter_sim.serial_line import open_serial, set_baud
+from meter_sim.serial_line import set_baud
 from omnipower.iec62056_21 import (
     DataReadout,
     MeterSession,
@@ -99,9 +99,8 @@ async def serve_tcp(port: OpticalPort, host: str, tcp_port: int) -> asyncio.Serv
     return await asyncio.start_server(handle, host, tcp_port)
 
 
-async def serve_serial(port: OpticalPort, path: str, framing: str) -> None:
-    """A serial line (or the inner end of a pty relay): starts at 300 Bd, follows SwitchBaud."""
-    reader, writer = await open_serial(path, 300, framing)
+async def serve_serial(port: OpticalPort, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """An open serial line (or the inner end of a pty relay) at 300 Bd; follows SwitchBaud."""
     try:
         await port.converse(reader, writer.write, partial(set_baud, writer))
     finally:
