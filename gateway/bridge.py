@@ -212,6 +212,19 @@ class Bridge:
                     log.warning("meter %s: breaker/alarms not readable: %s", mid, exc)
         return out
 
+    def _refresh_discovery(self, meter_id: str) -> list[Outgoing]:
+        """After a reconfiguration the meter's registers may differ (prepayment switched on or off): announce
+        the new entities and remove the retired ones with an empty retained config."""
+        fresh = discovery.messages(self.sources[meter_id].info, self.topics, self.version)
+        if fresh == self._discovery[meter_id]:
+            return []
+        retired = {t for t, _ in self._discovery[meter_id]} - {t for t, _ in fresh}
+        self._discovery[meter_id] = fresh
+        self._discovery_topics = {t for msgs in self._discovery.values() for t, _ in msgs}
+        if not self.mqtt.discovery:
+            return []
+        return [Outgoing(t, b"", retain=True) for t in sorted(retired)] + self._discovery_messages(meter_id)
+
     def _discovery_messages(self, meter_id: str) -> list[Outgoing]:
         if not self.mqtt.discovery:
             return []
@@ -278,6 +291,13 @@ class Bridge:
         readings = self._guard_totals(meter_id, readings)
         out.append(Outgoing(self.topics.meter(meter_id, "state"), _json(readings), retain=True))
         _report(meter_id, readings)
+        try:
+            lcd = await self._call(source.display())
+        except (SourceError, TimeoutError) as exc:
+            log.warning("meter %s: display not readable: %s", meter_id, exc)
+            lcd = None
+        if lcd is not None:
+            out.append(Outgoing(self.topics.meter(meter_id, "display"), _json(lcd), retain=True))
         return out
 
     def _availability_messages(self, meter_id: str, state: str) -> list[Outgoing]:
@@ -430,7 +450,8 @@ class Bridge:
                 break
         extra: list[Outgoing] = []
         if data:  # something changed: publish the new state at once, not at the next interval
-            extra = await self._pending_event_messages(source) + await self._state_messages(meter_id)
+            extra = (self._refresh_discovery(meter_id) + await self._pending_event_messages(source)
+                     + await self._state_messages(meter_id))
         if error is not None:
             return Response(transaction=request.transaction, status="error", data=data or None, error=error), extra
         return Response(transaction=request.transaction, status="ok", data=data), extra

@@ -134,7 +134,7 @@ def sensor_for(register: Register, info: MeterInfo, topics: Topics, version: str
         value_template=f"{{{{ value_json.{register.key} }}}}",
         device_class=spec.device_class,
         state_class=spec.state_class,
-        unit_of_measurement=spec.unit,
+        unit_of_measurement=register.unit,
         suggested_display_precision=spec.decimals if register.kind not in (Kind.TIMESTAMP, Kind.ENUM) else None,
         options=list(register.options) if register.kind is Kind.ENUM else None,
         entity_category=register.entity_category,
@@ -195,6 +195,34 @@ def build(info: MeterInfo, topics: Topics, version: str) -> list[tuple[Component
                 payload_press="hold",
                 entity_category="diagnostic",
                 icon="mdi:gesture-tap-hold",
+            ),
+        ))
+    for key, command, payload, name, icon in (
+        ("display_next", "push_button", "press", "Push button (short press: next display item)", "mdi:gesture-tap"),
+        ("tamper_release", "tamper_release", "all", "Release tamper indication", "mdi:shield-refresh"),
+        ("emergency_credit", "emergency_credit", "request", "Request emergency credit", "mdi:cash-plus"),
+    ):
+        if command in info.commands:
+            out.append((
+                "button", key,
+                ButtonConfig(
+                    **_common(info, topics, key, name, version),
+                    command_topic=topics.set_named(mid, command),
+                    payload_press=payload,
+                    entity_category="diagnostic" if command != "emergency_credit" else None,
+                    icon=icon,
+                ),
+            ))
+    if "push_button" in info.commands and info.source == "simulated":  # only the simulated meter shows its LCD
+        out.append((
+            "sensor", "lcd",
+            SensorConfig(
+                **_common(info, topics, "lcd", "Display", version),
+                state_topic=topics.meter(mid, "display"),
+                value_template="{{ (value_json.value ~ ' ' ~ value_json.unit ~ ' ' ~ value_json.ident) | trim "
+                               "if not value_json.blank else '' }}",
+                entity_category="diagnostic",
+                icon="mdi:numeric",
             ),
         ))
     if "tariff" in info.commands:

@@ -7,9 +7,15 @@ from datetime import datetime
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from meter_sim.disconnect import SmartDisconnectSettings
+from meter_sim.display import DisplayLists
+from meter_sim.loggers import ANALYSIS_DEFAULT_INTERVAL_S, ANALYSIS_INTERVALS_S, ANALYSIS_MAX_CHANNELS
 from meter_sim.power_quality import PqSettings
+from meter_sim.prepayment import Prepayment, PrepaymentSettings
+from meter_sim.tamper import TamperSettings
+from meter_sim.tariffs import TariffCalendar, check_tariff_codes
 from meter_sim.type_number import TypeNumber, normalize_type_number, parse_type_number
 from meter_sim.zcodes import Z_DEFAULTS, check_z, check_z_codes
 
@@ -35,6 +41,49 @@ class BreakerSettings(StrictModel):
     min_reconnect_delay_s: Annotated[float, Field(ge=0, le=3600)] = Field(
         5.0, description="minimum time between a disconnection and any reconnection"
     )
+
+
+class DisplaySettings(StrictModel):
+    """Display lists (Z5 order form; changeable remotely). Omitted lists keep the module defaults; the legal
+    registers are always in the manual list."""
+
+    automatic: tuple[str, ...] | None = Field(None, description="automatic scroll list, ≤ 16 items, 10 s each")
+    manual: tuple[str, ...] | None = Field(None, description="push-button list, ≤ 30 items (legal items always in)")
+    battery: tuple[str, ...] | None = Field(None, description="battery (no mains) list, ≤ 8 items")
+
+    def lists(self, energy_type: int) -> DisplayLists:
+        given = {k: v for k, v in self.model_dump().items() if v is not None}
+        return DisplayLists.model_validate({"energy_type": energy_type, **given})
+
+
+class AnalysisLoggerSettings(StrictModel):
+    """Analysis logger 1.1.99.1.1.255 (Z10 order form): 1–16 registers by MQTT key, every 5/15/30/60 min."""
+
+    channels: tuple[str, ...] = Field(
+        ("u_l1", "u_l2", "u_l3", "i_l1", "i_l2", "i_l3", "thd_u_l1", "thd_u_l2", "thd_u_l3", "frequency"),
+        min_length=1, max_length=ANALYSIS_MAX_CHANNELS, description="register keys to log (1–16)",
+    )
+    interval_s: int = Field(ANALYSIS_DEFAULT_INTERVAL_S, description="300, 900, 1800 or 3600 s")
+
+    @field_validator("interval_s")
+    @classmethod
+    def _check_interval(cls, value: int) -> int:
+        if value not in ANALYSIS_INTERVALS_S:
+            raise ValueError(f"must be one of {', '.join(map(str, ANALYSIS_INTERVALS_S))} s, got {value}")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _check_channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from omnipower.registers import REGISTERS_BY_KEY
+
+        for key in value:
+            reg = REGISTERS_BY_KEY.get(key)
+            if reg is None or reg.kind.spec.state_class != "measurement":
+                raise ValueError(f"{key!r} is not an instantaneous register (e.g. u_l1, i_l2, thd_u_l3, frequency)")
+        if len(set(value)) != len(value):
+            raise ValueError("a register appears twice")
+        return value
 
 
 class HouseholdSettings(StrictModel):
@@ -84,9 +133,25 @@ class MeterSimSettings(StrictModel):
         default_factory=lambda: {"00:00": 1, "06:00": 2, "22:00": 1},
         description="local switch times HH:MM → tariff 1–4",
     )
+    tariff_calendar: TariffCalendar | None = Field(
+        None, description="the internal tariff plan (Z13 = table): seasons, day types, exception days; "
+        "default: tariff_schedule every day"
+    )
+    tariff_command_overrides_any_source: bool = Field(
+        True, description="simulator extension: a tariff command overrides the calendar or module inputs (as a "
+        "head-end switching Z13 to register would); false = the meter's rule, only Z13 = 002 takes commands"
+    )
     household: HouseholdSettings = HouseholdSettings()
     power_quality: PqSettings = PqSettings()
     breaker: BreakerSettings = BreakerSettings()
+    smart_disconnect: SmartDisconnectSettings = SmartDisconnectSettings()
+    prepayment: PrepaymentSettings = PrepaymentSettings()
+    tamper: TamperSettings = TamperSettings()
+    display: DisplaySettings = DisplaySettings()
+    analysis_logger: AnalysisLoggerSettings = AnalysisLoggerSettings()
+    pulse_input_divisor: Annotated[float, Field(ge=0.1, le=1000.0)] = Field(
+        1.0, description="module pulse input divisor: pulses per unit (Z12), 0.100–1000.000 (25 l/pulse in m³: 40)"
+    )
 
     @field_validator("type_number")
     @classmethod
@@ -103,6 +168,24 @@ class MeterSimSettings(StrictModel):
     def _codes_fit_the_type_number(self) -> MeterSimSettings:
         codes = {n: getattr(self, f"z{n}") for n in (*OTHER_Z, 4, 6, 7, 11, 14, 15, 19, 25)}
         check_z_codes(codes, self.type)
+        t = self.type
+        try:
+            check_tariff_codes(self.z3, self.z13, self.z20, self.calendar)
+        except ValueError as exc:
+            raise ValueError(f"tariffs: {exc}") from None
+        if self.smart_disconnect.basis != "none":
+            if not t.has_breaker:
+                raise ValueError("smart_disconnect needs a meter with a breaker (type number X10 = 2 or 3)")
+            if self.z9 == 0:
+                raise ValueError("smart_disconnect.basis is set but Z9 = 000 (no disconnect function): set z9 to 1")
+        try:
+            Prepayment(self.prepayment).check_compatible(t.has_breaker, t.is_ct, self.z13 != 0)
+        except ValueError as exc:
+            raise ValueError(f"prepayment: {exc}") from None
+        try:  # a list naming an item this energy type lacks is refused here
+            self.display.lists(t.energy_type)
+        except ValidationError as exc:
+            raise ValueError(f"display: {exc.errors()[0]['msg']}") from None
         return self
 
     @cached_property
@@ -128,6 +211,13 @@ class MeterSimSettings(StrictModel):
             if not _HHMM.match(key):
                 raise ValueError(f"switch time {key!r} is not HH:MM (00:00–23:59)")
         return value
+
+    @property
+    def calendar(self) -> TariffCalendar:
+        """The tariff calendar in force: `tariff_calendar`, or `tariff_schedule` on every day."""
+        if self.tariff_calendar is not None:
+            return self.tariff_calendar
+        return TariffCalendar.from_schedule(self.tariff_schedule)
 
     @property
     def integration_period_s(self) -> int:

@@ -101,6 +101,10 @@ class Household:
         self._fridge_p = [0.0, 0.0, 0.0]
         self._fridge_q = [0.0, 0.0, 0.0]
         self._jitter = 0.0
+        # Scenario inputs: consumption × load_scale + extra_w (spread over the phases), PV × pv_scale
+        self.load_scale = 1.0
+        self.extra_w = 0.0
+        self.pv_scale = 1.0
 
     # --- once a minute ---------------------------------------------------------------------
     def minute(self, t: float, local_hour: float, weekday: int, day_of_year: int, tick: bool = True) -> None:
@@ -173,9 +177,10 @@ class Household:
 
     def compose(self, t: float) -> None:
         """Per-phase P and Q from the present state (no random draws)."""
-        k = 1.0 + self._jitter
+        k = (1.0 + self._jitter) * self.load_scale
         ev = self.settings.ev_charger_kw * 1000.0 / 3.0 if t < self._ev_until else 0.0
-        pv = self.pv_w / 3.0
+        ev += self.extra_w / 3.0
+        pv = self.pv_w * self.pv_scale / 3.0
         lp, lq, fp, fq, p, q = self._load_p, self._load_q, self._fridge_p, self._fridge_q, self.p, self.q
         for i in PHASES:
             p[i] = (lp[i] + fp[i]) * k + ev - pv
@@ -196,6 +201,7 @@ class Household:
             "ev": [self._ev_until, self._ev_day],
             "fridge": self._fridge_phase,
             "jitter": self._jitter,
+            "inputs": [self.load_scale, self.extra_w, self.pv_scale],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -207,6 +213,7 @@ class Household:
         self._ev_until, self._ev_day = state["ev"]
         self._fridge_phase = list(state["fridge"])
         self._jitter = float(state["jitter"])
+        self.load_scale, self.extra_w, self.pv_scale = (float(x) for x in state.get("inputs", (1.0, 0.0, 1.0)))
 
 
 def _accumulate(values: list[float]) -> list[float]:

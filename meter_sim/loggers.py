@@ -615,6 +615,10 @@ EVENT_LOG_CAPACITIES: dict[str, int] = {
     "neutral_fault": 45,  # §4.5, §7.9
     "voltage_quality": 500,  # (inferred) not stated; start, peak and stop records of §7 fill it fast
     "occurrence_counters": 60,  # [EM] (not stated for OMNIPOWER); entries are counter snapshots, type "snapshot"
+    # Ours (inferred: no OMNIPOWER logger is documented for them), kept apart from the meter-status log so that
+    # two tariff switches a day or frequent top-ups never push tamper entries out of its 200 places.
+    "tariff": 200,
+    "prepayment": 200,
 }
 
 RTC_LOG_FILTER_S = 7  # §13: a clock change smaller than 7 s is not logged (the filter is optional)

@@ -8,21 +8,29 @@ the very same steps.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from meter_sim.alarms import AlarmEvent, Alarms
 from meter_sim.billing import is_debiting_stop, is_logger2_due
-from meter_sim.breaker import Action, Breaker, BreakerChange, BreakerState
+from meter_sim.breaker import Action, Breaker, BreakerChange, BreakerRefused, BreakerState
 from meter_sim.clock import Clock
 from meter_sim.config import MeterSimSettings
 from meter_sim.demand import ENERGY_OF, Demand, Peak
+from meter_sim.disconnect import Action as CutAction
+from meter_sim.disconnect import SmartDisconnect
+from meter_sim.display import Display, LcdText, Symbols, render
 from meter_sim.grid import Grid
 from meter_sim.household import Household
 from meter_sim.load_control import LoadControl, RelayChange, RelayState
 from meter_sim.loggers import (
+    CLOCK_ADJUSTED,
     OVERVOLTAGE_LIMIT_V,
     POWER_FAILURE,
     UNDERVOLTAGE_LIMIT_V,
+    AnalysisLogger,
     BillingLog,
     EventLogs,
     LoadProfile,
@@ -31,9 +39,13 @@ from meter_sim.loggers import (
 )
 from meter_sim.metrology import ENERGY_KEYS, INSTANT_KEYS, Metrology
 from meter_sim.power_quality import NO_EVENTS, PowerQuality, PqEvent
-from meter_sim.tariffs import Tariffs, TariffSchedule
-from meter_sim.zcodes import z7_stop_months
-from omnipower.registers import REGISTERS_BY_KEY, Register, registers_for
+from meter_sim.prepayment import Prepayment, PrepaymentEvent
+from meter_sim.s0 import S0Output, z8_width_ms
+from meter_sim.tamper import NONE as TAMPER_NONE
+from meter_sim.tamper import Tamper, TamperEvent
+from meter_sim.tariffs import Tariffs
+from meter_sim.zcodes import z3_has_alarm_input, z3_has_pulse_input, z7_stop_months, z12_pulse_unit
+from omnipower.registers import REGISTERS_BY_KEY, Register, meter_registers
 from omnipower.rtc import Rtc
 
 STATE_VERSION = 1
@@ -56,11 +68,18 @@ class Meter:
         self.clock = clock
         energy_type = settings.type.energy_type if energy_type is None else energy_type  # X9
         self.energy_type = energy_type
-        self.registers: tuple[Register, ...] = registers_for(energy_type)
+        self.pulse_unit = z12_pulse_unit(settings.z12)
+        self.has_pulse_input = z3_has_pulse_input(settings.z3)
+        self.prepayment = Prepayment(settings.prepayment)
+        self.registers: tuple[Register, ...] = ()
+        self._rebuild_registers()
         self.rtc = Rtc(settings.z11, settings.z15)
         self.household = Household(settings.household, settings.seed)
         self.grid = Grid(settings.seed)
-        self.tariffs = Tariffs(TariffSchedule(settings.tariff_schedule))
+        self.tariffs = Tariffs(
+            settings.z13, settings.z3, settings.calendar, z20=settings.z20,
+            command_overrides_any_source=settings.tariff_command_overrides_any_source,
+        )
         self.metrology = Metrology()
         self.alarms = Alarms()
         b = settings.breaker
@@ -71,6 +90,27 @@ class Meter:
             min_reconnect_delay_s=b.min_reconnect_delay_s,
         )
         self.load_control = LoadControl(settings.z14)
+        self.smart_disconnect = SmartDisconnect(settings.smart_disconnect)
+        self.tamper = Tamper(settings.tamper)
+        self.display = Display(settings.display.lists(energy_type))
+        s0_constant = settings.type.s0_imp_per_kwh
+        self.s0 = S0Output(s0_constant, z8_width_ms(settings.z8)) if s0_constant is not None else None
+        self._s0_wh = 0.0  # A+ energy not yet fed to the S0 output (fed every S0_FEED_S seconds)
+        self.pulse_count = 0  # module pulse input
+        self._pulse_second = (0, 0)  # (second, pulses counted in it): the input follows at most 25 Hz
+        self.module_inputs = (False, False)
+        a = settings.analysis_logger
+        self.analysis = AnalysisLogger(a.channels, a.interval_s)
+        self.clock_offset = 0  # meter clock − the injected clock, changed by set_time
+        self.mono = 0  # seconds stepped since manufacture: a clock that never jumps (display, S0)
+        self.neutral_lost = False  # simulation inputs: a broken neutral, an all-phase power cut
+        self.outage = False
+        self._powered = True
+        self._last_midnight = -1  # local day of the last midnight processed (a clock set back repeats none)
+        self._thd_u = [0.0, 0.0, 0.0]
+        self._wall = datetime.fromtimestamp(0)  # local wall time of the present minute (prepayment only)
+        self._working_day = True
+        self._thd_i = [0.0, 0.0, 0.0]
         self.period_s = settings.integration_period_s
         self.demand = Demand(self.period_s, settings.power_threshold_w)
         self.debiting_periods = 0
@@ -91,6 +131,8 @@ class Meter:
         if state is not None:
             self._restore(state)
         self.breaker.changed_at = self.breaker.changed_at or float(self.t)
+        if state is None:
+            self.display.power_on(self.mono)
         self._minute(self.t - self.t % 60, tick=False)
         self.demand.start(self._energies())
         self._measure()
@@ -100,12 +142,22 @@ class Meter:
         hh = self.household
         hh.compose(self.t)
         self.grid.compose(hh.p if self.breaker.closed else _ZERO3)
-        self.metrology.step(0.0, self.grid.u, hh.p, hh.q, self.breaker.closed, self.grid.f, self.tariffs.active)
+        u = self._supply()
+        self.metrology.step(0.0, u, hh.p, hh.q, self.breaker.closed, self.grid.f, self.tariffs.active)
+
+    def _supply(self) -> list[float]:
+        """The phase voltages at the meter: the grid's, unless a simulated fault changes them."""
+        u = self.grid.u
+        if self.outage:
+            return [0.0, 0.0, 0.0]
+        if self.neutral_lost:
+            return floating_star_voltages(u, self.household.p if self.breaker.closed else _ZERO3)
+        return u
 
     # --- time --------------------------------------------------------------------------------
     def update(self) -> None:
         """Advance to the clock's present time."""
-        self.advance_to(self.clock.now())
+        self.advance_to(self.clock.now() + self.clock_offset)
 
     def advance_to(self, t: float) -> None:
         while self.t + 1 <= t:
@@ -115,35 +167,54 @@ class Meter:
         """One 1-second measurement interval, ending at self.t + 1."""
         t = self.t + 1
         self.t = t
+        self.mono += 1
         hh = self.household
         hh.step(t)
-        self.grid.step(hh.p if self.breaker.closed else _ZERO3)
+        closed = self.breaker.closed
+        self.grid.step(hh.p if closed else _ZERO3)
+        u = self._supply() if self.outage or self.neutral_lost else self.grid.u
         m = self.metrology
-        m.step(1.0, self.grid.u, hh.p, hh.q, self.breaker.closed, self.grid.f, self.tariffs.active)
+        wh = m.step(1.0, u, hh.p, hh.q, closed, self.grid.f, self.tariffs.active)
         if m.powered:
             self.powered_s += 1.0
         else:
             self._lp_status |= POWER_FAILURE
-        u = self.grid.u
         if m.powered and not (min(u) >= UNDERVOLTAGE_LIMIT_V and max(u) <= OVERVOLTAGE_LIMIT_V):
             self._lp_status |= voltage_status(max(u)) | voltage_status(min(u))
         self.alarms.check_voltages(t, u, self.events)  # type: ignore[arg-type]
-        pq_events = self.pq.step(t, u, self.grid.f)
+        pq_events = self.pq.step(t, u, self.grid.f, self._thd_u, self._thd_i)
         if pq_events is not NO_EVENTS:
             self._power_quality(pq_events)
+        if self.pq.powered != self._powered:
+            self._power_change(self.pq.powered)
+        self._s0_wh += wh
+        if self.smart_disconnect.enabled:
+            inst = m.instant
+            self._cut(self.smart_disconnect.step(
+                t, (inst[_I_L1], inst[_I_L1 + 1], inst[_I_L1 + 2]), inst[_P_PLUS], closed=self.breaker.closed))
+        if self.prepayment.enabled:
+            self._prepayment_second(t, wh)
         if self._restore_when_allowed:
             self._retry_restore()
+        if t % _S0_FEED_S == 0:
+            self._feed_s0()
         if t % self.period_s == 0:
             self._end_of_period(t)
         if t % 60 == 0:  # switch points take effect for the seconds after them
             self._minute(t)
+            if t % self.analysis.interval_s == 0:
+                self._analysis(t)
             if (t + self.rtc.standard_offset) % 86400 == 0:
                 self._midnight(t)
 
     def _minute(self, t: int, tick: bool = True) -> None:
         wall = self.rtc.wall_time(t)
+        if self.prepayment.enabled:
+            self._wall = wall
+            self._working_day = self.tariffs.calendar.day_type(wall.date()) == "working"
         hour = wall.hour + wall.minute / 60.0
-        self.tariffs.update(wall.hour * 60 + wall.minute)
+        self.tariffs.update(wall)
+        self._tariff_changed(t)
         self.household.minute(t, hour, wall.weekday(), wall.timetuple().tm_yday, tick)
         self.grid.minute(hour)
 
@@ -174,9 +245,12 @@ class Meter:
         if e.detail.get("action") == "disconnect":
             self._restore_when_allowed.discard(reason)
             self._breaker_change(self.breaker.trip(reason, float(self.t)))
-        else:
+        elif reason in AUTO_RECLOSE:
             self._restore_when_allowed.add(reason)
             self._retry_restore()
+        # A neutral fault is not reclosed automatically (§5.2 names automatic reconnection only for the I/P limits,
+        # credit and, §5.4, overvoltage): with the breaker open the star point re-centres, so the fault always looks
+        # cleared while the neutral is still broken; a person (button, remote connect) recloses it.
 
     def _retry_restore(self) -> None:
         for reason in sorted(self._restore_when_allowed):
@@ -188,10 +262,11 @@ class Meter:
                 self._restore_when_allowed.discard(reason)
                 self._breaker_change(change)
 
-    def _breaker_change(self, change: BreakerChange | None) -> None:
+    def _breaker_change(self, change: BreakerChange | None, detail: str = "") -> None:
         if change is not None:
             self.events.append(change)
-            self._log("disconnect", self.t, change.new, reason=change.reason, previous=change.old)
+            extra = {"detail": detail} if detail else {}
+            self._log("disconnect", self.t, change.new, reason=change.reason, previous=change.old, **extra)
 
     def _log(self, name: str, t: int, type: str, /, **detail: Any) -> None:
         """Write an event logger entry (and mark the logs for saving)."""
@@ -201,12 +276,83 @@ class Meter:
     def _midnight(self, t: int) -> None:
         """00:00 local standard time: the scheduled debiting stop (Z6/Z7) and debiting logger 2 (Z25)."""
         day = self.rtc.standard_time(t).replace(tzinfo=None)
+        ordinal = day.toordinal()
+        if ordinal <= self._last_midnight:  # the clock was set back over a midnight already processed
+            return
+        self._last_midnight = ordinal
         if is_debiting_stop(day, self.settings.z6, self.stop_months):
             self.debiting_stop("schedule")
         self._log("occurrence_counters", t, "snapshot", **self.pq.counters())  # (inferred) daily at midnight
         if is_logger2_due(day, self.settings.z25):
             self.billing2.snapshot(t, self._snapshot(_LOGGER2_KEYS))
             self.logs_revision += 1
+
+    def _power_change(self, powered: bool) -> None:
+        """All-phase power loss (the meter goes down) and its return: the last-gasp alarm and the display."""
+        self._powered = powered
+        self.events.append(AlarmEvent(float(self.t), "power_outage", not powered))
+        if powered:
+            self.alarms.active.pop(("power_outage", None), None)
+            self.display.power_on(self.mono)
+        else:
+            self.alarms.active[("power_outage", None)] = float(self.t)
+            self.display.power_off(self.mono)
+
+    def _alarm(self, kind: str, active: bool, **detail: Any) -> None:
+        """A meter-wide alarm (not per phase) switching on or off."""
+        key = (kind, None)
+        if active == (key in self.alarms.active):
+            return
+        if active:
+            self.alarms.active[key] = float(self.t)
+        else:
+            del self.alarms.active[key]
+        self.events.append(AlarmEvent(float(self.t), kind, active, None, detail))
+
+    def _cut(self, action: CutAction | None) -> None:
+        """Carry out a smart-disconnect or prepayment request on the breaker."""
+        if action is None:
+            return
+        if action.kind == "disconnect":
+            self._restore_when_allowed.discard(action.reason)
+            self._breaker_change(self.breaker.trip(action.reason, float(self.t)), action.detail)
+        else:
+            self._restore_when_allowed.add(action.reason)  # waits for the 5 s minimum when needed
+            self._retry_restore()
+        self._measure()
+
+    def _prepayment_second(self, t: int, wh: float) -> None:
+        pp = self.prepayment
+        inst = self.metrology.instant
+        load_a = max(inst[_I_L1], inst[_I_L1 + 1], inst[_I_L1 + 2])
+        # Friendly periods have 1-min resolution: the wall time and day type of the minute (set in _minute)
+        for action in pp.consume(t, wh, self._wall, self._working_day, load_a, inst[_P_PLUS], self.tariffs.active):
+            self._cut(action)
+        if pp.events:
+            self._prepayment_events(pp.drain_events())
+
+    def _prepayment_events(self, events: list[PrepaymentEvent]) -> None:
+        for e in events:
+            if e.kind == "low_credit":
+                self._alarm("low_credit", bool(e.active), remaining=round(e.remaining, 3))
+            else:
+                self._log("prepayment", e.time, f"prepayment_{e.state.lower()}",
+                          remaining=round(e.remaining, 3), credit=round(e.credit, 3))
+
+    def _feed_s0(self) -> None:
+        if self.s0 is not None:
+            self.s0.feed(self.mono, self._s0_wh)
+        self._s0_wh = 0.0
+
+    def _analysis(self, t: int) -> None:
+        values = self.base_values()
+        self.analysis.record(t, {k: values.get(k) for k in self.analysis.channels})  # type: ignore[misc]
+        self.logs_revision += 1
+
+    def _tamper_events(self, events: list[TamperEvent]) -> None:
+        for e in events:
+            self._log("meter_status", e.time, f"tamper_{e.detector}_{e.kind}", state=e.state.lower())
+            self._alarm(f"tamper_{e.detector}", e.state != TAMPER_NONE, state=e.state.lower())
 
     def _energies(self) -> dict[str, float]:
         return dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True))
@@ -228,13 +374,24 @@ class Meter:
     # --- commands ----------------------------------------------------------------------------
     def breaker_command(self, action: Action) -> BreakerChange:
         """Operate the breaker now; raises BreakerRefused when the state does not allow it."""
-        change = self.breaker.command(action, float(self.t))
+        b = self.breaker
+        reconnect = action == "connect" or (action == "push_button" and b.state != "connected")
+        if reconnect and self.prepayment.holds_breaker_open:
+            raise BreakerRefused(action, b.state, "prepayment credit is 0 (top up first, or ask for emergency credit)")
+        change = b.command(action, float(self.t))
         self._breaker_change(change)
         self._measure()  # currents and powers follow the contacts at once
         return change
 
     def set_tariff(self, tariff: int | None) -> None:
+        """The tariff command (raises TariffRefused when Z13 does not take tariffs by command)."""
         self.tariffs.set_override(tariff)
+        self._tariff_changed(self.t)
+
+    def _tariff_changed(self, t: int) -> None:
+        change = self.tariffs.take_change()
+        if change is not None:
+            self._log("tariff", t, "tariff_change", old=change[0], new=change[1], source=self.tariffs.source)
 
     def set_phase_voltage(self, phase: int, volts: float | None) -> None:
         """Simulation input: force a phase voltage (None = back to the grid model)."""
@@ -247,9 +404,193 @@ class Meter:
         self._log("meter_status", self.t, f"load_control_{relay}_{state}")
         return change
 
+    # --- simulation inputs (the physical world around the meter) --------------------------------
+    def set_load(self, scale: float = 1.0, extra_w: float = 0.0) -> None:
+        """Household consumption × scale, plus a constant resistive load spread evenly over the phases."""
+        if not (math.isfinite(scale) and 0.0 <= scale <= 100.0):
+            raise ValueError(f"load scale must be 0–100, got {scale}")
+        if not (math.isfinite(extra_w) and 0.0 <= extra_w <= 100_000.0):
+            raise ValueError(f"extra load must be 0–100000 W, got {extra_w}")
+        self.household.load_scale, self.household.extra_w = float(scale), float(extra_w)
+        self._measure()
+
+    def set_pv(self, scale: float) -> None:
+        """PV production × scale (0 = none, e.g. under snow)."""
+        if not (math.isfinite(scale) and 0.0 <= scale <= 10.0):
+            raise ValueError(f"PV scale must be 0–10, got {scale}")
+        self.household.pv_scale = float(scale)
+        self._measure()
+
+    def set_outage(self, active: bool) -> None:
+        """An all-phase power cut at the supply (and its end)."""
+        self.outage = bool(active)
+        self._measure()
+
+    def set_neutral_loss(self, active: bool) -> None:
+        """A broken supply neutral: the installation's star point floats with the phase loads."""
+        self.neutral_lost = bool(active)
+        self._measure()
+
+    def voltage_event(self, kind: str, phase: int, duration_ms: float, depth_v: float) -> bool:
+        """A sub-second sag or swell in the present second (too short for the 1-s model); True if counted."""
+        if kind == "sag":
+            return self.pq.inject_sag(self.t, phase, duration_ms, depth_v)
+        if kind == "swell":
+            return self.pq.inject_swell(self.t, phase, duration_ms, depth_v)
+        raise ValueError(f"voltage event kind must be 'sag' or 'swell', got {kind!r}")
+
+    def set_tamper(self, detector: str, active: bool) -> None:
+        """A magnet at the meter / the terminal cover opened (active) or gone / closed again."""
+        self._tamper_events(self.tamper.set_input(self.t, detector, bool(active)))
+
+    def tamper_release(self, detector: str | None = None) -> list[str]:
+        """Head-end release of latched tamper indications; returns the detectors released."""
+        events = self.tamper.release(self.t, detector)
+        self._tamper_events(events)
+        return [e.detector for e in events if e.kind == "released"]
+
+    def press_button(self) -> str | None:
+        """A short press of the left push button: step the manual display list; returns the item shown."""
+        return self.display.press(self.mono)
+
+    def set_module_inputs(self, port1: bool, port2: bool) -> None:
+        """230 V present on the module's I/O1 / I/O2 inputs (tariff inputs, or the alarm input per Z3)."""
+        old = self.module_inputs
+        self.module_inputs = (bool(port1), bool(port2))
+        if z3_has_alarm_input(self.settings.z3) and old[1] != self.module_inputs[1]:
+            inverted = self.settings.z3 in (4, 10)  # "alarm in inverted" codes
+            self._alarm("module_alarm_input", self.module_inputs[1] != inverted)
+        self.tariffs.set_inputs(*self.module_inputs)
+        self._tariff_changed(self.t)
+
+    def pulse_input(self, pulses: int) -> int:
+        """Pulses arriving on the module pulse input in the present second; the input follows at most 25 Hz,
+        so pulses beyond 25 in one second are lost. Returns the pulses counted."""
+        if not self.has_pulse_input:
+            raise ValueError(f"Z3 = {self.settings.z3:02d} gives the module no pulse input")
+        if isinstance(pulses, bool) or not isinstance(pulses, int) or pulses < 0:
+            raise ValueError(f"pulses must be a whole number ≥ 0, got {pulses!r}")
+        second, seen = self._pulse_second
+        if second != self.t:
+            seen = 0
+        counted = min(pulses, PULSE_INPUT_MAX_HZ - seen)
+        self._pulse_second = (self.t, seen + counted)
+        self.pulse_count += counted
+        return counted
+
+    # --- head-end commands ------------------------------------------------------------------------
+    def set_time(self, t: float, source: str = "remote") -> int:
+        """Set the meter clock (RTC) to t; returns the change in seconds. Logged in the RTC-adjustment logger
+        (changes < 7 s filtered out) and flagged CLOCK_ADJUSTED in the load-profile period it falls in."""
+        if not math.isfinite(t):
+            raise ValueError("the new time must be a finite number of seconds")
+        new_t = int(t)
+        old_t = self.t
+        delta = new_t - old_t
+        if delta == 0:
+            return 0
+        self.clock_offset += delta
+        self._lp_status |= CLOCK_ADJUSTED
+        if delta > 0 and new_t // self.period_s != old_t // self.period_s:
+            # The periods jumped over hold no energy: the next one averages from here (like a power-up).
+            self.demand.restart(self._energies())
+        self.t = new_t
+        event = self.logs.log_rtc_adjustment(old_t, new_t, source=source)
+        if event is not None:
+            self.logs_revision += 1
+        self._minute(new_t - new_t % 60, tick=False)
+        return delta
+
+    def top_up(self, amount: float) -> float:
+        """Load prepayment credit (kWh, or currency); returns the remaining value afterwards."""
+        pp = self.prepayment
+        actions = pp.top_up(self.t, amount)
+        self._log("prepayment", self.t, "top_up", amount=amount, remaining=round(pp.remaining, 3))
+        for action in actions:
+            self._cut(action)
+        self._prepayment_events(pp.drain_events())
+        return pp.remaining
+
+    def request_emergency(self) -> None:
+        """Emergency supply after the credit ran out (consumer's button or head-end)."""
+        for action in self.prepayment.request_emergency(self.t):
+            self._cut(action)
+        self._prepayment_events(self.prepayment.drain_events())
+
     def drain_events(self) -> list[MeterEvent]:
         events, self.events = self.events, []
         return events
+
+    def reconfigure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change settings remotely. The whole new configuration is validated first (pydantic, with the same
+        cross-checks as at start-up), so a refused change leaves the meter as it was. Returns what changed."""
+        merged = {**self.settings.model_dump(exclude_unset=True), **changes}
+        new = type(self.settings).model_validate(merged)
+        changed = {k: v for k, v in changes.items() if getattr(new, k) != getattr(self.settings, k)}
+        old, self.settings = self.settings, new
+        if "z4" in changed:
+            # A new capture period: the profile restarts empty (its entries would be misread); the running
+            # period keeps its start, so no energy is lost to the next entry.
+            self.period_s = new.integration_period_s
+            self.demand.period_s = self.period_s
+            self.load_profile = LoadProfile(self.period_s, self.load_profile.channels)
+        if "z7" in changed:
+            self.stop_months = z7_stop_months(new.z7)
+        if "power_threshold_w" in changed:
+            self.demand.pth_w = new.power_threshold_w
+        if changed.keys() & {"z13", "tariff_schedule", "tariff_calendar"}:
+            tariffs = Tariffs(new.z13, new.z3, new.calendar, z20=new.z20,
+                              command_overrides_any_source=new.tariff_command_overrides_any_source)
+            saved = self.tariffs.to_state()
+            tariffs.restore({k: v for k, v in saved.items() if k != "override" or tariffs.accepts_commands})
+            self.tariffs = tariffs
+            self.tariffs.update(self.rtc.wall_time(self.t))
+            self._tariff_changed(self.t)
+        if "z14" in changed:
+            self.load_control.z14 = new.z14
+        if "smart_disconnect" in changed:
+            state = self.smart_disconnect.to_state()
+            self.smart_disconnect = SmartDisconnect(new.smart_disconnect)
+            self.smart_disconnect.restore(state)
+        if "prepayment" in changed:
+            state = self.prepayment.to_state()
+            was_on = self.prepayment.enabled
+            self.prepayment = Prepayment(new.prepayment)
+            if was_on and self.prepayment.enabled:
+                self.prepayment.restore(state)  # the balance carries over a change of its parameters
+            if was_on and not self.prepayment.enabled and self.breaker.reason == "prepayment":
+                self._restore_when_allowed.add("prepayment")  # switched off: no reason to stay open
+            self._minute(self.t - self.t % 60, tick=False)  # the wall time the friendly periods need
+        if "power_quality" in changed:
+            state = self.pq.to_state()
+            self.pq = PowerQuality(new.power_quality, standard_offset=self.rtc.standard_offset)
+            self.pq.restore(state)
+        if "display" in changed:
+            state = self.display.to_state()
+            self.display = Display(new.display.lists(self.energy_type))
+            self.display.restore(state)
+        if "analysis_logger" in changed:
+            self.analysis.reconfigure(new.analysis_logger.channels, new.analysis_logger.interval_s)
+        if "tamper" in changed:
+            state = self.tamper.to_state()
+            self.tamper = Tamper(new.tamper)
+            self.tamper.restore(state)
+        if "prepayment" in changed:
+            self._rebuild_registers()
+        if changed:
+            self._log("meter_status", self.t, "reconfigured", settings=sorted(changed))
+            self._retry_restore()
+        del old
+        return {k: getattr(new, k).model_dump() if hasattr(getattr(new, k), "model_dump") else getattr(new, k)
+                for k in changed}
+
+    def _rebuild_registers(self) -> None:
+        pp = self.settings.prepayment
+        self.registers = meter_registers(
+            self.energy_type, ct=self.settings.type.is_ct, pulse_unit=self.pulse_unit,
+            pulse_input=self.has_pulse_input,
+            prepayment=None if not pp.enabled else ("kWh" if pp.unit == "kWh" else pp.currency),
+        )
 
     # --- readings ----------------------------------------------------------------------------
     def base_values(self) -> dict[str, float | int | str | None]:
@@ -279,7 +620,40 @@ class Meter:
         values["tariff"] = self.tariffs.active
         values["breaker"] = self.breaker.state
         values["load_control_1"], values["load_control_2"] = self.load_control.relays
+        for n in (0, 1, 2):
+            values[f"thd_u_l{n + 1}"] = self._thd_u[n]
+            values[f"thd_i_l{n + 1}"] = self._thd_i[n]
+        values["s0_pulses"] = self.s0.count if self.s0 is not None else 0
+        values["s0_rate"] = self.s0.rate_hz if self.s0 is not None else 0.0
+        values["pulse_input"] = self.pulse_count / self.settings.pulse_input_divisor
+        pp = self.prepayment
+        scale = 1000.0 if pp.settings.unit == "kWh" else 1.0  # kWh are kept in Wh like every energy
+        values["prepayment_remaining"] = pp.remaining * scale
+        values["prepayment_credit"] = pp.credit * scale
+        values["prepayment_state"] = pp.state.lower()
         return values
+
+    def lcd(self) -> LcdText | None:
+        """What the LCD shows now (None while blank: no mains and no button pressed)."""
+        item = self.display.current_item(self.mono)
+        if item is None:
+            return None
+        readings = self.readings()
+        values: dict[str, float | int | str | None] = {
+            REGISTERS_BY_KEY[k].obis: v for k, v in readings.items() if k in REGISTERS_BY_KEY
+        }
+        values["1.0.0"] = readings["time"]
+        kind = self.settings.type
+        symbols = Symbols.from_values(
+            values,
+            breaker=self.breaker.state if kind.has_breaker else None,
+            smart_disconnect=self.smart_disconnect.enabled,
+            tamper=self.tamper.symbol_on,
+            prepayment=self.prepayment.enabled,
+            rf="joined" if kind.radio else "off",
+            ct_meter=kind.is_ct,
+        )
+        return render(item, values, self.settings.z1, symbols, ct=kind.is_ct)
 
     def _iso(self, t: float | None) -> str | None:
         return None if t is None else self.rtc.iso(t)
@@ -314,12 +688,25 @@ class Meter:
             "breaker": {"state": b.state, "reason": b.reason, "changed_at": b.changed_at,
                         "last_disconnect_at": b.last_disconnect_at},
             "tariff_override": self.tariffs.override,
+            "tariffs": self.tariffs.to_state(),
             "load_control": self.load_control.to_state(),
             "alarms": self.alarms.to_state(),
             "power_quality": self.pq.to_state(),
             "restore_when_allowed": sorted(self._restore_when_allowed),
             "household": self.household.to_state(),
             "grid": self.grid.to_state(),
+            "smart_disconnect": self.smart_disconnect.to_state(),
+            "prepayment": self.prepayment.to_state(),
+            "tamper": self.tamper.to_state(),
+            "display": self.display.to_state(),
+            "s0": self.s0.to_state() if self.s0 is not None else None,
+            "s0_wh": self._s0_wh,
+            "pulse_count": self.pulse_count,
+            "module_inputs": list(self.module_inputs),
+            "clock_offset": self.clock_offset,
+            "mono": self.mono,
+            "inputs": {"neutral_lost": self.neutral_lost, "outage": self.outage, "powered": self._powered},
+            "last_midnight": self._last_midnight,
         }
 
     def logs_state(self) -> dict[str, Any]:
@@ -331,6 +718,7 @@ class Meter:
             "billing": self.billing.to_state(),
             "billing2": self.billing2.to_state(),
             "events": self.logs.to_state(),
+            "analysis": self.analysis.to_state(),
             "lp_status": self._lp_status,
         }
 
@@ -341,6 +729,10 @@ class Meter:
         self.billing.restore(logs["billing"])
         self.billing2.restore(logs["billing2"])
         self.logs.restore(logs["events"])
+        if "analysis" in logs:
+            saved = AnalysisLogger.from_state(logs["analysis"])
+            if (saved.channels, saved.interval_s) == (self.analysis.channels, self.analysis.interval_s):
+                self.analysis = saved  # a reconfigured logger starts empty
         self._lp_status = int(logs["lp_status"])
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -361,7 +753,10 @@ class Meter:
         self.breaker.reason = b["reason"]
         self.breaker.changed_at = float(b["changed_at"])
         self.breaker.last_disconnect_at = b["last_disconnect_at"]
-        self.tariffs.override = state["tariff_override"]
+        if "tariffs" in state:
+            self.tariffs.restore(state["tariffs"])
+        elif state["tariff_override"] is not None and self.tariffs.accepts_commands:
+            self.tariffs.set_override(state["tariff_override"])
         self.load_control.restore(state.get("load_control", ["off", "off"]))  # absent in early saves
         self.alarms.restore(state["alarms"])
         if "power_quality" in state:
@@ -369,6 +764,30 @@ class Meter:
         self._restore_when_allowed = set(state.get("restore_when_allowed", ()))
         self.household.restore(state["household"])
         self.grid.restore(state["grid"])
+        # Parts added later start fresh when a state saved before them is restored.
+        if "smart_disconnect" in state:
+            self.smart_disconnect.restore(state["smart_disconnect"])
+        if state.get("prepayment") is not None and self.prepayment.enabled:
+            self.prepayment.restore(state["prepayment"])
+        if "tamper" in state:
+            self.tamper.restore(state["tamper"])
+        if "display" in state:
+            self.display.restore(state["display"])
+        if state.get("s0") is not None and self.s0 is not None:
+            self.s0.restore(state["s0"])
+        self._s0_wh = float(state.get("s0_wh", 0.0))
+        self.pulse_count = int(state.get("pulse_count", 0))
+        p1, p2 = state.get("module_inputs", (False, False))
+        self.module_inputs = (bool(p1), bool(p2))
+        self.clock_offset = int(state.get("clock_offset", 0))
+        self.mono = int(state.get("mono", 0))
+        inputs = state.get("inputs", {})
+        self.neutral_lost = bool(inputs.get("neutral_lost", False))
+        self.outage = bool(inputs.get("outage", False))
+        self._powered = bool(inputs.get("powered", True))
+        self._last_midnight = int(state.get("last_midnight", -1))
+        if self._powered:
+            self.display.power_on(self.mono)  # the meter starts up again
         # The meter was off between the save and now: nothing registers in the gap.
         if self.t > saved_t and self.t // self.period_s != saved_t // self.period_s:
             self.demand.restart(self._energies())
@@ -377,6 +796,27 @@ class Meter:
 
 
 _ZERO3 = [0.0, 0.0, 0.0]
+AUTO_RECLOSE = frozenset({"overvoltage"})  # protection trips the meter recloses by itself once cleared
+_I_L1 = INSTANT_KEYS.index("i_l1")
+_P_PLUS = INSTANT_KEYS.index("p_plus")
+_S0_FEED_S = 10  # (inferred) S0 pulses are fed in 10-s batches: counts stay exact, the queue model is kept
+PULSE_INPUT_MAX_HZ = 25  # §9 module pulse inputs
+_STANDBY_W = 30.0  # (inferred) what an installation draws per phase with everything off: electronics on standby
+_A = (1.0, -0.5, -0.5)  # cos of 0°, −120°, +120°
+_B = (0.0, -math.sqrt(3) / 2, math.sqrt(3) / 2)
+
+
+def floating_star_voltages(u: list[float], p: list[float]) -> list[float]:
+    """Phase voltages across an installation whose neutral is broken upstream of the meter.
+
+    The loads (taken as resistances drawing p at their nominal voltage, at least a standby load) form a star whose
+    point floats to Σ(Y·U)/ΣY of the three phase voltage phasors, so a lightly loaded phase rises towards the
+    line-to-line voltage and the heavily loaded one falls (§7.9 detects exactly this pattern)."""
+    y = [max(pi, _STANDBY_W) for pi in p]  # admittance ∝ power at a common nominal voltage
+    total = y[0] + y[1] + y[2]
+    nx = sum(y[i] * u[i] * _A[i] for i in range(3)) / total
+    ny = sum(y[i] * u[i] * _B[i] for i in range(3)) / total
+    return [math.hypot(u[i] * _A[i] - nx, u[i] * _B[i] - ny) for i in range(3)]
 _LP_CHANNELS = {"1.8.0": "a_plus", "2.8.0": "a_minus", "3.8.0": "r_plus", "4.8.0": "r_minus"}
 # Captured objects of the monthly debiting logger (spec §4.2) and of debiting logger 2 (§4.3)
 _BILLING_KEYS = (

@@ -87,6 +87,7 @@ class PrepaymentSettings(BaseModel):
 
     enabled: bool = Field(False, description="prepayment on (default off, switched by a supporting head-end)")
     unit: Literal["kWh", "currency"] = Field("kWh", description="kWh (the meter) or currency (simulator extension)")
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 code shown with unit 'currency'")
     prices: dict[int, float] = Field(
         default_factory=dict, description="currency per kWh for each tariff 1–8; only with unit 'currency'"
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from omnipower.errors import EncodeError, LengthError, UnknownTagError
-from omnipower.registers import BREAKER_STATES, REGISTERS_BY_KEY, Kind
+from omnipower.registers import REGISTERS_BY_KEY, Kind
 
 Value = float | int | str | None
 
@@ -58,14 +58,22 @@ INPUT_ORDER_2: tuple[str, ...] = (
     "p_plus_max_acc", "p_plus_max_acc_t1", "p_plus_max_acc_t2", "p_minus_max_acc", "q_plus_max_acc", "q_minus_max_acc",
     "p_plus_daily_max", "p_plus_daily_max_time", "p_plus_daily_min", "p_plus_daily_min_time",
     "power_threshold_counter", "debiting_periods",
+    # 0x00D2 THD, S0 and pulse input, prepayment
+    "thd_u_l1", "thd_u_l2", "thd_u_l3", "thd_i_l1", "thd_i_l2", "thd_i_l3", "s0_pulses", "s0_rate", "pulse_input",
+    "prepayment_remaining", "prepayment_credit", "prepayment_state",
 )
 MODBUS_DECIMALS = {
     Kind.ENERGY: 2, Kind.REACTIVE_ENERGY: 2, Kind.APPARENT_ENERGY: 2,
     Kind.POWER: 0, Kind.REACTIVE_POWER: 0, Kind.APPARENT_POWER: 0,
     Kind.VOLTAGE: 1, Kind.CURRENT: 3, Kind.POWER_FACTOR: 3, Kind.FREQUENCY: 2,
     Kind.HOURS: 0, Kind.INTEGER: 0, Kind.TIMESTAMP: 0, Kind.ENUM: 0, Kind.COUNTER: 0,
+    Kind.PERCENT: 1, Kind.PULSE_RATE: 2, Kind.ENERGY_BALANCE: 3,
 }
+# Registers whose unit is chosen by configuration (Z12 pulse unit; prepayment in kWh or money): 3 decimals
+# carry any of them (m³ to the litre, kWh to the Wh, money to a tenth of a cent).
+KEY_DECIMALS = {"pulse_input": 3, "prepayment_remaining": 3, "prepayment_credit": 3}
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+ABSENT = -1  # an enumerated state the meter does not have (e.g. prepayment switched off)
 
 HOLDING_TARIFF_CONTROL = 0
 HOLDING_BREAKER_COMMAND = 1
@@ -90,7 +98,8 @@ class InputPoint:
 
 def _points(keys: tuple[str, ...], start: int) -> tuple[InputPoint, ...]:
     return tuple(
-        InputPoint(key, start + 2 * i, MODBUS_DECIMALS[REGISTERS_BY_KEY[key].kind], REGISTERS_BY_KEY[key].kind)
+        InputPoint(key, start + 2 * i, KEY_DECIMALS.get(key, MODBUS_DECIMALS[REGISTERS_BY_KEY[key].kind]),
+                   REGISTERS_BY_KEY[key].kind)
         for i, key in enumerate(keys)
     )
 
@@ -122,9 +131,10 @@ def from_words(high: int, low: int) -> int:
 def encode_value(point: InputPoint, value: Value) -> int:
     """One reading (published unit) → its integer register value."""
     if point.kind is Kind.ENUM:
-        if value not in BREAKER_CODES:
-            raise EncodeError(f"{point.key}: {value!r} is not one of {', '.join(BREAKER_STATES)}")
-        return BREAKER_CODES[str(value)]
+        codes = _enum_codes(point.key)
+        if value not in codes:
+            raise EncodeError(f"{point.key}: {value!r} is not one of {', '.join(codes)}")
+        return codes[str(value)]
     if point.kind is Kind.TIMESTAMP:
         return 0 if value is None else _u32_as_i32(int(datetime.fromisoformat(str(value)).timestamp()))
     if not isinstance(value, int | float) or isinstance(value, bool):
@@ -134,10 +144,13 @@ def encode_value(point: InputPoint, value: Value) -> int:
 
 def decode_value(point: InputPoint, raw: int) -> Value:
     if point.kind is Kind.ENUM:
-        for state, code in BREAKER_CODES.items():
+        if raw == ABSENT:
+            return None
+        codes = _enum_codes(point.key)
+        for state, code in codes.items():
             if code == raw:
                 return state
-        raise UnknownTagError(f"{point.key}: breaker code {raw} is not 0, 1 or 2")
+        raise UnknownTagError(f"{point.key}: code {raw} is not one of {', '.join(map(str, codes.values()))}")
     if point.kind is Kind.TIMESTAMP:
         return None if raw == 0 else raw & 0xFFFFFFFF  # Unix seconds; shown in the meter's offset by the caller
     if point.decimals == 0:
@@ -150,6 +163,9 @@ def encode_inputs(readings: Mapping[str, Value]) -> list[int]:
     words = [0] * INPUT_COUNT
     for point in INPUT_POINTS:
         value = readings.get(point.key)
+        if value is None and point.kind is Kind.ENUM:  # a state the meter does not have (prepayment off)
+            words[point.address], words[point.address + 1] = to_words(ABSENT)
+            continue
         if value is None and point.kind is not Kind.TIMESTAMP:
             continue
         words[point.address], words[point.address + 1] = to_words(encode_value(point, value))
@@ -160,6 +176,13 @@ def encode_inputs(readings: Mapping[str, Value]) -> list[int]:
         words[TIME_ADDRESS : TIME_ADDRESS + 2] = to_words(_u32_as_i32(int(when.timestamp())))
         words[TIME_ADDRESS + 2 : TIME_ADDRESS + 4] = to_words(int(offset.total_seconds()) if offset else 0)
     return words
+
+
+def _enum_codes(key: str) -> dict[str, int]:
+    """The breaker keeps the DLMS class-70 coding; other states count in the register table's order."""
+    if key == "breaker":
+        return BREAKER_CODES
+    return {option: i for i, option in enumerate(REGISTERS_BY_KEY[key].options)}
 
 
 def _u32_as_i32(value: int) -> int:

@@ -23,6 +23,7 @@ __all__ = [
     "RELAY_STATES",
     "Kind",
     "Register",
+    "meter_registers",
     "registers_for",
 ]
 
@@ -58,6 +59,13 @@ class Kind(Enum):
     INTEGER = KindSpec(None, 1.0, 0, 0, None, "measurement")
     ENUM = KindSpec(None, 1.0, 0, 0, "enum", None)
     COUNTER = KindSpec(None, 1.0, 0, 0, None, "total_increasing")
+    PERCENT = KindSpec("%", 1.0, 1, -1, None, "measurement")
+    ENERGY_BALANCE = KindSpec("kWh", 1000.0, 3, 1, None, "measurement")  # counts down: not total_increasing
+    MONEY = KindSpec(None, 1.0, 2, -2, "monetary", "total")  # unit = the configured currency
+    PULSE_RATE = KindSpec("Hz", 1.0, 2, -2, None, "measurement")
+    VOLUME_M3 = KindSpec("m³", 1.0, 3, -3, "water", "total_increasing")
+    VOLUME_L = KindSpec("L", 1.0, 0, 0, "water", "total_increasing")
+    PULSE_ENERGY = KindSpec("kWh", 1.0, 3, -3, None, "total_increasing")  # counted by pulses, not measured
 
     @property
     def spec(self) -> KindSpec:
@@ -71,6 +79,9 @@ FOUR_QUADRANT = frozenset({4})
 
 BREAKER_STATES = ("connected", "disconnected", "ready_for_reconnection")
 RELAY_STATES = ("off", "on")
+PREPAYMENT_STATES = ("credit_ok", "zero_deferred", "zero_disconnected", "emergency_limited", "expired")
+PULSE_KINDS = {None: Kind.COUNTER, "kWh": Kind.PULSE_ENERGY, "m³": Kind.VOLUME_M3, "l": Kind.VOLUME_L}
+PREPAYMENT_KEYS = ("prepayment_remaining", "prepayment_credit", "prepayment_state")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +95,12 @@ class Register:
     enabled_by_default: bool = True
     icon: str | None = None
     options: tuple[str, ...] = ()  # for ENUM kinds
+    unit_override: str | None = None  # a unit set by configuration (the prepayment currency)
+    direct_only: bool = False  # not on CT meters (THD I)
 
     @property
     def unit(self) -> str | None:
-        return self.kind.spec.unit
+        return self.unit_override or self.kind.spec.unit
 
     @property
     def scaler(self) -> int:
@@ -216,6 +229,19 @@ REGISTERS: tuple[Register, ...] = (
     Register(
         "breaker", "128.0.11", "Breaker state", Kind.ENUM, icon="mdi:electric-switch", options=BREAKER_STATES
     ),
+    # Power quality: THD in percent of the fundamental, up to the 40th harmonic (§7.7); THD I on direct meters only
+    *_diag(_phases("thd_u", (32, 52, 72), "7.124", "Voltage THD", Kind.PERCENT)),
+    *_diag([replace(r, direct_only=True)
+            for r in _phases("thd_i", (31, 51, 71), "7.124", "Current THD", Kind.PERCENT)]),
+    # S0 pulse output (A+, 1000 imp/kWh direct / 5000 CT) and the module pulse input 1.1.0.128.1.255 (unit per Z12)
+    *_diag([Register("s0_pulses", "96.3.30", "S0 pulses", Kind.COUNTER, icon="mdi:pulse"),
+            Register("s0_rate", "96.3.31", "S0 pulse rate", Kind.PULSE_RATE, icon="mdi:pulse")], enabled=False),
+    Register("pulse_input", "0.128.1", "Pulse input", Kind.COUNTER, icon="mdi:counter"),
+    # Software prepayment (§5.5): A14prepayment 0.130.0 and its credit 0.130.1; the state is ours
+    Register("prepayment_remaining", "130.0.0", "Prepayment remaining", Kind.ENERGY_BALANCE, icon="mdi:cash"),
+    Register("prepayment_credit", "130.0.1", "Prepayment credit used", Kind.ENERGY_BALANCE, icon="mdi:cash-minus"),
+    Register("prepayment_state", "130.0.2", "Prepayment state", Kind.ENUM, icon="mdi:cash-lock",
+             options=PREPAYMENT_STATES),
     # Load-control module relays (no published OBIS code: ours, in the 0.0.96.3 I/O-control group)
     *_diag([
         Register(f"load_control_{n}", f"96.3.2{n}", f"Load-control relay {n}", Kind.ENUM,
@@ -236,3 +262,24 @@ def registers_for(energy_type: int, keys: Iterable[str] | None = None) -> tuple[
     return tuple(
         r for r in REGISTERS if energy_type in r.energy_types and (wanted is None or r.key in wanted)
     )
+
+
+def meter_registers(
+    energy_type: int, *, ct: bool = False, pulse_unit: str | None = None, prepayment: str | None = None,
+    pulse_input: bool = True,
+) -> tuple[Register, ...]:
+    """The registers of one configured meter: energy type X9, CT or direct, the pulse-input unit (Z12: None,
+    "kWh", "m³", "l"; `pulse_input` False when no module input counts pulses) and prepayment (None = off,
+    "kWh", or a currency code such as "EUR")."""
+    out = []
+    for r in registers_for(energy_type):
+        if (r.direct_only and ct) or (r.key in PREPAYMENT_KEYS and prepayment is None):
+            continue
+        if r.key == "pulse_input":
+            if not pulse_input:
+                continue
+            r = replace(r, kind=PULSE_KINDS[pulse_unit])
+        elif r.key in PREPAYMENT_KEYS[:2] and prepayment != "kWh":
+            r = replace(r, kind=Kind.MONEY, unit_override=prepayment)
+        out.append(r)
+    return tuple(out)

@@ -60,7 +60,7 @@ def test_transaction_is_kept() -> None:
         (b'{"tariff": NaN}', None, "payload", "malformed JSON"),
         (b'{"breaker": "on"}', None, "breaker", "allowed: connect, disconnect, release"),
         (b'{"breaker": 1}', None, "breaker", "invalid value"),
-        (b"press", "push_button", "push_button", "allowed: hold"),
+        (b"tap", "push_button", "push_button", "allowed: press, hold"),
         (b"500", "voltage_l2", "voltage_l2", "0–400 V"),
         (b"1", "load_control_1", "load_control_1", "allowed: on, off"),
         (b"on", "load_control_3", "load_control_3", "unknown command"),
@@ -110,7 +110,7 @@ def test_random_values_for_known_commands(value: object, name: str) -> None:
     try:
         request = parse_set(json.dumps({name: value}).encode())
     except CommandError as exc:
-        assert exc.field == name
+        assert exc.field == name or exc.field.startswith(f"{name}.")  # the command, or a key within it
     else:
         (command,) = request.commands
         assert command.name == name

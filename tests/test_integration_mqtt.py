@@ -83,6 +83,11 @@ async def test_announces_the_topic_contract(mosquitto: Mosquitto, tmp_path: Path
         assert alarms["active"] == []
         availability = await late.wait_for("omnipower/m1/availability")
         assert availability.retain and availability.json() == {"state": "offline"}
+        display = await late.wait_for("omnipower/m1/display")  # the LCD, as the meter shows it
+        lcd = display.json()
+        assert display.retain and not lcd["blank"] and lcd["time"] == body["time"]
+        assert (lcd["state"], lcd["item"]) in {("start_rom", "96.54.1"), ("start_sw", "0.2.0"),
+                                               ("start_phases", "phases")} or lcd["state"] == "auto"
         await asyncio.sleep(0.5)
         configs = [m for m in late.messages if m.topic.startswith("homeassistant/")]
     components = {m.topic.split("/")[1] for m in configs}
@@ -105,7 +110,9 @@ async def test_announces_the_topic_contract(mosquitto: Mosquitto, tmp_path: Path
     # saying unknown (PAYLOAD_NONE); only a timestamp that has not happened yet may be unknown.
     for m in configs:
         cfg = m.json()
-        if m.topic.split("/")[1] == "sensor":
+        if m.topic.split("/")[1] == "sensor" and cfg["state_topic"].endswith("/display"):
+            assert "state_class" not in cfg and render(cfg["value_template"], display.payload).strip()
+        elif m.topic.split("/")[1] == "sensor":
             rendered = render(cfg["value_template"], state.payload)
             if cfg.get("device_class") == "timestamp" and rendered != "None":
                 datetime.fromisoformat(rendered)

@@ -80,8 +80,12 @@ def test_simulate_writes_the_contract_files(tmp_path: Path) -> None:
     assert [b["time"] for b in billing] == ["2026-04-01T00:00:00+01:00"]
     assert billing[0]["registers"]["0.1.0"] == 1
     events = json.loads((folder / "events.json").read_text())
-    assert [(e["time"], e["type"]) for e in events if e["log"] != "occurrence_counters"] == [
+    assert [(e["time"], e["type"]) for e in events if e["log"] not in ("occurrence_counters", "tariff")] == [
         ("2026-04-01T00:00:00+01:00", "debiting_stop")]
+    # The schedule's 06:00 and 22:00 switches in summer time, stamped in standard time (one hour earlier)
+    tariff = [(e["time"], e["old"], e["new"]) for e in events if e["log"] == "tariff"]
+    assert tariff[:2] == [("2026-03-30T05:00:00+01:00", 1, 2), ("2026-03-30T21:00:00+01:00", 2, 1)]
+    assert len(tariff) == 6  # three days, two switches each
     snapshots = [e["time"] for e in events if e["log"] == "occurrence_counters"]  # EN 50160 counters, daily
     assert snapshots == ["2026-03-31T00:00:00+01:00", "2026-04-01T00:00:00+01:00", "2026-04-02T00:00:00+01:00"]
 

@@ -64,10 +64,16 @@ def test_a_meters_readings_survive_the_register_image() -> None:
     meter.advance_to(1_768_478_400 + 6 * 3600)
     readings = meter.readings()
     decoded = decode_inputs(encode_inputs(readings))
+    prepaid = Meter("p", MeterSimSettings(z13=0, z3=3, prepayment={"enabled": True, "initial_value": 3.5}),
+                    SteppedClock(1_768_478_400)).readings()
+    both = decode_inputs(encode_inputs(prepaid))
+    assert (both["prepayment_remaining"], both["prepayment_state"], both["pulse_input"]) == (3.5, "credit_ok", 0)
     assert decoded["time"] == readings["time"]  # the meter clock with its offset
     for key in INPUT_KEYS:
         point = INPUT_BY_KEY[key]
-        if point.kind is Kind.TIMESTAMP:  # Unix seconds on the wire
+        if key not in readings:  # this meter lacks it (no pulse input, prepayment off): 0, or absent for a state
+            assert decoded[key] == (None if point.kind is Kind.ENUM else 0), key
+        elif point.kind is Kind.TIMESTAMP:  # Unix seconds on the wire
             stamp = readings[key]
             assert decoded[key] == (None if stamp is None else datetime.fromisoformat(str(stamp)).timestamp()), key
         elif isinstance(readings[key], str):

@@ -104,6 +104,10 @@ class Source(ABC):
         """One page of a meter logger (load profile, billing, events …) and the number of matches."""
         raise CommandError("log", f"the loggers are not readable from a {self.info.source} meter")
 
+    async def display(self) -> dict[str, Any] | None:
+        """What the meter's LCD shows (published on `<base>/<meter>/display`); None when not known."""
+        return None
+
     @abstractmethod
     async def close(self) -> None:
         """Save what must survive a restart; release the transport."""

@@ -4,11 +4,15 @@ with its permanent memory in `<data_dir>/<meter id>.json`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
@@ -20,12 +24,19 @@ from meter_sim.load_control import LoadControlRefused
 from meter_sim.log_export import query_log
 from meter_sim.meter import Meter
 from meter_sim.persistence import MeterStore
+from meter_sim.prepayment import PrepaymentRefused
+from meter_sim.tariffs import TariffRefused
 
 log = logging.getLogger(__name__)
 
-ALARM_TYPES = ("voltage_missing", "undervoltage", "overvoltage", "neutral_fault")
+ALARM_TYPES = (
+    "voltage_missing", "undervoltage", "overvoltage", "neutral_fault", "power_outage", "tamper_magnetic",
+    "tamper_cover", "low_credit", "module_alarm_input",
+)
 COMMANDS = frozenset({
     "breaker", "tariff", "push_button", "load_control_1", "load_control_2", "voltage_l1", "voltage_l2", "voltage_l3",
+    "top_up", "emergency_credit", "tamper_release", "debiting_stop", "time", "configure",
+    "outage", "neutral_loss", "magnet", "cover_open",
 })
 SW_VERSION = "50981173 (simulated)"
 
@@ -111,29 +122,69 @@ class SimulatedSource(Source):
 
     async def execute(self, command: Command) -> dict[str, Any]:
         self._advance()
-        meter = self.meter
-        name, value = command.name, command.value
         try:
-            if name in ("breaker", "push_button"):
-                action = "push_button" if name == "push_button" else value
-                change = meter.breaker_command(action)  # type: ignore[arg-type]
-                result: dict[str, Any] = {"breaker": change.new, "previous": change.old}
-            elif name == "tariff":
-                meter.set_tariff(value if isinstance(value, int) else None)
-                result = {"tariff": meter.tariffs.active, "tariff_control": "auto" if value is None else str(value)}
-            elif name.startswith("load_control_"):
-                switched = meter.load_control_command(int(name[-1]), value)  # type: ignore[arg-type]
-                result = {name: switched.new, "previous": switched.old}
-            elif name.startswith("voltage_l"):
-                meter.set_phase_voltage(int(name[-1]), float(value) if value is not None else None)
-                result = {name: "auto" if value is None else value}
-            else:
-                raise CommandError(name, "not supported by the simulated meter")
-        except (BreakerRefused, LoadControlRefused) as exc:
-            raise CommandError(name, str(exc)) from None
+            result = self._carry_out(command.name, command.value)
+        except (BreakerRefused, LoadControlRefused, PrepaymentRefused, TariffRefused) as exc:
+            raise CommandError(command.name, str(exc)) from None
+        except ValidationError as exc:
+            raise CommandError(command.name, _validation_message(exc)) from None
+        except ValueError as exc:
+            raise CommandError(command.name, str(exc)) from None
         self._advance()
         await self._save()
         return result
+
+    def _carry_out(self, name: str, value: Any) -> dict[str, Any]:
+        meter = self.meter
+        if name in ("breaker", "push_button"):
+            if value == "press":
+                return {"display": meter.press_button()}
+            action = "push_button" if name == "push_button" else value
+            change = meter.breaker_command(action)  # type: ignore[arg-type]  # validated by parse_set
+            return {"breaker": change.new, "previous": change.old}
+        if name == "tariff":
+            meter.set_tariff(value if isinstance(value, int) else None)
+            return {"tariff": meter.tariffs.active, "tariff_control": "auto" if value is None else str(value)}
+        if name.startswith("load_control_"):
+            switched = meter.load_control_command(int(name[-1]), value)
+            return {name: switched.new, "previous": switched.old}
+        if name.startswith("voltage_l"):
+            meter.set_phase_voltage(int(name[-1]), float(value) if value is not None else None)
+            return {name: "auto" if value is None else value}
+        if name == "top_up":
+            remaining = meter.top_up(float(value))
+            return {"prepayment_remaining": round(remaining, 3), "prepayment_state": meter.prepayment.state.lower()}
+        if name == "emergency_credit":
+            meter.request_emergency()
+            return {"prepayment_state": meter.prepayment.state.lower()}
+        if name == "tamper_release":
+            released = meter.tamper_release(None if value == "all" else str(value))
+            return {"released": released}
+        if name == "debiting_stop":
+            meter.debiting_stop("command")
+            return {"debiting_periods": meter.debiting_periods}
+        if name == "time":
+            delta = meter.set_time(float(value))
+            return {"time": meter.rtc.iso(meter.t), "adjusted_s": delta}
+        if name == "configure":
+            changed = meter.reconfigure(json.loads(str(value)))
+            self.info = replace(self.info, registers=meter.registers)
+            return {"configured": changed}
+        if name in ("outage", "neutral_loss"):
+            getattr(meter, f"set_{name}")(value == "on")
+            return {name: value}
+        if name in ("magnet", "cover_open"):
+            meter.set_tamper("magnetic" if name == "magnet" else "cover", value == "on")
+            return {name: value}
+        raise CommandError(name, "not supported by the simulated meter")
+
+    async def display(self) -> dict[str, Any] | None:
+        lcd = self.meter.lcd()
+        state = self.meter.display.state.value
+        time = self.meter.rtc.iso(self.meter.t)
+        if lcd is None:
+            return {"time": time, "state": state, "blank": True}
+        return {"time": time, "state": state, "blank": False, "text": lcd.text(), **lcd.as_dict()}
 
     async def log(self, name: str, start: int | None, end: int | None, offset: int,
                   limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -146,3 +197,11 @@ class SimulatedSource(Source):
     async def close(self) -> None:
         self.meter.update()
         await self._save()
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """The first error of a refused configuration, with where it is: `z4: Input should be 1, 2, 3 or 4`."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: {msg}" if where else msg
