@@ -3,7 +3,9 @@
 `simulate` is the time-warp: every meter of a configuration file (the gateway's format; only the
 `meters` list is read) runs N simulated days from its `start` as fast as possible, then its
 registers are written to `DIR/<meter id>/registers.json` (OBIS code → value in the register
-table's unit).
+table's unit). `--scenario FILE` scripts the meter's inputs over that time (load and PV, voltage
+events, outages, tamper, button presses, top-ups…; see docs/scenarios.md) and writes each call's
+outcome to `DIR/<meter id>/scenario.json`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from meter_sim.config import MeterSimSettings
 from meter_sim.log_export import all_events, query_log
 from meter_sim.meter import Meter
 from meter_sim.modules.han_push import HanSettings
+from meter_sim.scenario import Outcome, Scenario, ScenarioError, run
 from meter_sim.serve import SUPPORTED, serve
 from omnipower.address import AddressError, parse_address
 from omnipower.dlms import parse_glo_keys
@@ -53,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--config", type=Path, help="YAML file with a `meters` list (default: one meter)")
     sim.add_argument("--days", type=float, required=True, help="simulated days to run")
     sim.add_argument("--out", type=Path, required=True, help="output directory")
+    sim.add_argument("--scenario", type=Path, metavar="FILE",
+                     help="YAML scenario of inputs over simulated time (docs/scenarios.md)")
     srv = sub.add_parser("serve", help="expose one simulated meter's interfaces until stopped")
     srv.add_argument("--config", type=Path, help="YAML file with a `meters` list (default: one meter)")
     srv.add_argument("--meter", help="which meter of the file (default: the first)")
@@ -131,30 +136,52 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def simulate(meter_cfg: SimMeter, days: float, out: Path, progress: bool = True) -> dict[str, Any]:
+def simulate(meter_cfg: SimMeter, days: float, out: Path, progress: bool = True,
+             scenario: Scenario | None = None) -> dict[str, Any]:
+    """Run one meter for `days` simulated days (with the scenario's inputs, if any) and write its files."""
     start = meter_cfg.start or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     t0 = start.timestamp()
     clock = SteppedClock(t0)
     meter = Meter(meter_cfg.id, meter_cfg, clock)
     end = t0 + days * 86400
-    chunk = 3600.0
     began = time.monotonic()
     progress = progress and sys.stderr.isatty()
-    while meter.t < end:
-        meter.advance_to(min(end, meter.t + chunk))
-        if progress:
-            done = (meter.t - t0) / (end - t0)
-            bar = "#" * int(done * 30)
-            print(f"\r{meter_cfg.id:>12} [{bar:<30}] {done:6.1%} {meter.rtc.iso(meter.t)}", end="", file=sys.stderr)
+
+    def show(t: int) -> None:
+        done = (t - t0) / (end - t0)
+        bar = "#" * int(done * 30)
+        print(f"\r{meter_cfg.id:>12} [{bar:<30}] {done:6.1%} {meter.rtc.iso(meter.t)}", end="", file=sys.stderr)
+
+    outcomes = run(meter, scenario or Scenario(), end, show if progress else None)
     print(f"{'' if progress else meter_cfg.id + ': '}{days:g} simulated days in {time.monotonic() - began:.1f} s",
           file=sys.stderr)
     folder = out / meter_cfg.id
     folder.mkdir(parents=True, exist_ok=True)
     exports = meter_exports(meter)
+    if scenario is not None:
+        exports["scenario"] = scenario_export(meter, scenario, outcomes)
+        refused = sum(o.status == "error" for o in outcomes)
+        print(f"{meter_cfg.id}: scenario {scenario.scenario.name!r}: {len(outcomes)} meter calls, "
+              f"{refused} refused by the meter (see scenario.json)", file=sys.stderr)
     for name, doc in exports.items():
         (folder / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
     registers: dict[str, Any] = exports["registers"]
     return registers
+
+
+def scenario_export(meter: Meter, scenario: Scenario, outcomes: list[Outcome]) -> dict[str, Any]:
+    """scenario.json: every meter call the scenario made, with its outcome; times in local standard time,
+    as the meter's loggers keep them."""
+
+    def stamp(t: int) -> str:
+        return meter.rtc.standard_time(t).isoformat(timespec="seconds")
+
+    return {
+        "scenario": scenario.scenario.model_dump(),
+        "applied": sum(o.status == "ok" for o in outcomes),
+        "refused": sum(o.status == "error" for o in outcomes),
+        "outcomes": [o.to_json(stamp) for o in outcomes],
+    }
 
 
 def meter_exports(meter: Meter) -> dict[str, Any]:
@@ -181,8 +208,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.days <= 0:
         print("omnipower-sim: --days must be > 0", file=sys.stderr)
         return 2
+    scenario = load_scenario(args.scenario) if args.scenario is not None else None
     for meter_cfg in load_meters(args.config):
-        simulate(meter_cfg, args.days, args.out)
+        try:
+            simulate(meter_cfg, args.days, args.out, scenario=scenario)
+        except ScenarioError as exc:  # e.g. an event before this meter's start
+            print(f"omnipower-sim: scenario {args.scenario} for meter {meter_cfg.id}: {exc}", file=sys.stderr)
+            return 2
     print(f"written to {args.out}/<meter id>/: registers.json, load_profile.json, billing.json, "
-          "debiting_logger_2.json, events.json", file=sys.stderr)
+          f"debiting_logger_2.json, events.json{', scenario.json' if scenario is not None else ''}", file=sys.stderr)
     return 0
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        return Scenario.load(path)
+    except OSError as exc:
+        raise SystemExit(f"omnipower-sim: cannot read {path}: {exc}") from None
+    except ScenarioError as exc:
+        raise SystemExit(f"omnipower-sim: invalid scenario {path}:\n" + "\n".join(f"  {p}" for p in exc.problems)
+                         ) from None
