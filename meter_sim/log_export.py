@@ -8,10 +8,19 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from meter_sim.loggers import BillingLog, Event, LoadProfile, LoadProfileEntry, RingLog, Snapshot
+from meter_sim.loggers import (
+    AnalysisEntry,
+    AnalysisLogger,
+    BillingLog,
+    Event,
+    LoadProfile,
+    LoadProfileEntry,
+    RingLog,
+    Snapshot,
+)
 from meter_sim.meter import Meter
 
-TABLE_LOGS = ("load_profile", "billing", "debiting_logger_2")
+TABLE_LOGS = ("load_profile", "billing", "debiting_logger_2", "analysis")
 
 
 def log_names(meter: Meter) -> tuple[str, ...]:
@@ -22,12 +31,14 @@ def query_log(meter: Meter, name: str, start: int | None = None, end: int | None
               limit: int | None = 100) -> tuple[list[dict[str, Any]], int]:
     """One page of a log's entries with start ≤ t < end (limit None: the whole log, unfiltered), and how many
     match in all. Raises ValueError for an unknown log or bad paging."""
-    log: LoadProfile | BillingLog | RingLog[Event]
+    log: LoadProfile | BillingLog | RingLog[Event] | AnalysisLogger
     render: Callable[[Any], dict[str, Any]]
     if name == "load_profile":
         log, render = meter.load_profile, partial(_lp, meter)
     elif name in ("billing", "debiting_logger_2"):
         log, render = meter.billing if name == "billing" else meter.billing2, partial(_snapshot, meter)
+    elif name == "analysis":
+        log, render = meter.analysis, partial(_analysis, meter)
     elif name in meter.logs.names:
         log, render = meter.logs[name], partial(_event, meter, name)
     else:
@@ -51,6 +62,11 @@ def _stamp(meter: Meter, t: int) -> str:
 
 def _lp(meter: Meter, e: LoadProfileEntry) -> dict[str, Any]:
     return {"time": _stamp(meter, e.t), **{k: round(v, 9) for k, v in e.values.items()}, "status": e.status}
+
+
+def _analysis(meter: Meter, e: AnalysisEntry) -> dict[str, Any]:
+    values = {k: round(v, 6) if isinstance(v, float) else v for k, v in e.values.items()}
+    return {"time": _stamp(meter, e.t), **values}
 
 
 def _snapshot(meter: Meter, s: Snapshot) -> dict[str, Any]:

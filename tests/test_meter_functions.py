@@ -16,6 +16,7 @@ from meter_sim.alarms import AlarmEvent
 from meter_sim.breaker import BreakerRefused
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
+from meter_sim.log_export import query_log
 from meter_sim.loggers import ANALYSIS_POOL_VALUES, CLOCK_ADJUSTED, POWER_FAILURE
 from meter_sim.meter import Meter, floating_star_voltages
 from meter_sim.prepayment import PrepaymentRefused
@@ -307,3 +308,11 @@ def test_reconfigure_switches_prepayment_on_and_adds_its_registers() -> None:
     assert "prepayment_remaining" not in {r.key for r in m.registers}
     m.reconfigure({"prepayment": {"enabled": True, "initial_value": 10}})
     assert m.readings()["prepayment_remaining"] == 10.0
+
+
+def test_analysis_logger_is_readable_like_every_log() -> None:
+    m = meter(analysis_logger={"channels": ["u_l1", "frequency"], "interval_s": 300})
+    m.advance_to(T0 + 3600)
+    page, total = query_log(m, "analysis", T0 + 600, None, 1, 2)
+    assert total == 11 and [e["time"] for e in page] == ["2026-01-15T01:15:00+01:00", "2026-01-15T01:20:00+01:00"]
+    assert set(page[0]) == {"time", "u_l1", "frequency"} and 49 < page[0]["frequency"] < 51
