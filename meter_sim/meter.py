@@ -110,6 +110,7 @@ class Meter:
         self._thd_u = [0.0, 0.0, 0.0]
         self._wall = datetime.fromtimestamp(0)  # local wall time of the present minute (prepayment only)
         self._working_day = True
+        self._analysis_channels()
         self._thd_i = [0.0, 0.0, 0.0]
         self.period_s = settings.integration_period_s
         self.demand = Demand(self.period_s, settings.power_threshold_w)
@@ -188,6 +189,12 @@ class Meter:
         if self.pq.powered != self._powered:
             self._power_change(self.pq.powered)
         self._s0_wh += wh
+        acc = self._an_sum  # analysis logger: interval means of its instantaneous channels
+        for j, idx in self._an_inst:
+            acc[j] += m.instant[idx]
+        for j, arr, i in self._an_thd:
+            acc[j] += arr[i]
+        self._an_n += 1
         if self.smart_disconnect.enabled:
             inst = m.instant
             self._cut(self.smart_disconnect.step(
@@ -344,9 +351,34 @@ class Meter:
             self.s0.feed(self.mono, self._s0_wh)
         self._s0_wh = 0.0
 
+    def _analysis_channels(self) -> None:
+        """Which analysis-logger channels are averaged over the interval (instantaneous quantities, THD) and
+        where each second's value comes from; the others (peaks, tariff …) are logged as they stand at its end."""
+        self._an_inst: list[tuple[int, int]] = []
+        self._an_thd: list[tuple[int, list[float], int]] = []
+        for j, key in enumerate(self.analysis.channels):
+            if key in INSTANT_KEYS:
+                self._an_inst.append((j, INSTANT_KEYS.index(key)))
+            elif key.startswith(("thd_u_l", "thd_i_l")):
+                self._an_thd.append((j, self._thd_u if key.startswith("thd_u") else self._thd_i, int(key[-1]) - 1))
+        self._an_sum = [0.0] * len(self.analysis.channels)
+        self._an_n = 0
+
     def _analysis(self, t: int) -> None:
+        """Close an analysis interval: the means of the seconds it saw (§2.5 averages, §7.7 THD averages)."""
         values = self.base_values()
-        self.analysis.record(t, {k: values.get(k) for k in self.analysis.channels})  # type: ignore[misc]
+        n = self._an_n
+        record: dict[str, float | int | None] = {}
+        averaged = {j for j, _ in self._an_inst} | {j for j, _, _ in self._an_thd}
+        for j, key in enumerate(self.analysis.channels):
+            if j in averaged:
+                record[key] = self._an_sum[j] / n if n else None
+            else:
+                value = values.get(key)
+                record[key] = value if isinstance(value, int | float) else None
+        self.analysis.record(t, record)
+        self._an_sum = [0.0] * len(self._an_sum)
+        self._an_n = 0
         self.logs_revision += 1
 
     def _tamper_events(self, events: list[TamperEvent]) -> None:
@@ -571,6 +603,7 @@ class Meter:
             self.display.restore(state)
         if "analysis_logger" in changed:
             self.analysis.reconfigure(new.analysis_logger.channels, new.analysis_logger.interval_s)
+            self._analysis_channels()
         if "tamper" in changed:
             state = self.tamper.to_state()
             self.tamper = Tamper(new.tamper)

@@ -316,3 +316,14 @@ def test_analysis_logger_is_readable_like_every_log() -> None:
     page, total = query_log(m, "analysis", T0 + 600, None, 1, 2)
     assert total == 11 and [e["time"] for e in page] == ["2026-01-15T01:15:00+01:00", "2026-01-15T01:20:00+01:00"]
     assert set(page[0]) == {"time", "u_l1", "frequency"} and 49 < page[0]["frequency"] < 51
+
+
+def test_analysis_logger_keeps_interval_means() -> None:
+    m = meter(analysis_logger={"channels": ["u_l1", "p_plus_max"], "interval_s": 900})
+    m.set_phase_voltage(1, 240.0)
+    m.advance_to(T0 + 450)
+    m.set_phase_voltage(1, 220.0)
+    m.advance_to(T0 + 900)
+    (entry,) = m.analysis.entries()
+    assert entry.values["u_l1"] == pytest.approx(230.0)  # 450 s at 240 V and 450 s at 220 V
+    assert entry.values["p_plus_max"] == m.base_values()["p_plus_max"]  # not instantaneous: as it stands
