@@ -20,6 +20,7 @@ from collections.abc import Callable
 from meter_sim.breaker import BreakerRefused
 from meter_sim.load_control import LoadControlRefused
 from meter_sim.meter import Meter
+from meter_sim.tariffs import TariffRefused
 from omnipower import mbus
 from omnipower.errors import CodecError
 
@@ -101,7 +102,7 @@ class MbusSlave:
                     meter.set_tariff(value if isinstance(value, int) else None)
                 else:
                     meter.load_control_command(int(name[-1]), value)  # type: ignore[arg-type]
-        except (CodecError, BreakerRefused, LoadControlRefused) as exc:
+        except (CodecError, BreakerRefused, LoadControlRefused, TariffRefused) as exc:
             log.info("mbus: command refused: %s", exc)
             self.application_error = str(exc)
 

@@ -12,6 +12,7 @@ from pymodbus.simulator.simutils import SimUtils
 from meter_sim.breaker import BreakerRefused
 from meter_sim.load_control import LoadControlRefused
 from meter_sim.meter import Meter
+from meter_sim.tariffs import TariffRefused
 from omnipower import modbus_map as mm
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,10 @@ class ModbusSlave:
             if reg == mm.HOLDING_TARIFF_CONTROL:
                 if not 0 <= value <= 4:
                     return ExcCodes.ILLEGAL_VALUE
-                self.meter.set_tariff(value or None)
+                try:
+                    self.meter.set_tariff(value or None)
+                except TariffRefused:
+                    return ExcCodes.DEVICE_FAILURE  # exception 4, as for the other refusals: Z13 takes no commands
             elif reg == mm.HOLDING_BREAKER_COMMAND:
                 action = mm.BREAKER_COMMANDS.get(value)
                 if action is None:
