@@ -57,6 +57,7 @@ APPLIANCES: tuple[Appliance, ...] = (
     Appliance("hair_dryer", (2,), 1700, 1.0, True, (3, 10), 0.9),
 )
 _BASE_W = (45.0, 32.0, 38.0)  # standby per phase
+_BASE_ELECTRONIC = (1.0, 0.0, 1.0)  # share of the standby that is switched-mode electronics (L2: a pump)
 _BASE_VAR = (-12.0, 6.0, -8.0)  # electronics (capacitive) on L1/L3, a pump motor on L2
 _FRIDGE = ((0, 105.0, 70.0, 24 * 60, 0.35), (1, 90.0, 60.0, 30 * 60, 0.4))  # phase, W, var, cycle s, duty
 
@@ -88,6 +89,7 @@ class Household:
         self.pv_w = 0.0  # total PV output (W, positive)
         self._load_p = [_BASE_W[i] * self.scale for i in PHASES]
         self._load_q = [_BASE_VAR[i] * self.scale for i in PHASES]
+        self.electronic_p = [_BASE_W[i] * _BASE_ELECTRONIC[i] * self.scale for i in PHASES]  # of _load_p
         self._running: list[tuple[float, int]] = []  # heap of (end time, appliance index)
         self._rate = 0.0  # appliance starts per second at the current activity
         self._cum: list[float] = []  # cumulative start rates for choosing an appliance
@@ -105,6 +107,7 @@ class Household:
         self.load_scale = 1.0
         self.extra_w = 0.0
         self.pv_scale = 1.0
+        self.ev_w = 0.0  # per phase, as composed last
 
     # --- once a minute ---------------------------------------------------------------------
     def minute(self, t: float, local_hour: float, weekday: int, day_of_year: int, tick: bool = True) -> None:
@@ -179,6 +182,7 @@ class Household:
         """Per-phase P and Q from the present state (no random draws)."""
         k = (1.0 + self._jitter) * self.load_scale
         ev = self.settings.ev_charger_kw * 1000.0 / 3.0 if t < self._ev_until else 0.0
+        self.ev_w = ev
         ev += self.extra_w / 3.0
         pv = self.pv_w * self.pv_scale / 3.0
         lp, lq, fp, fq, p, q = self._load_p, self._load_q, self._fridge_p, self._fridge_q, self.p, self.q
@@ -191,6 +195,16 @@ class Household:
         for ph in app.phases:
             self._load_p[ph] += sign * app.watts
             self._load_q[ph] += sign * app.var
+            if not app.inductive:  # the capacitive ones are the switched-mode electronics
+                self.electronic_p[ph] += sign * app.watts
+
+    def linear_and_electronic(self, i: int) -> tuple[float, float]:
+        """Phase i's consumption split into linear loads (heaters, motors, the EV charger's PFC stage) and
+        switched-mode electronics (W), for the current harmonics; PV export is not a load."""
+        k = (1.0 + self._jitter) * self.load_scale
+        electronic = self.electronic_p[i] * k
+        total = (self._load_p[i] + self._fridge_p[i]) * k + self.extra_w / 3.0 + self.ev_w
+        return max(total - electronic, 0.0), max(electronic, 0.0)
 
     # --- persistence -----------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from meter_sim.disconnect import Action as CutAction
 from meter_sim.disconnect import SmartDisconnect
 from meter_sim.display import Display, LcdText, Symbols, render
 from meter_sim.grid import Grid
+from meter_sim.harmonics import current_thd
 from meter_sim.household import Household
 from meter_sim.load_control import LoadControl, RelayChange, RelayState
 from meter_sim.loggers import (
@@ -223,7 +224,19 @@ class Meter:
         self.tariffs.update(wall)
         self._tariff_changed(t)
         self.household.minute(t, hour, wall.weekday(), wall.timetuple().tm_yday, tick)
-        self.grid.minute(hour)
+        self.grid.minute(hour, t)
+        self._harmonics()
+
+    def _harmonics(self) -> None:
+        """Voltage THD from the feeder, current THD from the mix of linear loads and electronics behind the
+        meter; refreshed every minute (in place: the analysis logger averages these lists)."""
+        u = self._supply()
+        closed = self.breaker.closed
+        for i in (0, 1, 2):
+            present = u[i] >= 50.0  # no voltage, no harmonics to measure
+            self._thd_u[i] = self.grid.thd_u[i] if present else 0.0
+            linear, electronic = self.household.linear_and_electronic(i)
+            self._thd_i[i] = current_thd(linear, electronic) if closed and present else 0.0
 
     def _end_of_period(self, t: int) -> None:
         local_day = (t - self.period_s + self.rtc.standard_offset) // 86400  # the day the period ran in
@@ -466,10 +479,17 @@ class Meter:
     def voltage_event(self, kind: str, phase: int, duration_ms: float, depth_v: float) -> bool:
         """A sub-second sag or swell in the present second (too short for the 1-s model); True if counted."""
         if kind == "sag":
-            return self.pq.inject_sag(self.t, phase, duration_ms, depth_v)
-        if kind == "swell":
-            return self.pq.inject_swell(self.t, phase, duration_ms, depth_v)
-        raise ValueError(f"voltage event kind must be 'sag' or 'swell', got {kind!r}")
+            counted = self.pq.inject_sag(self.t, phase, duration_ms, depth_v)
+        elif kind == "swell":
+            counted = self.pq.inject_swell(self.t, phase, duration_ms, depth_v)
+        else:
+            raise ValueError(f"voltage event kind must be 'sag' or 'swell', got {kind!r}")
+        if counted:  # start, duration and depth (sag) or height (swell) in the voltage-quality log
+            un = float(self.settings.power_quality.un)
+            residual = un - depth_v if kind == "sag" else un + depth_v
+            self._log("voltage_quality", self.t, kind, phase=phase, duration_ms=duration_ms,
+                      **{"depth_v" if kind == "sag" else "height_v": depth_v}, u=residual)
+        return counted
 
     def set_tamper(self, detector: str, active: bool) -> None:
         """A magnet at the meter / the terminal cover opened (active) or gone / closed again."""

@@ -286,7 +286,13 @@ def test_sub_second_sag_is_counted_when_deep_enough() -> None:
     m.advance_to(T0 + 10)
     assert not m.voltage_event("sag", 1, 200, 30)  # residual 200 V: not below 184 V
     assert m.voltage_event("sag", 1, 200, 60)
-    assert m.pq.counters()["Sags"] == 1
+    assert not m.voltage_event("swell", 2, 150, 40)  # 270 V: not above 276 V (+20 %)
+    assert m.voltage_event("swell", 2, 150, 50)
+    assert (m.pq.counters()["Sags"], m.pq.counters()["Swells"]) == (1, 1)
+    sag, swell = m.logs["voltage_quality"].entries()
+    assert (sag.t, sag.type) == (T0 + 10, "sag")
+    assert sag.detail == {"phase": 1, "duration_ms": 200, "depth_v": 60, "u": 170.0}
+    assert (swell.type, swell.detail["height_v"], swell.detail["u"]) == ("swell", 50, 280.0)
 
 
 # --- remote reconfiguration ------------------------------------------------------------------------------------------
@@ -327,3 +333,18 @@ def test_analysis_logger_keeps_interval_means() -> None:
     (entry,) = m.analysis.entries()
     assert entry.values["u_l1"] == pytest.approx(230.0)  # 450 s at 240 V and 450 s at 220 V
     assert entry.values["p_plus_max"] == m.base_values()["p_plus_max"]  # not instantaneous: as it stands
+
+
+def test_thd_from_the_feeder_and_the_load_mix() -> None:
+    m = meter(household={"pv_kwp": 0})
+    m.advance_to(T0 + 3600)
+    values = m.readings()
+    for n in (1, 2, 3):
+        assert 1.5 <= float(values[f"thd_u_l{n}"]) <= 4.0  # type: ignore[arg-type]  # a typical LV feeder
+        assert 0.0 < float(values[f"thd_i_l{n}"]) <= 120.0  # type: ignore[arg-type]
+    m.set_load(scale=0.0, extra_w=9000.0)  # only resistive heating left: the current is nearly sinusoidal
+    m.advance_to(m.t + 60)
+    assert all(float(m.readings()[f"thd_i_l{n}"]) < 5.0 for n in (1, 2, 3))  # type: ignore[arg-type]
+    m.set_outage(True)
+    m.advance_to(m.t + 60)
+    assert [m.readings()[f"thd_u_l{n}"] for n in (1, 2, 3)] == [0.0, 0.0, 0.0]
