@@ -411,10 +411,31 @@ class BreakerEvent(_Event):
     action: Literal["connect", "disconnect", "release"]
 
 
+class EmergencyCreditEvent(_Event):
+    """Prepayment: the consumer (or head-end) asks for emergency supply after the credit ran out."""
+
+    kind: Literal["emergency_credit"]
+
+
+class TamperReleaseEvent(_Event):
+    """Head-end release of a latched tamper indication (all detectors when none is named)."""
+
+    kind: Literal["tamper_release"]
+    detector: Literal["magnetic", "cover"] | None = None
+
+
+class LoadControlEvent(_Event):
+    """Switch a load-control relay by remote command."""
+
+    kind: Literal["load_control"]
+    relay: Literal[1, 2]
+    state: Literal["on", "off"]
+
+
 Event = Annotated[
     LoadEvent | PvEvent | VoltageEvent | SagEvent | SwellEvent | OutageEvent | NeutralLossEvent | TamperEvent
     | ButtonEvent | TopUpEvent | ModuleInputsEvent | PulsesEvent | SetTimeEvent | DebitingStopEvent | TariffEvent
-    | BreakerEvent,
+    | BreakerEvent | EmergencyCreditEvent | TamperReleaseEvent | LoadControlEvent,
     Field(discriminator="kind"),
 ]
 EVENT_MODELS: tuple[type[_Event], ...] = get_args(get_args(Event)[0])
@@ -535,6 +556,9 @@ CALLS: dict[str, tuple[str, ...]] = {
     "set_time": ("t",),
     "debiting_stop": ("reason",),
     "set_tariff": ("tariff",),
+    "request_emergency": (),
+    "tamper_release": ("detector",),
+    "load_control_command": ("relay", "state"),
 }
 
 
@@ -696,6 +720,12 @@ def _edges(index: int, event: Any, t: int, occurrence: int, end: float | None) -
         yield from lasting("tariff", {"tariff": event.tariff}, event.duration)
     elif isinstance(event, BreakerEvent):
         yield call("breaker_command", event.action)
+    elif isinstance(event, EmergencyCreditEvent):
+        yield call("request_emergency")
+    elif isinstance(event, TamperReleaseEvent):
+        yield call("tamper_release", event.detector)
+    elif isinstance(event, LoadControlEvent):
+        yield call("load_control_command", event.relay, event.state)
     else:  # pragma: no cover - every kind is handled above
         raise AssertionError(f"unhandled event {event!r}")
 
@@ -790,6 +820,9 @@ class ScenarioTarget(Protocol):
     def set_time(self, t: float, /) -> object: ...
     def debiting_stop(self, reason: str, /) -> object: ...
     def set_tariff(self, tariff: int | None, /) -> object: ...
+    def request_emergency(self) -> object: ...
+    def tamper_release(self, detector: str | None = None, /) -> object: ...
+    def load_control_command(self, relay: int, state: Literal["on", "off"], /) -> object: ...
 
 
 # What the meter may refuse: recorded as the event's outcome, the run goes on.
