@@ -77,10 +77,7 @@ class Meter:
         self.rtc = Rtc(settings.z11, settings.z15)
         self.household = Household(settings.household, settings.seed)
         self.grid = Grid(settings.seed)
-        self.tariffs = Tariffs(
-            settings.z13, settings.z3, settings.calendar, z20=settings.z20,
-            command_overrides_any_source=settings.tariff_command_overrides_any_source,
-        )
+        self.tariffs = _tariffs(settings)
         self.metrology = Metrology()
         self.alarms = Alarms()
         b = settings.breaker
@@ -310,12 +307,10 @@ class Meter:
     def _power_change(self, powered: bool) -> None:
         """All-phase power loss (the meter goes down) and its return: the last-gasp alarm and the display."""
         self._powered = powered
-        self.events.append(AlarmEvent(float(self.t), "power_outage", not powered))
+        self._alarm("power_outage", not powered)
         if powered:
-            self.alarms.active.pop(("power_outage", None), None)
             self.display.power_on(self.mono)
         else:
-            self.alarms.active[("power_outage", None)] = float(self.t)
             self.display.power_off(self.mono)
 
     def _alarm(self, kind: str, active: bool, **detail: Any) -> None:
@@ -579,7 +574,7 @@ class Meter:
         merged = {**self.settings.model_dump(exclude_unset=True), **changes}
         new = type(self.settings).model_validate(merged)
         changed = {k: v for k, v in changes.items() if getattr(new, k) != getattr(self.settings, k)}
-        old, self.settings = self.settings, new
+        self.settings = new
         if "z4" in changed:
             # A new capture period: the profile restarts empty (its entries would be misread); the running
             # period keeps its start, so no energy is lost to the next entry.
@@ -591,10 +586,8 @@ class Meter:
         if "power_threshold_w" in changed:
             self.demand.pth_w = new.power_threshold_w
         if changed.keys() & {"z13", "tariff_schedule", "tariff_calendar"}:
-            tariffs = Tariffs(new.z13, new.z3, new.calendar, z20=new.z20,
-                              command_overrides_any_source=new.tariff_command_overrides_any_source)
-            saved = self.tariffs.to_state()
-            tariffs.restore({k: v for k, v in saved.items() if k != "override" or tariffs.accepts_commands})
+            tariffs = _tariffs(new)
+            tariffs.restore(self.tariffs.to_state())  # drops an override the new source takes no commands for
             self.tariffs = tariffs
             self.tariffs.update(self.rtc.wall_time(self.t))
             self._tariff_changed(self.t)
@@ -613,6 +606,7 @@ class Meter:
             if was_on and not self.prepayment.enabled and self.breaker.reason == "prepayment":
                 self._restore_when_allowed.add("prepayment")  # switched off: no reason to stay open
             self._minute(self.t - self.t % 60, tick=False)  # the wall time the friendly periods need
+            self._rebuild_registers()
         if "power_quality" in changed:
             state = self.pq.to_state()
             self.pq = PowerQuality(new.power_quality, standard_offset=self.rtc.standard_offset)
@@ -628,12 +622,9 @@ class Meter:
             state = self.tamper.to_state()
             self.tamper = Tamper(new.tamper)
             self.tamper.restore(state)
-        if "prepayment" in changed:
-            self._rebuild_registers()
         if changed:
             self._log("meter_status", self.t, "reconfigured", settings=sorted(changed))
             self._retry_restore()
-        del old
         return {k: getattr(new, k).model_dump() if hasattr(getattr(new, k), "model_dump") else getattr(new, k)
                 for k in changed}
 
@@ -846,6 +837,11 @@ class Meter:
             self.demand.restart(self._energies())
             self._lp_status |= POWER_FAILURE
         self.t = max(self.t, saved_t)
+
+
+def _tariffs(settings: MeterSimSettings) -> Tariffs:
+    return Tariffs(settings.z13, settings.z3, settings.calendar, z20=settings.z20,
+                   command_overrides_any_source=settings.tariff_command_overrides_any_source)
 
 
 _ZERO3 = [0.0, 0.0, 0.0]
