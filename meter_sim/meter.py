@@ -45,7 +45,7 @@ from meter_sim.s0 import S0Output, z8_width_ms
 from meter_sim.tamper import NONE as TAMPER_NONE
 from meter_sim.tamper import Tamper, TamperEvent
 from meter_sim.tariffs import Tariffs
-from meter_sim.zcodes import z3_has_alarm_input, z3_has_pulse_input, z7_stop_months, z12_pulse_unit
+from meter_sim.zcodes import z3_alarm_inverted, z3_has_alarm_input, z3_has_pulse_input, z7_stop_months, z12_pulse_unit
 from omnipower.registers import REGISTERS_BY_KEY, Register, meter_registers
 from omnipower.rtc import Rtc
 
@@ -505,8 +505,7 @@ class Meter:
         old = self.module_inputs
         self.module_inputs = (bool(port1), bool(port2))
         if z3_has_alarm_input(self.settings.z3) and old[1] != self.module_inputs[1]:
-            inverted = self.settings.z3 in (4, 10)  # "alarm in inverted" codes
-            self._alarm("module_alarm_input", self.module_inputs[1] != inverted)
+            self._alarm("module_alarm_input", self.module_inputs[1] != z3_alarm_inverted(self.settings.z3))
         self.tariffs.set_inputs(*self.module_inputs)
         self._tariff_changed(self.t)
 

@@ -343,6 +343,11 @@ def z3_has_alarm_input(z3: int) -> bool:
     return check_z(3, z3) in _Z3_ALARM_IN
 
 
+def z3_alarm_inverted(z3: int) -> bool:
+    """Whether the alarm input (always I/O2) is inverted: codes 04, 09 and 10 of the Z3 table."""
+    return Z3_ROLES[check_z(3, z3)][1] == "alarm in, inverted"
+
+
 def z4_period_s(z4: int) -> int:
     """Integration / load-profile period in seconds: 1 = 5 min, 2 = 15, 3 = 30, 4 = 60."""
     return {1: 300, 2: 900, 3: 1800, 4: 3600}[check_z(4, z4)]

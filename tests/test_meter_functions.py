@@ -348,3 +348,12 @@ def test_thd_from_the_feeder_and_the_load_mix() -> None:
     m.set_outage(True)
     m.advance_to(m.t + 60)
     assert [m.readings()[f"thd_u_l{n}"] for n in (1, 2, 3)] == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(("z3", "inverted"), [(3, False), (4, True), (7, False), (8, False), (9, True), (10, True)])
+def test_module_alarm_input_follows_the_z3_table(z3: int, inverted: bool) -> None:
+    m = meter(z3=z3)
+    m.set_module_inputs(False, True)  # 230 V on I/O2, the alarm input
+    assert alarms(m, "module_alarm_input") == ([] if inverted else [True])
+    m.set_module_inputs(False, False)
+    assert alarms(m, "module_alarm_input") == ([True] if inverted else [False])
