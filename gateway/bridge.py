@@ -85,6 +85,7 @@ class Bridge:
             mid: discovery.messages(s.info, self.topics, version) for mid, s in self.sources.items()
         }
         self._discovery_topics = {t for msgs in self._discovery.values() for t, _ in msgs}
+        self._discovered = {mid: s.info for mid, s in self.sources.items()}  # what the configs were built from
         self._lock = asyncio.Lock()  # one command at a time keeps responses in order
         self._flush_lock = asyncio.Lock()
         self._stop = asyncio.Event()
@@ -215,7 +216,11 @@ class Bridge:
     def _refresh_discovery(self, meter_id: str) -> list[Outgoing]:
         """After a reconfiguration the meter's registers may differ (prepayment switched on or off): announce
         the new entities and remove the retired ones with an empty retained config."""
-        fresh = discovery.messages(self.sources[meter_id].info, self.topics, self.version)
+        info = self.sources[meter_id].info
+        if info is self._discovered[meter_id]:  # a source replaces its info only when the meter changed
+            return []
+        self._discovered[meter_id] = info
+        fresh = discovery.messages(info, self.topics, self.version)
         if fresh == self._discovery[meter_id]:
             return []
         retired = {t for t, _ in self._discovery[meter_id]} - {t for t, _ in fresh}

@@ -676,12 +676,14 @@ class Meter:
         values["prepayment_state"] = pp.state.lower()
         return values
 
-    def lcd(self) -> LcdText | None:
-        """What the LCD shows now (None while blank: no mains and no button pressed)."""
+    def lcd(self, readings: Mapping[str, float | int | str | None] | None = None) -> LcdText | None:
+        """What the LCD shows now (None while blank: no mains and no button pressed); `readings` may pass
+        this second's `readings()` when the caller already has them."""
         item = self.display.current_item(self.mono)
         if item is None:
             return None
-        readings = self.readings()
+        if readings is None:
+            readings = self.readings()
         values: dict[str, float | int | str | None] = {
             REGISTERS_BY_KEY[k].obis: v for k, v in readings.items() if k in REGISTERS_BY_KEY
         }

@@ -53,6 +53,7 @@ class SimulatedSource(Source):
         clock = ScaledClock(config.speed, self._start_time(state))
         self.meter = Meter(config.id, config, clock, state, logs=logs)
         self._saved_logs = -1
+        self._read: tuple[int, Readings] = (-1, {})  # the meter time and readings of the last read()
         serial = f"{(zlib.crc32(config.id.encode()) + config.seed * 7919) % 100_000_000:08d}"
         self.info = MeterInfo(
             meter_id=config.id,
@@ -106,6 +107,7 @@ class SimulatedSource(Source):
         self._advance()
         await self._save()
         readings = self.meter.readings()
+        self._read = (self.meter.t, dict(readings))  # the display of the same second reuses them
         override = self.meter.tariffs.override
         readings["tariff_control"] = "auto" if override is None else str(override)
         return readings
@@ -179,7 +181,8 @@ class SimulatedSource(Source):
         raise CommandError(name, "not supported by the simulated meter")
 
     async def display(self) -> dict[str, Any] | None:
-        lcd = self.meter.lcd()
+        t, readings = self._read
+        lcd = self.meter.lcd(readings if t == self.meter.t else None)
         state = self.meter.display.state.value
         time = self.meter.rtc.iso(self.meter.t)
         if lcd is None:
