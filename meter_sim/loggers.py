@@ -474,7 +474,7 @@ class AnalysisEntry:
 ANALYSIS_CODEC: Codec[AnalysisEntry] = dataclass_codec(AnalysisEntry)
 
 
-def _check_analysis_config(channels: Sequence[str], interval_s: int) -> tuple[tuple[str, ...], int]:
+def check_analysis_config(channels: Sequence[str], interval_s: int) -> tuple[tuple[str, ...], int]:
     chans = tuple(channels)
     if not 1 <= len(chans) <= ANALYSIS_MAX_CHANNELS:
         raise ValueError(f"analysis-logger channels must number 1–{ANALYSIS_MAX_CHANNELS}, got {len(chans)}")
@@ -497,7 +497,7 @@ class AnalysisLogger:
     """
 
     def __init__(self, channels: Sequence[str], interval_s: int = ANALYSIS_DEFAULT_INTERVAL_S) -> None:
-        self.channels, self.interval_s = _check_analysis_config(channels, interval_s)
+        self.channels, self.interval_s = check_analysis_config(channels, interval_s)
         self.log: RingLog[AnalysisEntry] = RingLog(ANALYSIS_POOL_VALUES // len(self.channels), ANALYSIS_CODEC)
 
     @property
@@ -528,7 +528,7 @@ class AnalysisLogger:
         return entry
 
     def reconfigure(self, channels: Sequence[str], interval_s: int) -> None:
-        chans, interval = _check_analysis_config(channels, interval_s)
+        chans, interval = check_analysis_config(channels, interval_s)
         if chans == self.channels and interval == self.interval_s:
             return
         self.channels, self.interval_s = chans, interval
@@ -538,7 +538,7 @@ class AnalysisLogger:
         return {"channels": list(self.channels), "interval_s": self.interval_s, "log": self.log.to_state()}
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self.channels, self.interval_s = _check_analysis_config(state.get("channels", ()), state.get("interval_s", 0))
+        self.channels, self.interval_s = check_analysis_config(state.get("channels", ()), state.get("interval_s", 0))
         self.log.restore(state["log"])
         self.log.resize(ANALYSIS_POOL_VALUES // len(self.channels))
 

@@ -357,3 +357,15 @@ def test_module_alarm_input_follows_the_z3_table(z3: int, inverted: bool) -> Non
     assert alarms(m, "module_alarm_input") == ([] if inverted else [True])
     m.set_module_inputs(False, False)
     assert alarms(m, "module_alarm_input") == ([True] if inverted else [False])
+
+
+@pytest.mark.parametrize(("logger", "reason"), [
+    ({"interval_s": 600}, "one of 300, 900, 1800, 3600"),
+    ({"channels": [f"u_l{n % 3 + 1}" for n in range(17)]}, "1–16"),
+    ({"channels": []}, "1–16"),
+    ({"channels": ["u_l1", "u_l1"]}, "distinct"),
+    ({"channels": ["a_plus"]}, "not an instantaneous register"),
+])
+def test_analysis_logger_settings_are_checked_with_the_loggers_rules(logger: dict[str, Any], reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        MeterSimSettings(analysis_logger=logger)
