@@ -17,7 +17,8 @@ from meter_sim.prepayment import Prepayment, PrepaymentSettings
 from meter_sim.tamper import TamperSettings
 from meter_sim.tariffs import TariffCalendar, check_tariff_codes
 from meter_sim.type_number import TypeNumber, normalize_type_number, parse_type_number
-from meter_sim.zcodes import Z_DEFAULTS, check_z, check_z_codes
+from meter_sim.wiring import AccuracySettings
+from meter_sim.zcodes import Z_DEFAULTS, check_z, check_z_codes, z_defaults
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -26,6 +27,7 @@ INTEGRATION_PERIOD_S = {1: 300, 2: 900, 3: 1800, 4: 3600}  # Z4 codes
 # A+/A-/R+/R-, standard breaker, radio, supercap, S0, Norway) but Variant 1, which answers DLMS
 # and IEC 62056-21 queries (Variant 2 does not, and our optical and RS-485 ports do).
 SIM_TYPE_NUMBER = "6841131BN143101040"
+_FACTORY_Z = (9, 11, 15, 16, 19)  # Z codes whose default depends on the type number (see _factory_codes)
 # Z codes kept as numbers only (their meaning is beyond what the model simulates, or order-form data)
 OTHER_Z = (1, 2, 3, 5, 8, 9, 10, 12, 13, 16, 17, 18, 20)
 
@@ -51,8 +53,15 @@ class DisplaySettings(StrictModel):
     manual: tuple[str, ...] | None = Field(None, description="push-button list, ≤ 30 items (legal items always in)")
     battery: tuple[str, ...] | None = Field(None, description="battery (no mains) list, ≤ 8 items")
 
-    def lists(self, energy_type: int) -> DisplayLists:
+    def lists(self, energy_type: int, battery: bool = True) -> DisplayLists:
+        """The lists for one meter; `battery` False for a meter without a battery (X12 = 0): the supercap keeps
+        only the clock, so without mains the display stays blank and there is no battery list."""
         given = {k: v for k, v in self.model_dump().items() if v is not None}
+        if not battery:
+            if given.get("battery"):
+                raise ValueError("this meter has no battery (type number X12 = 0, supercap only), so no battery "
+                                 "display list: leave display.battery out")
+            given["battery"] = ()
         return DisplayLists.model_validate({"energy_type": energy_type, **given})
 
 
@@ -80,6 +89,15 @@ class AnalysisLoggerSettings(StrictModel):
     def _fits_the_logger(self) -> AnalysisLoggerSettings:
         check_analysis_config(self.channels, self.interval_s)  # count, duplicates, interval: the logger's rules
         return self
+
+
+def factory_analysis_logger(energy_type: int, phases: int) -> AnalysisLoggerSettings:
+    """The factory channels (§4.4): powers by energy type (A+ → P+; A+/A− adds P−; A+/R+ adds Q+; four
+    quadrants → P+, P−, Q+, Q−) and the mean voltage and current of every phase, every 15 minutes."""
+    powers = {1: ("p_plus",), 2: ("p_plus", "p_minus"), 3: ("p_plus", "q_plus"),
+              4: ("p_plus", "p_minus", "q_plus", "q_minus")}[energy_type]
+    per_phase = tuple(f"{q}_l{n}" for n in range(1, phases + 1) for q in ("u", "i"))
+    return AnalysisLoggerSettings(channels=powers + per_phase)
 
 
 class HouseholdSettings(StrictModel):
@@ -137,6 +155,7 @@ class MeterSimSettings(StrictModel):
         True, description="simulator extension: a tariff command overrides the calendar or module inputs (as a "
         "head-end switching Z13 to register would); false = the meter's rule, only Z13 = 002 takes commands"
     )
+    accuracy: AccuracySettings = AccuracySettings()
     household: HouseholdSettings = HouseholdSettings()
     power_quality: PqSettings = PqSettings()
     breaker: BreakerSettings = BreakerSettings()
@@ -144,10 +163,33 @@ class MeterSimSettings(StrictModel):
     prepayment: PrepaymentSettings = PrepaymentSettings()
     tamper: TamperSettings = TamperSettings()
     display: DisplaySettings = DisplaySettings()
-    analysis_logger: AnalysisLoggerSettings = AnalysisLoggerSettings()
+    analysis_logger: AnalysisLoggerSettings | None = Field(
+        None, description="analysis-logger setup: the order form Z10 names (needed when Z10 ≠ 000), or a remote "
+        "reconfiguration; default (Z10 = 000): the factory setup, which follows the energy type (§4.4)",
+    )
+    module_pulse_output_imp_per_kwh: Annotated[int, Field(ge=1, le=1000)] = Field(
+        1, description="module pulse outputs (Z3 A+/A−/R+ out): pulses per kWh or kvarh, 1–1000 (§9, default 1); "
+        "width from Z8",
+    )
     pulse_input_divisor: Annotated[float, Field(ge=0.1, le=1000.0)] = Field(
         1.0, description="module pulse input divisor: pulses per unit (Z12), 0.100–1000.000 (25 l/pulse in m³: 40)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _factory_codes(cls, data: Any) -> Any:
+        """Z codes left out take the factory's choice for this type number: the country's GMT offset (Z11),
+        summer time (Z15) and radio frequency (Z16), no disconnect setup and no delivery position without a
+        breaker (Z9, Z19), and 1107 (Z18) on unless the variant answers no 1107 query."""
+        if not isinstance(data, dict):
+            return data
+        try:
+            kind = parse_type_number(str(data.get("type_number", SIM_TYPE_NUMBER)))
+        except ValueError:
+            return data  # the type_number validator reports it
+        factory = {f"z{n}": z_defaults(kind)[n] for n in _FACTORY_Z}
+        factory["z18"] = 1 if kind.supports_dlms_query else 0  # Variant 2 answers no 1107 query (§10.1)
+        return {**factory, **data}
 
     @field_validator("type_number")
     @classmethod
@@ -165,6 +207,9 @@ class MeterSimSettings(StrictModel):
         codes = {n: getattr(self, f"z{n}") for n in (*OTHER_Z, 4, 6, 7, 11, 14, 15, 19, 25)}
         check_z_codes(codes, self.type)
         t = self.type
+        if t.meter_type == "single_phase":
+            raise ValueError(f"type_number {t.grouped}: X1 = 6 is a single-phase meter; the simulator models the "
+                             "three-phase OMNIPOWER (X1 = 4 direct, 5 CT)")
         try:
             check_tariff_codes(self.z3, self.z13, self.z20, self.calendar)
         except ValueError as exc:
@@ -178,10 +223,17 @@ class MeterSimSettings(StrictModel):
             Prepayment(self.prepayment).check_compatible(t.has_breaker, t.is_ct, self.z13 != 0)
         except ValueError as exc:
             raise ValueError(f"prepayment: {exc}") from None
+        if self.z10 != 0 and self.analysis_logger is None:
+            raise ValueError(
+                f"Z10 = {self.z10:03d} names an analysis-logger order form, whose contents are unpublished: give its "
+                "channels and interval as analysis_logger (or set z10 to 0 for the factory setup)"
+            )
         try:  # a list naming an item this energy type lacks is refused here
-            self.display.lists(t.energy_type)
+            self.display.lists(t.energy_type, battery=t.has_battery)
         except ValidationError as exc:
             raise ValueError(f"display: {exc.errors()[0]['msg']}") from None
+        except ValueError as exc:
+            raise ValueError(f"display: {exc}") from None
         return self
 
     @cached_property
@@ -214,6 +266,13 @@ class MeterSimSettings(StrictModel):
         if self.tariff_calendar is not None:
             return self.tariff_calendar
         return TariffCalendar.from_schedule(self.tariff_schedule)
+
+    @property
+    def analysis_setup(self) -> AnalysisLoggerSettings:
+        """The analysis logger's channels and interval: as configured, else the factory setup (Z10 = 000)."""
+        if self.analysis_logger is not None:
+            return self.analysis_logger
+        return factory_analysis_logger(self.type.energy_type, self.type.phases)
 
     @property
     def integration_period_s(self) -> int:

@@ -45,7 +45,15 @@ from meter_sim.s0 import S0Output, z8_width_ms
 from meter_sim.tamper import NONE as TAMPER_NONE
 from meter_sim.tamper import Tamper, TamperEvent
 from meter_sim.tariffs import Tariffs
-from meter_sim.zcodes import z3_alarm_inverted, z3_has_alarm_input, z3_has_pulse_input, z7_stop_months, z12_pulse_unit
+from meter_sim.wiring import Accuracy, aron, fuse_limit
+from meter_sim.zcodes import (
+    z3_alarm_inverted,
+    z3_has_alarm_input,
+    z3_has_pulse_input,
+    z3_pulse_outputs,
+    z7_stop_months,
+    z12_pulse_unit,
+)
 from omnipower.registers import REGISTERS_BY_KEY, Register, meter_registers
 from omnipower.rtc import Rtc
 
@@ -79,6 +87,11 @@ class Meter:
         self.grid = Grid(settings.seed)
         self.tariffs = _tariffs(settings)
         self.metrology = Metrology()
+        kind = settings.type
+        self.aron = kind.is_aron  # X4 = 2: two measuring systems on a 3-wire supply
+        self.accuracy = Accuracy(kind.accuracy_class, kind.current, settings.accuracy.error_fraction, settings.seed)
+        self._imax = kind.current.imax
+        self._fuse_check_va = self._imax * _FUSE_CHECK_V
         self.alarms = Alarms()
         b = settings.breaker
         self.breaker = Breaker(
@@ -90,20 +103,29 @@ class Meter:
         self.load_control = LoadControl(settings.z14)
         self.smart_disconnect = SmartDisconnect(settings.smart_disconnect)
         self.tamper = Tamper(settings.tamper)
-        self.display = Display(settings.display.lists(energy_type))
+        self.display = Display(settings.display.lists(energy_type, battery=settings.type.has_battery))
         s0_constant = settings.type.s0_imp_per_kwh
         self.s0 = S0Output(s0_constant, z8_width_ms(settings.z8)) if s0_constant is not None else None
         self._s0_wh = 0.0  # A+ energy not yet fed to the S0 output (fed every S0_FEED_S seconds)
+        self._pulse_out_fed = [0.0, 0.0]  # each output's register when it was last fed
+        # Module pulse outputs (Z3: A+, A− or R+ out on I/O1 / I/O2), 1–1000 imp/kWh, Z8 width; fed with the growth
+        # of their register since the last feed, with the S0 output.
+        self.pulse_outputs = tuple(
+            None if key is None else (ENERGY_KEYS.index(key), S0Output(settings.module_pulse_output_imp_per_kwh,
+                                                                       z8_width_ms(settings.z8)))
+            for key in z3_pulse_outputs(settings.z3))
         self.pulse_count = 0  # module pulse input
         self._pulse_second = (0, 0)  # (second, pulses counted in it): the input follows at most 25 Hz
         self.module_inputs = (False, False)
-        a = settings.analysis_logger
+        a = settings.analysis_setup
         self.analysis = AnalysisLogger(a.channels, a.interval_s)
         self.clock_offset = 0  # meter clock − the injected clock, changed by set_time
         self.mono = 0  # seconds stepped since manufacture: a clock that never jumps (display, S0)
         self.neutral_lost = False  # simulation inputs: a broken neutral, an all-phase power cut
         self.outage = False
         self._powered = True
+        self._down_since: int | None = None  # when the meter lost all phases (for the supercap's 7 days)
+        self._clock_stopped_s = 0
         self._last_midnight = -1  # local day of the last midnight processed (a clock set back repeats none)
         self._thd_u = [0.0, 0.0, 0.0]
         self._wall = datetime.fromtimestamp(0)  # local wall time of the present minute (prepayment only)
@@ -132,8 +154,12 @@ class Meter:
         self.breaker.changed_at = self.breaker.changed_at or float(self.t)
         if state is None:
             self.display.power_on(self.mono)
+            if z3_has_alarm_input(settings.z3) and z3_alarm_inverted(settings.z3):
+                self._alarm("module_alarm_input", True)  # an inverted input alarms while no voltage is on it
         self._minute(self.t - self.t % 60, tick=False)
         self.demand.start(self._energies())
+        if state is not None:
+            self._restore_pulse_outputs(state.get("pulse_outputs") or [None, None])
         self._measure()
 
     def _measure(self) -> None:
@@ -141,8 +167,25 @@ class Meter:
         hh = self.household
         hh.compose(self.t)
         self.grid.compose(hh.p if self.breaker.closed else _ZERO3)
-        u = self._supply()
-        self.metrology.step(0.0, u, hh.p, hh.q, self.breaker.closed, self.grid.f, self.tariffs.active)
+        u, p, q, i2 = self._measuring(self._supply(), hh.p, hh.q)
+        m = self.metrology
+        m.step(0.0, u, p, q, self.breaker.closed, self.grid.f, self.tariffs.active)
+        if i2 is not None:
+            m.instant[_I_L1 + 1] = i2 if self.breaker.closed and m.powered else 0.0
+
+    def _measuring(self, u: list[float], p: list[float], q: list[float]
+                   ) -> tuple[list[float], list[float], list[float], float | None]:
+        """What the measuring systems see (see meter_sim/wiring.py): loads within the fuse (Imax), the Aron
+        connection's line quantities, the meter's error. Returns u, p, q and, for Aron, the line current I2."""
+        c = self._fuse_check_va  # cheap screen first: almost every second no phase comes near Imax
+        if (abs(p[0]) + abs(q[0]) > c or abs(p[1]) + abs(q[1]) > c or abs(p[2]) + abs(q[2]) > c):
+            p, q = fuse_limit(u, p, q, self._imax)
+        i2 = None
+        if self.aron:
+            u, p, q, i2 = aron(u, p, q)
+        if not self.accuracy.ideal:
+            p, q = self.accuracy.apply(u, p, q)
+        return u, p, q, i2
 
     def _supply(self) -> list[float]:
         """The phase voltages at the meter: the grid's, unless a simulated fault changes them."""
@@ -159,11 +202,18 @@ class Meter:
         self.advance_to(self.clock.now() + self.clock_offset)
 
     def advance_to(self, t: float) -> None:
+        """Step to meter time t (the injected clock plus `clock_offset`)."""
+        offset = self.clock_offset
         while self.t + 1 <= t:
             self.step()
+            if self.clock_offset != offset:  # the meter's clock stopped in an outage: t is that much nearer
+                t += self.clock_offset - offset
+                offset = self.clock_offset
 
     def step(self) -> None:
         """One 1-second measurement interval, ending at self.t + 1."""
+        if self._clock_stopped_s:
+            self._supercap_ran_out()
         t = self.t + 1
         self.t = t
         self.mono += 1
@@ -171,9 +221,11 @@ class Meter:
         hh.step(t)
         closed = self.breaker.closed
         self.grid.step(hh.p if closed else _ZERO3)
-        u = self._supply() if self.outage or self.neutral_lost else self.grid.u
+        u, p, q, i2 = self._measuring(self._supply() if self.outage or self.neutral_lost else self.grid.u, hh.p, hh.q)
         m = self.metrology
-        wh = m.step(1.0, u, hh.p, hh.q, closed, self.grid.f, self.tariffs.active)
+        wh = m.step(1.0, u, p, q, closed, self.grid.f, self.tariffs.active)
+        if i2 is not None:
+            m.instant[_I_L1 + 1] = i2 if closed and m.powered else 0.0
         if m.powered:
             self.powered_s += 1.0
         else:
@@ -305,13 +357,27 @@ class Meter:
             self.logs_revision += 1
 
     def _power_change(self, powered: bool) -> None:
-        """All-phase power loss (the meter goes down) and its return: the last-gasp alarm and the display."""
+        """All-phase power loss (the meter goes down) and its return: the last-gasp alarm (Variant 2 with a
+        radio only, §8), the display, and a clock the supercap could not keep running."""
         self._powered = powered
-        self._alarm("power_outage", not powered)
+        if self.settings.type.has_last_gasp:
+            self._alarm("power_outage", not powered)
         if powered:
             self.display.power_on(self.mono)
+            down_s = self.t - self._down_since if self._down_since is not None else 0
+            if down_s > SUPERCAP_HOLD_S and not self.settings.type.has_battery:
+                self._clock_stopped_s = down_s - SUPERCAP_HOLD_S  # set back at the start of the next step
+            self._down_since = None
         else:
             self.display.power_off(self.mono)
+            self._down_since = self.t
+
+    def _supercap_ran_out(self) -> None:
+        """Without a battery the RTC ran on the supercap, which lasts 7 days (§1): it stopped when the supercap
+        ran dry, so after a longer outage the meter's clock is behind by the rest of the outage."""
+        lost, self._clock_stopped_s = self._clock_stopped_s, 0
+        self._log("meter_status", self.t, "clock_stopped", seconds=lost)
+        self.set_time(self.t - lost, source="supercap_empty")
 
     def _alarm(self, kind: str, active: bool, **detail: Any) -> None:
         """A meter-wide alarm (not per phase) switching on or off."""
@@ -354,10 +420,27 @@ class Meter:
                 self._log("prepayment", e.time, f"prepayment_{e.state.lower()}",
                           remaining=round(e.remaining, 3), credit=round(e.credit, 3))
 
+    def _restore_pulse_outputs(self, saved: list[dict[str, Any] | None]) -> None:
+        """Outputs pulsing the same register as when saved carry on; a new or changed one starts from now."""
+        for n, out in enumerate(self.pulse_outputs):
+            if out is None:
+                continue
+            s = saved[n] if n < len(saved) else None
+            if s is not None and s["register"] == ENERGY_KEYS[out[0]]:
+                out[1].restore(s["line"])
+                self._pulse_out_fed[n] = float(s["fed"])
+            else:
+                self._pulse_out_fed[n] = self.metrology.energy[out[0]]
+
     def _feed_s0(self) -> None:
         if self.s0 is not None:
             self.s0.feed(self.mono, self._s0_wh)
         self._s0_wh = 0.0
+        for n, out in enumerate(self.pulse_outputs):
+            if out is not None:
+                energy = self.metrology.energy[out[0]]
+                out[1].feed(self.mono, energy - self._pulse_out_fed[n])
+                self._pulse_out_fed[n] = energy
 
     def _analysis_channels(self) -> None:
         """Which analysis-logger channels are averaged over the interval (instantaneous quantities, THD) and
@@ -468,6 +551,8 @@ class Meter:
 
     def set_neutral_loss(self, active: bool) -> None:
         """A broken supply neutral: the installation's star point floats with the phase loads."""
+        if active and self.aron:
+            raise ValueError("an Aron meter (type number X4 = 2) is on a 3-wire supply: it has no neutral to lose")
         self.neutral_lost = bool(active)
         self._measure()
 
@@ -612,10 +697,10 @@ class Meter:
             self.pq.restore(state)
         if "display" in changed:
             state = self.display.to_state()
-            self.display = Display(new.display.lists(self.energy_type))
+            self.display = Display(new.display.lists(self.energy_type, battery=new.type.has_battery))
             self.display.restore(state)
         if "analysis_logger" in changed:
-            self.analysis.reconfigure(new.analysis_logger.channels, new.analysis_logger.interval_s)
+            self.analysis.reconfigure(new.analysis_setup.channels, new.analysis_setup.interval_s)
             self._analysis_channels()
         if "tamper" in changed:
             state = self.tamper.to_state()
@@ -669,6 +754,8 @@ class Meter:
         values["s0_pulses"] = self.s0.count if self.s0 is not None else 0
         values["s0_rate"] = self.s0.rate_hz if self.s0 is not None else 0.0
         values["pulse_input"] = self.pulse_count / self.settings.pulse_input_divisor
+        for n, out in enumerate(self.pulse_outputs, start=1):
+            values[f"pulse_output_{n}"] = out[1].count if out is not None else 0
         pp = self.prepayment
         scale = 1000.0 if pp.settings.unit == "kWh" else 1.0  # kWh are kept in Wh like every energy
         values["prepayment_remaining"] = pp.remaining * scale
@@ -746,11 +833,15 @@ class Meter:
             "display": self.display.to_state(),
             "s0": self.s0.to_state() if self.s0 is not None else None,
             "s0_wh": self._s0_wh,
+            "pulse_outputs": [
+                None if o is None else {"register": ENERGY_KEYS[o[0]], "line": o[1].to_state(), "fed": fed}
+                for o, fed in zip(self.pulse_outputs, self._pulse_out_fed, strict=True)],
             "pulse_count": self.pulse_count,
             "module_inputs": list(self.module_inputs),
             "clock_offset": self.clock_offset,
             "mono": self.mono,
-            "inputs": {"neutral_lost": self.neutral_lost, "outage": self.outage, "powered": self._powered},
+            "inputs": {"neutral_lost": self.neutral_lost, "outage": self.outage, "powered": self._powered,
+                       "down_since": self._down_since},
             "last_midnight": self._last_midnight,
         }
 
@@ -830,6 +921,8 @@ class Meter:
         self.neutral_lost = bool(inputs.get("neutral_lost", False))
         self.outage = bool(inputs.get("outage", False))
         self._powered = bool(inputs.get("powered", True))
+        down = inputs.get("down_since")
+        self._down_since = None if down is None else int(down)
         self._last_midnight = int(state.get("last_midnight", -1))
         if self._powered:
             self.display.power_on(self.mono)  # the meter starts up again
@@ -851,6 +944,8 @@ _I_L1 = INSTANT_KEYS.index("i_l1")
 _P_PLUS = INSTANT_KEYS.index("p_plus")
 _S0_FEED_S = 10  # (inferred) S0 pulses are fed in 10-s batches: counts stay exact, the queue model is kept
 PULSE_INPUT_MAX_HZ = 25  # §9 module pulse inputs
+_FUSE_CHECK_V = 150.0  # a phase load under Imax × 150 V cannot exceed Imax at any voltage a phase is present at
+SUPERCAP_HOLD_S = 7 * 86400  # §1: a full supercap keeps the clock running for 7 days
 _STANDBY_W = 30.0  # (inferred) what an installation draws per phase with everything off: electronics on standby
 _A = (1.0, -0.5, -0.5)  # cos of 0°, −120°, +120°
 _B = (0.0, -math.sqrt(3) / 2, math.sqrt(3) / 2)

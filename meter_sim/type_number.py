@@ -188,6 +188,12 @@ class TypeNumber:
         return self.interface == "APS"
 
     @property
+    def has_battery(self) -> bool:
+        """X12 = 1: the battery keeps the display alive without mains; the supercap alone (X12 = 0) keeps only the
+        clock, for 7 days (§1)."""
+        return self.backup == "supercap+battery"
+
+    @property
     def has_last_gasp(self) -> bool:
         """Last gasp needs the internal radio and Variant 2 (§8)."""
         return self.variant == 2 and self.radio

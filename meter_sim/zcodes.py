@@ -225,6 +225,26 @@ _COUNTRY_RF: Final[MappingProxyType[str, int]] = MappingProxyType(
 )
 
 
+# Country label → (Z11, Z15) a factory would set: the country's standard time and whether it keeps EU summer
+# time. §11.2 names 01 for DK/NO/SE/DE/FR/ES and 02 for FI; (inferred) the others from each country's legal time.
+# Chile keeps a summer time of its own, which Z15 (none or EU) cannot express: none.
+_COUNTRY_CLOCK: Final[MappingProxyType[str, tuple[int, int]]] = MappingProxyType(
+    {
+        **dict.fromkeys(("DK", "NO", "SE", "AT", "CH-IT", "CH-DE", "CH-FR", "PL", "DE", "BE", "NL", "ES", "HR",
+                         "RS", "SK", "CZ", "HU"), (1, 1)),
+        **dict.fromkeys(("FI", "FI-Åland", "LV", "LT", "EE"), (2, 1)),
+        "UK": (0, 1),
+        "IS": (0, 0),
+        "GH": (0, 0),
+        "ZA": (2, 0),
+        "RU": (3, 0),
+        "TR": (3, 0),
+        "SA": (3, 0),
+        "CL": (20, 0),  # GMT−4 (codes 13–23 are −11…−1 h)
+    }
+)
+
+
 def _refuse(n: int, value: int, why: str) -> ValueError:
     return ValueError(f"Z{n} ({Z_CODES[n].name}) = {value}: {why}")
 
@@ -284,7 +304,8 @@ def check_z_codes(codes: Mapping[int, int], type_number: TypeNumber | None = Non
 
 def z_defaults(type_number: TypeNumber | None = None) -> dict[int, int]:
     """Z_DEFAULTS adapted to one meter: no breaker → Z9 = 000 and Z19 = 0; radio → the country's Z16 code;
-    CT → Z21–Z24 added. Without a type number, plain `Z_DEFAULTS`."""
+    the country's GMT offset (Z11) and summer time (Z15); CT → Z21–Z24 added. Without a type number, plain
+    `Z_DEFAULTS`."""
     out = dict(Z_DEFAULTS)
     if type_number is None:
         return out
@@ -293,6 +314,7 @@ def z_defaults(type_number: TypeNumber | None = None) -> dict[int, int]:
         out[19] = 0
     if type_number.radio:
         out[16] = _COUNTRY_RF.get(type_number.country, 319)
+    out[11], out[15] = _COUNTRY_CLOCK[type_number.country]
     if type_number.is_ct:
         out.update(CT_Z_DEFAULTS)
     return out
@@ -337,6 +359,14 @@ def z3_tariff_inverted(z3: int) -> bool:
 def z3_has_pulse_input(z3: int) -> bool:
     """A counting pulse input (not the debiting-stop pulse of code 15)."""
     return check_z(3, z3) in _Z3_PULSE_IN
+
+
+_PULSE_OUT_ENERGY: Final = {"A+ out": "a_plus", "A- out": "a_minus", "R+ out": "r_plus"}
+
+
+def z3_pulse_outputs(z3: int) -> tuple[str | None, str | None]:
+    """The energy register (a_plus, a_minus, r_plus) each module I/O pulses out, or None (codes 05, 06, 11, 12, 16)."""
+    return (_PULSE_OUT_ENERGY.get(Z3_ROLES[check_z(3, z3)][0]), _PULSE_OUT_ENERGY.get(Z3_ROLES[z3][1]))
 
 
 def z3_has_alarm_input(z3: int) -> bool:

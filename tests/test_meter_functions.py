@@ -25,6 +25,9 @@ from meter_sim.tariffs import TariffRefused
 T0 = int(datetime(2026, 1, 15, tzinfo=UTC).timestamp())  # a Thursday, 01:00 local (CET)
 
 
+LAST_GASP_BATTERY = "6841131BN243111040"  # Variant 2 with radio (last gasp), supercap + battery (battery display)
+
+
 def meter(start: int = T0, **settings: Any) -> Meter:
     return Meter("m", MeterSimSettings(**settings), SteppedClock(start))
 
@@ -70,7 +73,7 @@ def test_permanent_cover_tamper_stays_until_released_and_survives_a_restart() ->
 
 # --- outage, neutral -----------------------------------------------------------------------------------------------
 def test_all_phase_outage_raises_last_gasp_blanks_the_display_and_flags_the_profile() -> None:
-    m = meter()
+    m = meter(type_number=LAST_GASP_BATTERY)
     m.advance_to(T0 + 100)
     m.set_outage(True)
     m.advance_to(T0 + 101)
@@ -353,8 +356,9 @@ def test_thd_from_the_feeder_and_the_load_mix() -> None:
 @pytest.mark.parametrize(("z3", "inverted"), [(3, False), (4, True), (7, False), (8, False), (9, True), (10, True)])
 def test_module_alarm_input_follows_the_z3_table(z3: int, inverted: bool) -> None:
     m = meter(z3=z3)
+    assert alarms(m, "module_alarm_input") == ([True] if inverted else [])  # inverted: no voltage is the alarm
     m.set_module_inputs(False, True)  # 230 V on I/O2, the alarm input
-    assert alarms(m, "module_alarm_input") == ([] if inverted else [True])
+    assert alarms(m, "module_alarm_input") == ([False] if inverted else [True])
     m.set_module_inputs(False, False)
     assert alarms(m, "module_alarm_input") == ([True] if inverted else [False])
 

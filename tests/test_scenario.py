@@ -299,8 +299,9 @@ def alarms(m: Meter, kind: str) -> list[tuple[float, bool]]:
 
 def test_an_outage_is_logged_per_phase_counted_and_flags_the_load_profile() -> None:
     """§7.6: two entries per phase for an outage longer than U_outage,timethreshold (10 s), counted long
-    (> 3 min); a 5-s outage is not logged but counted short; §1: the meter goes down (power-outage alarm)."""
-    m = meter()
+    (> 3 min); a 5-s outage is not logged but counted short; §1: the meter goes down (the last-gasp alarm of a
+    Variant 2 meter with radio, §8)."""
+    m = meter(type_number="6841131BN243101040", z18=0)
     outcomes = run(m, parse("""
   - {at: 1h, kind: outage, duration: 20m}
   - {at: 2h, kind: outage, duration: 5s}
