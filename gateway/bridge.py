@@ -214,8 +214,9 @@ class Bridge:
         return out
 
     def _refresh_discovery(self, meter_id: str) -> list[Outgoing]:
-        """After a reconfiguration the meter's registers may differ (prepayment switched on or off): announce
-        the new entities and remove the retired ones with an empty retained config."""
+        """When a source's meter info changed (a reconfiguration switched prepayment on or off, a wire source
+        read which functions the meter has): announce the new entities, remove the retired ones with an empty
+        retained config."""
         info = self.sources[meter_id].info
         if info is self._discovered[meter_id]:  # a source replaces its info only when the meter changed
             return []
@@ -292,7 +293,8 @@ class Bridge:
         except Exception:  # a fault in one source must not stop the others: mark it offline
             log.exception("meter %s: reading failed", meter_id)
             return self._availability_messages(meter_id, "offline")
-        out = self._availability_messages(meter_id, "online")
+        # A wire source learns what the meter has from its reads (the Modbus function block): announce that first.
+        out = self._refresh_discovery(meter_id) + self._availability_messages(meter_id, "online")
         readings = self._guard_totals(meter_id, readings)
         out.append(Outgoing(self.topics.meter(meter_id, "state"), _json(readings), retain=True))
         _report(meter_id, readings)

@@ -88,7 +88,7 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
             server: ModbusTcpServer | ModbusSerialServer
             if name == "han":
                 transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL["han"]))
-                pushers.append((HanPush(meter, settings=han), transport))
+                pushers.append((HanPush(meter, meter.settings.type.code, settings=han), transport))
                 log.info("han (%s) of meter %s on %s", han.layout, meter_id, addr)
                 continue
             if name == "optical-push":
@@ -117,6 +117,7 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                     tasks.append(asyncio.create_task(serve_serial(optical, reader, writer)))
                 log.info("optical (IEC 62056-21 mode C) of meter %s on %s", meter_id, addr)
                 continue
+            relay: PtyRelay | None = None
             if name == "modbus":
                 if addr.kind != "tcp":
                     raise ValueError(f"--modbus takes tcp:HOST:PORT (got {addr}); use --modbus-rtu for serial/pty")
@@ -129,7 +130,7 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                 baud = addr.baud or baud
                 framing = addr.framing or framing
                 if addr.kind == "pty":
-                    relay = stack.enter_context(PtyRelay(addr.path))
+                    relay = stack.enter_context(PtyRelay(addr.path, expose=False))
                     path, framing = relay.inner_path, framing[0] + "N" + framing[2]  # ptys refuse parity
                 server = ModbusSerialServer(
                     ModbusSlave(meter).device(), framer=FramerType.RTU, port=path, baudrate=baud,
@@ -137,8 +138,15 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                 )
             else:
                 raise ValueError(f"interface {name!r} is not available yet (available: {', '.join(SUPPORTED)})")
-            tasks.append(asyncio.create_task(server.serve_forever()))
+            # Returns once the port is open (and flushed by pyserial) or the socket listens; only then is
+            # a pty's PATH made, so a tool that opens it at once cannot lose its first request.
+            try:
+                await server.serve_forever(background=True)
+            except RuntimeError as exc:  # pymodbus logs the OS error itself and says only that it failed
+                raise OSError(f"--{name} {addr}: {exc}") from None
             stack.push_async_callback(server.shutdown)
+            if relay is not None:
+                relay.expose()
             log.info("%s of meter %s on %s", name, meter_id, addr)
         try:
             while not stop.is_set():

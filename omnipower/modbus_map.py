@@ -14,6 +14,21 @@ clock: `TIME_ADDRESS` = Unix seconds (unsigned 32-bit), `TIME_ADDRESS + 2` = its
 seconds (signed), so a master reports the meter's own time like every other source. Readings added
 later follow the clock (`INPUT_ORDER_2`, from 0x0096), and that list is append-only.
 
+After the readings (from 0x00EA) the meter says which optional functions it has, so that a master
+publishes no reading of a function the meter lacks (two 32-bit pairs, high word first; mbpoll
+`-t 3:int -B -r 235 -c 2`):
+
+    0x00EA  function bits (`FEATURE_BITS`): bit 0 breaker (X10 ≠ 0: input `breaker`, coil 0, holding 1) ·
+            bit 1 load control (Z14 = 001: coils 1 and 2) · bit 2 tariff command (holding 0 takes writes) ·
+            bit 3 S0 output (X13 = 1: `s0_pulses`, `s0_rate`) · bit 4 pulse input (a Z3 module input counts
+            pulses: `pulse_input`) · bit 5 prepayment on (`prepayment_*`) · bit 6 current THD (direct
+            meters: `thd_i_l1`–`thd_i_l3`; CT meters measure none). Other bits read 0; a master ignores
+            bits it does not know (a later module may add functions).
+    0x00EC  energy type X9 (1 A+ · 2 A+/A− · 3 A+/R+ · 4 A+/A−/R+/R−): the readings of other energy types
+            (docs/registers.md, column "energy types") read 0 and mean nothing.
+
+The readings of a function the meter lacks mean nothing (most read 0, the prepayment state −1).
+
 Holding registers (03/06/16): 0 = tariff control (0 auto, 1–4 forced), 1 = breaker command
 (write 1 connect, 2 disconnect, 3 release; reads 0). Coils (01/05/15): 0 = breaker (1 connected;
 write 1 to connect, 0 to disconnect), 1 and 2 = load-control relays 1 and 2 (1 on). Discrete inputs
@@ -27,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from omnipower.errors import EncodeError, LengthError, UnknownTagError
-from omnipower.registers import REGISTERS_BY_KEY, Kind
+from omnipower.registers import PREPAYMENT_KEYS, REGISTERS_BY_KEY, Kind
 
 Value = float | int | str | None
 
@@ -109,7 +124,71 @@ INPUT_POINTS: tuple[InputPoint, ...] = _points(INPUT_ORDER, 0) + _points(INPUT_O
 INPUT_KEYS: tuple[str, ...] = INPUT_ORDER + INPUT_ORDER_2
 INPUT_BY_KEY = {p.key: p for p in INPUT_POINTS}
 _POINT_AT = {p.address: p for p in INPUT_POINTS}
-INPUT_COUNT = TIME_ADDRESS + 4 + 2 * len(INPUT_ORDER_2)
+READINGS_COUNT = TIME_ADDRESS + 4 + 2 * len(INPUT_ORDER_2)  # the readings and the clock: 0 … 0x00E9
+FEATURES_ADDRESS = READINGS_COUNT
+FEATURES_COUNT = 4  # function bits, energy type
+INPUT_COUNT = FEATURES_ADDRESS + FEATURES_COUNT
+
+# Bit n of the function word names the function; the reading keys it governs (besides the energy
+# type's registers, and the CT meters' missing direct-only registers under `current_thd`).
+FEATURE_BITS: tuple[str, ...] = (
+    "breaker", "load_control", "tariff_command", "s0_output", "pulse_input", "prepayment", "current_thd",
+)
+FEATURE_KEYS: dict[str, tuple[str, ...]] = {
+    "breaker": ("breaker",),
+    "load_control": ("load_control_1", "load_control_2"),
+    "tariff_command": (),  # tariff and tariff_control are read on every meter; only writes are refused
+    "s0_output": ("s0_pulses", "s0_rate"),
+    "pulse_input": ("pulse_input",),
+    "prepayment": PREPAYMENT_KEYS,
+    "current_thd": tuple(k for k in INPUT_KEYS if REGISTERS_BY_KEY[k].direct_only),
+}
+ENERGY_TYPES = range(1, 5)  # X9
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the meter has of the optional blocks of this map (registers 0x00EA–0x00ED)."""
+
+    functions: frozenset[str]  # names from FEATURE_BITS
+    energy_type: int  # X9
+
+    def __post_init__(self) -> None:
+        unknown = self.functions - set(FEATURE_BITS)
+        if unknown:
+            raise EncodeError(f"unknown meter functions {', '.join(sorted(unknown))} "
+                              f"(known: {', '.join(FEATURE_BITS)})")
+        if self.energy_type not in ENERGY_TYPES:
+            raise EncodeError(f"energy type (X9) {self.energy_type!r} is not 1–4")
+
+    def has(self, function: str) -> bool:
+        if function not in FEATURE_BITS:
+            raise KeyError(f"{function!r} is not one of {', '.join(FEATURE_BITS)}")
+        return function in self.functions
+
+    def absent_keys(self) -> frozenset[str]:
+        """The reading keys of the map (input registers and relay coils) this meter does not have."""
+        absent = {key for f in FEATURE_BITS if f not in self.functions for key in FEATURE_KEYS[f]}
+        absent |= {key for key in (*INPUT_KEYS, *COIL_LOAD_CONTROL.values())
+                   if self.energy_type not in REGISTERS_BY_KEY[key].energy_types}
+        return frozenset(absent)
+
+
+def encode_features(features: Features) -> list[int]:
+    mask = sum(1 << bit for bit, name in enumerate(FEATURE_BITS) if name in features.functions)
+    return [*to_words(mask), *to_words(features.energy_type)]
+
+
+def decode_features(words: Sequence[int]) -> Features:
+    """Registers 0x00EA–0x00ED → Features. Bits this map does not name are ignored (a later module's)."""
+    if len(words) != FEATURES_COUNT:
+        raise LengthError(f"the meter's functions take {FEATURES_COUNT} input registers, got {len(words)}")
+    mask = from_words(words[0], words[1]) & 0xFFFFFFFF
+    energy_type = from_words(words[2], words[3])
+    if energy_type not in ENERGY_TYPES:
+        raise UnknownTagError(f"energy type (X9) {energy_type} in input register 0x{FEATURES_ADDRESS + 2:04X} "
+                              "is not 1–4")
+    return Features(frozenset(name for bit, name in enumerate(FEATURE_BITS) if mask >> bit & 1), energy_type)
 
 
 def to_words(value: int) -> tuple[int, int]:
@@ -158,9 +237,14 @@ def decode_value(point: InputPoint, raw: int) -> Value:
     return round(raw / 10.0**point.decimals, point.decimals)
 
 
+def input_image(readings: Mapping[str, Value], features: Features) -> list[int]:
+    """The whole input-register image (0 … INPUT_COUNT − 1): the readings, then the meter's functions."""
+    return encode_inputs(readings) + encode_features(features)
+
+
 def encode_inputs(readings: Mapping[str, Value]) -> list[int]:
-    """The whole input-register image; readings the meter does not have read as 0."""
-    words = [0] * INPUT_COUNT
+    """The readings block (0 … READINGS_COUNT − 1); readings the meter does not have read as 0."""
+    words = [0] * READINGS_COUNT
     for point in INPUT_POINTS:
         value = readings.get(point.key)
         if value is None and point.kind is Kind.ENUM:  # a state the meter does not have (prepayment off)
@@ -201,6 +285,9 @@ def decode_inputs(words: Sequence[int], start: int = 0) -> dict[str, Value]:
         address = start + offset
         if address >= INPUT_COUNT:
             raise LengthError(f"input register {address} is beyond the map (0–{INPUT_COUNT - 1})")
+        if address >= FEATURES_ADDRESS:
+            raise LengthError(f"input register 0x{address:04X} is not a reading: 0x{FEATURES_ADDRESS:04X}–"
+                              f"0x{INPUT_COUNT - 1:04X} name the meter's functions (decode_features)")
         raw = from_words(words[offset], words[offset + 1])
         if address == TIME_ADDRESS:
             out["_unix_time"] = raw & 0xFFFFFFFF
@@ -231,6 +318,6 @@ def alarm_bits(active: Sequence[tuple[str, int | None]]) -> list[bool]:
 MAX_READ = 124  # Modbus allows 125 registers per read; stay pair-aligned
 
 
-def read_blocks(start: int = 0, count: int = INPUT_COUNT) -> list[tuple[int, int]]:
+def read_blocks(start: int = 0, count: int = READINGS_COUNT) -> list[tuple[int, int]]:
     """(address, count) requests that read input registers [start, start+count) in whole pairs."""
     return [(a, min(MAX_READ, start + count - a)) for a in range(start, start + count, MAX_READ)]

@@ -57,6 +57,15 @@ def render_modbus() -> str:
         f"| 0x{mm.TIME_ADDRESS:04X} | {mm.TIME_ADDRESS + 1} | meter clock | – | Unix seconds (unsigned) | s |",
         f"| 0x{mm.TIME_ADDRESS + 2:04X} | {mm.TIME_ADDRESS + 3} | UTC offset of the meter clock | – | 0 | s |",
         "",
+        "## The meter's functions (input registers, function 04)",
+        "",
+        "| address (hex) | mbpoll `-r` | content |",
+        "|---|---|---|",
+        f"| 0x{mm.FEATURES_ADDRESS:04X} | {mm.FEATURES_ADDRESS + 1} | function bits (32 bit): "
+        + " · ".join(f"bit {bit} {name}" for bit, name in enumerate(mm.FEATURE_BITS)) + " |",
+        f"| 0x{mm.FEATURES_ADDRESS + 2:04X} | {mm.FEATURES_ADDRESS + 3} | energy type X9 (32 bit): 1 A+ · 2 A+/A− · "
+        "3 A+/R+ · 4 A+/A−/R+/R− |",
+        "",
         "## Discrete inputs (function 02)",
         "",
         "| address | alarm | phase |",

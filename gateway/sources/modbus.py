@@ -1,11 +1,16 @@
 """The master side of the RS-485 module: poll a meter over Modbus TCP or RTU (serial or pty),
 map the registers (omnipower/modbus_map.py) into the same readings as the simulated meter, and
-carry out breaker and tariff commands as coil/register writes."""
+carry out breaker and tariff commands as coil/register writes.
+
+Every poll first reads the meter's functions (registers 0x00EA–0x00ED): the readings and commands
+of a function the meter lacks (no pulse input, prepayment off, no breaker …) are left out, and
+`info` is replaced when they change, so that discovery announces only what the meter has."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,10 +23,14 @@ from gateway.config import MeterConfig
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError, local_now
 from omnipower import modbus_map as mm
 from omnipower.address import Address, parse_address
+from omnipower.errors import CodecError
 from omnipower.registers import REGISTERS_BY_KEY, Kind
 
 log = logging.getLogger(__name__)
 COMMANDS = frozenset({"breaker", "tariff", *mm.COIL_LOAD_CONTROL.values()})
+COMMAND_FUNCTION = {"breaker": "breaker", "tariff": "tariff_command",
+                    **dict.fromkeys(mm.COIL_LOAD_CONTROL.values(), "load_control")}
+READING_KEYS = (*mm.INPUT_KEYS, *mm.COIL_LOAD_CONTROL.values())
 EXCEPTION_TEXT = {2: "illegal address", 3: "value refused", 4: "refused in the meter's present state"}
 
 
@@ -41,10 +50,11 @@ class ModbusSource(Source):
             model="OMNIPOWER three-phase (RS-485 module)",
             serial_number=f"modbus-{self.address}-{self.unit}",
             sw_version="unknown",
-            registers=tuple(REGISTERS_BY_KEY[k] for k in (*mm.INPUT_KEYS, *mm.COIL_LOAD_CONTROL.values())),
+            registers=tuple(REGISTERS_BY_KEY[k] for k in READING_KEYS),  # until the meter names its functions
             commands=COMMANDS,
             alarm_types=("voltage_missing", "undervoltage", "overvoltage"),
         )
+        self.features: mm.Features | None = None
         self._last: Readings = {}
         self._alarms: set[tuple[str, int]] = set()
 
@@ -74,8 +84,33 @@ class ModbusSource(Source):
         self.online = True
         return response
 
+    async def _read_features(self) -> mm.Features:
+        """The meter's optional functions; `info` follows them."""
+        first, last = mm.FEATURES_ADDRESS, mm.FEATURES_ADDRESS + mm.FEATURES_COUNT - 1
+        try:
+            rr = await self._call("functions", self.client.read_input_registers, first, count=mm.FEATURES_COUNT)
+            features = mm.decode_features(rr.registers)
+        except CommandError as exc:  # an exception response: a module map without these registers
+            raise SourceError(f"the meter does not say which functions it has (input registers 0x{first:04X}–"
+                              f"0x{last:04X}): {exc.reason}; its Modbus map is not the one this gateway reads "
+                              "(docs/modbus-map.md)") from None
+        except CodecError as exc:
+            raise SourceError(f"the meter's function registers 0x{first:04X}–0x{last:04X} make no sense: {exc}") \
+                from None
+        if features != self.features:
+            self.features = features
+            absent = features.absent_keys()
+            self.info = replace(
+                self.info,
+                registers=tuple(REGISTERS_BY_KEY[k] for k in READING_KEYS if k not in absent),
+                commands=frozenset(c for c in COMMANDS if features.has(COMMAND_FUNCTION[c])),
+            )
+        return features
+
     async def read(self) -> Readings:
         values: dict[str, Any] = {}
+        features = await self._read_features()
+        absent = features.absent_keys()
         try:
             for address, count in mm.read_blocks():
                 rr = await self._call("registers", self.client.read_input_registers, address, count=count)
@@ -96,23 +131,25 @@ class ModbusSource(Source):
         readings["tariff_control"] = "auto" if control == 0 else str(control)
         for coil, key in mm.COIL_LOAD_CONTROL.items():
             readings[key] = "on" if coils.bits[coil] else "off"
+        for key in absent:
+            readings.pop(key, None)
         await self._track_changes(readings, list(di.bits[: len(mm.ALARM_BITS)]), now)
         self._last = readings
         return readings
 
     async def _track_changes(self, readings: Readings, bits: list[bool], now: str) -> None:
         """Modbus carries no events: derive breaker and alarm events from successive polls."""
-        state = str(readings["breaker"])
-        self.note_polled_breaker(state, now)
+        if "breaker" in readings:
+            self.note_polled_breaker(str(readings["breaker"]), now)
         active = {bit for bit, on in zip(mm.ALARM_BITS, bits, strict=True) if on}
         for kind, phase in sorted(active ^ self._alarms):
             self.events.put_nowait(AlarmNotice(now, kind, (kind, phase) in active, phase))
         self._alarms = active
 
-    async def breaker(self) -> BreakerStatus:
+    async def breaker(self) -> BreakerStatus | None:
+        """None for a meter without breaker (X10 = 0)."""
         if self.polled_breaker is None:
             await self.read()
-        assert self.polled_breaker is not None
         return self.polled_breaker
 
     async def alarms(self) -> tuple[str, list[AlarmNotice]]:

@@ -17,6 +17,7 @@ from omnipower.address import parse_address
 from omnipower.errors import CodecError
 from omnipower.iec62056_21 import (
     KAMSTRUP_READOUT_REGISTERS,
+    MAX_REACTION_TIME,
     MODE_D_BAUD_CHAR,
     MODE_D_BAUD_RATE,
     ClientSession,
@@ -35,13 +36,20 @@ from omnipower.rtc import Rtc
 log = logging.getLogger(__name__)
 SESSION_TIMEOUT_S = 15.0
 TICK_S = 0.1
+# A meter that never identifies itself gives no reason; these are the usual ones.
+NO_SIGN_ON_CAUSES = (
+    "a Variant 2 meter (type number X8 = 2) answers no IEC 62056-21 (1107) or DLMS query, nor does a meter with "
+    "1107 switched off (Z18 = 000); otherwise check that the optical head sits on the meter's optical port and "
+    "that the transport is the right one"
+)
 
 
 class OpticalSource(ReadOnlySource):
     why_no_commands = "the readout is read-only"
 
-    def __init__(self, config: MeterConfig) -> None:
+    def __init__(self, config: MeterConfig, response_timeout: float = 2 * MAX_REACTION_TIME) -> None:
         super().__init__()
+        self.response_timeout = response_timeout  # silence after which a readout is given up (IEC 62056-21)
         if config.transport is None:
             raise ValueError(f"meter {config.id}: an optical source needs a transport")
         self.config = config
@@ -103,6 +111,9 @@ class OpticalSource(ReadOnlySource):
         except TimeoutError:
             self.online = False
             raise SourceError(f"no readout from {self.address} within {SESSION_TIMEOUT_S:.0f} s") from None
+        except SourceError:
+            self.online = False
+            raise
         except (OSError, CodecError) as exc:
             self.online = False
             raise SourceError(f"optical readout from {self.address} failed: {exc}") from None
@@ -130,7 +141,7 @@ class OpticalSource(ReadOnlySource):
 
     async def _session(self) -> DataReadout:
         reader, writer = await open_line(self.address, 300, "7E1")  # sign-on at 300 Bd 7E1
-        client = ClientSession(max_baud=9600)
+        client = ClientSession(max_baud=9600, response_timeout=self.response_timeout)
         try:
             events = client.start()
             while True:
@@ -143,6 +154,11 @@ class OpticalSource(ReadOnlySource):
                     elif isinstance(event, ReadoutReceived):
                         return event.readout
                     elif isinstance(event, SessionFailed):
+                        if client.identification is None and event.error is None:  # silence, not garbage
+                            raise SourceError(
+                                f"the meter on {self.address} did not answer the IEC 62056-21 sign-on within "
+                                f"{self.response_timeout:g} s: {NO_SIGN_ON_CAUSES}"
+                            )
                         raise CodecError(event.reason)
                 try:
                     async with asyncio.timeout(TICK_S):

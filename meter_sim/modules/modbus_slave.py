@@ -1,5 +1,7 @@
 """The RS-485 module as a Modbus slave: pymodbus 3.16's SimDevice whose registers are computed
-live from the meter on every request (map: omnipower/modbus_map.py)."""
+live from the meter on every request (map: omnipower/modbus_map.py), including the words that say
+which optional functions the meter has. Modbus is neither DLMS nor 1107, so a Variant 2 meter (which
+answers no such query, spec §10.1) still answers here (inferred)."""
 
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ class ModbusSlave:
             registers[mm.HOLDING_TARIFF_CONTROL] = 0 if override is None else override
             registers[mm.HOLDING_BREAKER_COMMAND] = 0
         else:  # input registers
-            registers[:] = mm.encode_inputs(meter.readings())
+            registers[:] = mm.input_image(meter.readings(), features(meter))
         return None
 
     def _write_coils(self, address: int, values: list[bool]) -> ExcCodes | None:
@@ -114,6 +116,22 @@ class ModbusSlave:
             log.info("modbus: %s", exc)
             return ExcCodes.DEVICE_FAILURE  # refused in the present state (Modbus carries no reason)
         return None
+
+
+def features(meter: Meter) -> mm.Features:
+    """The meter's optional functions, as the map describes them (read live: prepayment, Z3, Z13 and
+    Z14 can be reconfigured)."""
+    kind = meter.settings.type
+    present = {
+        "breaker": kind.has_breaker,
+        "load_control": meter.load_control.enabled,
+        "tariff_command": meter.tariffs.accepts_commands,
+        "s0_output": meter.s0 is not None,
+        "pulse_input": meter.has_pulse_input,
+        "prepayment": meter.prepayment.enabled,
+        "current_thd": not kind.is_ct,  # §7.7: THD I on direct meters only
+    }
+    return mm.Features(frozenset(name for name, on in present.items() if on), meter.energy_type)
 
 
 def _bits(flags: list[bool]) -> int:

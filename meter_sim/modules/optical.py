@@ -1,6 +1,10 @@
 """The optical port: IEC 62056-21 mode C readout of the display registers (identification
 `/KAM5\\2…`: up to 9600 Bd, HDLC offered), one `MeterSession` state machine per connection; and
-mode D, the same data block pushed unrequested at 2400 Bd (identification `/KAM3…`)."""
+mode D, the same data block pushed unrequested at 2400 Bd (identification `/KAM3…`).
+
+A Variant 2 meter (type number X8 = 2) answers no 1107 or DLMS query (spec §10.1), and Z18 = 000
+switches 1107 off: such a port reads and drops every sign-on, sending nothing back. Mode D is a
+push, not a query, so it keeps working (inferred: the spec names only queries)."""
 
 from __future__ import annotations
 
@@ -34,6 +38,18 @@ class OpticalPort:
         self.meter = meter
         self.meter_number = zlib.crc32(meter.id.encode()) % 100_000_000
         self.identification = kamstrup_identification("OMNIPOWER")
+        self._told_silent = False
+
+    def silent_reason(self) -> str | None:
+        """Why this meter does not answer 1107 queries now, or None when it does (read on every
+        request: Z18 may be reconfigured while the port is open)."""
+        settings = self.meter.settings
+        kind = settings.type
+        if not kind.supports_dlms_query:
+            return f"type number {kind.code} is Variant 2 (X8 = 2), which answers no IEC 62056-21 or DLMS query"
+        if settings.z18 == 0:
+            return "Z18 = 000 switches IEC 62056-21 (1107) off"
+        return None
 
     def readout(self) -> DataReadout:
         meter = self.meter
@@ -57,7 +73,11 @@ class OpticalPort:
                     data = await reader.read(1024)
                 if not data:
                     return
-                events = session.receive_data(data)
+                if (why := self.silent_reason()) is not None:
+                    self._ignore(why)
+                    events = session.reset()  # idle at 300 Bd: at most a SwitchBaud, never a reply
+                else:
+                    events = session.receive_data(data)
             except TimeoutError:
                 events = session.advance(TICK_S)
             while events:
@@ -70,6 +90,11 @@ class OpticalPort:
                     events += session.send_readout(self.readout())
                 elif isinstance(event, SessionFailed):
                     log.info("optical: session abandoned: %s", event.reason)
+
+    def _ignore(self, why: str) -> None:
+        if not self._told_silent:  # once per port: a client retrying every poll would flood the log
+            self._told_silent = True
+            log.info("optical: meter %s does not answer the sign-on (%s)", self.meter.id, why)
 
 
 class ModeDPush:
