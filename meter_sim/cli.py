@@ -62,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--config", type=Path, help="YAML file with a `meters` list (default: one meter)")
     srv.add_argument("--meter", help="which meter of the file (default: the first)")
     srv.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    srv.add_argument("--han-layout", choices=("nve", "dk"), default="nve",
-                     help="nve: list 1 every 10 s + list 2 hourly; dk: the 65-element DLMS push 1 every 10 s")
+    srv.add_argument("--han-layout", choices=("nve", "dk"), default=None,
+                     help="nve: list 1 every 10 s + list 2 hourly; dk: the 65-element DLMS push 1 every 10 s "
+                     "(default: by the meter's country, dk for Denmark)")
     srv.add_argument("--han-keys", metavar="EK:AK", help="encrypt HAN pushes (AES-128-GCM): two 32-digit hex keys")
     for name, what in (("han", "CCC/HAN DLMS push"), ("mbus", "M-Bus slave"), ("modbus", "Modbus TCP slave"),
                        ("modbus-rtu", "Modbus RTU slave"), ("optical", "IEC 62056-21 optical port (mode C)"),

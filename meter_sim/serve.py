@@ -88,8 +88,9 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
             server: ModbusTcpServer | ModbusSerialServer
             if name == "han":
                 transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL["han"]))
-                pushers.append((HanPush(meter, meter.settings.type.code, settings=han), transport))
-                log.info("han (%s) of meter %s on %s", han.layout, meter_id, addr)
+                han_push = HanPush(meter, meter.settings.type.code, settings=han)
+                pushers.append((han_push, transport))
+                log.info("han (%s) of meter %s on %s", han_push.settings.layout, meter_id, addr)
                 continue
             if name == "optical-push":
                 transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL[name]))

@@ -252,3 +252,12 @@ def test_an_ideal_meter_is_unchanged_by_the_accuracy_settings() -> None:
     for m in (a, b):
         m.advance_to(T0 + 3600)
     assert a.register("a_plus") == b.register("a_plus")
+
+
+def test_the_han_module_pushes_the_layout_of_the_meters_country() -> None:
+    from meter_sim.modules.han_push import HanPush, HanSettings
+
+    assert HanPush(meter(type_number=tn(country="010"))).settings.layout == "dk"  # Danish push 1 (§10.5)
+    assert HanPush(meter()).settings.layout == "nve"  # Norway: the HAN-NVE lists
+    chosen = HanPush(meter(type_number=tn(country="010")), settings=HanSettings(layout="nve"))
+    assert chosen.settings.layout == "nve" and chosen.meter_type == tn(country="010")

@@ -20,15 +20,24 @@ LIST2_OFFSET_S = 5
 
 @dataclass(frozen=True, slots=True)
 class HanSettings:
-    layout: str = "nve"  # nve | dk
+    layout: str | None = None  # nve | dk; None: the meter's country decides (see country_layout)
     keys: GloKeys | None = None
 
 
+def country_layout(country: str) -> str:
+    """The HAN layout a meter of this country (type number X14–X16) is delivered with: the Danish push 1 in
+    Denmark (§10.5), the HAN-NVE lists elsewhere (inferred: NVE is the only other documented OMNIPOWER layout)."""
+    return "dk" if country == "DK" else "nve"
+
+
 class HanPush:
-    def __init__(self, meter: Meter, meter_type: str = "6841131BN243101040", settings: HanSettings | None = None):
+    def __init__(self, meter: Meter, meter_type: str | None = None, settings: HanSettings | None = None):
         self.meter = meter
-        self.meter_type = meter_type
-        self.settings = settings or HanSettings()
+        self.meter_type = meter_type or meter.settings.type.code
+        settings = settings or HanSettings()
+        if settings.layout is None:
+            settings = HanSettings(country_layout(meter.settings.type.country), settings.keys)
+        self.settings = settings
         self.meter_id = f"57065670{zlib.crc32(meter.id.encode()) % 10**8:08d}"  # GS1-style, stable per id
         self.frame_counter = 0
         self._last_t = meter.t
