@@ -91,7 +91,8 @@ class Meter:
         self.aron = kind.is_aron  # X4 = 2: two measuring systems on a 3-wire supply
         self.accuracy = Accuracy(kind.accuracy_class, kind.current, settings.accuracy.error_fraction, settings.seed)
         self._imax = kind.current.imax
-        self._fuse_check_va = self._imax * _FUSE_CHECK_V
+        # A CT meter's Imax is the transformer's secondary current; the simulator has no CT ratio, so no fuse.
+        self._fuse_check_va = math.inf if kind.is_ct else self._imax * _FUSE_CHECK_V
         self.alarms = Alarms()
         b = settings.breaker
         self.breaker = Breaker(

@@ -261,3 +261,11 @@ def test_the_han_module_pushes_the_layout_of_the_meters_country() -> None:
     assert HanPush(meter()).settings.layout == "nve"  # Norway: the HAN-NVE lists
     chosen = HanPush(meter(type_number=tn(country="010")), settings=HanSettings(layout="nve"))
     assert chosen.settings.layout == "nve" and chosen.meter_type == tn(country="010")
+
+
+def test_a_ct_meter_is_not_fused_at_its_secondary_imax() -> None:
+    ct = meter(type_number="68" + "5113" + "1CD" + "14" + "0011" + "040")  # CT, 1(6) A secondary
+    assert ct.settings.type.current.imax == 6.0
+    ct.set_load(extra_w=30_000.0)
+    ct.advance_to(T0 + 60)
+    assert float(ct.readings()["i_l1"]) > 40.0  # type: ignore[arg-type]
