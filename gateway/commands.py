@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.api import JsonScalar
+from omnipower.registers import MAX_TARIFF, MAX_TARIFF_PLANS
 
 BREAKER_ACTIONS = ("connect", "disconnect", "release")
 PUSH_BUTTON_ACTIONS = ("press", "hold")  # a short press steps the display; the 6-s hold works the breaker
@@ -32,8 +33,8 @@ REMOTE_SETTINGS = (
 )
 LEGAL_SETTINGS = ("type_number", "z1", "z2", "z11", "z15", "z19", "z21", "z22", "z23", "z24")
 COMMAND_NAMES = (
-    "breaker", "tariff", "push_button", *LOAD_CONTROL_COMMANDS, *VOLTAGE_COMMANDS, "top_up", "emergency_credit",
-    "tamper_release", "debiting_stop", "time", "configure", *SIM_SWITCHES,
+    "breaker", "tariff", "tariff_plan", "push_button", *LOAD_CONTROL_COMMANDS, *VOLTAGE_COMMANDS, "top_up",
+    "emergency_credit", "tamper_release", "debiting_stop", "time", "configure", *SIM_SWITCHES,
 )
 MAX_PAYLOAD = 4096
 
@@ -128,9 +129,15 @@ def validate(name: str, value: Any) -> Command:
     if name == "tariff":
         if isinstance(value, str) and value.strip().lower() == "auto":
             return Command(name, None)
-        number = _number(name, value, "1–4 or 'auto'")
-        if number != int(number) or not 1 <= number <= 4:
-            raise CommandError(name, f"value {value!r} out of range (allowed: 1, 2, 3, 4 or 'auto')")
+        # 1–8 (§2.8); the meter refuses a tariff it has no registers for
+        number = _number(name, value, f"1–{MAX_TARIFF} or 'auto'")
+        if number != int(number) or not 1 <= number <= MAX_TARIFF:
+            raise CommandError(name, f"value {value!r} out of range (allowed: 1–{MAX_TARIFF} or 'auto')")
+        return Command(name, int(number))
+    if name == "tariff_plan":  # the internal plan 1–3 (§2.8); the meter refuses a plan it does not hold
+        number = _number(name, value, f"a plan 1–{MAX_TARIFF_PLANS}")
+        if number != int(number) or not 1 <= number <= MAX_TARIFF_PLANS:
+            raise CommandError(name, f"value {value!r} out of range (allowed: 1–{MAX_TARIFF_PLANS})")
         return Command(name, int(number))
     if name in VOLTAGE_COMMANDS:
         if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):

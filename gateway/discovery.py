@@ -1,8 +1,8 @@
 """Home Assistant MQTT discovery, built from pydantic models and the register table.
 
 One config per entity on `<prefix>/<component>/<node_id>/<object_id>/config` (works on every HA
-release since 2023). Sensors come from the meter's registers; the breaker, tariff and alarms add
-controls and binary sensors. Every entity is available only while both the bridge and the meter
+release since 2023). Sensors come from the meter's registers; the breaker, tariff, tariff plan and
+alarms add controls and binary sensors. Every entity is available only while both the bridge and the meter
 are online (`availability_mode: all`).
 """
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway.sources.base import MeterInfo
 from gateway.topics import Topics
-from omnipower.registers import Kind, Register
+from omnipower.registers import BASIC_TARIFFS, MAX_TARIFF, Kind, Register
 
 ORIGIN_NAME = "omnipower-gateway"
 SUPPORT_URL = "https://github.com/omnipower-gateway/omnipower-gateway"
@@ -102,7 +102,12 @@ class SelectConfig(EntityConfig):
 Component = Literal["sensor", "binary_sensor", "switch", "button", "select"]
 DiscoveryMessage = tuple[str, EntityConfig]  # (topic, config)
 
-TARIFF_OPTIONS = ["auto", "1", "2", "3", "4"]
+def tariff_options(info: MeterInfo) -> list[str]:
+    """The tariff select's options: "auto" and the tariffs the meter has registers for, T1–T8 when it publishes
+    any of T5–T8, else T1–T4 (also for a source whose readings carry no per-tariff register)."""
+    highest = max((r.tariff for r in info.registers), default=0)
+    count = MAX_TARIFF if highest > BASIC_TARIFFS else BASIC_TARIFFS
+    return ["auto", *(str(t) for t in range(1, count + 1))]
 
 
 def _common(info: MeterInfo, topics: Topics, key: str, name: str | None, version: str) -> dict[str, object]:
@@ -141,6 +146,21 @@ def sensor_for(register: Register, info: MeterInfo, topics: Topics, version: str
         enabled_by_default=register.enabled_by_default,
         icon=register.icon,
     )
+
+
+def _config_select(info: MeterInfo, topics: Topics, version: str, command: str, name: str, options: list[str],
+                   icon: str, state_key: str) -> tuple[Component, str, EntityConfig]:
+    """A configuration select: shows `state_key` of the state, sends the chosen option to the `command` topic."""
+    object_id = f"{command}_control"  # tariff_control, tariff_plan_control
+    return ("select", object_id, SelectConfig(
+        **_common(info, topics, object_id, name, version),
+        state_topic=topics.meter(info.meter_id, "state"),
+        value_template=f"{{{{ value_json.{state_key} }}}}",
+        command_topic=topics.set_named(info.meter_id, command),
+        options=options,
+        entity_category="config",
+        icon=icon,
+    ))
 
 
 def build(info: MeterInfo, topics: Topics, version: str) -> list[tuple[Component, str, EntityConfig]]:
@@ -226,18 +246,12 @@ def build(info: MeterInfo, topics: Topics, version: str) -> list[tuple[Component
             ),
         ))
     if "tariff" in info.commands:
-        out.append((
-            "select", "tariff_control",
-            SelectConfig(
-                **_common(info, topics, "tariff_control", "Tariff control", version),
-                state_topic=topics.meter(mid, "state"),
-                value_template="{{ value_json.tariff_control }}",
-                command_topic=topics.set_named(mid, "tariff"),
-                options=TARIFF_OPTIONS,
-                entity_category="config",
-                icon="mdi:cash-clock",
-            ),
-        ))
+        out.append(_config_select(info, topics, version, "tariff", "Tariff control", tariff_options(info),
+                                  "mdi:cash-clock", state_key="tariff_control"))
+    plan = next((r for r in info.registers if r.key == "tariff_plan"), None)
+    if "tariff_plan" in info.commands and plan is not None:  # a meter holding 2 or 3 plans (meter_registers)
+        out.append(_config_select(info, topics, version, "tariff_plan", "Tariff plan", list(plan.options),
+                                  "mdi:calendar-clock", state_key="tariff_plan"))
     for alarm in info.alarm_types:
         out.append((
             "binary_sensor", f"alarm_{alarm}",

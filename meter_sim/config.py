@@ -148,7 +148,8 @@ class MeterSimSettings(StrictModel):
         description="local switch times HH:MM → tariff 1–4",
     )
     tariff_calendar: TariffCalendar | None = Field(
-        None, description="the internal tariff plan (Z13 = table): seasons, day types, exception days; "
+        None, description="the internal tariff plans (Z13 = table): seasons (or up to 3 plans of seasons), day "
+        "types, day plans naming T1–T8, exception days; "
         "default: tariff_schedule every day"
     )
     tariff_command_overrides_any_source: bool = Field(

@@ -14,12 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from omnipower.registers import MAX_TARIFF
+
 # mean/peak quantity → the energy register it is derived from
 ENERGY_OF: dict[str, str] = {
     "p_plus": "a_plus", "p_minus": "a_minus", "q_plus": "r_plus", "q_minus": "r_minus",
     "s_plus": "e_plus", "s_minus": "e_minus",
 }  # fmt: skip
-TARIFF_PEAKS: dict[str, tuple[int, ...]] = {"p_plus": (1, 2, 3, 4), "p_minus": (1, 2), "q_plus": (1, 2)}
+# Peaks kept per tariff (§2.6): P+max for every tariff (1.6.x), P−max and Q+max for T1/T2 as the spec lists.
+TARIFF_PEAKS: dict[str, tuple[int, ...]] = {
+    "p_plus": tuple(range(1, MAX_TARIFF + 1)), "p_minus": (1, 2), "q_plus": (1, 2),
+}
 ACCUMULATED: tuple[str, ...] = ("p_plus", "p_minus", "q_plus", "q_minus", "p_plus_t1", "p_plus_t2")
 
 

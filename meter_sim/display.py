@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
-from omnipower.registers import REGISTERS, Kind
+from omnipower.registers import ALL_REGISTERS, MAX_TARIFF, Kind
 
 __all__ = [
     "AUTOMATIC_MAX",
@@ -162,14 +162,14 @@ def _build_catalogue() -> dict[str, ItemSpec]:
     # TD Table 31 (§6.3), group by group
     for c in (1, 2, 3, 4, 15, 16, 5, 6, 7, 8, 9, 10, 21, 41, 61, 22, 42, 62):
         add(f"{c}.8.0", ItemFormat.ENERGY, _ENERGY_UNIT[c])
-    for c in (1, 2, 3, 4):
-        for t in range(1, 9):
+    for c in (1, 2, 3, 4, 9, 10):  # §2.3: A±, R± and E± per tariff
+        for t in range(1, MAX_TARIFF + 1):
             add(f"{c}.8.{t}", ItemFormat.ENERGY, _ENERGY_UNIT[c])
     for c in (1, 2, 3, 4, 9, 10):
         add(f"{c}.128.0", ItemFormat.ENERGY, _ENERGY_UNIT[c], "TRIP")
     for c in (1, 2, 3, 4, 9, 10, 21, 41, 61):
         add(f"{c}.7.0", ItemFormat.POWER, _POWER_UNIT[c])
-    for code in ("1.6.0", "2.6.0", "3.6.0", "4.6.0", "1.6.1", "1.6.2", "3.6.1", "3.6.2"):
+    for code in ("1.6.0", "2.6.0", "3.6.0", "4.6.0", *(f"1.6.{t}" for t in range(1, MAX_TARIFF + 1)), "3.6.1", "3.6.2"):
         add(code, ItemFormat.POWER, _POWER_UNIT[int(code.split(".")[0])], "MAX")
     for code in ("1.2.0", "2.2.0", "3.2.0", "4.2.0", "1.2.1", "1.2.2"):
         add(code, ItemFormat.POWER, _POWER_UNIT[int(code.split(".")[0])], "ACC")  # text (inferred)
@@ -208,7 +208,7 @@ def _build_catalogue() -> dict[str, ItemSpec]:
 
     # Everything else the register table measures (per-phase P−/Q/S, mean power, tariff ...): same rules,
     # energy types taken from the table itself. Timestamps and enum states are not display items.
-    for reg in REGISTERS:
+    for reg in ALL_REGISTERS:
         if reg.kind not in _KIND_FORMAT or not re.fullmatch(r"\d+\.\d+\.\d+", reg.obis):
             continue
         fmt, unit = _KIND_FORMAT[reg.kind]

@@ -18,7 +18,7 @@ from meter_sim.billing import is_debiting_stop, is_logger2_due
 from meter_sim.breaker import Action, Breaker, BreakerChange, BreakerRefused, BreakerState
 from meter_sim.clock import Clock
 from meter_sim.config import MeterSimSettings
-from meter_sim.demand import ENERGY_OF, Demand, Peak
+from meter_sim.demand import ENERGY_OF, TARIFF_PEAKS, Demand, Peak
 from meter_sim.disconnect import Action as CutAction
 from meter_sim.disconnect import SmartDisconnect
 from meter_sim.display import Display, LcdText, Symbols, render
@@ -512,6 +512,15 @@ class Meter:
         self.tariffs.set_override(tariff)
         self._tariff_changed(self.t)
 
+    def set_tariff_plan(self, plan: int) -> None:
+        """Choose the internal tariff plan 1–3 (remote command; raises TariffRefused for a plan the calendar does
+        not hold or when Z13 is not a table). Logged in the tariff log; the tariff follows at once."""
+        old = self.tariffs.plan
+        self.tariffs.set_plan(plan)
+        if plan != old:
+            self._log("tariff", self.t, "tariff_plan_change", old=old, new=plan)
+        self._tariff_changed(self.t)
+
     def _tariff_changed(self, t: int) -> None:
         change = self.tariffs.take_change()
         if change is not None:
@@ -676,6 +685,7 @@ class Meter:
             self.tariffs = tariffs
             self.tariffs.update(self.rtc.wall_time(self.t))
             self._tariff_changed(self.t)
+            self._rebuild_registers()  # T5–T8 and the plan choice follow the tariff configuration
         if "z14" in changed:
             self.load_control.z14 = new.z14
         if "smart_disconnect" in changed:
@@ -715,10 +725,14 @@ class Meter:
 
     def _rebuild_registers(self) -> None:
         pp = self.settings.prepayment
+        tariffs, plans = Tariffs.register_counts(self.settings.z13, self.settings.calendar)
         self.registers = meter_registers(
             self.energy_type, ct=self.settings.type.is_ct, pulse_unit=self.pulse_unit,
             pulse_input=self.has_pulse_input,
             prepayment=None if not pp.enabled else ("kWh" if pp.unit == "kWh" else pp.currency),
+            tariffs=tariffs, tariff_plans=plans,
+            pulse_outputs=(z3_pulse_outputs(self.settings.z3)[0] is not None,
+                           z3_pulse_outputs(self.settings.z3)[1] is not None),
         )
 
     # --- readings ----------------------------------------------------------------------------
@@ -731,10 +745,9 @@ class Meter:
             peak = d.peak(q)
             values[f"{q}_max"] = peak.value
             values[f"{q}_max_time"] = self._iso(peak.time)
-        for key in ("p_plus_t1", "p_plus_t2", "p_plus_t3", "p_plus_t4", "p_minus_t1", "p_minus_t2",
-                    "q_plus_t1", "q_plus_t2"):
-            q, tariff = key.rsplit("_", 1)
-            values[f"{q}_max_{tariff}"] = d.peak(key).value
+        for q, tariffs in TARIFF_PEAKS.items():
+            for t in tariffs:
+                values[f"{q}_max_t{t}"] = d.peak(f"{q}_t{t}").value
         for key, total in d.accumulated.items():  # p_plus → p_plus_max_acc, p_plus_t1 → p_plus_max_acc_t1
             q, _, tariff = key.partition("_t")
             values[f"{q}_max_acc" + (f"_t{tariff}" if tariff else "")] = total
@@ -747,6 +760,7 @@ class Meter:
         values["debiting_periods"] = self.debiting_periods
         values["hour_counter"] = self.powered_s
         values["tariff"] = self.tariffs.active
+        values["tariff_plan"] = str(self.tariffs.plan)
         values["breaker"] = self.breaker.state
         values["load_control_1"], values["load_control_2"] = self.load_control.relays
         for n in (0, 1, 2):

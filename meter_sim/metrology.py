@@ -8,7 +8,8 @@ interval ΔA+ equals the sum of P+·dt the model reported. Below the starting th
 phase) a phase registers nothing.
 
 `Metrology.step` runs once per simulated second (31.5 million times a simulated year), so it is
-written out per phase with constant indices instead of a loop over the phases (1.7x faster), with
+written out per phase with constant indices instead of a loop over the phases (1.7x faster), and it
+adds to the active tariff's six registers (A±, R±, E±; T1–T8) at literal offsets, with
 every value computed by the same float operations in the same order as in the loop it replaced, so
 the results are bit for bit the same. The instantaneous values are computed every step, not on
 demand: the meter reads them every second (analysis-logger means, smart disconnect).
@@ -20,25 +21,24 @@ import math
 from collections.abc import Sequence
 from typing import Final
 
-from omnipower.registers import REGISTERS_BY_KEY
+from omnipower.registers import MAX_TARIFF, REGISTERS_BY_KEY
 
 STARTING_THRESHOLD_W: Final = 2.3
 PHASE_PRESENT_V: Final = 160.0  # a phase counts as present at or above this voltage
 NO_SUPPLY_V: Final = 50.0  # below this a phase carries no load at all
 
-# Energy accumulators (Wh, varh, VAh), in this order; keys come from the register table.
+# Energy accumulators (Wh, varh, VAh), in this order; keys come from the register table. All 8 tariffs are
+# counted whatever the configuration (§2.8); which of them a meter publishes is meter_registers' business.
+_TARIFFS = range(1, MAX_TARIFF + 1)
 ENERGY_KEYS: tuple[str, ...] = (
     "a_plus", "a_minus", "r_plus", "r_minus", "r1", "r2", "r3", "r4", "e_plus", "e_minus",
-    *(f"a_plus_t{t}" for t in (1, 2, 3, 4)),
-    *(f"a_minus_t{t}" for t in (1, 2, 3, 4)),
-    *(f"r_plus_t{t}" for t in (1, 2, 3, 4)),
-    *(f"r_minus_t{t}" for t in (1, 2, 3, 4)),
     *(f"a_plus_l{n}" for n in (1, 2, 3)),
     *(f"a_minus_l{n}" for n in (1, 2, 3)),
+    *(f"{q}_t{t}" for q in ("a_plus", "a_minus", "r_plus", "r_minus", "e_plus", "e_minus") for t in _TARIFFS),
 )
 (A_PLUS, A_MINUS, R_PLUS, R_MINUS, R1, R2, R3, R4, E_PLUS, E_MINUS) = range(10)
-A_PLUS_T, A_MINUS_T, R_PLUS_T, R_MINUS_T = 10 - 1, 14 - 1, 18 - 1, 22 - 1  # + tariff number
-A_PLUS_L, A_MINUS_L = 26, 29  # + phase index
+A_PLUS_L, A_MINUS_L = 10, 13  # + phase index
+A_PLUS_T, A_MINUS_T, R_PLUS_T, R_MINUS_T, E_PLUS_T, E_MINUS_T = 15, 23, 31, 39, 47, 55  # + tariff number (1–8)
 
 # Instantaneous values (W, var, VA, V, A, PF, Hz), in this order.
 INSTANT_KEYS: tuple[str, ...] = (
@@ -57,8 +57,12 @@ for _key in ENERGY_KEYS + INSTANT_KEYS:
 assert INSTANT_KEYS[:8] == ("p_plus", "p_minus", "q_plus", "q_minus", "s_plus", "s_minus", "pf", "frequency")
 assert len(INSTANT_KEYS) == 35 and [_PHASE_BASE[q] for q in (
     "p_plus", "p_minus", "q_plus", "q_minus", "s_plus", "s_minus", "u", "i", "pf")] == list(range(8, 35, 3))
-# Likewise the per-phase energies: 26–28 A+ L1–L3, 29–31 A- L1–L3.
-assert (A_PLUS_L, A_MINUS_L) == (26, 29) and ENERGY_KEYS[26] == "a_plus_l1" and ENERGY_KEYS[29] == "a_minus_l1"
+# Likewise the energies: 0–9 totals, 10–12 A+ L1–L3, 13–15 A- L1–L3, then 8 tariffs each of A+ A- R+ R- E+ E-.
+assert (A_PLUS_L, A_MINUS_L) == (10, 13) and ENERGY_KEYS[10] == "a_plus_l1" and ENERGY_KEYS[13] == "a_minus_l1"
+assert [ENERGY_KEYS[i + 1] for i in (A_PLUS_T, A_MINUS_T, R_PLUS_T, R_MINUS_T, E_PLUS_T, E_MINUS_T)] == [
+    "a_plus_t1", "a_minus_t1", "r_plus_t1", "r_minus_t1", "e_plus_t1", "e_minus_t1"]
+assert ENERGY_KEYS[E_MINUS_T + MAX_TARIFF] == "e_minus_t8" and len(ENERGY_KEYS) == E_MINUS_T + MAX_TARIFF + 1
+assert ENERGY_KEYS[:10] == ("a_plus", "a_minus", "r_plus", "r_minus", "r1", "r2", "r3", "r4", "e_plus", "e_minus")
 
 _sqrt = math.sqrt
 
@@ -74,7 +78,7 @@ class Metrology:
 
     def step(self, dt: float, u: Sequence[float], p_in: Sequence[float], q_in: Sequence[float], closed: bool,
              f: float, tariff: int) -> float:
-        """Measure one interval of `dt` seconds; return the A+ energy registered (Wh)."""
+        """Measure one interval of `dt` seconds with `tariff` (1–8) active; return the A+ energy registered (Wh)."""
         e = self.energy
         u1, u2, u3 = u[0], u[1], u[2]
         powered = u1 >= PHASE_PRESENT_V or u2 >= PHASE_PRESENT_V or u3 >= PHASE_PRESENT_V
@@ -102,14 +106,14 @@ class Metrology:
             inst[11] = 0.0
             inst[20] = s1
             inst[23] = 0.0
-            e[26] += p1 * wh
+            e[10] += p1 * wh
         elif p1 <= -STARTING_THRESHOLD_W:
             inst[32] = -p1 / s1
             inst[8] = 0.0
             inst[11] = -p1
             inst[20] = 0.0
             inst[23] = s1
-            e[29] -= p1 * wh
+            e[13] -= p1 * wh
         else:
             inst[32] = abs(p1) / s1 if s1 > 0.0 else 1.0
             inst[8] = inst[11] = inst[20] = inst[23] = 0.0
@@ -133,14 +137,14 @@ class Metrology:
             inst[12] = 0.0
             inst[21] = s2
             inst[24] = 0.0
-            e[27] += p2 * wh
+            e[11] += p2 * wh
         elif p2 <= -STARTING_THRESHOLD_W:
             inst[33] = -p2 / s2
             inst[9] = 0.0
             inst[12] = -p2
             inst[21] = 0.0
             inst[24] = s2
-            e[30] -= p2 * wh
+            e[14] -= p2 * wh
         else:
             inst[33] = abs(p2) / s2 if s2 > 0.0 else 1.0
             inst[9] = inst[12] = inst[21] = inst[24] = 0.0
@@ -164,14 +168,14 @@ class Metrology:
             inst[13] = 0.0
             inst[22] = s3
             inst[25] = 0.0
-            e[28] += p3 * wh
+            e[12] += p3 * wh
         elif p3 <= -STARTING_THRESHOLD_W:
             inst[34] = -p3 / s3
             inst[10] = 0.0
             inst[13] = -p3
             inst[22] = 0.0
             inst[25] = s3
-            e[31] -= p3 * wh
+            e[15] -= p3 * wh
         else:
             inst[34] = abs(p3) / s3 if s3 > 0.0 else 1.0
             inst[10] = inst[13] = inst[22] = inst[25] = 0.0
@@ -199,28 +203,35 @@ class Metrology:
         inst[7] = f
         if not powered:
             return 0.0
+        # Literal indices, like the per-phase ones above (layout asserted at import): the totals A+ 0, A- 1, R+ 2,
+        # R- 3, R1–R4 4–7, E+ 8, E- 9; the active tariff's registers at k = A_PLUS_T + tariff, A- k+8, R+ k+16,
+        # R- k+24, E+ k+32, E- k+40.
+        k = tariff + 15
         a_plus = 0.0
+        apparent = s_tot * wh
         if p_tot >= 0.0:  # Q1 or Q4: import
             a_plus = p_tot * wh
-            e[A_PLUS] += a_plus
-            e[A_PLUS_T + tariff] += a_plus
-            e[E_PLUS] += s_tot * wh
+            e[0] += a_plus
+            e[k] += a_plus
+            e[8] += apparent
+            e[k + 32] += apparent
             if q_tot >= 0.0:
-                e[R1] += q_tot * wh
+                e[4] += q_tot * wh
             else:
-                e[R4] -= q_tot * wh
+                e[7] -= q_tot * wh
         else:  # Q2 or Q3: export
-            e[A_MINUS] -= p_tot * wh
-            e[A_MINUS_T + tariff] -= p_tot * wh
-            e[E_MINUS] += s_tot * wh
+            e[1] -= p_tot * wh
+            e[k + 8] -= p_tot * wh
+            e[9] += apparent
+            e[k + 40] += apparent
             if q_tot >= 0.0:
-                e[R2] += q_tot * wh
+                e[5] += q_tot * wh
             else:
-                e[R3] -= q_tot * wh
+                e[6] -= q_tot * wh
         if q_tot >= 0.0:
-            e[R_PLUS] += q_tot * wh
-            e[R_PLUS_T + tariff] += q_tot * wh
+            e[2] += q_tot * wh
+            e[k + 16] += q_tot * wh
         else:
-            e[R_MINUS] -= q_tot * wh
-            e[R_MINUS_T + tariff] -= q_tot * wh
+            e[3] -= q_tot * wh
+            e[k + 24] -= q_tot * wh
         return a_plus

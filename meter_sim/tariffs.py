@@ -13,12 +13,16 @@ requires. `Tariffs(..., command_overrides_any_source=True)` is a simulator exten
 command then overrides whatever source Z13 selects until "auto" clears it (the gateway's behaviour before
 the sources were modelled).
 
-The internal plan (§2.8 item 3, §3): the meter holds up to 3 plans (chosen via PB2 or remotely); the
-simulator models ONE, the active one. It has 1–4 seasons with at most 8 season switches a year, a week plan
-per season mapping the 3 day types (working, non-working, holiday) to day plans of at most 10 switches each
-at 1-min resolution, and up to 200 exception days (≤ 20 years ahead), which use the holiday plan. Z20 = 000
-means "no exception days". Tariffs are 1–4 here although the meter counts up to 8 (§2.8): the simulated
-energy registers hold T1–T4 (meter_sim/metrology.py).
+The internal plan (§2.8 item 3, §3): the meter holds up to 3 plans, one of them active, chosen remotely
+(`Tariffs.set_plan`; PB2 is not modelled). Each plan has 1–4 seasons with at most 8 season switches a year,
+a week plan per season mapping the 3 day types (working, non-working, holiday) to day plans of at most 10
+switches each at 1-min resolution. The calendar holds the named day plans the plans share, the working days
+and up to 200 exception days (≤ 20 years ahead), which use the holiday plan; Z20 = 000 means "no exception
+days". (inferred) The spec does not say whether plans share day plans and exception days; sharing them is
+the simplest reading and lets one plan differ from another only in its seasons.
+
+Tariffs are 1–8 (§2.8). The meter publishes the registers of T5–T8 only when its configuration can select
+them (`tariff_count`); a command for a tariff without registers is refused.
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ from meter_sim.zcodes import (
     z3_tariff_inverted,
     z13_tariff_control,
 )
+from omnipower.registers import BASIC_TARIFFS, MAX_TARIFF_PLANS
+from omnipower.registers import MAX_TARIFF as MAX_TARIFF  # re-exported: scenarios check tariffs with it
 
-MAX_TARIFF: Final = 4  # the simulated registers hold T1–T4; the meter itself counts up to 8 (§2.8)
+MAX_PLANS: Final = MAX_TARIFF_PLANS  # §2.8 "up to 3 plans"
 MAX_SEASONS: Final = 4  # §3 "up to 4 seasons"
 MAX_SEASON_SWITCHES: Final = 8  # §2.8 "≤ 8 season switches/yr"
 MAX_DAY_SWITCHES: Final = 10  # §2.8 "day plans with ≤ 10 switches"
@@ -62,7 +68,7 @@ _LEAP_YEAR = 2000  # checks MM-DD against a leap year, so that 02-29 is a real d
 
 
 class TariffRefused(Exception):
-    """A tariff command the meter's configuration does not allow (Z13 ≠ 002)."""
+    """A tariff or tariff-plan command the meter's configuration does not allow (Z13)."""
 
 
 # ----- field checks (each raises ValueError with a message that says what is allowed) ---------------------------
@@ -82,10 +88,7 @@ def _check_switch_time(text: str) -> str:
 
 def _check_tariff(tariff: int) -> int:
     if not 1 <= tariff <= MAX_TARIFF:
-        raise ValueError(
-            f"tariff {tariff} is not 1–{MAX_TARIFF} (the simulated energy registers hold T1–T{MAX_TARIFF}; "
-            "the meter's T5–T8 are not modelled)"
-        )
+        raise ValueError(f"tariff {tariff} is not 1–{MAX_TARIFF} (the meter counts {MAX_TARIFF} tariffs)")
     return tariff
 
 
@@ -230,18 +233,62 @@ class Season(BaseModel):
         return {"working": self.working, "non_working": self.non_working, "holiday": self.holiday}[day_type]
 
 
+Seasons = Annotated[tuple[Season, ...], AfterValidator(_check_season_count)]
+
+
+def _check_season_starts(seasons: tuple[Season, ...]) -> None:
+    """No date starts two seasons, and a plan switches season at most 8 times a year."""
+    starts: dict[tuple[int, int], str] = {}
+    for i, season in enumerate(seasons):
+        for j, text in enumerate(season.start):
+            key = _month_day(text)
+            if key in starts:
+                raise ValueError(f"seasons[{i}].start[{j}]: {text!r} is also the start of {starts[key]}")
+            starts[key] = f"seasons[{i}]"
+    if len(starts) > MAX_SEASON_SWITCHES:
+        raise ValueError(f"seasons: {len(starts)} season switches a year; the meter holds at most "
+                         f"{MAX_SEASON_SWITCHES}")
+
+
+def _check_plan_count(plans: tuple[TariffPlan, ...]) -> tuple[TariffPlan, ...]:
+    if len(plans) > MAX_PLANS:
+        raise ValueError(f"{len(plans)} plans; the meter holds 1–{MAX_PLANS}")
+    return plans
+
+
+class TariffPlan(BaseModel):
+    """One of the internal plans (§2.8): its seasons, whose week plans name the calendar's day plans."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seasons: Seasons = Field(
+        description=f"1–{MAX_SEASONS} seasons, at most {MAX_SEASON_SWITCHES} season starts a year in all"
+    )
+
+    @model_validator(mode="after")
+    def _check_starts(self) -> TariffPlan:
+        _check_season_starts(self.seasons)
+        return self
+
+
 class TariffCalendar(BaseModel):
-    """The meter's internal tariff plan (Z13 = table), §2.8 item 3 and §3. One plan is modelled (the meter
-    holds up to 3, chosen via PB2 or remotely)."""
+    """The meter's internal tariff plans (Z13 = table), §2.8 item 3 and §3: 1–3 plans, one active at a time.
+
+    One plan is given as `seasons` (the original form, which stays valid); several as `plans`, plan n being
+    `plans[n-1]`. Both forms name the calendar's `day_plans`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     day_plans: dict[str, DayPlanSwitches] = Field(
         description=f"named day plans: local switch time HH:MM → tariff 1–{MAX_TARIFF}, 1–{MAX_DAY_SWITCHES} "
-        "switches each"
+        "switches each; shared by the plans"
     )
-    seasons: Annotated[tuple[Season, ...], AfterValidator(_check_season_count)] = Field(
-        description=f"1–{MAX_SEASONS} seasons, at most {MAX_SEASON_SWITCHES} season starts a year in all"
+    seasons: Seasons | None = Field(
+        None, description=f"a calendar with one plan: its 1–{MAX_SEASONS} seasons, at most {MAX_SEASON_SWITCHES} "
+        "season starts a year in all (else `plans`)"
+    )
+    plans: Annotated[tuple[TariffPlan, ...], AfterValidator(_check_plan_count)] = Field(
+        (), description=f"a calendar with several plans: 1–{MAX_PLANS} plans, each with its seasons (else `seasons`)"
     )
     working_days: Annotated[tuple[Weekday, ...], AfterValidator(_check_working_days)] = Field(
         ("mon", "tue", "wed", "thu", "fri"), description="weekdays that are working days; the others are non-working"
@@ -252,40 +299,48 @@ class TariffCalendar(BaseModel):
         "the holiday plan. Needs Z20 ≠ 000",
     )
 
-    _plans: dict[str, TariffSchedule] = PrivateAttr()
-    _starts: list[tuple[tuple[int, int], int]] = PrivateAttr()  # sorted (month, day) → season index
+    _schedules: dict[str, TariffSchedule] = PrivateAttr()
+    _plan_seasons: tuple[tuple[Season, ...], ...] = PrivateAttr()  # plan n at index n-1
+    _starts: list[list[tuple[tuple[int, int], int]]] = PrivateAttr()  # per plan: sorted (month, day) → season
     _working: frozenset[int] = PrivateAttr()
     _dated: frozenset[date] = PrivateAttr()
     _recurring: frozenset[tuple[int, int]] = PrivateAttr()
 
+    def _each_plan(self) -> list[tuple[str, tuple[Season, ...]]]:
+        """(prefix of its error locations, seasons) of every plan, plan 1 first."""
+        if self.seasons is not None:
+            return [("", self.seasons)]
+        return [(f"plans[{k}].", plan.seasons) for k, plan in enumerate(self.plans)]
+
     @model_validator(mode="after")
     def _check_references(self) -> TariffCalendar:
-        starts: dict[tuple[int, int], str] = {}
-        for i, season in enumerate(self.seasons):
-            for j, text in enumerate(season.start):
-                key = _month_day(text)
-                if key in starts:
-                    raise ValueError(f"seasons[{i}].start[{j}]: {text!r} is also the start of {starts[key]}")
-                starts[key] = f"seasons[{i}]"
-        if len(starts) > MAX_SEASON_SWITCHES:
-            raise ValueError(f"seasons: {len(starts)} season switches a year; the meter holds at most "
-                             f"{MAX_SEASON_SWITCHES}")
+        if self.seasons is not None and self.plans:
+            raise ValueError("give either `seasons` (a calendar with one plan) or `plans` (1–3 plans, each with its "
+                             "seasons), not both")
+        if self.seasons is None and not self.plans:
+            raise ValueError("no plan: give `seasons` (a calendar with one plan) or `plans` (1–3 plans, each with "
+                             "its seasons)")
+        if self.seasons is not None:
+            _check_season_starts(self.seasons)  # each of `plans` checks its own
         used: set[str] = set()
-        for i, season in enumerate(self.seasons):
-            for day_type in DAY_TYPES:
-                name = season.plan_for(day_type)
-                if name not in self.day_plans:
-                    raise ValueError(f"seasons[{i}].{day_type}: day plan {name!r} is not in day_plans "
-                                     f"(defined: {', '.join(map(repr, self.day_plans))})")
-                used.add(name)
+        for prefix, seasons in self._each_plan():
+            for i, season in enumerate(seasons):
+                for day_type in DAY_TYPES:
+                    name = season.plan_for(day_type)
+                    if name not in self.day_plans:
+                        raise ValueError(f"{prefix}seasons[{i}].{day_type}: day plan {name!r} is not in day_plans "
+                                         f"(defined: {', '.join(map(repr, self.day_plans))})")
+                    used.add(name)
         for name in self.day_plans:
             if name not in used:
                 raise ValueError(f"day_plans.{name}: not used by any season (a misspelt name?)")
         return self
 
     def model_post_init(self, context: Any, /) -> None:
-        self._plans = {name: TariffSchedule(switches) for name, switches in self.day_plans.items()}
-        self._starts = sorted((_month_day(text), i) for i, s in enumerate(self.seasons) for text in s.start)
+        self._schedules = {name: TariffSchedule(switches) for name, switches in self.day_plans.items()}
+        self._plan_seasons = tuple(seasons for _, seasons in self._each_plan())
+        self._starts = [sorted((_month_day(text), i) for i, s in enumerate(seasons) for text in s.start)
+                        for seasons in self._plan_seasons]
         self._working = frozenset(WEEKDAYS.index(d) for d in self.working_days)
         keys = [_exception_day(text) for text in self.exception_days]
         self._dated = frozenset(k for k in keys if isinstance(k, date))
@@ -300,12 +355,30 @@ class TariffCalendar(BaseModel):
             seasons=(Season(start=("01-01",), working="daily", non_working="daily", holiday="daily"),),
         )
 
-    def season_at(self, day: date) -> int:
-        """Index into `seasons` of the season in force on a local date: the latest start on or before it,
-        else (before the year's first start) the year's last start, carried over from the previous year."""
+    @property
+    def plan_count(self) -> int:
+        """How many plans the calendar holds (1–3)."""
+        return len(self._plan_seasons)
+
+    @property
+    def max_tariff(self) -> int:
+        """The highest tariff any plan names (every day plan is used by some season)."""
+        return max(tariff for switches in self.day_plans.values() for tariff in switches.values())
+
+    def plan_seasons(self, plan: int = 1) -> tuple[Season, ...]:
+        """The seasons of plan 1–3 (ValueError for a plan the calendar does not hold)."""
+        if isinstance(plan, bool) or not isinstance(plan, int) or not 1 <= plan <= self.plan_count:
+            raise ValueError(f"tariff plan {plan!r} is not held: the calendar holds plan(s) 1–{self.plan_count}")
+        return self._plan_seasons[plan - 1]
+
+    def season_at(self, day: date, plan: int = 1) -> int:
+        """Index into the plan's seasons of the season in force on a local date: the latest start on or before
+        it, else (before the year's first start) the year's last start, carried over from the previous year."""
+        self.plan_seasons(plan)
+        starts = self._starts[plan - 1]
         key = (day.month, day.day)
-        current = self._starts[-1][1]
-        for start, index in self._starts:
+        current = starts[-1][1]
+        for start, index in starts:
             if start > key:
                 break
             current = index
@@ -317,21 +390,21 @@ class TariffCalendar(BaseModel):
             return "holiday"
         return "working" if day.weekday() in self._working else "non_working"
 
-    def day_plan(self, day: date) -> str:
-        """Name of the day plan that runs on a local date."""
-        return self.seasons[self.season_at(day)].plan_for(self.day_type(day))
+    def day_plan(self, day: date, plan: int = 1) -> str:
+        """Name of the day plan that runs on a local date under plan 1–3."""
+        return self.plan_seasons(plan)[self.season_at(day, plan)].plan_for(self.day_type(day))
 
-    def tariff_at(self, local: datetime) -> int:
-        """The tariff at a local wall-clock time (seconds ignored). Before the day's first switch the tariff
-        of the previous day's last switch holds, taken from the plan that ran on that day (its own season and
-        day type)."""
+    def tariff_at(self, local: datetime, plan: int = 1) -> int:
+        """The tariff of plan 1–3 at a local wall-clock time (seconds ignored). Before the day's first switch
+        the tariff of the previous day's last switch holds, taken from the day plan that ran on that day (its
+        own season and day type) under the same plan (inferred, also just after a change of plan)."""
         day = local.date()
-        switched = self._plans[self.day_plan(day)].switched_tariff(local.hour * 60 + local.minute)
+        switched = self._schedules[self.day_plan(day, plan)].switched_tariff(local.hour * 60 + local.minute)
         if switched is not None:
             return switched
         # (inferred) date.min has no previous day: its own plan's last tariff stands in.
         previous = day - timedelta(days=1) if day > date.min else day
-        return self._plans[self.day_plan(previous)].last
+        return self._schedules[self.day_plan(previous, plan)].last
 
     def check_horizon(self, today: date) -> None:
         """Raise ValueError if a dated exception day lies more than 20 years after the meter's date (§3)."""
@@ -375,6 +448,25 @@ def check_tariff_codes(z3: int, z13: int, z20: int, calendar: TariffCalendar) ->
         )
 
 
+def tariff_count(z13: int, calendar: TariffCalendar) -> int:
+    """How many tariffs have registers on this meter: 8 when its configuration can select T5–T8, else 4.
+
+    The rule (omnipower.registers.WHICH_REGISTERS tells users): Z13 = 002 takes the tariff by command, which may
+    name any of the 8; Z13 = table selects what its plans name, so 8 only when a plan names T5–T8; the module
+    inputs (Z13 = 001) reach T4 at most and Z13 = 000 stays at T1. (inferred) The meter itself always counts 8
+    tariffs; publishing T5–T8 only where they can move keeps up to 25 registers that stay at zero out of Home
+    Assistant, and the counts do not change with the active plan."""
+    mode = z13_tariff_control(z13)
+    if mode == "register" or (mode == "table" and calendar.max_tariff > BASIC_TARIFFS):
+        return MAX_TARIFF
+    return BASIC_TARIFFS
+
+
+def plan_count(z13: int, calendar: TariffCalendar) -> int:
+    """How many internal plans a command can choose from: the calendar's when Z13 selects the table, else 1."""
+    return calendar.plan_count if z13_tariff_control(z13) == "table" else 1
+
+
 # ----- the selector ---------------------------------------------------------------------------------------------
 
 
@@ -382,9 +474,10 @@ class Tariffs:
     """The tariff source Z13 selects, and the tariff it gives now.
 
     The meter calls `update` every minute with its local wall-clock time, `set_inputs` when the module ports
-    change and `set_override` for a remote command; `take_change` then yields each change once, for the event
-    log. `to_state`/`restore` carry the inputs, the register (override) and the last reported tariff across a
-    restart, so a change that happened while the meter was off is reported after the first update."""
+    change, `set_override` for a remote tariff command and `set_plan` for a remote choice of internal plan;
+    `take_change` then yields each change of tariff once, for the event log. `to_state`/`restore` carry the
+    inputs, the register (override), the active plan and the last reported tariff across a restart, so a change
+    that happened while the meter was off is reported after the first update."""
 
     def __init__(
         self,
@@ -402,9 +495,13 @@ class Tariffs:
         self.z20 = z20
         self.calendar = calendar
         self.command_overrides_any_source = command_overrides_any_source
+        # T1–T4 or T1–T8 have registers; plans a command can choose from
+        self.tariff_count, self.plan_count = self.register_counts(z13, calendar)
         self._mode = z13_tariff_control(z13)
         self._inputs = (False, False)  # no 230 V on either port until told otherwise
         self._override: int | None = None
+        self._plan = 1  # (inferred) plan 1 until a command chooses another
+        self._local: datetime | None = None  # the wall-clock time of the last update
         self._calendar_tariff: int | None = None  # None until the first update()
         self._fallback = 1  # (inferred) the tariff before the calendar is first consulted, unless restored
         self._reported: int | None = None
@@ -412,11 +509,18 @@ class Tariffs:
             self.set_override(override)
         self._settle()
 
+    @staticmethod
+    def register_counts(z13: int, calendar: TariffCalendar) -> tuple[int, int]:
+        """(tariffs with registers, plans to choose from) of a configuration, for meter_registers: see
+        `tariff_count` and `plan_count`."""
+        return tariff_count(z13, calendar), plan_count(z13, calendar)
+
     # --- inputs ------------------------------------------------------------------------------------------------
     def update(self, local: datetime) -> None:
         """Follow the calendar to a local wall-clock time (naive or aware: its own wall-clock fields are used)."""
+        self._local = local
         if self._mode == "table":
-            self._calendar_tariff = self.calendar.tariff_at(local)
+            self._calendar_tariff = self.calendar.tariff_at(local, self._plan)
         self._settle()
 
     def set_inputs(self, port1: bool, port2: bool) -> None:
@@ -425,15 +529,42 @@ class Tariffs:
         self._settle()
 
     def set_override(self, tariff: int | None) -> None:
-        """The remote tariff command: a tariff 1–4, or None ("auto") to clear it. Raises ValueError for a tariff
-        out of range and TariffRefused when Z13 ≠ 002 (unless command_overrides_any_source). "auto" is always
-        accepted: under Z13 = 002 it returns the register to T1, otherwise there is nothing to clear."""
+        """The remote tariff command: a tariff 1–8, or None ("auto") to clear it. Raises ValueError for a tariff
+        out of range, also for T5–T8 on a meter without their registers (`tariff_count`), and TariffRefused when
+        Z13 ≠ 002 (unless command_overrides_any_source). "auto" is always accepted: under Z13 = 002 it returns
+        the register to T1, otherwise there is nothing to clear."""
         if tariff is not None:
             if isinstance(tariff, bool) or not isinstance(tariff, int) or not 1 <= tariff <= MAX_TARIFF:
                 raise ValueError(f"tariff must be 1–{MAX_TARIFF} or auto, got {tariff!r}")
             if not self.accepts_commands:
                 raise TariffRefused(self._refusal())
+            if tariff > self.tariff_count:
+                raise ValueError(
+                    f"tariff {tariff} is out of range for this meter: it has registers for T1–T{self.tariff_count} "
+                    f"only (1–{self.tariff_count} or auto). T{BASIC_TARIFFS + 1}–T{MAX_TARIFF} exist when Z13 = 002 "
+                    "(register) or a tariff plan of the calendar names them"
+                )
         self._override = tariff
+        self._settle()
+
+    def set_plan(self, plan: int) -> None:
+        """The remote choice of internal plan, 1–3. Raises ValueError for a number outside 1–3 and TariffRefused
+        for a plan the calendar does not hold or when Z13 does not select the calendar. The tariff follows at
+        once (from the time of the last update)."""
+        if isinstance(plan, bool) or not isinstance(plan, int) or not 1 <= plan <= MAX_PLANS:
+            raise ValueError(f"tariff plan must be 1–{MAX_PLANS}, got {plan!r}")
+        if self._mode != "table":
+            why = {"off": "tariff control is off", "module_port": "the tariff follows the module inputs",
+                   "register": "the tariff follows the tariff register"}[self._mode]
+            raise TariffRefused(f"tariff plan command refused: Z13 (tariff control) = {self.z13:03d}, {why}; the "
+                                "plans are used only when Z13 is a tariff table (003–999)")
+        if plan > self.plan_count:
+            held = "only plan 1" if self.plan_count == 1 else f"plans 1–{self.plan_count}"
+            raise TariffRefused(f"tariff plan {plan} refused: the calendar holds {held} "
+                                "(configure more with tariff_calendar.plans)")
+        self._plan = plan
+        if self._local is not None:
+            self._calendar_tariff = self.calendar.tariff_at(self._local, plan)
         self._settle()
 
     def _refusal(self) -> str:
@@ -454,6 +585,11 @@ class Tariffs:
     def override(self) -> int | None:
         """The commanded tariff (the register), None = none ("auto")."""
         return self._override
+
+    @property
+    def plan(self) -> int:
+        """The active internal plan, 1–3."""
+        return self._plan
 
     @property
     def inputs(self) -> tuple[bool, bool]:
@@ -495,16 +631,17 @@ class Tariffs:
     # --- permanent memory --------------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
         return {"override": self._override, "inputs": list(self._inputs), "active": self.active,
-                "reported": self._reported}
+                "reported": self._reported, "plan": self._plan}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Restore `to_state` output; absent keys keep their present values. An override saved under a
-        configuration that accepted commands is dropped when the present one does not."""
+        configuration that accepted it is dropped when the present one does not (no commands, or no register
+        for its tariff); a saved plan the present calendar does not hold falls back to plan 1 (inferred)."""
         override = state.get("override", self._override)
         if override is not None:
             if isinstance(override, bool) or not isinstance(override, int) or not 1 <= override <= MAX_TARIFF:
                 raise ValueError(f"saved tariff override {override!r} is not 1–{MAX_TARIFF} or None")
-            if not self.accepts_commands:
+            if not self.accepts_commands or override > self.tariff_count:
                 override = None
         inputs = state.get("inputs", self._inputs)
         if len(inputs) != 2 or not all(isinstance(p, bool) for p in inputs):
@@ -514,9 +651,15 @@ class Tariffs:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or not 1 <= value <= MAX_TARIFF):
                 raise ValueError(f"saved tariff {key} {value!r} is not 1–{MAX_TARIFF} or None")
+        plan = state.get("plan", self._plan)
+        if isinstance(plan, bool) or not isinstance(plan, int) or not 1 <= plan <= MAX_PLANS:
+            raise ValueError(f"saved tariff plan {plan!r} is not 1–{MAX_PLANS}")
         self._override = override
         self._inputs = (inputs[0], inputs[1])
-        if state.get("active") is not None:
+        self._plan = plan if plan <= self.plan_count else 1
+        if self._mode == "table" and self._local is not None:
+            self._calendar_tariff = self.calendar.tariff_at(self._local, self._plan)
+        if state.get("active") is not None and state["active"] <= self.tariff_count:
             self._fallback = state["active"]
         if state.get("reported") is not None:
             self._reported = state["reported"]

@@ -5,6 +5,12 @@ scaler of its integer encoding, and its Home Assistant entity description. The m
 values by key; MQTT state, HA discovery and (later) codec maps and display lists are derived from
 this table, so adding a reading is one line here.
 
+`REGISTERS` is the part every codec map covers (each has a Modbus address, omnipower/modbus_map.py);
+`EXTENSION` holds the readings with no Modbus address yet: those added with the meter's 8 tariffs (E± per
+tariff, T5–T8, P+max T5–T8, the active tariff plan) and the module pulse outputs. `ALL_REGISTERS` is both, in table
+order; the look-ups by key and OBIS code cover both. `meter_registers` picks one meter's registers:
+see `WHICH_REGISTERS`.
+
 Values are held by the model in SI base units (Wh, varh, VAh, W, var, VA, V, A, Hz, s) and
 converted to the published unit by the register's `Kind`.
 """
@@ -16,11 +22,16 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 __all__ = [
+    "ALL_REGISTERS",
     "BREAKER_STATES",
+    "EXTENSION",
+    "MAX_TARIFF",
+    "MAX_TARIFF_PLANS",
     "REGISTERS",
     "REGISTERS_BY_KEY",
     "REGISTERS_BY_OBIS",
     "RELAY_STATES",
+    "WHICH_REGISTERS",
     "Kind",
     "Register",
     "meter_registers",
@@ -72,6 +83,9 @@ class Kind(Enum):
         return self.value
 
 
+MAX_TARIFF = 8  # §2.8: up to 8 tariffs for A+, A−, R+, R−, E+ and E−
+BASIC_TARIFFS = 4  # the per-tariff registers every meter publishes (T1–T4); T5–T8 only when selectable
+MAX_TARIFF_PLANS = 3  # §2.8: up to 3 internal plans, chosen via PB2 or remotely
 ALL_ENERGY_TYPES = frozenset({1, 2, 3, 4})  # X9: 1 A+ · 2 A+/A- · 3 A+/R+ (CT) · 4 A+/A-/R+/R-
 EXPORT = frozenset({2, 4})
 REACTIVE_IMPORT = frozenset({3, 4})
@@ -97,6 +111,8 @@ class Register:
     options: tuple[str, ...] = ()  # for ENUM kinds
     unit_override: str | None = None  # a unit set by configuration (the prepayment currency)
     direct_only: bool = False  # not on CT meters (THD I)
+    tariff: int = 0  # 1–8 for a per-tariff register (energy or peak), else 0
+    phase: int = 0  # 1–3 for a per-phase register, else 0
 
     @property
     def unit(self) -> str | None:
@@ -127,19 +143,29 @@ def _phases(
     key: str, obis_c: tuple[int, int, int], d_e: str, name: str, kind: Kind, types: frozenset[int] = ALL_ENERGY_TYPES
 ) -> list[Register]:
     return [
-        Register(f"{key}_l{n}", f"{c}.{d_e}", f"{name} L{n}", kind, types)
+        Register(f"{key}_l{n}", f"{c}.{d_e}", f"{name} L{n}", kind, types, phase=n)
         for n, c in zip((1, 2, 3), obis_c, strict=True)
     ]
 
 
-def _tariffs(key: str, c: int, name: str, kind: Kind, types: frozenset[int]) -> list[Register]:
-    return [Register(f"{key}_t{t}", f"{c}.8.{t}", f"{name} T{t}", kind, types) for t in (1, 2, 3, 4)]
+def _tariffs(
+    key: str, c: int, name: str, kind: Kind, types: frozenset[int], tariffs: Iterable[int] = (1, 2, 3, 4)
+) -> list[Register]:
+    return [Register(f"{key}_t{t}", f"{c}.8.{t}", f"{name} T{t}", kind, types, tariff=t) for t in tariffs]
 
 
 def _diag(regs: Register | list[Register], enabled: bool = True) -> list[Register]:
     """Mark registers as diagnostic entities (optionally disabled by default in HA)."""
     items = [regs] if isinstance(regs, Register) else regs
     return [replace(r, entity_category="diagnostic", enabled_by_default=enabled) for r in items]
+
+
+def _tariff_peaks(
+    key: str, c: int, name: str, kind: Kind, types: frozenset[int], tariffs: Iterable[int]
+) -> list[Register]:
+    return [Register(f"{key}_max_t{t}", f"{c}.6.{t}", f"Peak power {name} T{t}", kind, types, tariff=t)
+            for t in tariffs]
+
 
 def _peaks() -> list[Register]:
     """Peaks of the other quantities (each with its time), per tariff, accumulated, daily P+ max/min."""
@@ -158,16 +184,16 @@ def _peaks() -> list[Register]:
         ("p_minus", 2, "P-max", Kind.POWER, EXPORT, (1, 2)),
         ("q_plus", 3, "Q+max", Kind.REACTIVE_POWER, REACTIVE_IMPORT, (1, 2)),
     ):
-        out += [Register(f"{key}_max_t{t}", f"{c}.6.{t}", f"Peak power {name} T{t}", kind, types) for t in tariffs]
-    for key, code, name, kind, types in (
-        ("p_plus_max_acc", "1.2.0", "Accumulated P+max", Kind.POWER, ALL_ENERGY_TYPES),
-        ("p_plus_max_acc_t1", "1.2.1", "Accumulated P+max T1", Kind.POWER, ALL_ENERGY_TYPES),
-        ("p_plus_max_acc_t2", "1.2.2", "Accumulated P+max T2", Kind.POWER, ALL_ENERGY_TYPES),
-        ("p_minus_max_acc", "2.2.0", "Accumulated P-max", Kind.POWER, EXPORT),
-        ("q_plus_max_acc", "3.2.0", "Accumulated Q+max", Kind.REACTIVE_POWER, REACTIVE_IMPORT),
-        ("q_minus_max_acc", "4.2.0", "Accumulated Q-max", Kind.REACTIVE_POWER, FOUR_QUADRANT),
+        out += _tariff_peaks(key, c, name, kind, types, tariffs)
+    for key, code, name, kind, types, tariff in (
+        ("p_plus_max_acc", "1.2.0", "Accumulated P+max", Kind.POWER, ALL_ENERGY_TYPES, 0),
+        ("p_plus_max_acc_t1", "1.2.1", "Accumulated P+max T1", Kind.POWER, ALL_ENERGY_TYPES, 1),
+        ("p_plus_max_acc_t2", "1.2.2", "Accumulated P+max T2", Kind.POWER, ALL_ENERGY_TYPES, 2),
+        ("p_minus_max_acc", "2.2.0", "Accumulated P-max", Kind.POWER, EXPORT, 0),
+        ("q_plus_max_acc", "3.2.0", "Accumulated Q+max", Kind.REACTIVE_POWER, REACTIVE_IMPORT, 0),
+        ("q_minus_max_acc", "4.2.0", "Accumulated Q-max", Kind.REACTIVE_POWER, FOUR_QUADRANT, 0),
     ):
-        out.append(Register(key, code, name, kind, types))
+        out.append(Register(key, code, name, kind, types, tariff=tariff))
     out += [
         Register("p_plus_daily_max", "1.16.0", "Daily P+ maximum", Kind.POWER),
         Register("p_plus_daily_max_time", "1.16.0.t", "Daily P+ maximum time", Kind.TIMESTAMP),
@@ -250,30 +276,90 @@ REGISTERS: tuple[Register, ...] = (
     ]),
 )
 
-REGISTERS_BY_KEY: dict[str, Register] = {r.key: r for r in REGISTERS}
-REGISTERS_BY_OBIS: dict[str, Register] = {r.obis: r for r in REGISTERS}
-assert len(REGISTERS_BY_KEY) == len(REGISTERS), "register keys must be unique"
-assert len(REGISTERS_BY_OBIS) == len(REGISTERS), "register OBIS codes must be unique"
+_UPPER_TARIFFS = range(BASIC_TARIFFS + 1, MAX_TARIFF + 1)
+_TARIFF_PLAN_OPTIONS = tuple(str(n) for n in range(1, MAX_TARIFF_PLANS + 1))
+
+# Readings of the 8 tariffs beyond REGISTERS, each listed after the key it follows in ALL_REGISTERS.
+_EXTENSION_AFTER: dict[str, list[Register]] = {
+    "a_plus_t4": _tariffs("a_plus", 1, "Active energy import A+", Kind.ENERGY, ALL_ENERGY_TYPES, _UPPER_TARIFFS),
+    "a_minus_t4": _tariffs("a_minus", 2, "Active energy export A-", Kind.ENERGY, EXPORT, _UPPER_TARIFFS),
+    "r_plus_t4": _tariffs("r_plus", 3, "Reactive energy import R+", Kind.REACTIVE_ENERGY, REACTIVE_IMPORT,
+                          _UPPER_TARIFFS),
+    "r_minus_t4": [
+        *_tariffs("r_minus", 4, "Reactive energy export R-", Kind.REACTIVE_ENERGY, FOUR_QUADRANT, _UPPER_TARIFFS),
+        # E± per tariff (§2.3): like the quadrant registers, diagnostic and off by default in HA
+        *_diag(_tariffs("e_plus", 9, "Apparent energy import E+", Kind.APPARENT_ENERGY, FOUR_QUADRANT,
+                        range(1, MAX_TARIFF + 1)), enabled=False),
+        *_diag(_tariffs("e_minus", 10, "Apparent energy export E-", Kind.APPARENT_ENERGY, FOUR_QUADRANT,
+                        range(1, MAX_TARIFF + 1)), enabled=False),
+    ],
+    "p_plus_max_t4": _diag(_tariff_peaks("p_plus", 1, "P+max", Kind.POWER, ALL_ENERGY_TYPES, _UPPER_TARIFFS),
+                           enabled=False),
+    # Module pulse outputs (Z3: A+, A− or R+ out on I/O1 / I/O2, §9): pulses sent. No published OBIS code: ours.
+    "pulse_input": _diag([Register(f"pulse_output_{n}", f"96.3.3{n + 1}", f"Module pulse output {n}", Kind.COUNTER,
+                                   icon="mdi:pulse") for n in (1, 2)], enabled=False),
+    # The internal plan in force (§2.8, 1–3). No published OBIS code: ours, E = 128 (manufacturer-specific)
+    # in the "currently active tariff" group.
+    "tariff": _diag(Register("tariff_plan", "96.14.128", "Active tariff plan", Kind.ENUM, icon="mdi:calendar-clock",
+                             options=_TARIFF_PLAN_OPTIONS)),
+}
+EXTENSION: tuple[Register, ...] = tuple(r for group in _EXTENSION_AFTER.values() for r in group)
+ALL_REGISTERS: tuple[Register, ...] = tuple(
+    r for base in REGISTERS for r in (base, *_EXTENSION_AFTER.get(base.key, ()))
+)
+
+REGISTERS_BY_KEY: dict[str, Register] = {r.key: r for r in ALL_REGISTERS}
+REGISTERS_BY_OBIS: dict[str, Register] = {r.obis: r for r in ALL_REGISTERS}
+assert len(REGISTERS_BY_KEY) == len(ALL_REGISTERS), "register keys must be unique"
+assert len(REGISTERS_BY_OBIS) == len(ALL_REGISTERS), "register OBIS codes must be unique"
+assert len(ALL_REGISTERS) == len(REGISTERS) + len(EXTENSION), "an extension anchor key is missing"
+
+# The rules of `meter_registers`, as docs/registers.md states them (scripts/gen_docs.py renders this text).
+WHICH_REGISTERS = """\
+Which of these registers one meter has (`meter_registers`):
+
+- those of its energy type (X9, the column above); THD I only on direct meters; the pulse input only when a
+  module input counts pulses; the prepayment readings only with prepayment on;
+- single-phase meters (`phases=1`) have no L2 and L3 readings;
+- every meter has the per-tariff registers of T1–T4 (A±, R±, E±, P+max). Those of T5–T8 exist only when its
+  tariff configuration can select them: Z13 = 002 (the tariff register, set by command, which may name any of
+  the 8 tariffs), or Z13 = a tariff table whose plans name one of T5–T8. Module inputs select at most T4; on
+  any other meter a command for T5–T8 is refused, as there is no register to count it;
+- `pulse_output_1` / `pulse_output_2` only when Z3 gives that module I/O a pulse output;
+- `tariff_plan` exists only when Z13 = a tariff table holding 2 or 3 plans; its options are the plans held.
+"""
 
 
 def registers_for(energy_type: int, keys: Iterable[str] | None = None) -> tuple[Register, ...]:
     """The registers a meter of energy type X9 has (optionally limited to `keys`)."""
     wanted = set(keys) if keys is not None else None
     return tuple(
-        r for r in REGISTERS if energy_type in r.energy_types and (wanted is None or r.key in wanted)
+        r for r in ALL_REGISTERS if energy_type in r.energy_types and (wanted is None or r.key in wanted)
     )
 
 
 def meter_registers(
     energy_type: int, *, ct: bool = False, pulse_unit: str | None = None, prepayment: str | None = None,
-    pulse_input: bool = True,
+    pulse_input: bool = True, tariffs: int = BASIC_TARIFFS, tariff_plans: int = 1, phases: int = 3,
+    pulse_outputs: tuple[bool, bool] = (False, False),
 ) -> tuple[Register, ...]:
-    """The registers of one configured meter: energy type X9, CT or direct, the pulse-input unit (Z12: None,
-    "kWh", "m³", "l"; `pulse_input` False when no module input counts pulses) and prepayment (None = off,
-    "kWh", or a currency code such as "EUR")."""
+    """The registers of one configured meter (the rules: `WHICH_REGISTERS`): energy type X9, CT or direct, the
+    pulse-input unit (Z12: None, "kWh", "m³", "l"; `pulse_input` False when no module input counts pulses),
+    prepayment (None = off, "kWh", or a currency code such as "EUR"), the tariffs with registers (4: T1–T4, or 8:
+    T1–T8, when the tariff configuration can select T5–T8), the tariff plans to choose from (1–3; `tariff_plan`
+    only with 2 or more), the phases (1: single-phase, no L2/L3 readings; or 3) and which module I/O pulses out."""
+    if tariffs not in (BASIC_TARIFFS, MAX_TARIFF):
+        raise ValueError(f"tariffs must be {BASIC_TARIFFS} (T1–T{BASIC_TARIFFS}) or {MAX_TARIFF} "
+                         f"(T1–T{MAX_TARIFF}), got {tariffs!r}")
+    if isinstance(tariff_plans, bool) or tariff_plans not in range(1, MAX_TARIFF_PLANS + 1):
+        raise ValueError(f"tariff_plans must be 1–{MAX_TARIFF_PLANS}, got {tariff_plans!r}")
+    if phases not in (1, 3):
+        raise ValueError(f"phases must be 1 (single-phase) or 3, got {phases!r}")
     out = []
     for r in registers_for(energy_type):
         if (r.direct_only and ct) or (r.key in PREPAYMENT_KEYS and prepayment is None):
+            continue
+        if r.tariff > tariffs or r.phase > phases:
             continue
         if r.key == "pulse_input":
             if not pulse_input:
@@ -281,5 +367,12 @@ def meter_registers(
             r = replace(r, kind=PULSE_KINDS[pulse_unit])
         elif r.key in PREPAYMENT_KEYS[:2] and prepayment != "kWh":
             r = replace(r, kind=Kind.MONEY, unit_override=prepayment)
+        elif r.key.startswith("pulse_output_"):
+            if not pulse_outputs[int(r.key[-1]) - 1]:
+                continue
+        elif r.key == "tariff_plan":
+            if tariff_plans < 2:
+                continue
+            r = replace(r, options=r.options[:tariff_plans])
         out.append(r)
     return tuple(out)

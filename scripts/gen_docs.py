@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from omnipower import modbus_map as mm
-from omnipower.registers import REGISTERS, REGISTERS_BY_KEY
+from omnipower.registers import ALL_REGISTERS, REGISTERS_BY_KEY, WHICH_REGISTERS
 
 ENERGY_TYPES = {1: "A+", 2: "A+/A−", 3: "A+/R+", 4: "A+/A−/R+/R−"}
 
@@ -22,7 +22,7 @@ def render() -> str:
         "| key | OBIS | name | unit | HA device class | HA state class | energy types (X9) | entity |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in REGISTERS:
+    for r in ALL_REGISTERS:
         spec = r.kind.spec
         types = ", ".join(ENERGY_TYPES[t] for t in sorted(r.energy_types))
         entity = r.entity_category or "primary"
@@ -32,6 +32,7 @@ def render() -> str:
             f"| `{r.key}` | {r.obis} | {r.name} | {spec.unit or '–'} | {spec.device_class or '–'} "
             f"| {spec.state_class or '–'} | {types} | {entity} |"
         )
+    lines += ["", WHICH_REGISTERS.rstrip()]
     return "\n".join(lines) + "\n"
 
 

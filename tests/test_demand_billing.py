@@ -57,6 +57,26 @@ def test_every_peak_is_the_largest_period_mean_with_its_time_and_tariff() -> Non
     assert meter.demand.daily_min.value == pytest.approx(min(m[1]["p_plus"] for m in today))
 
 
+def test_p_plus_peaks_are_kept_for_each_of_the_eight_tariffs() -> None:
+    # Z13 = 002: the tariff register takes any of T1–T8; each period runs in one tariff, in turn.
+    settings = MeterSimSettings(z13=2, household=HouseholdSettings(ev_charger_kw=11))
+    meter = Meter("m", settings, SteppedClock(JUL_15))
+    means: dict[int, list[float]] = {t: [] for t in range(1, 9)}
+    last = meter.metrology.energy[_index("a_plus")]
+    for n in range(2 * 96):  # two days of 15-min periods
+        tariff = 1 + n % 8
+        meter.set_tariff(tariff)
+        meter.advance_to(JUL_15 + (n + 1) * 900)
+        now = meter.metrology.energy[_index("a_plus")]
+        means[tariff].append((now - last) * 3600 / 900)
+        last = now
+    readings = meter.readings()
+    for t in range(1, 9):
+        assert meter.demand.peak(f"p_plus_t{t}").value == pytest.approx(max(means[t])), t
+        assert readings[f"p_plus_max_t{t}"] == round(max(means[t])), t
+    assert len({round(max(m)) for m in means.values()}) == 8  # eight different peaks: kept apart, not shared
+
+
 def test_debiting_stop_counts_accumulates_and_resets_peaks() -> None:
     meter = Meter("m", MeterSimSettings(), SteppedClock(JUL_15))
     meter.advance_to(JUL_15 + 86400)

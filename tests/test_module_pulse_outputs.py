@@ -39,7 +39,13 @@ def test_each_output_pulses_its_register_at_the_configured_constant(z3: int, reg
         wh = m.register(key) * 1000.0  # a new meter: its registers started at 0; kWh / kvarh → Wh / varh
         assert wh > 50.0  # the test means something: PV export, import and reactive energy all flowed
         assert line.count + line.queued in (math.floor(wh), math.floor(wh) - 1, math.floor(wh) + 1)
-        assert m.base_values()[f"pulse_output_{n + 1}"] == line.count
+        assert m.readings()[f"pulse_output_{n + 1}"] == line.count  # published (an HA diagnostic counter)
+
+
+def test_only_the_outputs_z3_names_are_published() -> None:
+    keys = {k for k in meter(z3=5).readings() if k.startswith("pulse_output")}
+    assert keys == {"pulse_output_2"}
+    assert not any(k.startswith("pulse_output") for k in meter(z3=3).readings())
 
 
 def test_the_constant_scales_the_pulses() -> None:

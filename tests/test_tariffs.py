@@ -263,10 +263,10 @@ def test_z13_register_follows_the_command_only() -> None:
     assert Tariffs(2, 0, TariffCalendar.from_schedule(DEFAULT_SCHEDULE), override=4).active == 4
 
 
-@pytest.mark.parametrize("bad", [0, 5, -1, True])
+@pytest.mark.parametrize("bad", [0, 9, -1, True])
 def test_command_tariff_out_of_range(bad: int) -> None:
     selector = Tariffs(2, 0, TariffCalendar.from_schedule(DEFAULT_SCHEDULE))
-    with pytest.raises(ValueError, match="tariff must be 1–4 or auto"):
+    with pytest.raises(ValueError, match="tariff must be 1–8 or auto"):
         selector.set_override(bad)
     assert selector.override is None
 
@@ -413,8 +413,8 @@ def test_limits_are_accepted_up_to_the_spec_sizes() -> None:
         ({"day_plans": {"p": {"7:00": 1}}}, "day_plans.p.7:00.[key]: Value error, switch time '7:00' is not HH:MM"),
         ({"day_plans": {"p": {"07:60": 1}}}, "day_plans.p.07:60.[key]: Value error, switch time '07:60'"),
         ({"day_plans": {"p": {"07:00:30": 1}}}, "day_plans.p.07:00:30.[key]: Value error, switch time '07:00:30'"),
-        ({"day_plans": {"p": {"07:00": 5}}}, "day_plans.p.07:00: Value error, tariff 5 is not 1–4 (the simulated"),
-        ({"day_plans": {"p": {"07:00": 0}}}, "day_plans.p.07:00: Value error, tariff 0 is not 1–4"),
+        ({"day_plans": {"p": {"07:00": 9}}}, "day_plans.p.07:00: Value error, tariff 9 is not 1–8 (the meter counts"),
+        ({"day_plans": {"p": {"07:00": 0}}}, "day_plans.p.07:00: Value error, tariff 0 is not 1–8"),
         ({"day_plans": {"p": {"07:00": "2"}}}, "day_plans.p.07:00: Input should be a valid integer"),
         ({"seasons": seasons(2, ["01-01", "02-30"])}, "seasons[1].start[0]: Value error, '02-30' is not a date MM-DD"),
         ({"seasons": seasons(1, ["1-1"])}, "seasons[0].start[0]: Value error, '1-1' is not a date MM-DD"),
@@ -437,7 +437,20 @@ def test_limits_are_accepted_up_to_the_spec_sizes() -> None:
                                              "(one day) or MM-DD (every year)"),
         ({"working_days": ["monday"]}, "working_days[0]: Input should be 'mon', 'tue'"),
         ({"working_days": ["mon", "mon"]}, "working_days: Value error, 'mon' is listed twice"),
-        ({"plans": 3}, "plans: Extra inputs are not permitted"),
+        ({"plans": 3}, "plans: Input should be a valid tuple"),
+        ({"plans": [{"seasons": seasons(1)}]}, ": Value error, give either `seasons` (a calendar with one plan) or "
+                                               "`plans`"),
+        ({"seasons": None}, ": Value error, no plan: give `seasons`"),
+        ({"seasons": None, "plans": [{"seasons": seasons(1)}] * 4}, "plans: Value error, 4 plans; the meter holds 1–3"),
+        ({"seasons": None, "plans": [{"seasons": seasons(1)}, {"seasons": seasons(2, ["01-01", "01-01"])}]},
+         "plans[1]: Value error, seasons[1].start[0]: '01-01' is also the start of seasons[0]"),
+        ({"seasons": None, "plans": [{"seasons": seasons(1)}, {"seasons": seasons(5)}]},
+         "plans[1].seasons: Value error, 5 seasons; the meter holds 1–4"),
+        ({"seasons": None, "plans": [{"seasons": seasons(1)}, {"seasons": [
+            {"start": "01-01", "working": "p", "non_working": "p", "holiday": "x"}]}]},
+         ": Value error, plans[1].seasons[0].holiday: day plan 'x' is not in day_plans (defined: 'p')"),
+        ({"seasons": None, "plans": [{"seasons": seasons(1), "day_plans": {}}]},
+         "plans[0].day_plans: Extra inputs are not permitted"),
     ],
 )
 def test_validation_errors_name_the_field(fields: dict[str, Any], error: str) -> None:
@@ -459,7 +472,7 @@ def test_schedule_conversion_validates_the_schedule() -> None:
 def calendars(draw: st.DrawFn) -> TariffCalendar:
     n_plans = draw(st.integers(1, 6))
     plans = {
-        f"p{i}": {f"{m // 60:02d}:{m % 60:02d}": draw(st.integers(1, 4))
+        f"p{i}": {f"{m // 60:02d}:{m % 60:02d}": draw(st.integers(1, 8))
                   for m in draw(st.sets(st.integers(0, 1439), min_size=1, max_size=10))}
         for i in range(n_plans)
     }
@@ -493,7 +506,7 @@ def test_update_always_gives_a_tariff_that_changes_only_at_switch_times(cal: Tar
     selector = Tariffs(TABLE, 0, cal, z20=1)
     selector.update(local)
     tariff = selector.active
-    assert 1 <= tariff <= 4
+    assert 1 <= tariff <= 8
     assert tariff in {t for plan in cal.day_plans.values() for t in plan.values()}
     assert tariff == cal.tariff_at(local.replace(tzinfo=None))  # the wall-clock fields decide, not the zone
     hhmm = f"{local.hour:02d}:{local.minute:02d}"

@@ -35,7 +35,7 @@ ALARM_TYPES = (
 )
 COMMANDS = frozenset({
     "breaker", "tariff", "push_button", "load_control_1", "load_control_2", "voltage_l1", "voltage_l2", "voltage_l3",
-    "top_up", "emergency_credit", "tamper_release", "debiting_stop", "time", "configure",
+    "top_up", "emergency_credit", "tamper_release", "debiting_stop", "time", "configure", "tariff_plan",
     "outage", "neutral_loss", "magnet", "cover_open",
 })
 SW_VERSION = "50981173 (simulated)"
@@ -147,6 +147,9 @@ class SimulatedSource(Source):
         if name == "tariff":
             meter.set_tariff(value if isinstance(value, int) else None)
             return {"tariff": meter.tariffs.active, "tariff_control": "auto" if value is None else str(value)}
+        if name == "tariff_plan":
+            meter.set_tariff_plan(int(value))
+            return {"tariff_plan": str(meter.tariffs.plan), "tariff": meter.tariffs.active}
         if name.startswith("load_control_"):
             switched = meter.load_control_command(int(name[-1]), value)
             return {name: switched.new, "previous": switched.old}
