@@ -86,7 +86,7 @@ class Meter:
         self.household = Household(settings.household, settings.seed)
         self.grid = Grid(settings.seed)
         self.tariffs = _tariffs(settings)
-        self.metrology = Metrology()
+        self.metrology = Metrology(settings.type.starting_threshold_w)
         kind = settings.type
         self.aron = kind.is_aron  # X4 = 2: two measuring systems on a 3-wire supply
         self.accuracy = Accuracy(kind.accuracy_class, kind.current, settings.accuracy.error_fraction, settings.seed)

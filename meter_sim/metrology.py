@@ -4,7 +4,7 @@ Quadrants (three-phase vector summation of the phase powers):
   Q1 = import P, +Q · Q2 = export P, +Q · Q3 = export P, -Q · Q4 = import P, -Q
   A+ = Q1+Q4 · A- = Q2+Q3 · R+ = Q1+Q2 · R- = Q3+Q4 · E+ (apparent) = Q1+Q4 · E- = Q2+Q3
 Energy is integrated exactly as the step-constant power times the step length, so over any
-interval ΔA+ equals the sum of P+·dt the model reported. Below the starting threshold (2.3 W per
+interval ΔA+ equals the sum of P+·dt the model reported. Below the starting threshold (2.3 W, on CT meters 0.6 W, per
 phase) a phase registers nothing.
 
 `Metrology.step` runs once per simulated second (31.5 million times a simulated year), so it is
@@ -70,7 +70,8 @@ _sqrt = math.sqrt
 class Metrology:
     """Holds the energy registers and the latest instantaneous values."""
 
-    def __init__(self) -> None:
+    def __init__(self, starting_threshold_w: float = STARTING_THRESHOLD_W) -> None:
+        self.starting_threshold_w = starting_threshold_w  # per phase: 2.3 W direct, 0.6 W CT (§1)
         self.energy = [0.0] * len(ENERGY_KEYS)
         self.instant = [0.0] * len(INSTANT_KEYS)
         self.instant[INSTANT_KEYS.index("pf")] = 1.0
@@ -95,19 +96,20 @@ class Metrology:
         inst = self.instant
         wh = dt / 3600.0
         sqrt = _sqrt
+        st = self.starting_threshold_w
         # L1. I and PF come from the load before the starting threshold; the sign of P picks import or
         # export; |P| below the threshold registers nothing (NaN, never produced by the model, is passed on).
         s1 = sqrt(p1 * p1 + q1 * q1)
         inst[26] = u1
         inst[29] = s1 / u1 if u1 > 1.0 else 0.0
-        if p1 >= STARTING_THRESHOLD_W:
+        if p1 >= st:
             inst[32] = p1 / s1
             inst[8] = p1
             inst[11] = 0.0
             inst[20] = s1
             inst[23] = 0.0
             e[10] += p1 * wh
-        elif p1 <= -STARTING_THRESHOLD_W:
+        elif p1 <= -st:
             inst[32] = -p1 / s1
             inst[8] = 0.0
             inst[11] = -p1
@@ -131,14 +133,14 @@ class Metrology:
         s2 = sqrt(p2 * p2 + q2 * q2)
         inst[27] = u2
         inst[30] = s2 / u2 if u2 > 1.0 else 0.0
-        if p2 >= STARTING_THRESHOLD_W:
+        if p2 >= st:
             inst[33] = p2 / s2
             inst[9] = p2
             inst[12] = 0.0
             inst[21] = s2
             inst[24] = 0.0
             e[11] += p2 * wh
-        elif p2 <= -STARTING_THRESHOLD_W:
+        elif p2 <= -st:
             inst[33] = -p2 / s2
             inst[9] = 0.0
             inst[12] = -p2
@@ -162,14 +164,14 @@ class Metrology:
         s3 = sqrt(p3 * p3 + q3 * q3)
         inst[28] = u3
         inst[31] = s3 / u3 if u3 > 1.0 else 0.0
-        if p3 >= STARTING_THRESHOLD_W:
+        if p3 >= st:
             inst[34] = p3 / s3
             inst[10] = p3
             inst[13] = 0.0
             inst[22] = s3
             inst[25] = 0.0
             e[12] += p3 * wh
-        elif p3 <= -STARTING_THRESHOLD_W:
+        elif p3 <= -st:
             inst[34] = -p3 / s3
             inst[10] = 0.0
             inst[13] = -p3

@@ -269,3 +269,16 @@ def test_a_ct_meter_is_not_fused_at_its_secondary_imax() -> None:
     ct.set_load(extra_w=30_000.0)
     ct.advance_to(T0 + 60)
     assert float(ct.readings()["i_l1"]) > 40.0  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("type_number", "registers"), [
+    (tn(), False),  # direct: starting threshold 2.3 W per phase (§1)
+    ("68" + "5113" + "1CD" + "14" + "0011" + "040", True),  # CT: 0.6 W per phase
+])
+def test_the_starting_threshold_follows_the_meter_type(type_number: str, registers: bool) -> None:
+    m = meter(type_number=type_number, household={"pv_kwp": 0.0})
+    m.set_load(scale=0.0, extra_w=4.5)  # 1.5 W per phase, resistive
+    m.advance_to(T0 + 3600)
+    assert (m.register("a_plus") > 0.0) is registers
+    if registers:
+        assert m.register("a_plus") == pytest.approx(4.5 / 1000, rel=0.01)
