@@ -188,7 +188,8 @@ class MeterSimSettings(StrictModel):
             kind = parse_type_number(str(data.get("type_number", SIM_TYPE_NUMBER)))
         except ValueError:
             return data  # the type_number validator reports it
-        factory = {f"z{n}": z_defaults(kind)[n] for n in _FACTORY_Z}
+        defaults = z_defaults(kind)
+        factory = {f"z{n}": defaults[n] for n in _FACTORY_Z}
         factory["z18"] = 1 if kind.supports_dlms_query else 0  # Variant 2 answers no 1107 query (§10.1)
         return {**factory, **data}
 

@@ -80,12 +80,12 @@ class Meter:
         self.pulse_unit = z12_pulse_unit(settings.z12)
         self.has_pulse_input = z3_has_pulse_input(settings.z3)
         self.prepayment = Prepayment(settings.prepayment)
+        self.tariffs = _tariffs(settings)
         self.registers: tuple[Register, ...] = ()
         self._rebuild_registers()
         self.rtc = Rtc(settings.z11, settings.z15)
         self.household = Household(settings.household, settings.seed)
         self.grid = Grid(settings.seed)
-        self.tariffs = _tariffs(settings)
         self.metrology = Metrology(settings.type.starting_threshold_w)
         kind = settings.type
         self.aron = kind.is_aron  # X4 = 2: two measuring systems on a 3-wire supply
@@ -168,16 +168,15 @@ class Meter:
         hh = self.household
         hh.compose(self.t)
         self.grid.compose(hh.p if self.breaker.closed else _ZERO3)
-        u, p, q, i2 = self._measuring(self._supply(), hh.p, hh.q)
-        m = self.metrology
-        m.step(0.0, u, p, q, self.breaker.closed, self.grid.f, self.tariffs.active)
-        if i2 is not None:
-            m.instant[_I_L1 + 1] = i2 if self.breaker.closed and m.powered else 0.0
+        self._metrology_step(0.0, self._supply(), self.breaker.closed)
 
-    def _measuring(self, u: list[float], p: list[float], q: list[float]
-                   ) -> tuple[list[float], list[float], list[float], float | None]:
-        """What the measuring systems see (see meter_sim/wiring.py): loads within the fuse (Imax), the Aron
-        connection's line quantities, the meter's error. Returns u, p, q and, for Aron, the line current I2."""
+    def _metrology_step(self, dt: float, u: list[float], closed: bool) -> tuple[float, list[float]]:
+        """Measure dt seconds of the household at supply voltages u as the measuring systems see it (see
+        meter_sim/wiring.py): loads within the fuse (Imax), the Aron connection's line quantities (I2 calculated),
+        the meter's error. Returns the A+ energy registered (Wh) and the voltages measured (Aron: line voltages),
+        which the alarms and power quality supervise."""
+        hh = self.household
+        p, q = hh.p, hh.q
         c = self._fuse_check_va  # cheap screen first: almost every second no phase comes near Imax
         if (abs(p[0]) + abs(q[0]) > c or abs(p[1]) + abs(q[1]) > c or abs(p[2]) + abs(q[2]) > c):
             p, q = fuse_limit(u, p, q, self._imax)
@@ -186,7 +185,11 @@ class Meter:
             u, p, q, i2 = aron(u, p, q)
         if not self.accuracy.ideal:
             p, q = self.accuracy.apply(u, p, q)
-        return u, p, q, i2
+        m = self.metrology
+        wh = m.step(dt, u, p, q, closed, self.grid.f, self.tariffs.active)
+        if i2 is not None:
+            m.instant[_I_L1 + 1] = i2 if closed and m.powered else 0.0
+        return wh, u
 
     def _supply(self) -> list[float]:
         """The phase voltages at the meter: the grid's, unless a simulated fault changes them."""
@@ -222,11 +225,8 @@ class Meter:
         hh.step(t)
         closed = self.breaker.closed
         self.grid.step(hh.p if closed else _ZERO3)
-        u, p, q, i2 = self._measuring(self._supply() if self.outage or self.neutral_lost else self.grid.u, hh.p, hh.q)
+        wh, u = self._metrology_step(1.0, self._supply() if self.outage or self.neutral_lost else self.grid.u, closed)
         m = self.metrology
-        wh = m.step(1.0, u, p, q, closed, self.grid.f, self.tariffs.active)
-        if i2 is not None:
-            m.instant[_I_L1 + 1] = i2 if closed and m.powered else 0.0
         if m.powered:
             self.powered_s += 1.0
         else:
@@ -725,14 +725,13 @@ class Meter:
 
     def _rebuild_registers(self) -> None:
         pp = self.settings.prepayment
-        tariffs, plans = Tariffs.register_counts(self.settings.z13, self.settings.calendar)
+        outputs = z3_pulse_outputs(self.settings.z3)
         self.registers = meter_registers(
             self.energy_type, ct=self.settings.type.is_ct, pulse_unit=self.pulse_unit,
             pulse_input=self.has_pulse_input,
             prepayment=None if not pp.enabled else ("kWh" if pp.unit == "kWh" else pp.currency),
-            tariffs=tariffs, tariff_plans=plans,
-            pulse_outputs=(z3_pulse_outputs(self.settings.z3)[0] is not None,
-                           z3_pulse_outputs(self.settings.z3)[1] is not None),
+            tariffs=self.tariffs.tariff_count, tariff_plans=self.tariffs.plan_count,
+            pulse_outputs=(outputs[0] is not None, outputs[1] is not None),
         )
 
     # --- readings ----------------------------------------------------------------------------

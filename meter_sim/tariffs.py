@@ -496,7 +496,7 @@ class Tariffs:
         self.calendar = calendar
         self.command_overrides_any_source = command_overrides_any_source
         # T1–T4 or T1–T8 have registers; plans a command can choose from
-        self.tariff_count, self.plan_count = self.register_counts(z13, calendar)
+        self.tariff_count, self.plan_count = tariff_count(z13, calendar), plan_count(z13, calendar)
         self._mode = z13_tariff_control(z13)
         self._inputs = (False, False)  # no 230 V on either port until told otherwise
         self._override: int | None = None
@@ -508,12 +508,6 @@ class Tariffs:
         if override is not None:
             self.set_override(override)
         self._settle()
-
-    @staticmethod
-    def register_counts(z13: int, calendar: TariffCalendar) -> tuple[int, int]:
-        """(tariffs with registers, plans to choose from) of a configuration, for meter_registers: see
-        `tariff_count` and `plan_count`."""
-        return tariff_count(z13, calendar), plan_count(z13, calendar)
 
     # --- inputs ------------------------------------------------------------------------------------------------
     def update(self, local: datetime) -> None:

@@ -282,3 +282,13 @@ def test_the_starting_threshold_follows_the_meter_type(type_number: str, registe
     assert (m.register("a_plus") > 0.0) is registers
     if registers:
         assert m.register("a_plus") == pytest.approx(4.5 / 1000, rel=0.01)
+
+
+def test_an_aron_meter_supervises_its_line_voltages() -> None:
+    m = meter(type_number=ARON)
+    m.set_phase_voltage(1, 0.0)  # L1 lost upstream: U12 and U13 drop to about 133 V, U23 stays at 230 V
+    m.advance_to(T0 + 60)
+    r = m.readings()
+    assert float(r["u_l1"]) == pytest.approx(float(r["u_l2"]), abs=3.0) and 125.0 < float(r["u_l1"]) < 140.0
+    assert 225.0 < float(r["u_l3"]) < 236.0
+    assert {phase for _, phase in m.alarms.active} == {1, 2}  # the voltage alarms follow the line voltages
