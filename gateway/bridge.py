@@ -23,7 +23,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway import discovery
+from gateway import discovery, json_payload
 from gateway.api import (
     ActiveAlarm,
     AlarmEventPayload,
@@ -37,6 +37,7 @@ from gateway.api import (
 )
 from gateway.commands import CommandError, parse_set, transaction_of
 from gateway.config import Settings
+from gateway.json_payload import PayloadError
 from gateway.sources.base import BreakerStatus, RawFrame, Readings, Source, SourceError, SourceEvent
 from gateway.topics import Topics
 from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS
@@ -114,6 +115,8 @@ class Bridge:
                 log.warning("MQTT broker %s:%d: %s", self.host, self.port, exc)
             except aiomqtt.MqttError as exc:
                 log.warning("MQTT connection to %s:%d lost or failed: %s", self.host, self.port, exc)
+            except Exception:  # a fault of ours must not end the service: log it, start a new session
+                log.exception("MQTT session failed; reconnecting")
             finally:
                 self._client = None
                 self.connected.clear()
@@ -146,14 +149,24 @@ class Bridge:
         lost connection), and `_operate` (subscribe, announce, publish, handle commands)."""
         self._client = client
         inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._receive(client, inbox))
                 tg.create_task(self._operate(client, inbox, tg))
-        except* _Stopped:
-            pass
-        except* aiomqtt.MqttError as group:
-            raise group.exceptions[0] from None
+        except BaseExceptionGroup as group:
+            # A TaskGroup whose child fails while the parent already waits in __aexit__ cancels the parent
+            # and never takes the request back (Python 3.11). Python 3.11.2's asyncio.timeout then ends in
+            # CancelledError instead of TimeoutError, so `run`'s back-off wait would quietly end the bridge:
+            # undo that leftover request.
+            while task.cancelling() > cancelling:
+                task.uncancel()
+            # Not `except*`: before CPython 3.11.4 (gh-103590, Debian 12 and Raspberry Pi OS ship 3.11.2)
+            # an exception raised inside `except*` leaves wrapped in a new ExceptionGroup, which `run`'s
+            # `except aiomqtt.MqttError` then misses and the gateway dies on a broker restart.
+            raise_session_end(group)
 
     async def _operate(self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message],
                        tg: asyncio.TaskGroup) -> None:
@@ -393,7 +406,33 @@ class Bridge:
         response_topic: str | None = None,
         correlation: bytes | None = None,
     ) -> list[Outgoing]:
-        """One incoming message → the messages to publish in answer (never raises on bad input)."""
+        """One incoming message → the messages to publish in answer. Never raises: bad input gets an error
+        response from `_dispatch`, and a fault of ours (whatever it raises) is logged with its traceback and
+        answered with `internal error`, so that one message cannot end the service."""
+        try:
+            return await self._dispatch(topic, payload, retain, response_topic, correlation)
+        except Exception as exc:
+            log.exception("internal error handling a message on %s", topic)
+            parsed = self.topics.parse_meter_topic(topic)
+            if parsed is None or parsed[0] not in self.sources or retain:
+                return []
+            meter_id, verb, _ = parsed
+            txn = transaction_of(payload)
+            response = Response(transaction=txn, status="error",
+                                error=f"{verb}: internal error ({type(exc).__name__}); logged by the gateway")
+            return self._responses(meter_id, response, response_topic, correlation)
+
+    def _responses(self, meter_id: str, response: Response, response_topic: str | None,
+                   correlation: bytes | None) -> list[Outgoing]:
+        dest = [self.topics.meter(meter_id, "response")]
+        if response_topic and self._valid_response_topic(response_topic):
+            dest.append(response_topic)
+        body = response.to_bytes()
+        return [Outgoing(d, body, correlation_data=correlation) for d in dest]
+
+    async def _dispatch(
+        self, topic: str, payload: bytes, retain: bool, response_topic: str | None, correlation: bytes | None
+    ) -> list[Outgoing]:
         t = self.topics
         if topic == t.ha_status:
             if payload.strip().lower() == b"online":
@@ -420,15 +459,17 @@ class Bridge:
                 response, extra = await self._get(meter_id, payload)
             else:
                 response, extra = await self._set(meter_id, payload, name)
-        dest = [t.meter(meter_id, "response")]
-        if response_topic and self._valid_publish_topic(response_topic):
-            dest.append(response_topic)
-        body = response.to_bytes()
-        return extra + [Outgoing(d, body, correlation_data=correlation) for d in dest]
+        return extra + self._responses(meter_id, response, response_topic, correlation)
 
-    @staticmethod
-    def _valid_publish_topic(topic: str) -> bool:
-        return bool(topic) and not any(c in topic for c in "+#\0") and len(topic.encode()) < 65535
+    def _valid_response_topic(self, topic: str) -> bool:
+        """An MQTT 5 response topic must be publishable and must not be one of the topics the gateway owns
+        (its state, breaker, discovery …): otherwise any client allowed to send a command could make the
+        gateway write a fake state there in its name."""
+        t = self.topics
+        if not topic or any(c in topic for c in "+#\0") or len(topic.encode()) >= 65535:
+            return False
+        owned = (t.base + "/", t.discovery_prefix + "/")
+        return not topic.startswith(owned) and topic not in (t.base, t.discovery_prefix)
 
     async def _set(self, meter_id: str, payload: bytes, name: str | None) -> tuple[Response, list[Outgoing]]:
         source = self.sources[meter_id]
@@ -467,9 +508,9 @@ class Bridge:
         """`get` with `{"registers": [OBIS code or key, …]}` (or nothing: every reading)."""
         txn = transaction_of(payload)
         try:
-            doc = json.loads(payload) if payload.strip() else {}
-        except (ValueError, UnicodeDecodeError) as exc:
-            return Response(transaction=txn, status="error", error=f"payload: malformed JSON ({exc})"), []
+            doc = json_payload.load_bytes(payload) if payload.strip() else {}
+        except PayloadError as exc:
+            return Response(transaction=txn, status="error", error=f"payload: {exc}"), []
         if not isinstance(doc, dict):
             return Response(transaction=txn, status="error", error="payload: expected a JSON object"), []
         unknown = set(doc) - {"transaction", "registers", *LOG_FIELDS}
@@ -540,6 +581,25 @@ def parse_log_request(doc: dict[str, Any]) -> tuple[str, int | None, int | None,
     if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
         raise CommandError("to", "is before from")
     return name, bounds[0], bounds[1], offset, limit
+
+
+def raise_session_end(group: BaseExceptionGroup[BaseException]) -> None:
+    """How a session's TaskGroup ended, as `run` understands it: a stop returns, a lost connection
+    raises the first bare MqttError, anything else raises the group unchanged."""
+    leaves = _leaves(group)
+    if all(isinstance(e, _Stopped) for e in leaves):
+        return
+    lost = [e for e in leaves if isinstance(e, aiomqtt.MqttError)]
+    if lost and all(isinstance(e, _Stopped | aiomqtt.MqttError) for e in leaves):
+        raise lost[0] from None
+    raise group
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return out
 
 
 def _honour_cancellation() -> None:

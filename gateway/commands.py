@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway import json_payload
 from gateway.api import JsonScalar
+from gateway.json_payload import PayloadError
 from omnipower.registers import MAX_TARIFF, MAX_TARIFF_PLANS
 
 BREAKER_ACTIONS = ("connect", "disconnect", "release")
@@ -36,7 +38,6 @@ COMMAND_NAMES = (
     "breaker", "tariff", "tariff_plan", "push_button", *LOAD_CONTROL_COMMANDS, *VOLTAGE_COMMANDS, "top_up",
     "emergency_credit", "tamper_release", "debiting_stop", "time", "configure", *SIM_SWITCHES,
 )
-MAX_PAYLOAD = 4096
 
 
 class CommandError(Exception):
@@ -63,8 +64,8 @@ def transaction_of(payload: bytes) -> JsonScalar:
     """Best-effort: the `transaction` of a JSON object payload, so that even a rejected request is
     answered with it."""
     try:
-        doc = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+        doc = json_payload.load_bytes(payload)
+    except PayloadError:
         return None
     if isinstance(doc, dict):
         value = doc.get("transaction")
@@ -75,20 +76,18 @@ def transaction_of(payload: bytes) -> JsonScalar:
 
 def parse_set(payload: bytes, name: str | None = None) -> Request:
     """Parse a `set` message; `name` is the last topic level of `set/<name>`, if any."""
-    if len(payload) > MAX_PAYLOAD:
-        raise CommandError("payload", f"too large ({len(payload)} bytes, at most {MAX_PAYLOAD})")
     try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CommandError("payload", "not valid UTF-8 text") from None
+        text = json_payload.decode_text(payload)
+    except PayloadError as exc:
+        raise CommandError("payload", str(exc)) from None
     if name is not None:
         if name not in COMMAND_NAMES:
             raise CommandError(name, f"unknown command (known: {', '.join(COMMAND_NAMES)})")
         return Request(None, (validate(name, _plain_value(text)),))
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise CommandError("payload", f"malformed JSON ({exc})") from None
+        doc = json_payload.loads(text)
+    except PayloadError as exc:
+        raise CommandError("payload", str(exc)) from None
     if not isinstance(doc, dict):
         raise CommandError("payload", 'expected a JSON object of commands, e.g. {"breaker": "disconnect"}')
     transaction = doc.pop("transaction", None)
@@ -104,16 +103,14 @@ def parse_set(payload: bytes, name: str | None = None) -> Request:
     return Request(transaction, tuple(commands))
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _plain_value(text: str) -> Any:
     """A plain payload may still be JSON (`2`, `"auto"`, `null`); otherwise it is the text itself."""
     stripped = text.strip()
     try:
-        return json.loads(stripped, parse_constant=_reject_constant)
-    except ValueError:
+        return json_payload.loads(stripped)
+    except json_payload.NestingError as exc:
+        raise CommandError("payload", str(exc)) from None
+    except PayloadError:
         return stripped
 
 

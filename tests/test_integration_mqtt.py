@@ -337,6 +337,32 @@ async def test_reconnects_and_reannounces_after_the_broker_restarts(mosquitto: M
             assert (await request(probe, "omnipower/m1/set/tariff", "4"))["status"] == "ok"
 
 
+async def test_the_gateway_process_survives_broker_restarts(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """The service as users run it (a process), the broker killed and restarted twice: on Python before
+    3.11.4 (Debian 12, Raspberry Pi OS bookworm) the process used to exit with status 1 here."""
+    config = gateway_config(tmp_path, mosquitto.port)
+    proc = gateway_process(config)
+    try:
+        for _ in range(2):
+            async with probe_client(mosquitto, "omnipower/#") as probe:
+                await probe.wait_for("omnipower/m1/availability", lambda m: m.json()["state"] == "online",
+                                     timeout=20)
+                assert (await request(probe, "omnipower/m1/set/tariff", "3"))["status"] == "ok"
+            assert mosquitto.proc is not None
+            mosquitto.proc.kill()
+            mosquitto.proc.wait()
+            await asyncio.sleep(1.0)
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            mosquitto.start()
+        async with probe_client(mosquitto, "omnipower/#") as probe:
+            await probe.wait_for("omnipower/bridge/state", lambda m: m.json()["state"] == "online", timeout=20)
+            assert (await request(probe, "omnipower/m1/set/tariff", "auto"))["status"] == "ok"
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
 async def test_several_meters_each_with_their_own_topics(mosquitto: Mosquitto, tmp_path: Path) -> None:
     config = gateway_config(tmp_path, mosquitto.port, [{"id": "house", "seed": 1}, {"id": "garage", "seed": 2}])
     async with running_gateway(config), probe_client(mosquitto, "omnipower/#") as probe:
