@@ -16,6 +16,8 @@ readonly LINK=/usr/local/bin/$APP
 readonly MOSQ_DIR=/etc/mosquitto
 readonly MOSQ_SNIPPET=$MOSQ_DIR/conf.d/omnipower.conf
 readonly MOSQ_PASSWD=$MOSQ_DIR/passwd
+readonly MOSQ_ACL=$MOSQ_DIR/omnipower.acl
+readonly BROKER_SECRETS=$ETC_DIR/broker
 readonly MQTT_USER=omnipower
 
 DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,9 +40,11 @@ never overwrites your configuration.
      command $LINK
   4. $CONFIG from deploy/config.example.yaml (only when absent);
      $ENV_FILE for secrets, mode 0640 root:$SVC_USER (only when absent)
-  5. Mosquitto: $MOSQ_SNIPPET (only when absent and the broker has
-     no listener/authentication of its own) and the broker user '$MQTT_USER', whose generated
-     password goes into $ENV_FILE
+  5. Mosquitto: $MOSQ_SNIPPET and $MOSQ_ACL (only when absent and the
+     broker has no listener/authentication of its own): loopback listener, no anonymous access,
+     roles for the gateway, Home Assistant and a read-only viewer; their users with generated
+     passwords (listed in $BROKER_SECRETS/broker-users.txt, root only); the gateway's login goes
+     into $ENV_FILE
   6. $UNIT; systemctl daemon-reload, enable --now, restart on update
      (skipped with a message when systemd is not running, e.g. in a container)
 
@@ -180,39 +184,25 @@ mosquitto_configured() {
 MOSQ_CHANGED=no
 MQTT_PASSWORD=
 
-# The gateway's broker user: created once, together with the environment file that holds its
-# password. An existing environment file means the user manages credentials already.
-create_broker_user() {
-  if [ -e "$ENV_FILE" ]; then
-    if [ "$MOSQ_CHANGED" = yes ]; then
-      warn "the broker now requires a login: make sure OMNIPOWER_MQTT__USERNAME/PASSWORD in" \
-        "$ENV_FILE match a user in $MOSQ_PASSWD (mosquitto_passwd $MOSQ_PASSWD $MQTT_USER)"
-    else
-      info "$ENV_FILE exists: broker credentials left as they are"
-    fi
-  elif [ -e "$MOSQ_PASSWD" ] && grep -q "^$MQTT_USER:" "$MOSQ_PASSWD"; then
-    warn "broker user '$MQTT_USER' exists but $ENV_FILE does not; put its password there as" \
-      "OMNIPOWER_MQTT__PASSWORD=... (or reset it: mosquitto_passwd $MOSQ_PASSWD $MQTT_USER)"
-  else
-    say "Creating broker user '$MQTT_USER' in $MOSQ_PASSWD"
-    MQTT_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
-    if [ ! -e "$MOSQ_PASSWD" ]; then
-      install -m 0600 -o mosquitto -g mosquitto /dev/null "$MOSQ_PASSWD"
-    fi
-    # The password goes through stdin, not the command line (no exposure in the process list).
-    printf '%s\n%s\n' "$MQTT_PASSWORD" "$MQTT_PASSWORD" | mosquitto_passwd "$MOSQ_PASSWD" "$MQTT_USER" >/dev/null
+# The broker users of the three roles (omnipower.acl): created once by users.sh with generated
+# passwords; the list of them stays in $BROKER_SECRETS (root only), the gateway's login goes into
+# $ENV_FILE. A user that exists keeps its password.
+create_broker_users() {
+  install -d -m 0700 -o root -g root "$BROKER_SECRETS"
+  local before=0
+  [ -e "$BROKER_SECRETS/broker-users.txt" ] && before=$(wc -l <"$BROKER_SECRETS/broker-users.txt")
+  sh "$DEPLOY_DIR/mosquitto/users.sh" "$MOSQ_PASSWD" "$BROKER_SECRETS"
+  chown mosquitto:mosquitto "$MOSQ_PASSWD"  # Mosquitto 2 reads the file as user mosquitto
+  chmod 0600 "$MOSQ_PASSWD"
+  if [ -e "$BROKER_SECRETS/broker-users.txt" ] && [ "$(wc -l <"$BROKER_SECRETS/broker-users.txt")" -gt "$before" ]; then
     MOSQ_CHANGED=yes
+    info "broker users and their generated passwords: $BROKER_SECRETS/broker-users.txt (root only)"
   fi
-  if [ ! -e "$MOSQ_PASSWD" ]; then
-    # Mosquitto refuses to start without the password file it is told to use.
-    install -m 0600 -o mosquitto -g mosquitto /dev/null "$MOSQ_PASSWD"
-    warn "created an empty $MOSQ_PASSWD: add users with mosquitto_passwd (see deploy/mosquitto/README.md)"
-    MOSQ_CHANGED=yes
-  fi
-  if [ "$MOSQ_CHANGED" = yes ]; then
-    # Mosquitto 2 reads the file as user mosquitto.
-    chown mosquitto:mosquitto "$MOSQ_PASSWD"
-    chmod 0600 "$MOSQ_PASSWD"
+  if [ -e "$BROKER_SECRETS/gateway.env" ] && [ ! -e "$ENV_FILE" ]; then
+    MQTT_PASSWORD=$(sed -n 's/^OMNIPOWER_MQTT__PASSWORD=//p' "$BROKER_SECRETS/gateway.env")
+  elif [ -e "$ENV_FILE" ] && [ "$MOSQ_CHANGED" = yes ]; then
+    warn "$ENV_FILE exists: make sure OMNIPOWER_MQTT__USERNAME/PASSWORD there match the broker user" \
+      "'$MQTT_USER' (its password: $BROKER_SECRETS/broker-users.txt)"
   fi
 }
 
@@ -223,6 +213,10 @@ configure_mosquitto() {
   fi
   if [ -e "$MOSQ_SNIPPET" ]; then
     say "Keeping existing $MOSQ_SNIPPET"
+    if ! grep -Eqs '^[[:space:]]*acl_file[[:space:]]' "$MOSQ_SNIPPET"; then
+      warn "$MOSQ_SNIPPET has no ACL: every broker user can operate the breaker and overwrite the" \
+        "gateway's topics. Compare with deploy/mosquitto/omnipower.conf and omnipower.acl."
+    fi
   elif ! grep -Eqs '^[[:space:]]*include_dir[[:space:]]+/etc/mosquitto/conf\.d' "$MOSQ_DIR/mosquitto.conf"; then
     warn "$MOSQ_DIR/mosquitto.conf does not include conf.d/; Mosquitto left unchanged" \
       "(see deploy/mosquitto/omnipower.conf)"
@@ -232,14 +226,17 @@ configure_mosquitto() {
       "Compare with deploy/mosquitto/omnipower.conf and make sure the gateway can log in."
     return
   else
-    say "Installing $MOSQ_SNIPPET (LAN listener on 1883, passwords required, persistence)"
+    say "Installing $MOSQ_SNIPPET (loopback listener on 1883, passwords and ACL roles, persistence)"
     install -m 0644 "$DEPLOY_DIR/mosquitto/omnipower.conf" "$MOSQ_SNIPPET"
+    if [ ! -e "$MOSQ_ACL" ]; then
+      install -m 0644 "$DEPLOY_DIR/mosquitto/omnipower.acl" "$MOSQ_ACL"
+    fi
     MOSQ_CHANGED=yes
   fi
   if ! grep -Eq '^[[:space:]]*password_file[[:space:]]+/etc/mosquitto/passwd[[:space:]]*$' "$MOSQ_SNIPPET"; then
     info "$MOSQ_SNIPPET does not use $MOSQ_PASSWD (e.g. the local-only anonymous variant): no broker user"
   else
-    create_broker_user
+    create_broker_users
   fi
   if [ "$MOSQ_CHANGED" = yes ]; then
     if have_systemd; then
@@ -265,7 +262,7 @@ install_env_file() {
     echo "# KEY=value lines, no quotes needed; variables win over $CONFIG."
     echo "# After changes: sudo systemctl restart $APP"
     if [ -n "$MQTT_PASSWORD" ]; then
-      echo "# Broker user created by deploy/install.sh in $MOSQ_PASSWD:"
+      echo "# Broker user created by deploy/install.sh in $MOSQ_PASSWD (all users: $BROKER_SECRETS):"
       echo "OMNIPOWER_MQTT__USERNAME=$MQTT_USER"
       echo "OMNIPOWER_MQTT__PASSWORD=$MQTT_PASSWORD"
     else
@@ -327,9 +324,11 @@ Done.
   secrets        $ENV_FILE
   meter memory   $STATE_DIR
   logs           journalctl -u $APP -f
-Home Assistant: Settings > Devices & services > Add integration > MQTT, broker = this Pi's
-address, port 1883, with a broker user of its own, e.g.:
-  sudo mosquitto_passwd $MOSQ_PASSWD homeassistant && sudo systemctl restart mosquitto
+Home Assistant: Settings > Devices & services > Add integration > MQTT, broker = this Pi
+(the broker listens on loopback only: for Home Assistant on another machine, open the LAN or TLS
+listener in $MOSQ_SNIPPET), port 1883, user 'homeassistant', password from:
+  sudo cat $BROKER_SECRETS/broker-users.txt
+A read-only user 'viewer' is there too (mosquitto_sub -u viewer -P … -t 'omnipower/#' -v).
 EOF
 }
 
