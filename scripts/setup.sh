@@ -1,25 +1,29 @@
 # Sourced by demo.sh and test.sh: make a virtual environment in .venv with the project installed.
-# Works on a fresh Debian / Raspberry Pi OS machine with only Python 3.11+: installs Debian's
-# python3-venv when the interpreter cannot make a venv.
+# Works on a fresh Debian / Raspberry Pi OS machine with only Python 3.11+. It uses the system's
+# Python (/usr/bin/python3, the one our users have: 3.11.2 on Debian 12 and Raspberry Pi OS bookworm),
+# not whatever newer interpreter comes first on the PATH; PYTHON=… chooses another.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PYTHON=${PYTHON:-python3}
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
 EXTRAS=${1:-}
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-  echo "setup: installing Debian packages: $*" >&2
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
-}
+source scripts/debian.sh
 
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-  echo "setup: $PYTHON is $("$PYTHON" -V 2>&1); Python 3.11 or newer is needed" >&2
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "setup: $PYTHON is $("$PYTHON" -V 2>&1 || echo missing); Python 3.11 or newer is needed" >&2
   exit 1
+fi
+# A venv made by another interpreter (an older checkout, another PYTHON) is made anew.
+want="$("$PYTHON" -c 'import sys; print(sys.version)')"
+if [ -x .venv/bin/python ] && [ "$(.venv/bin/python -c 'import sys; print(sys.version)' 2>/dev/null)" != "$want" ]; then
+  echo "setup: .venv was made by another Python; making it anew with $PYTHON" >&2
+  rm -rf .venv
 fi
 if [ ! -x .venv/bin/python ]; then
   if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
-    apt_install python3-venv
+    need_debian_packages python3-venv
   fi
   "$PYTHON" -m venv .venv
 fi

@@ -1,15 +1,40 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite: lint (ruff), types (mypy), unit, property-based and
 # integration tests (these start their own Mosquitto; Debian's mosquitto and mbpoll are installed
-# if missing).
-# Extra arguments go to pytest.
+# if missing). Runs on the system's Python (/usr/bin/python3: 3.11.2 on Debian 12 and Raspberry
+# Pi OS bookworm), and the integration tests once more on Python 3.13 when one is present.
+# Extra arguments go to pytest (the main run).
 source "$(dirname "$0")/setup.sh" "[dev]"
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)  # independent Modbus master for conformance tests
-if [ ${#missing[@]} -gt 0 ]; then
-  apt_install "${missing[@]}"
-fi
+need_debian_packages "${missing[@]}"
+
+echo "== python: $(.venv/bin/python -c 'import sys; print(sys.executable, sys.version.split()[0])')"
 echo "== ruff" && .venv/bin/ruff check .
 echo "== mypy" && .venv/bin/mypy
-echo "== pytest" && exec .venv/bin/python -m pytest "$@"
+
+# Python 3.13 (Debian 13, Raspberry Pi OS trixie): the first working interpreter among these.
+py313=
+for candidate in "${PYTHON313:-}" python3.13 /usr/bin/python3.13 /usr/local/bin/python3.13 \
+    "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.13*/bin/python3.13; do
+  if [ -n "$candidate" ] && "$candidate" -c 'import sys, venv; sys.exit(sys.version_info[:2] != (3, 13))' \
+      2>/dev/null; then
+    py313=$candidate
+    break
+  fi
+done
+if [ -n "$py313" ]; then
+  if [ ! -x .venv-3.13/bin/python ]; then "$py313" -m venv .venv-3.13; fi
+  if [ ! -f .venv-3.13/.installed ] || [ pyproject.toml -nt .venv-3.13/.installed ]; then
+    .venv-3.13/bin/python -m pip install -q --upgrade pip
+    .venv-3.13/bin/python -m pip install -q -e ".[dev]"
+    touch .venv-3.13/.installed
+  fi
+  echo "== pytest, integration tests on $(.venv-3.13/bin/python -V)"
+  .venv-3.13/bin/python -m pytest -q -m integration -p no:cacheprovider
+else
+  echo "== no Python 3.13 here: integration tests on 3.13 skipped"
+fi
+echo "== pytest on $(.venv/bin/python -V)"
+exec .venv/bin/python -m pytest "$@"
