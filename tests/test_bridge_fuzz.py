@@ -112,7 +112,7 @@ def test_a_faulty_source_is_marked_offline_not_fatal(bridge: tuple[Bridge, async
 
     monkeypatch.setattr(source, "read", broken)
     monkeypatch.setattr(source, "execute", broken)
-    out = loop.run_until_complete(b._state_messages("m1"))
+    out = loop.run_until_complete(b.publisher.state_messages("m1"))
     assert [(m.topic, json.loads(m.payload)) for m in out] == [("omnipower/m1/availability", {"state": "offline"})]
     body = answer(b, loop, "omnipower/m1/set/tariff", b"2")
     assert body["status"] == "error"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiomqtt
 import pytest
 
-from gateway.bridge import _Stopped, raise_session_end
+from gateway.mqtt_link import _Stopped, raise_session_end
 
 
 def test_a_stop_ends_the_session_quietly() -> None:

@@ -21,6 +21,7 @@ from gateway import json_payload
 from gateway.bridge import Bridge
 from gateway.config import load_settings
 from gateway.json_payload import MAX_DEPTH, MAX_PAYLOAD, PayloadError
+from gateway.requests import RequestHandler
 from gateway.sources.simulated import SimulatedSource
 
 DEEP = b"[" * 1000 + b"]" * 1000
@@ -118,7 +119,7 @@ def test_a_fault_of_ours_is_answered_and_logged_not_fatal(bridge: tuple[Bridge, 
     async def broken(*_: object) -> Any:
         raise ZeroDivisionError("injected")
 
-    monkeypatch.setattr(b, "_set", broken)
+    monkeypatch.setattr(b.requests, "set", broken)
     body = response(bridge, "omnipower/m1/set", b'{"tariff": 2, "transaction": "t9"}')
     assert body == {"transaction": "t9", "status": "error", "data": None,
                     "error": "set: internal error (ZeroDivisionError); logged by the gateway"}
@@ -174,14 +175,14 @@ async def test_the_gateway_process_answers_a_hostile_flood_and_lives(mosquitto: 
 @pytest.mark.integration
 async def test_an_injected_fault_over_mqtt_is_answered_and_the_session_goes_on(
         mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = Bridge._get
+    original = RequestHandler.get
 
-    async def faulty_get(self: Bridge, meter_id: str, payload: bytes) -> Any:
+    async def faulty_get(self: RequestHandler, meter_id: str, payload: bytes) -> Any:
         if b"boom" in payload:
             raise RuntimeError("injected")
         return await original(self, meter_id, payload)
 
-    monkeypatch.setattr(Bridge, "_get", faulty_get)
+    monkeypatch.setattr(RequestHandler, "get", faulty_get)
     config = gateway_config(tmp_path, mosquitto.port)
     async with running_gateway(config), probe_client(mosquitto, "omnipower/m1/#") as probe:
         await probe.wait_for("omnipower/m1/state", timeout=20)

@@ -1,0 +1,245 @@
+"""The MQTT link: connection, back-off, outbox. Knows nothing of meters.
+
+`run` connects (MQTT 5, falling back to 3.1.1 where the broker needs it), subscribes to what its user
+routes, queues the user's announcements, runs the user's session tasks, hands every incoming message to
+the user and publishes what comes back; on a lost connection it reconnects with exponential back-off and
+jitter. Everything goes out through one outbox, in order: what was queued while the connection was down
+is sent after the reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway.config import MqttSettings
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 10_000
+IO_TIMEOUT = 10.0
+BACKOFF_MIN, BACKOFF_MAX = 1.0, 60.0
+UNSUPPORTED_PROTOCOL = {1, 132}  # MQTT 3.1.1 CONNACK 1 / MQTT 5 reason 0x84
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+    correlation_data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    retain: bool = False
+    response_topic: str | None = None  # MQTT 5 request/response
+    correlation: bytes | None = None
+
+
+class LinkUser(Protocol):
+    """What the link needs from the application it carries."""
+
+    def subscriptions(self) -> list[str]: ...
+
+    async def announcements(self) -> list[Outgoing]: ...
+
+    def session_tasks(self) -> list[Coroutine[Any, Any, None]]: ...
+
+    async def handle(self, message: Incoming) -> list[Outgoing]: ...
+
+    def goodbye(self) -> list[Outgoing]: ...
+
+
+class _Stopped(Exception):
+    """Ends a session on request (see MqttLink.stop)."""
+
+
+class MqttLink:
+    def __init__(self, mqtt: MqttSettings, host: str, port: int, protocol: str, will: Outgoing) -> None:
+        self.mqtt = mqtt
+        self.host, self.port = host, port
+        self.protocol = protocol  # "auto" | "5" | "3.1.1"
+        self.will = will
+        self.outbox: deque[Outgoing] = deque(maxlen=OUTBOX_LIMIT)
+        self.connected = asyncio.Event()
+        self.v5 = protocol != "3.1.1"
+        self._client: aiomqtt.Client | None = None
+        self._flush_lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask `run` to say goodbye and return."""
+        self._stop.set()
+
+    async def run(self, user: LinkUser) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            client = self._make_client()
+            try:
+                async with client:
+                    attempt = 0
+                    log.info("connected to MQTT broker %s:%d (MQTT %s)", self.host, self.port,
+                             "5" if self.v5 else "3.1.1")
+                    await self._session(client, user)
+            except aiomqtt.MqttCodeError as exc:
+                code = getattr(exc.rc, "value", exc.rc)
+                if self.protocol == "auto" and self.v5 and code in UNSUPPORTED_PROTOCOL:
+                    log.info("broker refuses MQTT 5; using MQTT 3.1.1")
+                    self.v5 = False
+                    continue
+                log.warning("MQTT broker %s:%d: %s", self.host, self.port, exc)
+            except aiomqtt.MqttError as exc:
+                log.warning("MQTT connection to %s:%d lost or failed: %s", self.host, self.port, exc)
+            except Exception:  # a fault of ours must not end the service: log it, start a new session
+                log.exception("MQTT session failed; reconnecting")
+            finally:
+                self._client = None
+                self.connected.clear()
+            if self._stop.is_set():
+                return
+            delay = min(BACKOFF_MAX, BACKOFF_MIN * 2**attempt) * random.uniform(0.5, 1.0)
+            attempt += 1
+            log.info("reconnecting in %.1f s", delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
+
+    def _make_client(self) -> aiomqtt.Client:
+        m = self.mqtt
+        return aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=m.client_id,
+            username=m.username,
+            password=m.password.get_secret_value() if m.password else None,
+            keepalive=m.keepalive,
+            protocol=aiomqtt.ProtocolVersion.V5 if self.v5 else aiomqtt.ProtocolVersion.V311,
+            will=aiomqtt.Will(self.will.topic, self.will.payload, self.will.qos, self.will.retain),
+            tls_params=aiomqtt.TLSParameters() if m.tls else None,
+            timeout=IO_TIMEOUT,
+        )
+
+    async def _session(self, client: aiomqtt.Client, user: LinkUser) -> None:
+        """One connection. Everything runs in child tasks: the reader (which is how aiomqtt reports a
+        lost connection), and `_operate` (subscribe, announce, the user's tasks, incoming messages)."""
+        self._client = client
+        inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._receive(client, inbox))
+                tg.create_task(self._operate(client, inbox, tg, user))
+        except BaseExceptionGroup as group:
+            # A TaskGroup whose child fails while the parent already waits in __aexit__ cancels the parent
+            # and never takes the request back (Python 3.11). Python 3.11.2's asyncio.timeout then ends in
+            # CancelledError instead of TimeoutError, so `run`'s back-off wait would quietly end the link:
+            # undo that leftover request.
+            while task.cancelling() > cancelling:
+                task.uncancel()
+            # Not `except*`: before CPython 3.11.4 (gh-103590, Debian 12 and Raspberry Pi OS ship 3.11.2)
+            # an exception raised inside `except*` leaves wrapped in a new ExceptionGroup, which `run`'s
+            # `except aiomqtt.MqttError` then misses and the gateway dies on a broker restart.
+            raise_session_end(group)
+
+    async def _operate(self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message],
+                       tg: asyncio.TaskGroup, user: LinkUser) -> None:
+        for topic in user.subscriptions():
+            await client.subscribe(topic, qos=1)
+            _honour_cancellation()
+        await self.queue(await user.announcements())
+        self.connected.set()
+        tg.create_task(self._handle_incoming(inbox, user.handle))
+        for coroutine in user.session_tasks():
+            tg.create_task(coroutine)
+        await self._stop.wait()
+        await self._say_goodbye(user.goodbye())
+        raise _Stopped
+
+    async def _say_goodbye(self, msgs: list[Outgoing]) -> None:
+        """A clean shutdown marks meters and bridge offline (the will covers a crash)."""
+        try:
+            async with asyncio.timeout(3):
+                await self.queue(msgs)
+        except (TimeoutError, aiomqtt.MqttError) as exc:
+            log.warning("could not say goodbye to the broker: %s", exc or "timeout")
+
+    async def queue(self, msgs: list[Outgoing]) -> None:
+        """Everything goes out through the outbox, in order; a broken connection loses nothing
+        queued (it is sent after the reconnect)."""
+        self.outbox.extend(msgs)
+        if self._client is None:
+            return
+        async with self._flush_lock:
+            while self.outbox and self._client is not None:
+                await self._send(self._client, self.outbox[0])
+                self.outbox.popleft()
+
+    async def _send(self, client: aiomqtt.Client, msg: Outgoing) -> None:
+        props = None
+        if msg.correlation_data is not None and self.v5:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.CorrelationData = msg.correlation_data
+        await client.publish(msg.topic, msg.payload, msg.qos, msg.retain, properties=props, timeout=IO_TIMEOUT)
+        _honour_cancellation()
+
+    async def _receive(self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message]) -> None:
+        """Only reads: aiomqtt reports a lost connection through this iterator, so it must never
+        wait behind a handler."""
+        async for message in client.messages:
+            inbox.put_nowait(message)
+
+    async def _handle_incoming(self, inbox: asyncio.Queue[aiomqtt.Message],
+                               handle: Callable[[Incoming], Awaitable[list[Outgoing]]]) -> None:
+        while True:
+            message = await inbox.get()
+            payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+            props = message.properties
+            response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
+            correlation = getattr(props, "CorrelationData", None) if props is not None else None
+            incoming = Incoming(str(message.topic), bytes(payload), message.retain, response_topic, correlation)
+            await self.queue(await handle(incoming))
+
+
+def raise_session_end(group: BaseExceptionGroup[BaseException]) -> None:
+    """How a session's TaskGroup ended, as `run` understands it: a stop returns, a lost connection
+    raises the first bare MqttError, anything else raises the group unchanged."""
+    leaves = _leaves(group)
+    if all(isinstance(e, _Stopped) for e in leaves):
+        return
+    lost = [e for e in leaves if isinstance(e, aiomqtt.MqttError)]
+    if lost and all(isinstance(e, _Stopped | aiomqtt.MqttError) for e in leaves):
+        raise lost[0] from None
+    raise group
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return out
+
+
+def _honour_cancellation() -> None:
+    """On Python 3.11 asyncio.wait_for (inside aiomqtt's publish/subscribe) can swallow a
+    cancellation that arrives as the operation completes (CPython gh-86296). The task still
+    counts the request, so raise it here. Only called in session child tasks, which nothing
+    ever un-cancels (a TaskGroup's parent task is, so it must not run this)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

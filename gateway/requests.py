@@ -1,0 +1,196 @@
+"""Request handling: `set`, `set/<name>` and `get`, parsed side by side, answered on `response`.
+
+`set` payloads are parsed by `gateway.commands` (the command table), `get` payloads here: registers by
+OBIS code or key, or a logger page. Every request is answered on `<base>/<meter>/response` (and on the
+MQTT 5 response topic, where that is not one of ours) with the caller's `transaction`. Pure apart from the
+source calls: messages in, messages out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from gateway import json_payload
+from gateway.api import Response
+from gateway.commands import CommandError, parse_set, transaction_of
+from gateway.json_payload import PayloadError
+from gateway.mqtt_link import Incoming, Outgoing
+from gateway.sources.base import Source, SourceError
+from gateway.state_publisher import StatePublisher, call
+from gateway.topics import Topics
+from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS
+
+log = logging.getLogger(__name__)
+
+LOG_FIELDS = ("log", "from", "to", "offset", "limit")
+Handler = Callable[[Incoming], Awaitable[list[Outgoing]]]
+
+
+class RequestHandler:
+    def __init__(self, topics: Topics, sources: dict[str, Source], publisher: StatePublisher) -> None:
+        self.topics = topics
+        self.sources = sources
+        self.publisher = publisher
+        self._lock = asyncio.Lock()  # one request at a time keeps responses in order
+
+    def routes(self) -> list[tuple[str, Handler]]:
+        t = self.topics
+        out: list[tuple[str, Handler]] = []
+        for mid in self.sources:
+            out += [(t.meter(mid, "set"), self.handle), (t.set_named(mid, "+"), self.handle),
+                    (t.meter(mid, "get"), self.handle)]
+        return out
+
+    async def handle(self, msg: Incoming) -> list[Outgoing]:
+        """One request → the messages to publish in answer. Never raises: bad input gets an error response,
+        and a fault of ours (whatever it raises) is logged with its traceback and answered with
+        `internal error`, so that one message cannot end the service."""
+        parsed = self.topics.parse_meter_topic(msg.topic)
+        if parsed is None or parsed[0] not in self.sources:
+            return []
+        meter_id, verb, name = parsed
+        if msg.retain:
+            return []  # a retained command would replay on every restart; it was not meant for now
+        try:
+            async with self._lock:
+                if verb == "get":
+                    response, extra = await self.get(meter_id, msg.payload)
+                else:
+                    response, extra = await self.set(meter_id, msg.payload, name)
+        except Exception as exc:
+            log.exception("internal error handling a message on %s", msg.topic)
+            response = Response(transaction=transaction_of(msg.payload), status="error",
+                                error=f"{verb}: internal error ({type(exc).__name__}); logged by the gateway")
+            extra = []
+        return extra + self._responses(meter_id, response, msg)
+
+    def _responses(self, meter_id: str, response: Response, msg: Incoming) -> list[Outgoing]:
+        dest = [self.topics.meter(meter_id, "response")]
+        if msg.response_topic and self._valid_response_topic(msg.response_topic):
+            dest.append(msg.response_topic)
+        body = response.to_bytes()
+        return [Outgoing(d, body, correlation_data=msg.correlation) for d in dest]
+
+    def _valid_response_topic(self, topic: str) -> bool:
+        """An MQTT 5 response topic must be publishable and must not be one of the topics the gateway owns
+        (its state, breaker, discovery …): otherwise any client allowed to send a command could make the
+        gateway write a fake state there in its name."""
+        t = self.topics
+        if not topic or any(c in topic for c in "+#\0") or len(topic.encode()) >= 65535:
+            return False
+        owned = (t.base + "/", t.discovery_prefix + "/")
+        return not topic.startswith(owned) and topic not in (t.base, t.discovery_prefix)
+
+    # --- set ---------------------------------------------------------------------------------------
+    async def set(self, meter_id: str, payload: bytes, name: str | None) -> tuple[Response, list[Outgoing]]:
+        source = self.sources[meter_id]
+        try:
+            request = parse_set(payload, name)
+        except CommandError as exc:
+            txn = transaction_of(payload) if name is None else None
+            return Response(transaction=txn, status="error", error=str(exc)), []
+        data: dict[str, Any] = {}
+        error: str | None = None
+        for command in request.commands:
+            if command.name not in source.info.commands:
+                error = f"{command.name}: not supported by a {source.info.source} meter"
+                break
+            try:
+                data.update(await call(source.execute(command)))
+            except CommandError as exc:
+                error = str(exc)
+                break
+            except (SourceError, TimeoutError) as exc:
+                error = f"{command.name}: the meter did not carry it out ({str(exc) or 'timeout'})"
+                break
+            except Exception as exc:
+                log.exception("meter %s: command %s failed", meter_id, command.name)
+                error = f"{command.name}: internal error in the {source.info.source} source ({type(exc).__name__})"
+                break
+        extra: list[Outgoing] = []
+        if data:  # something changed: publish the new state at once, not at the next interval
+            extra = (self.publisher.discovery.refresh(meter_id)
+                     + await self.publisher.pending_event_messages(meter_id)
+                     + await self.publisher.state_messages(meter_id))
+        if error is not None:
+            return Response(transaction=request.transaction, status="error", data=data or None, error=error), extra
+        return Response(transaction=request.transaction, status="ok", data=data), extra
+
+    # --- get ---------------------------------------------------------------------------------------
+    async def get(self, meter_id: str, payload: bytes) -> tuple[Response, list[Outgoing]]:
+        """`get` with `{"registers": [OBIS code or key, …]}` (or nothing: every reading), or a log page."""
+        txn = transaction_of(payload)
+        try:
+            doc = json_payload.load_bytes(payload) if payload.strip() else {}
+        except PayloadError as exc:
+            return Response(transaction=txn, status="error", error=f"payload: {exc}"), []
+        if not isinstance(doc, dict):
+            return Response(transaction=txn, status="error", error="payload: expected a JSON object"), []
+        unknown = set(doc) - {"transaction", "registers", *LOG_FIELDS}
+        if unknown:
+            return Response(transaction=txn, status="error",
+                            error=f"{sorted(unknown)[0]}: unknown request (known: registers, log)"), []
+        if "log" in doc:
+            return await self._get_log(meter_id, txn, doc), []
+        try:
+            readings = await call(self.sources[meter_id].read())
+        except (SourceError, TimeoutError) as exc:
+            return Response(transaction=txn, status="error", error=f"registers: meter does not answer ({exc})"), []
+        wanted = doc.get("registers")
+        if wanted is None:
+            return Response(transaction=txn, status="ok", data={"registers": readings}), []
+        if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
+            return Response(transaction=txn, status="error",
+                            error="registers: expected a list of OBIS codes or keys"), []
+        out: dict[str, Any] = {}
+        for name in wanted:
+            reg = REGISTERS_BY_OBIS.get(name) or REGISTERS_BY_KEY.get(name)
+            if reg is None or reg.key not in readings:
+                return Response(transaction=txn, status="error",
+                                error=f"registers: {name!r} is not a register of this meter"), []
+            out[name] = readings[reg.key]
+        return Response(transaction=txn, status="ok", data={"registers": out}), []
+
+    async def _get_log(self, meter_id: str, txn: Any, doc: dict[str, Any]) -> Response:
+        """`get` with `{"log": NAME, "from": ISO, "to": ISO, "offset": 0, "limit": 100}`."""
+        try:
+            name, start, end, offset, limit = parse_log_request(doc)
+            entries, total = await call(self.sources[meter_id].log(name, start, end, offset, limit))
+        except CommandError as exc:
+            return Response(transaction=txn, status="error", error=str(exc))
+        except (SourceError, TimeoutError) as exc:
+            return Response(transaction=txn, status="error", error=f"log: meter does not answer ({exc})")
+        return Response(transaction=txn, status="ok",
+                        data={"log": name, "total": total, "offset": offset, "entries": entries})
+
+
+def parse_log_request(doc: dict[str, Any]) -> tuple[str, int | None, int | None, int, int]:
+    """Validate a log request; raises CommandError naming the field."""
+    name = doc.get("log")
+    if not isinstance(name, str) or not name:
+        raise CommandError("log", "expected a logger name, e.g. load_profile, billing, disconnect")
+    bounds: list[int | None] = []
+    for key in ("from", "to"):
+        value = doc.get(key)
+        if value is None:
+            bounds.append(None)
+            continue
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise CommandError(key, f"{value!r} is not an ISO 8601 time") from None
+        if when.tzinfo is None:
+            raise CommandError(key, f"{value!r} needs a UTC offset, e.g. 2026-01-01T00:00:00+01:00")
+        bounds.append(int(when.timestamp()))
+    offset, limit = doc.get("offset", 0), doc.get("limit", 100)
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise CommandError("offset", f"{offset!r} is not a whole number ≥ 0")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise CommandError("limit", f"{limit!r} is not 1–1000")
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+        raise CommandError("to", "is before from")
+    return name, bounds[0], bounds[1], offset, limit

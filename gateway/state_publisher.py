@@ -1,0 +1,175 @@
+"""State publishing: what a meter says, on its retained topics.
+
+Reads each source every `publish_interval` and publishes `state` (with the totals guard), `display` and
+`availability`; pumps each source's events to `breaker`, `alarm` + `alarms` and `han`. Owns no incoming
+topic. A reading is computed in the meter (or decoded by a wire source), declared in
+`omnipower/registers.py`, and published by `state_messages` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from gateway.api import ActiveAlarm, AlarmEventPayload, AlarmsPayload, Availability, BreakerPayload
+from gateway.discovery_lifecycle import DiscoveryLifecycle
+from gateway.mqtt_link import Outgoing
+from gateway.sources.base import BreakerStatus, RawFrame, Readings, Source, SourceError, SourceEvent
+from gateway.topics import Topics
+from omnipower.registers import REGISTERS_BY_KEY
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+SOURCE_TIMEOUT = 15.0
+
+
+async def call(awaitable: Awaitable[T]) -> T:
+    """Every call into a source is bounded: a meter that hangs is a meter that does not answer."""
+    async with asyncio.timeout(SOURCE_TIMEOUT):
+        return await awaitable
+
+
+class StatePublisher:
+    def __init__(self, topics: Topics, sources: dict[str, Source], interval: float,
+                 discovery: DiscoveryLifecycle, send: Callable[[list[Outgoing]], Awaitable[None]]) -> None:
+        self.topics = topics
+        self.sources = sources
+        self.interval = interval
+        self.discovery = discovery
+        self._send = send
+        self._published_totals: dict[str, dict[str, float]] = {mid: {} for mid in sources}
+        self._availability: dict[str, str] = {}
+
+    def session_tasks(self) -> list[Coroutine[Any, Any, None]]:
+        return [self._publish_loop(), *(self._pump_events(s) for s in self.sources.values())]
+
+    async def announcements(self, meter_id: str) -> list[Outgoing]:
+        """What a (re)connected broker must hold of one meter: availability, state, breaker and alarms."""
+        out = await self.state_messages(meter_id)
+        if self._availability.get(meter_id) == "online":
+            try:
+                status = await call(self.sources[meter_id].breaker())
+                if status is not None:
+                    out.append(self.breaker_message(meter_id, status))
+                out.append(await self.alarms_message(meter_id))
+            except (SourceError, TimeoutError) as exc:
+                log.warning("meter %s: breaker/alarms not readable: %s", meter_id, exc)
+        return out
+
+    def new_session(self) -> None:
+        """A new broker session may have lost every retained message: say availability again."""
+        self._availability.clear()
+
+    def goodbye(self) -> list[Outgoing]:
+        return [Outgoing(self.topics.meter(mid, "availability"), Availability(state="offline").to_bytes(),
+                         retain=True) for mid in self.sources]
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            for mid in self.sources:
+                await self._send(await self.state_messages(mid))
+
+    async def state_messages(self, meter_id: str) -> list[Outgoing]:
+        """Read the meter: its state (and availability when that changed)."""
+        source = self.sources[meter_id]
+        try:
+            readings = await call(source.read())
+        except (SourceError, TimeoutError) as exc:
+            log.warning("meter %s does not answer: %s", meter_id, exc)
+            return self._availability_messages(meter_id, "offline")
+        except Exception:  # a fault in one source must not stop the others: mark it offline
+            log.exception("meter %s: reading failed", meter_id)
+            return self._availability_messages(meter_id, "offline")
+        # A wire source learns what the meter has from its reads (the Modbus function block): announce that first.
+        out = self.discovery.refresh(meter_id) + self._availability_messages(meter_id, "online")
+        readings = self._guard_totals(meter_id, readings)
+        out.append(Outgoing(self.topics.meter(meter_id, "state"), _json(readings), retain=True))
+        _report(meter_id, readings)
+        try:
+            lcd = await call(source.display())
+        except (SourceError, TimeoutError) as exc:
+            log.warning("meter %s: display not readable: %s", meter_id, exc)
+            lcd = None
+        if lcd is not None:
+            out.append(Outgoing(self.topics.meter(meter_id, "display"), _json(lcd), retain=True))
+        return out
+
+    def _availability_messages(self, meter_id: str, state: str) -> list[Outgoing]:
+        if self._availability.get(meter_id) == state:
+            return []
+        self._availability[meter_id] = state
+        payload = Availability(state=state).to_bytes()
+        return [Outgoing(self.topics.meter(meter_id, "availability"), payload, retain=True)]
+
+    def _guard_totals(self, meter_id: str, readings: Readings) -> Readings:
+        """A total_increasing register never goes backwards on MQTT, whatever a source says."""
+        last = self._published_totals[meter_id]
+        for key, value in readings.items():
+            reg = REGISTERS_BY_KEY.get(key)
+            if reg is None or reg.kind.spec.state_class != "total_increasing" or not isinstance(value, int | float):
+                continue
+            previous = last.get(key)
+            if previous is not None and value < previous:
+                log.warning("meter %s: %s went backwards (%s < %s); keeping %s", meter_id, key, value,
+                            previous, previous)
+                readings[key] = previous
+            else:
+                last[key] = float(value)
+        return readings
+
+    def breaker_message(self, meter_id: str, status: BreakerStatus) -> Outgoing:
+        payload = BreakerPayload(state=status.state, reason=status.reason, time=status.time)
+        return Outgoing(self.topics.meter(meter_id, "breaker"), payload.to_bytes(), retain=True)
+
+    async def alarms_message(self, meter_id: str) -> Outgoing:
+        now, active = await call(self.sources[meter_id].alarms())
+        payload = AlarmsPayload(
+            time=now, active=[ActiveAlarm(type=a.type, phase=a.phase, since=a.time) for a in active]
+        )
+        return Outgoing(self.topics.meter(meter_id, "alarms"), payload.to_bytes(), retain=True)
+
+    async def _pump_events(self, source: Source) -> None:
+        while True:
+            event = await source.events.get()
+            try:
+                msgs = await self._event_messages(source, event)
+            except (SourceError, TimeoutError) as exc:
+                log.warning("meter %s: event %s not published: %s", source.info.meter_id, event, exc)
+                continue
+            await self._send(msgs)
+
+    async def _event_messages(self, source: Source, event: SourceEvent) -> list[Outgoing]:
+        mid = source.info.meter_id
+        if isinstance(event, BreakerStatus):
+            return [self.breaker_message(mid, event)]
+        if isinstance(event, RawFrame):
+            return [Outgoing(self.topics.meter(mid, "han"), event.data.hex().upper().encode(), qos=0)]
+        msg = AlarmEventPayload(time=event.time, type=event.type, active=event.active, phase=event.phase,
+                                detail=event.detail or None)
+        return [Outgoing(self.topics.meter(mid, "alarm"), msg.to_bytes()), await self.alarms_message(mid)]
+
+    async def pending_event_messages(self, meter_id: str) -> list[Outgoing]:
+        """Events a command just caused, published before the response (the pump would publish them later)."""
+        source = self.sources[meter_id]
+        out: list[Outgoing] = []
+        while not source.events.empty():
+            out += await self._event_messages(source, source.events.get_nowait())
+        return out
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _report(meter_id: str, r: Readings) -> None:
+    """One console line per publication, so a demo shows the meter living."""
+    log.info(
+        "%s %s  A+ %s kWh  A- %s kWh  P+ %s W  P- %s W  U %s/%s/%s V  tariff %s  breaker %s",
+        meter_id, r.get("time"), r.get("a_plus"), r.get("a_minus"), r.get("p_plus"), r.get("p_minus"),
+        r.get("u_l1"), r.get("u_l2"), r.get("u_l3"), r.get("tariff"), r.get("breaker"),
+    )
