@@ -17,6 +17,17 @@ from typing import Any
 
 import aiomqtt
 import pytest
+from shared_reference import REFERENCE, require
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "reference(folder): needs ../shared/reference/<folder> (skips on a user's "
+                            "clone, fails in CI)")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("reference"):
+        require(REFERENCE / mark.args[0])
 
 
 def mosquitto_binary() -> str:

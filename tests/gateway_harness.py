@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from conftest import Probe
 
 from gateway import service
 from gateway.config import Settings, load_settings
@@ -63,3 +65,19 @@ def gateway_process(config: Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "gateway", "run", "--config", str(config)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
+
+
+async def request(probe: Probe, topic: str, payload: str | bytes, meter: str = "m1") -> dict[str, Any]:
+    """Publish a command and return the response carrying its transaction (or the next one)."""
+    mark = probe.mark()
+    await probe.publish(topic, payload)
+    txn = None
+    with contextlib.suppress(ValueError, AttributeError):
+        txn = json.loads(payload).get("transaction") if payload else None
+    msg = await probe.wait_for(
+        f"omnipower/{meter}/response",
+        lambda m: txn is None or m.json().get("transaction") == txn,
+        after=mark,
+    )
+    result: dict[str, Any] = msg.json()
+    return result

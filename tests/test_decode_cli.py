@@ -10,14 +10,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from shared_reference import REFERENCE, stems
 
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
 from omnipower.iec62056_21 import kamstrup_readout
-
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference is not beside this clone")
 
 
 def decode(*args: str) -> tuple[int, list[dict[str, object]], str]:
@@ -26,9 +24,8 @@ def decode(*args: str) -> tuple[int, list[dict[str, object]], str]:
     return result.returncode, [json.loads(line) for line in result.stdout.splitlines()], result.stderr
 
 
-@needs_reference
-@pytest.mark.parametrize("name", sorted(p.stem for p in (REFERENCE / "han").glob("*.hex")) if REFERENCE.is_dir()
-                         else [])
+@pytest.mark.reference("han")
+@pytest.mark.parametrize("name", stems("han"))
 def test_han_reference_frames(name: str) -> None:
     expected = json.loads((REFERENCE / "han" / f"{name}.json").read_text())["expected"]
     status, frames, err = decode("han", str(REFERENCE / "han" / f"{name}.hex"))
@@ -45,7 +42,7 @@ def test_han_reference_frames(name: str) -> None:
     assert checked >= 1
 
 
-@needs_reference
+@pytest.mark.reference("p1")
 def test_p1_reference_telegram() -> None:
     expected = json.loads((REFERENCE / "p1" / "se-kam5.amsreader-gh578-1.json").read_text())["expected"]
     status, frames, _ = decode("p1", str(REFERENCE / "p1" / "se-kam5.amsreader-gh578-1.txt"))
@@ -89,7 +86,7 @@ def test_bad_input_exits_1_with_one_line(kind: str, data: str, reason: str) -> N
     assert err.count("\n") == 1 and reason in err and err.startswith(f"omnipower-gateway: decode {kind}: ")
 
 
-@needs_reference
+@pytest.mark.reference("han")
 def test_a_corrupted_frame_is_reported() -> None:
     hexdata = (REFERENCE / "han" / "se-list1-3ph.amshan.hex").read_text().strip()
     corrupted = hexdata[:100] + ("0" if hexdata[100] != "0" else "1") + hexdata[101:]
@@ -97,9 +94,8 @@ def test_a_corrupted_frame_is_reported() -> None:
     assert status == 1 and frames == [] and "rejected" in err
 
 
-@needs_reference
-@pytest.mark.parametrize("name", sorted(p.stem for p in (REFERENCE / "mbus").glob("*.hex")) if REFERENCE.is_dir()
-                         else [])
+@pytest.mark.reference("mbus")
+@pytest.mark.parametrize("name", stems("mbus"))
 def test_mbus_reference_frames(name: str) -> None:
     reference = json.loads((REFERENCE / "mbus" / f"{name}.json").read_text())
     status, frames, _ = decode("mbus", str(REFERENCE / "mbus" / f"{name}.hex"))

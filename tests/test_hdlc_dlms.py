@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_reference import REFERENCE as SHARED_REFERENCE
+from shared_reference import stems
 
 from omnipower.crc import crc16_arc, crc16_x25
 from omnipower.dlms import (
@@ -85,17 +87,12 @@ SE_READINGS = {
     "i_l1": 2.37, "i_l2": 0.89, "i_l3": 0.75, "u_l1": 232, "u_l2": 233, "u_l3": 236,
 }  # fmt: skip
 
-REFERENCE = Path(__file__).parents[2] / "shared" / "reference" / "han"
-ABSENT_REASON = (
-    "../shared/reference/han is absent: the reference frames live beside the repository (some are Fair "
-    "Source and may not be copied in), so a clone elsewhere skips these tests"
-)
+REFERENCE = SHARED_REFERENCE / "han"
 
 
 def reference_files() -> list[Any]:
-    if not REFERENCE.is_dir():
-        return [pytest.param(None, id="reference-absent", marks=pytest.mark.skip(reason=ABSENT_REASON))]
-    return [pytest.param(path, id=path.stem) for path in sorted(REFERENCE.glob("*.hex"))]
+    return [pytest.param(REFERENCE / f"{stem}.hex", id=stem, marks=pytest.mark.reference("han"))
+            for stem in stems("han")]
 
 
 def load_reference(path: Path) -> tuple[bytes, dict[str, Any]]:
@@ -220,10 +217,9 @@ def test_reference_frame_reencodes_byte_for_byte(path: Path) -> None:
     assert frame == raw
 
 
+@pytest.mark.reference("han")
 def test_scaling_alternatives_for_swedish_and_ct_meters() -> None:
     """Reference README §4 items 2 and 3: the same counts under the reported alternative scalers."""
-    if not REFERENCE.is_dir():
-        pytest.skip(ABSENT_REASON)
     se = decode_han(bytes.fromhex((REFERENCE / "se-list2-3ph.amsreader-gh239-2.hex").read_text()), SWEDISH_WH_SCALERS)
     assert se.values["1.8.0"] == 32014.158  # raw 32014158 counts of 1 Wh
     assert se.values["31.7.0"] == 2.87  # currents unchanged

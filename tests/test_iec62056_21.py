@@ -12,12 +12,13 @@ import contextlib
 import json
 from collections import deque
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shared_reference import REFERENCE as SHARED_REFERENCE
+from shared_reference import require
 
 from omnipower.errors import ChecksumError, CodecError, EncodeError, LengthError, TruncatedError, UnknownTagError
 from omnipower.iec62056_21 import (
@@ -63,7 +64,7 @@ from omnipower.iec62056_21 import (
     strip_parity,
 )
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "iec62056-21"
+REFERENCE = SHARED_REFERENCE / "iec62056-21"
 TRANSCRIPT_JSON = REFERENCE / "mode-c-readout.SYNTHETIC.json"
 
 REQUEST = bytes.fromhex("2F3F210D0A")
@@ -91,8 +92,7 @@ WHEN = datetime(2024, 4, 7, 12, 28, 54)
 
 
 def transcript_json() -> dict[str, Any]:
-    if not TRANSCRIPT_JSON.exists():
-        pytest.skip(f"reference folder absent ({TRANSCRIPT_JSON}); it lives beside the project, not in it")
+    require(TRANSCRIPT_JSON)
     data: dict[str, Any] = json.loads(TRANSCRIPT_JSON.read_text())
     return data
 

@@ -13,12 +13,13 @@ import itertools
 import json
 import math
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from shared_reference import REFERENCE as SHARED_REFERENCE
+from shared_reference import stems
 
 from omnipower import mbus
 from omnipower.errors import (
@@ -46,11 +47,9 @@ from omnipower.mbus import (
 )
 from omnipower.registers import REGISTERS_BY_OBIS, Kind
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mbus"
-REFERENCE_FILES = sorted(p.stem for p in REFERENCE.glob("*.hex")) if REFERENCE.is_dir() else []
-needs_reference = pytest.mark.skipif(
-    not REFERENCE_FILES, reason=f"reference frames not found in {REFERENCE} (../shared is absent in a fresh clone)"
-)
+REFERENCE = SHARED_REFERENCE / "mbus"
+REFERENCE_FILES = stems("mbus")
+needs_reference = pytest.mark.reference("mbus")
 
 FUNCTION_NAMES = {
     Function.INSTANTANEOUS: "instantaneous",

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_reference import REFERENCE as SHARED_REFERENCE
+from shared_reference import stems
 
 from omnipower import mbus
 from omnipower.mbus import Coding, Function, Quantity, SelectionMask, VariableDataResponse
 
 meterbus = pytest.importorskip("meterbus", reason="pyMeterBus is a dev dependency (pip install -e .[dev])")
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mbus"
+REFERENCE = SHARED_REFERENCE / "mbus"
 
 READINGS = {
     "1.8.0": 12345.67, "2.8.0": 321.09, "3.8.0": 456.78, "4.8.0": 12.34,
@@ -217,8 +218,8 @@ def test_our_selection_matches_what_pymeterbus_reports_as_secondary_address() ->
     assert mbus.matches(mask, resp.id, resp.manufacturer, resp.version, resp.medium)
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"reference frames not found in {REFERENCE}")
-@pytest.mark.parametrize("stem", sorted(p.stem for p in REFERENCE.glob("*.hex")) if REFERENCE.is_dir() else [])
+@pytest.mark.reference("mbus")
+@pytest.mark.parametrize("stem", stems("mbus"))
 def test_pymeterbus_and_we_agree_on_the_reference_frames(stem: str) -> None:
     wire = bytes.fromhex((REFERENCE / f"{stem}.hex").read_text().strip())
     ours = mbus.decode_rsp_ud(mbus.decode(wire))

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import Mosquitto, probe_client
-from gateway_harness import gateway_config, running_gateway
-from test_integration_mqtt import request
+from gateway_harness import gateway_config, request, running_gateway
 
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings

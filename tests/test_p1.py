@@ -10,18 +10,19 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shared_reference import REFERENCE as SHARED_REFERENCE
+from shared_reference import require
 
 from omnipower.crc import crc16_arc
 from omnipower.errors import ChecksumError, CodecError, EncodeError, LengthError, TruncatedError, UnknownTagError
 from omnipower.p1 import P1Reader, P1Telegram, encode_p1, p1_timestamp, parse_p1, parse_p1_timestamp
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "p1"
+REFERENCE = SHARED_REFERENCE / "p1"
 TELEGRAM_FILE = REFERENCE / "se-kam5.amsreader-gh578-1.txt"
 EXPECTED_FILE = REFERENCE / "se-kam5.amsreader-gh578-1.json"
 
@@ -47,8 +48,8 @@ SAMPLE_TIME = datetime(2025, 1, 15, 8, 30, 0, tzinfo=WINTER)
 
 
 def real_telegram() -> tuple[bytes, dict[str, Any]]:
-    if not TELEGRAM_FILE.exists() or not EXPECTED_FILE.exists():
-        pytest.skip(f"reference telegram absent ({REFERENCE}); Fair Source data is kept beside the project, not in it")
+    require(TELEGRAM_FILE)
+    require(EXPECTED_FILE)
     expected: dict[str, Any] = json.loads(EXPECTED_FILE.read_text())
     return TELEGRAM_FILE.read_bytes(), expected
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import Mosquitto, Received, free_port, probe_client
-from gateway_harness import gateway_config, running_gateway
+from gateway_harness import gateway_config, request, running_gateway
 from sim_harness import FROZEN, START, serving, sim_config
-from test_integration_mqtt import request
 
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings

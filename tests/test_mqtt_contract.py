@@ -4,7 +4,6 @@ discovery, last will, reconnect and restart."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 from datetime import datetime
@@ -15,7 +14,7 @@ import aiomqtt
 import jinja2
 import pytest
 from conftest import Mosquitto, Probe, probe_client
-from gateway_harness import gateway_config, gateway_process, running_gateway
+from gateway_harness import gateway_config, gateway_process, request, running_gateway
 from ha_rules import validate_discovery, validate_topic
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -32,22 +31,6 @@ def render(template: str, payload: bytes) -> str:
     except ValueError:
         value_json = None
     return JINJA.from_string(template).render(value=value, value_json=value_json).strip()
-
-
-async def request(probe: Probe, topic: str, payload: str | bytes, meter: str = "m1") -> dict[str, Any]:
-    """Publish a command and return the response carrying its transaction (or the next one)."""
-    mark = probe.mark()
-    await probe.publish(topic, payload)
-    txn = None
-    with contextlib.suppress(ValueError, AttributeError):
-        txn = json.loads(payload).get("transaction") if payload else None
-    msg = await probe.wait_for(
-        f"omnipower/{meter}/response",
-        lambda m: txn is None or m.json().get("transaction") == txn,
-        after=mark,
-    )
-    result: dict[str, Any] = msg.json()
-    return result
 
 
 async def state_after(probe: Probe, mark: int, predicate: Any = lambda s: True, meter: str = "m1") -> dict[str, Any]:

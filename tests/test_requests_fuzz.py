@@ -88,6 +88,28 @@ def test_random_values_never_crash(bridge: tuple[Bridge, asyncio.AbstractEventLo
         assert str(body["error"]).startswith((f"{name}:", f"{name}."))  # the command, or a key within it
 
 
+CONTRACT = {"omnipower/m1/response", "omnipower/m1/state", "omnipower/m1/availability", "omnipower/m1/display",
+            "omnipower/m1/breaker", "omnipower/m1/alarms", "omnipower/m1/alarm"}
+
+
+@given(response_topic=st.text(max_size=40) | st.sampled_from(
+    ["a/+/b", "#", "+", "omnipower/m1/state", "omnipower/m1/breaker", "omnipower", "homeassistant/switch/x/config",
+     "homeassistant", "x\0y", "reply/ok", "omnipower-elsewhere/ok"]))
+@FUZZ
+def test_publishes_only_its_contract_and_a_valid_response_topic(
+        bridge: tuple[Bridge, asyncio.AbstractEventLoop], response_topic: str) -> None:
+    """Whatever response topic a client names, nothing goes to a wildcard topic or into the gateway's own tree
+    beyond the topics of its contract (an MQTT 5 response topic there would let a client fake its state)."""
+    b, loop = bridge
+    out = loop.run_until_complete(b.handle_message("omnipower/m1/set/tariff", b"2", response_topic=response_topic))
+    extra = {m.topic for m in out} - CONTRACT
+    owned = response_topic.startswith(("omnipower/", "homeassistant/")) or response_topic in ("omnipower",
+                                                                                              "homeassistant")
+    publishable = bool(response_topic) and not any(c in response_topic for c in "+#\0")
+    assert extra == ({response_topic} if publishable and not owned else set())
+    assert "omnipower/m1/response" in {m.topic for m in out}
+
+
 def test_get_registers(bridge: tuple[Bridge, asyncio.AbstractEventLoop]) -> None:
     body = answer(*bridge, "omnipower/m1/get", b'{"registers": ["1.8.0", "u_l1"], "transaction": 1}')
     assert body["status"] == "ok" and set(body["data"]["registers"]) == {"1.8.0", "u_l1"}  # type: ignore[index]
