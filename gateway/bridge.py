@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from pathlib import Path
 
 from gateway.api import BridgeInfo, BridgeState, MeterSummary
 from gateway.config import Settings
 from gateway.discovery_lifecycle import DiscoveryLifecycle
-from gateway.mqtt_link import Incoming, MqttLink, Outgoing
+from gateway.mqtt_link import Incoming, MqttLink
+from gateway.outbox import Outbox, Outgoing
 from gateway.requests import Handler, RequestHandler
 from gateway.sources.base import Source
 from gateway.state_publisher import StatePublisher
@@ -44,7 +44,8 @@ class Bridge:
         self.sources = {s.info.meter_id: s for s in sources}
         self.version = version
         self.link = MqttLink(self.mqtt, host, port, protocol, will=Outgoing(
-            self.topics.bridge_state, BridgeState(state="offline").to_bytes(), retain=True))
+            self.topics.bridge_state, BridgeState(state="offline").to_bytes(), retain=True),
+            outbox=Outbox(outbox_path(settings), self.mqtt.outbox_limit))
         self.discovery = DiscoveryLifecycle(self.mqtt, self.topics, self.sources, version, self._all_states)
         self.publisher = StatePublisher(self.topics, self.sources, settings.publish_interval, self.discovery,
                                         self.link.queue)
@@ -62,7 +63,15 @@ class Bridge:
         self.link.stop()
 
     async def run(self) -> None:
-        await self.link.run(self)
+        """The link, and beside it (whether or not the broker is there) the publisher's tasks."""
+        tasks = [asyncio.create_task(c) for c in self.publisher.tasks()]
+        try:
+            await self.link.run(self)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.link.outbox.close()
 
     # --- what the link asks of us -----------------------------------------------------------------
     def subscriptions(self) -> list[str]:
@@ -80,9 +89,6 @@ class Bridge:
         for mid in self.sources:
             out += self.discovery.messages(mid) + await self.publisher.announcements(mid)
         return out
-
-    def session_tasks(self) -> list[Coroutine[Any, Any, None]]:
-        return self.publisher.session_tasks()
 
     async def handle(self, message: Incoming) -> list[Outgoing]:
         """One incoming message → the messages to publish in answer; never raises (a fault of a part is
@@ -122,3 +128,8 @@ class Bridge:
                 for mid, s in self.sources.items()
             ],
         )
+
+
+def outbox_path(settings: Settings) -> Path:
+    """One outbox per gateway process: the data folder is shared by the processes of a fleet."""
+    return settings.data_dir / "outbox.sqlite3"

@@ -37,6 +37,27 @@ def _check_topic_prefix(value: str) -> str:
     return value
 
 
+class TlsSettings(BaseModel):
+    """TLS to the broker with our own CA and, where the broker asks for one, a client certificate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ca_file: Path | None = Field(None, description="PEM CA certificate(s) the broker's certificate must chain to")
+    cert_file: Path | None = Field(None, description="PEM client certificate (with key_file)")
+    key_file: Path | None = Field(None, description="PEM private key of the client certificate")
+    insecure: bool = Field(False, description="accept any broker certificate and host name (never in production)")
+
+    @model_validator(mode="after")
+    def _files(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} is not a readable file")
+        return self
+
+
 class MqttSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -47,7 +68,10 @@ class MqttSettings(BaseModel):
     client_id: str | None = None
     keepalive: Annotated[int, Field(ge=5, le=3600)] = 60
     protocol: Literal["auto", "5", "3.1.1"] = "auto"
-    tls: bool = False
+    tls: bool | TlsSettings = Field(False, description="true: TLS with the system's CAs; or ca_file, cert_file, "
+                                    "key_file, insecure")
+    outbox_limit: Annotated[int, Field(ge=100, le=10_000_000)] = Field(
+        10_000, description="events (alarms, breaker changes, responses) kept while the broker is away")
     base_topic: str = "omnipower"
     discovery: bool = True
     discovery_prefix: str = "homeassistant"

@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from gateway import discovery
 from gateway.config import MqttSettings
-from gateway.mqtt_link import Incoming, Outgoing
+from gateway.mqtt_link import Incoming
+from gateway.outbox import Outgoing
 from gateway.sources.base import Source
 from gateway.topics import Topics
 

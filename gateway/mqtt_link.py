@@ -1,10 +1,10 @@
 """The MQTT link: connection, back-off, outbox. Knows nothing of meters.
 
 `run` connects (MQTT 5, falling back to 3.1.1 where the broker needs it), subscribes to what its user
-routes, queues the user's announcements, runs the user's session tasks, hands every incoming message to
-the user and publishes what comes back; on a lost connection it reconnects with exponential back-off and
-jitter. Everything goes out through one outbox, in order: what was queued while the connection was down
-is sent after the reconnect.
+routes, queues the user's announcements, hands every incoming message to the user and queues what comes
+back; on a lost connection it reconnects with a back-off that starts at 50 ms, doubles, is capped at 1 s
+and keeps jitter, so that the gateway is back within about a second of the broker. Everything goes out
+through one outbox (`gateway/outbox.py`), in order; producers only queue, one task per session sends.
 """
 
 from __future__ import annotations
@@ -13,32 +13,27 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway.config import MqttSettings
+from gateway.config import MqttSettings, TlsSettings
+from gateway.outbox import Outbox, Outgoing
+
+__all__ = ["Incoming", "LinkUser", "MqttLink", "Outgoing"]
 
 log = logging.getLogger(__name__)
 
-OUTBOX_LIMIT = 10_000
 IO_TIMEOUT = 10.0
-BACKOFF_MIN, BACKOFF_MAX = 1.0, 60.0
+# A lost or refused connection is retried fast (the broker restarting is the common case); a broker that
+# answers but refuses us (CONNACK: bad password, not authorised) slowly, as retrying cannot help.
+BACKOFF_MIN, BACKOFF_MAX, BACKOFF_REFUSED_MAX = 0.05, 1.0, 30.0
 UNSUPPORTED_PROTOCOL = {1, 132}  # MQTT 3.1.1 CONNACK 1 / MQTT 5 reason 0x84
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-    correlation_data: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +52,6 @@ class LinkUser(Protocol):
 
     async def announcements(self) -> list[Outgoing]: ...
 
-    def session_tasks(self) -> list[Coroutine[Any, Any, None]]: ...
-
     async def handle(self, message: Incoming) -> list[Outgoing]: ...
 
     def goodbye(self) -> list[Outgoing]: ...
@@ -69,16 +62,16 @@ class _Stopped(Exception):
 
 
 class MqttLink:
-    def __init__(self, mqtt: MqttSettings, host: str, port: int, protocol: str, will: Outgoing) -> None:
+    def __init__(self, mqtt: MqttSettings, host: str, port: int, protocol: str, will: Outgoing,
+                 outbox: Outbox | None = None) -> None:
         self.mqtt = mqtt
         self.host, self.port = host, port
         self.protocol = protocol  # "auto" | "5" | "3.1.1"
         self.will = will
-        self.outbox: deque[Outgoing] = deque(maxlen=OUTBOX_LIMIT)
+        self.outbox = outbox if outbox is not None else Outbox()  # an empty outbox is falsy
         self.connected = asyncio.Event()
         self.v5 = protocol != "3.1.1"
         self._client: aiomqtt.Client | None = None
-        self._flush_lock = asyncio.Lock()
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -88,9 +81,9 @@ class MqttLink:
     async def run(self, user: LinkUser) -> None:
         attempt = 0
         while not self._stop.is_set():
-            client = self._make_client()
+            cap = BACKOFF_MAX
             try:
-                async with client:
+                async with self._make_client() as client:
                     attempt = 0
                     log.info("connected to MQTT broker %s:%d (MQTT %s)", self.host, self.port,
                              "5" if self.v5 else "3.1.1")
@@ -102,18 +95,22 @@ class MqttLink:
                     self.v5 = False
                     continue
                 log.warning("MQTT broker %s:%d: %s", self.host, self.port, exc)
+                cap = BACKOFF_REFUSED_MAX
             except aiomqtt.MqttError as exc:
-                log.warning("MQTT connection to %s:%d lost or failed: %s", self.host, self.port, exc)
+                # Said once per outage, not at every fast retry.
+                log.log(logging.WARNING if attempt == 0 else logging.DEBUG,
+                        "MQTT connection to %s:%d lost or failed: %s", self.host, self.port, exc)
             except Exception:  # a fault of ours must not end the service: log it, start a new session
                 log.exception("MQTT session failed; reconnecting")
             finally:
                 self._client = None
                 self.connected.clear()
+                self.outbox.drop_state()
             if self._stop.is_set():
                 return
-            delay = min(BACKOFF_MAX, BACKOFF_MIN * 2**attempt) * random.uniform(0.5, 1.0)
+            delay = min(cap, BACKOFF_MIN * 2 ** min(attempt, 16)) * random.uniform(0.5, 1.0)
             attempt += 1
-            log.info("reconnecting in %.1f s", delay)
+            log.log(logging.INFO if attempt == 1 else logging.DEBUG, "reconnecting in %.2f s", delay)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._stop.wait()
@@ -129,7 +126,8 @@ class MqttLink:
             keepalive=m.keepalive,
             protocol=aiomqtt.ProtocolVersion.V5 if self.v5 else aiomqtt.ProtocolVersion.V311,
             will=aiomqtt.Will(self.will.topic, self.will.payload, self.will.qos, self.will.retain),
-            tls_params=aiomqtt.TLSParameters() if m.tls else None,
+            tls_params=tls_parameters(m.tls),
+            tls_insecure=True if isinstance(m.tls, TlsSettings) and m.tls.insecure else None,
             timeout=IO_TIMEOUT,
         )
 
@@ -162,33 +160,39 @@ class MqttLink:
         for topic in user.subscriptions():
             await client.subscribe(topic, qos=1)
             _honour_cancellation()
-        await self.queue(await user.announcements())
+        # Events kept from the outage (or from before a restart) are at the front of the outbox: they go
+        # out first, in order, then the latest state.
+        self.queue(await user.announcements())
+        tg.create_task(self._flush(client))
         self.connected.set()
         tg.create_task(self._handle_incoming(inbox, user.handle))
-        for coroutine in user.session_tasks():
-            tg.create_task(coroutine)
         await self._stop.wait()
         await self._say_goodbye(user.goodbye())
         raise _Stopped
 
     async def _say_goodbye(self, msgs: list[Outgoing]) -> None:
         """A clean shutdown marks meters and bridge offline (the will covers a crash)."""
+        self.queue(msgs)
         try:
             async with asyncio.timeout(3):
-                await self.queue(msgs)
-        except (TimeoutError, aiomqtt.MqttError) as exc:
-            log.warning("could not say goodbye to the broker: %s", exc or "timeout")
+                await self.outbox.emptied.wait()
+        except TimeoutError:
+            log.warning("could not say goodbye to the broker: timeout")
 
-    async def queue(self, msgs: list[Outgoing]) -> None:
-        """Everything goes out through the outbox, in order; a broken connection loses nothing
-        queued (it is sent after the reconnect)."""
-        self.outbox.extend(msgs)
-        if self._client is None:
-            return
-        async with self._flush_lock:
-            while self.outbox and self._client is not None:
-                await self._send(self._client, self.outbox[0])
-                self.outbox.popleft()
+    def queue(self, msgs: list[Outgoing]) -> None:
+        """Everything goes out through the outbox, in order. Producers never wait for the network."""
+        if msgs:
+            self.outbox.put(msgs, connected=self._client is not None)
+
+    async def _flush(self, client: aiomqtt.Client) -> None:
+        """The one sender of a session: the outbox's front message, until the broker acknowledged it."""
+        while True:
+            msg = self.outbox.peek()
+            if msg is None:
+                await self.outbox.wait()
+                continue
+            await self._send(client, msg)
+            self.outbox.sent()
 
     async def _send(self, client: aiomqtt.Client, msg: Outgoing) -> None:
         props = None
@@ -213,7 +217,7 @@ class MqttLink:
             response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
             correlation = getattr(props, "CorrelationData", None) if props is not None else None
             incoming = Incoming(str(message.topic), bytes(payload), message.retain, response_topic, correlation)
-            await self.queue(await handle(incoming))
+            self.queue(await handle(incoming))
 
 
 def raise_session_end(group: BaseExceptionGroup[BaseException]) -> None:
@@ -243,3 +247,18 @@ def _honour_cancellation() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+def tls_parameters(tls: bool | TlsSettings) -> aiomqtt.TLSParameters | None:
+    """`tls: true`: the system's CAs; a TlsSettings: our own CA and, for client certificates, cert and key.
+    `insecure: true` accepts any certificate (tests and broken set-ups only; logged by the config check)."""
+    if tls is False:
+        return None
+    if tls is True:
+        return aiomqtt.TLSParameters(cert_reqs=ssl.CERT_REQUIRED)
+    return aiomqtt.TLSParameters(
+        ca_certs=str(tls.ca_file) if tls.ca_file else None,
+        certfile=str(tls.cert_file) if tls.cert_file else None,
+        keyfile=str(tls.key_file) if tls.key_file else None,
+        cert_reqs=ssl.CERT_NONE if tls.insecure else ssl.CERT_REQUIRED,
+    )

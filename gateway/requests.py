@@ -18,7 +18,8 @@ from gateway import json_payload
 from gateway.api import Response
 from gateway.commands import CommandError, parse_set, transaction_of
 from gateway.json_payload import PayloadError
-from gateway.mqtt_link import Incoming, Outgoing
+from gateway.mqtt_link import Incoming
+from gateway.outbox import Outgoing
 from gateway.sources.base import Source, SourceError
 from gateway.state_publisher import StatePublisher, call
 from gateway.topics import Topics
@@ -73,7 +74,7 @@ class RequestHandler:
         if msg.response_topic and self._valid_response_topic(msg.response_topic):
             dest.append(msg.response_topic)
         body = response.to_bytes()
-        return [Outgoing(d, body, correlation_data=msg.correlation) for d in dest]
+        return [Outgoing(d, body, correlation_data=msg.correlation, keep=True) for d in dest]
 
     def _valid_response_topic(self, topic: str) -> bool:
         """An MQTT 5 response topic must be publishable and must not be one of the topics the gateway owns

@@ -2,7 +2,9 @@
 
 Reads each source every `publish_interval` and publishes `state` (with the totals guard), `display` and
 `availability`; pumps each source's events to `breaker`, `alarm` + `alarms` and `han`. Owns no incoming
-topic. A reading is computed in the meter (or decoded by a wire source), declared in
+topic. Its tasks run whether or not the broker is there: readings never stop being taken, and events
+(breaker changes, alarm events) are kept by the outbox while the broker is away. A reading is computed
+in the meter (or decoded by a wire source), declared in
 `omnipower/registers.py`, and published by `state_messages` here.
 """
 
@@ -16,7 +18,7 @@ from typing import Any, TypeVar
 
 from gateway.api import ActiveAlarm, AlarmEventPayload, AlarmsPayload, Availability, BreakerPayload
 from gateway.discovery_lifecycle import DiscoveryLifecycle
-from gateway.mqtt_link import Outgoing
+from gateway.outbox import Outgoing
 from gateway.sources.base import BreakerStatus, RawFrame, Readings, Source, SourceError, SourceEvent
 from gateway.topics import Topics
 from omnipower.registers import REGISTERS_BY_KEY
@@ -35,7 +37,7 @@ async def call(awaitable: Awaitable[T]) -> T:
 
 class StatePublisher:
     def __init__(self, topics: Topics, sources: dict[str, Source], interval: float,
-                 discovery: DiscoveryLifecycle, send: Callable[[list[Outgoing]], Awaitable[None]]) -> None:
+                 discovery: DiscoveryLifecycle, send: Callable[[list[Outgoing]], None]) -> None:
         self.topics = topics
         self.sources = sources
         self.interval = interval
@@ -44,7 +46,7 @@ class StatePublisher:
         self._published_totals: dict[str, dict[str, float]] = {mid: {} for mid in sources}
         self._availability: dict[str, str] = {}
 
-    def session_tasks(self) -> list[Coroutine[Any, Any, None]]:
+    def tasks(self) -> list[Coroutine[Any, Any, None]]:
         return [self._publish_loop(), *(self._pump_events(s) for s in self.sources.values())]
 
     async def announcements(self, meter_id: str) -> list[Outgoing]:
@@ -72,7 +74,7 @@ class StatePublisher:
         while True:
             await asyncio.sleep(self.interval)
             for mid in self.sources:
-                await self._send(await self.state_messages(mid))
+                self._send(await self.state_messages(mid))
 
     async def state_messages(self, meter_id: str) -> list[Outgoing]:
         """Read the meter: its state (and availability when that changed)."""
@@ -124,7 +126,7 @@ class StatePublisher:
 
     def breaker_message(self, meter_id: str, status: BreakerStatus) -> Outgoing:
         payload = BreakerPayload(state=status.state, reason=status.reason, time=status.time)
-        return Outgoing(self.topics.meter(meter_id, "breaker"), payload.to_bytes(), retain=True)
+        return Outgoing(self.topics.meter(meter_id, "breaker"), payload.to_bytes(), retain=True, keep=True)
 
     async def alarms_message(self, meter_id: str) -> Outgoing:
         now, active = await call(self.sources[meter_id].alarms())
@@ -141,7 +143,7 @@ class StatePublisher:
             except (SourceError, TimeoutError) as exc:
                 log.warning("meter %s: event %s not published: %s", source.info.meter_id, event, exc)
                 continue
-            await self._send(msgs)
+            self._send(msgs)
 
     async def _event_messages(self, source: Source, event: SourceEvent) -> list[Outgoing]:
         mid = source.info.meter_id
@@ -151,7 +153,7 @@ class StatePublisher:
             return [Outgoing(self.topics.meter(mid, "han"), event.data.hex().upper().encode(), qos=0)]
         msg = AlarmEventPayload(time=event.time, type=event.type, active=event.active, phase=event.phase,
                                 detail=event.detail or None)
-        return [Outgoing(self.topics.meter(mid, "alarm"), msg.to_bytes()), await self.alarms_message(mid)]
+        return [Outgoing(self.topics.meter(mid, "alarm"), msg.to_bytes(), keep=True), await self.alarms_message(mid)]
 
     async def pending_event_messages(self, meter_id: str) -> list[Outgoing]:
         """Events a command just caused, published before the response (the pump would publish them later)."""

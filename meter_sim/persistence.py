@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,15 @@ class MeterStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.backup = path.with_suffix(path.suffix + ".bak")
+        # Saves run in worker threads; a task cancelled while its save runs does not stop the thread, so the
+        # next save (the one on close) could rename the same .tmp file from under it.
+        self._lock = threading.Lock()
 
     def save(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            self._save(state)
+
+    def _save(self, state: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"format": FORMAT_VERSION, "state": state}, separators=(",", ":")).encode()
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
