@@ -142,9 +142,10 @@ class Probe:
 
 
 @contextlib.asynccontextmanager
-async def probe_client(broker: Mosquitto, *topics: str, v5: bool = True) -> AsyncIterator[Probe]:
+async def probe_client(broker: Mosquitto, *topics: str, v5: bool = True, username: str | None = None,
+                       password: str | None = None) -> AsyncIterator[Probe]:
     client = aiomqtt.Client(
-        broker.host, broker.port,
+        broker.host, broker.port, username=username, password=password,
         protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311, timeout=10,
     )
     async with client:
