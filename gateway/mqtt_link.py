@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -135,6 +136,7 @@ class MqttLink:
         """One connection. Everything runs in child tasks: the reader (which is how aiomqtt reports a
         lost connection), and `_operate` (subscribe, announce, the user's tasks, incoming messages)."""
         self._client = client
+        no_delay(client)
         inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
         task = asyncio.current_task()
         assert task is not None
@@ -249,9 +251,19 @@ def _honour_cancellation() -> None:
         raise asyncio.CancelledError
 
 
+def no_delay(client: aiomqtt.Client) -> None:
+    """Nagle's algorithm holds a small write (a response) until the previous one (the request's PUBACK) is
+    acknowledged, and the broker delays that ACK by up to 40 ms: every request cost two such waits. MQTT
+    packets are whole messages, so send them at once."""
+    sock = client._client.socket()
+    if isinstance(sock, socket.socket):  # ssl.SSLSocket is one too
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def tls_parameters(tls: bool | TlsSettings) -> aiomqtt.TLSParameters | None:
     """`tls: true`: the system's CAs; a TlsSettings: our own CA and, for client certificates, cert and key.
-    `insecure: true` accepts any certificate (tests and broken set-ups only; logged by the config check)."""
+    `insecure: true` accepts any certificate (tests and broken set-ups only)."""
     if tls is False:
         return None
     if tls is True:
