@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway.sources.base import MeterInfo
 from gateway.topics import Topics
+from omnipower.alarms import ALARMS_BY_TYPE, Alarm
 from omnipower.registers import BASIC_TARIFFS, MAX_TARIFF, Kind, Register
 
 ORIGIN_NAME = "omnipower-gateway"
@@ -252,21 +253,23 @@ def build(info: MeterInfo, topics: Topics, version: str) -> list[tuple[Component
     if "tariff_plan" in info.commands and plan is not None:  # a meter holding 2 or 3 plans (meter_registers)
         out.append(_config_select(info, topics, version, "tariff_plan", "Tariff plan", list(plan.options),
                                   "mdi:calendar-clock", state_key="tariff_plan"))
-    for alarm in info.alarm_types:
-        out.append((
-            "binary_sensor", f"alarm_{alarm}",
-            BinarySensorConfig(
-                **_common(info, topics, f"alarm_{alarm}", f"Alarm {alarm.replace('_', ' ')}", version),
-                state_topic=topics.meter(mid, "alarms"),
-                value_template=(
-                    f"{{{{ 'ON' if value_json.active | selectattr('type', 'equalto', '{alarm}') "
-                    "| list | count > 0 else 'OFF' }}"
-                ),
-                device_class="problem",
-                entity_category="diagnostic",
-            ),
-        ))
+    out += [("binary_sensor", f"alarm_{t}", binary_sensor_for(ALARMS_BY_TYPE[t], info, topics, version))
+            for t in info.alarm_types]
     return out
+
+
+def binary_sensor_for(alarm: Alarm, info: MeterInfo, topics: Topics, version: str) -> BinarySensorConfig:
+    """On while an alarm of this type is in the retained `alarms` set (any phase)."""
+    return BinarySensorConfig(
+        **_common(info, topics, f"alarm_{alarm.type}", alarm.name, version),
+        state_topic=topics.meter(info.meter_id, "alarms"),
+        value_template=(
+            f"{{{{ 'ON' if value_json.active | selectattr('type', 'equalto', '{alarm.type}') "
+            "| list | count > 0 else 'OFF' }}"
+        ),
+        device_class=alarm.device_class,
+        entity_category="diagnostic",
+    )
 
 
 def messages(info: MeterInfo, topics: Topics, version: str) -> list[tuple[str, bytes]]:

@@ -54,6 +54,7 @@ from meter_sim.zcodes import (
     z7_stop_months,
     z12_pulse_unit,
 )
+from omnipower.alarms import ALARMS_BY_TYPE, LOW_CREDIT, MODULE_ALARM_INPUT, NEUTRAL_FAULT, POWER_OUTAGE, Alarm
 from omnipower.registers import REGISTERS_BY_KEY, Register, meter_registers
 from omnipower.rtc import Rtc
 
@@ -156,7 +157,7 @@ class Meter:
         if state is None:
             self.display.power_on(self.mono)
             if z3_has_alarm_input(settings.z3) and z3_alarm_inverted(settings.z3):
-                self._alarm("module_alarm_input", True)  # an inverted input alarms while no voltage is on it
+                self._alarm(MODULE_ALARM_INPUT, True)  # an inverted input alarms while no voltage is on it
         self._minute(self.t - self.t % 60, tick=False)
         self.demand.start(self._energies())
         if state is not None:
@@ -308,7 +309,7 @@ class Meter:
             log = "neutral_fault" if e.type.startswith("neutral_fault") else "voltage_quality"
             self._log(log, e.t, e.type, phase=e.phase, **e.detail)
             if log == "neutral_fault":
-                self.events.append(AlarmEvent(float(e.t), "neutral_fault", e.type.endswith("start")))
+                self.events.append(AlarmEvent(float(e.t), NEUTRAL_FAULT.type, e.type.endswith("start")))
 
     def _protection(self, e: PqEvent) -> None:
         reason = str(e.detail.get("reason"))
@@ -362,7 +363,7 @@ class Meter:
         radio only, §8), the display, and a clock the supercap could not keep running."""
         self._powered = powered
         if self.settings.type.has_last_gasp:
-            self._alarm("power_outage", not powered)
+            self._alarm(POWER_OUTAGE, not powered)
         if powered:
             self.display.power_on(self.mono)
             down_s = self.t - self._down_since if self._down_since is not None else 0
@@ -380,16 +381,16 @@ class Meter:
         self._log("meter_status", self.t, "clock_stopped", seconds=lost)
         self.set_time(self.t - lost, source="supercap_empty")
 
-    def _alarm(self, kind: str, active: bool, **detail: Any) -> None:
+    def _alarm(self, alarm: Alarm, active: bool, **detail: Any) -> None:
         """A meter-wide alarm (not per phase) switching on or off."""
-        key = (kind, None)
+        key = (alarm.type, None)
         if active == (key in self.alarms.active):
             return
         if active:
             self.alarms.active[key] = float(self.t)
         else:
             del self.alarms.active[key]
-        self.events.append(AlarmEvent(float(self.t), kind, active, None, detail))
+        self.events.append(AlarmEvent(float(self.t), alarm.type, active, None, detail))
 
     def _cut(self, action: CutAction | None) -> None:
         """Carry out a smart-disconnect or prepayment request on the breaker."""
@@ -416,7 +417,7 @@ class Meter:
     def _prepayment_events(self, events: list[PrepaymentEvent]) -> None:
         for e in events:
             if e.kind == "low_credit":
-                self._alarm("low_credit", bool(e.active), remaining=round(e.remaining, 3))
+                self._alarm(LOW_CREDIT, bool(e.active), remaining=round(e.remaining, 3))
             else:
                 self._log("prepayment", e.time, f"prepayment_{e.state.lower()}",
                           remaining=round(e.remaining, 3), credit=round(e.credit, 3))
@@ -476,7 +477,7 @@ class Meter:
     def _tamper_events(self, events: list[TamperEvent]) -> None:
         for e in events:
             self._log("meter_status", e.time, f"tamper_{e.detector}_{e.kind}", state=e.state.lower())
-            self._alarm(f"tamper_{e.detector}", e.state != TAMPER_NONE, state=e.state.lower())
+            self._alarm(ALARMS_BY_TYPE[f"tamper_{e.detector}"], e.state != TAMPER_NONE, state=e.state.lower())
 
     def _energies(self) -> dict[str, float]:
         return dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True))
@@ -600,7 +601,7 @@ class Meter:
         old = self.module_inputs
         self.module_inputs = (bool(port1), bool(port2))
         if z3_has_alarm_input(self.settings.z3) and old[1] != self.module_inputs[1]:
-            self._alarm("module_alarm_input", self.module_inputs[1] != z3_alarm_inverted(self.settings.z3))
+            self._alarm(MODULE_ALARM_INPUT, self.module_inputs[1] != z3_alarm_inverted(self.settings.z3))
         self.tariffs.set_inputs(*self.module_inputs)
         self._tariff_changed(self.t)
 

@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from omnipower.alarms import ALARMS
 from omnipower.errors import EncodeError, LengthError, UnknownTagError
 from omnipower.registers import PREPAYMENT_KEYS, REGISTERS_BY_KEY, Kind
 
@@ -97,9 +98,19 @@ BREAKER_COMMANDS = {1: "connect", 2: "disconnect", 3: "release"}
 COIL_BREAKER = 0
 COIL_LOAD_CONTROL = {1: "load_control_1", 2: "load_control_2"}  # coil → relay reading
 COIL_COUNT = 3
-ALARM_BITS: tuple[tuple[str, int], ...] = tuple(
-    (kind, phase) for kind in ("voltage_missing", "undervoltage", "overvoltage") for phase in (1, 2, 3)
-)
+
+
+def _alarm_bits() -> tuple[tuple[str, int | None], ...]:
+    """Discrete input n → (alarm type, phase), from the alarm table's `modbus_input`s (0, 1, 2 … without gaps)."""
+    bits = {alarm.modbus_input + i: (alarm.type, phase)
+            for alarm in ALARMS if alarm.modbus_input is not None for i, phase in enumerate(alarm.phases)}
+    if sorted(bits) != list(range(sum(len(a.phases) for a in ALARMS if a.modbus_input is not None))):
+        raise AssertionError(f"the alarm table's Modbus inputs overlap or leave gaps: {sorted(bits)}")
+    return tuple(bits[n] for n in range(len(bits)))
+
+
+ALARM_BITS = _alarm_bits()
+ALARM_TYPES = tuple(dict.fromkeys(kind for kind, _ in ALARM_BITS))  # the alarms a Modbus master can report
 BREAKER_CODES = {"disconnected": 0, "connected": 1, "ready_for_reconnection": 2}
 
 

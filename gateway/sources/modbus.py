@@ -52,11 +52,11 @@ class ModbusSource(Source):
             sw_version="unknown",
             registers=tuple(REGISTERS_BY_KEY[k] for k in READING_KEYS),  # until the meter names its functions
             commands=COMMANDS,
-            alarm_types=("voltage_missing", "undervoltage", "overvoltage"),
+            alarm_types=mm.ALARM_TYPES,
         )
         self.features: mm.Features | None = None
         self._last: Readings = {}
-        self._alarms: set[tuple[str, int]] = set()
+        self._alarms: set[tuple[str, int | None]] = set()
 
     async def run(self) -> None:
         """The bridge polls through `read`; here only the connection is kept up with back-off."""

@@ -26,13 +26,10 @@ from meter_sim.meter import Meter
 from meter_sim.persistence import MeterStore
 from meter_sim.prepayment import PrepaymentRefused
 from meter_sim.tariffs import TariffRefused
+from omnipower.alarms import ALARM_TYPES
 
 log = logging.getLogger(__name__)
 
-ALARM_TYPES = (
-    "voltage_missing", "undervoltage", "overvoltage", "neutral_fault", "power_outage", "tamper_magnetic",
-    "tamper_cover", "low_credit", "module_alarm_input",
-)
 COMMANDS = frozenset({
     "breaker", "tariff", "push_button", "load_control_1", "load_control_2", "voltage_l1", "voltage_l2", "voltage_l3",
     "top_up", "emergency_credit", "tamper_release", "debiting_stop", "time", "configure", "tariff_plan",
