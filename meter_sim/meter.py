@@ -139,8 +139,8 @@ class Meter:
         self.debiting_periods = 0
         self.stop_months = z7_stop_months(settings.z7)
         self.load_profile = LoadProfile(self.period_s, lp_channels_for_energy_type(energy_type))
-        self.billing = BillingLog.monthly()  # 1.1.98.1.0.255, at each debiting stop
-        self.billing2 = BillingLog.debiting2()  # 1.1.98.2.0.255, daily/weekly/monthly (Z25)
+        self.billing = BillingLog.monthly()  # the billing logger (§4.2), at each debiting stop
+        self.billing2 = BillingLog.debiting2()  # debiting_logger_2 (§4.3), daily/weekly/monthly (Z25)
         self.logs = EventLogs()
         self.logs_revision = 0  # rises whenever a logger is written (so the logs are saved only then)
         self.pq = PowerQuality(settings.power_quality, standard_offset=self.rtc.standard_offset)
@@ -867,7 +867,7 @@ class Meter:
             "version": STATE_VERSION,
             "load_profile": self.load_profile.to_state(),
             "billing": self.billing.to_state(),
-            "billing2": self.billing2.to_state(),
+            "debiting_logger_2": self.billing2.to_state(),
             "events": self.logs.to_state(),
             "analysis": self.analysis.to_state(),
             "lp_status": self._lp_status,
@@ -878,7 +878,7 @@ class Meter:
             raise ValueError(f"meter log version {logs.get('version')!r} is not {STATE_VERSION}")
         self.load_profile.restore(logs["load_profile"])
         self.billing.restore(logs["billing"])
-        self.billing2.restore(logs["billing2"])
+        self.billing2.restore(logs["debiting_logger_2" if "debiting_logger_2" in logs else "billing2"])  # older saves
         self.logs.restore(logs["events"])
         if "analysis" in logs:
             saved = AnalysisLogger.from_state(logs["analysis"])
