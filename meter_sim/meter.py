@@ -18,7 +18,7 @@ from meter_sim.billing import is_debiting_stop, is_logger2_due
 from meter_sim.breaker import Action, Breaker, BreakerChange, BreakerRefused, BreakerState
 from meter_sim.clock import Clock
 from meter_sim.config import MeterSimSettings
-from meter_sim.demand import ENERGY_OF, TARIFF_PEAKS, Demand, Peak
+from meter_sim.demand import Demand, Peak
 from meter_sim.disconnect import Action as CutAction
 from meter_sim.disconnect import SmartDisconnect
 from meter_sim.display import Display, LcdText, Symbols, render
@@ -55,7 +55,7 @@ from meter_sim.zcodes import (
     z12_pulse_unit,
 )
 from omnipower.alarms import ALARMS_BY_TYPE, LOW_CREDIT, MODULE_ALARM_INPUT, NEUTRAL_FAULT, POWER_OUTAGE, Alarm
-from omnipower.registers import REGISTERS_BY_KEY, Register, meter_registers
+from omnipower.registers import ALL_REGISTERS, REGISTERS_BY_KEY, REGISTERS_BY_OBIS, Register, meter_registers
 from omnipower.rtc import Rtc
 
 STATE_VERSION = 1
@@ -737,21 +737,20 @@ class Meter:
 
     # --- readings ----------------------------------------------------------------------------
     def base_values(self) -> dict[str, float | int | str | None]:
-        """Every reading in model units (Wh, W, V, A, s...), unrounded."""
+        """Every reading of the register table in model units (Wh, W, V, A, s...), unrounded: the metrology's
+        registers by key, the demand registers by their OBIS codes (`_DEMAND_REGISTERS`), the rest named here."""
         values: dict[str, float | int | str | None] = dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True))
         values.update(zip(INSTANT_KEYS, self.metrology.instant, strict=True))
         d = self.demand
-        for q in ENERGY_OF:
-            peak = d.peak(q)
-            values[f"{q}_max"] = peak.value
-            values[f"{q}_max_time"] = self._iso(peak.time)
-        for q, tariffs in TARIFF_PEAKS.items():
-            for t in tariffs:
-                values[f"{q}_max_t{t}"] = d.peak(f"{q}_t{t}").value
-        for key, total in d.accumulated.items():  # p_plus → p_plus_max_acc, p_plus_t1 → p_plus_max_acc_t1
-            q, _, tariff = key.partition("_t")
-            values[f"{q}_max_acc" + (f"_t{tariff}" if tariff else "")] = total
-        values["p_plus_mean"] = d.means["p_plus"]
+        for key, part, entry in _DEMAND_REGISTERS:
+            if part == "peak":
+                values[key] = d.peak(entry).value
+            elif part == "peak_time":
+                values[key] = self._iso(d.peak(entry).time)
+            elif part == "accumulated":
+                values[key] = d.accumulated[entry]
+            else:
+                values[key] = d.means[entry]
         values["p_plus_daily_max"] = d.daily_max.value
         values["p_plus_daily_max_time"] = self._iso(d.daily_max.time)
         values["p_plus_daily_min"] = d.daily_min.value if d.daily_min is not None else 0.0
@@ -977,6 +976,23 @@ def floating_star_voltages(u: list[float], p: list[float]) -> list[float]:
     nx = sum(y[i] * u[i] * _A[i] for i in range(3)) / total
     ny = sum(y[i] * u[i] * _B[i] for i in range(3)) / total
     return [math.hypot(u[i] * _A[i] - nx, u[i] * _B[i] - ny) for i in range(3)]
+
+
+def _demand_registers() -> tuple[tuple[str, str, str], ...]:
+    """(key, part, Demand entry) of each demand register, read off its OBIS code C.D.E: the peak (D = 6, its time at
+    C.6.0.t), the accumulated peak (D = 2) or the last period's mean (D = 25) of the quantity at C.7.0, in tariff E
+    (0: over all tariffs). The daily P+ maximum and minimum (D = 16, 13) are one each: `base_values` names them."""
+    out = []
+    for reg in ALL_REGISTERS:
+        c, d, e, *stamp = reg.obis.split(".")
+        quantity = REGISTERS_BY_OBIS.get(f"{c}.7.0")
+        part = {"6": "peak_time" if stamp else "peak", "2": "accumulated", "25": "mean"}.get(d)
+        if quantity is not None and part is not None:
+            out.append((reg.key, part, quantity.key if e == "0" else f"{quantity.key}_t{e}"))
+    return tuple(out)
+
+
+_DEMAND_REGISTERS = _demand_registers()
 _LP_CHANNELS = {"1.8.0": "a_plus", "2.8.0": "a_minus", "3.8.0": "r_plus", "4.8.0": "r_minus"}
 # Captured objects of the monthly debiting logger (spec §4.2) and of debiting logger 2 (§4.3)
 _BILLING_KEYS = (
