@@ -180,6 +180,10 @@ def _configure(meter: Meter, name: str, value: Any) -> dict[str, Any]:
     return {"configured": meter.reconfigure(json.loads(str(value)))}
 
 
+_BREAKER_CODE = {action: code for code, action in mm.BREAKER_COMMANDS.items()}
+_RELAY_COIL = {key: coil for coil, key in mm.COIL_LOAD_CONTROL.items()}
+
+
 def _load_control(relay: int) -> CommandSpec:
     def simulate(meter: Meter, name: str, value: Any) -> dict[str, Any]:
         switched = meter.load_control_command(relay, value)
@@ -190,7 +194,7 @@ def _load_control(relay: int) -> CommandSpec:
         name, cv.ON_OFF, "`on`, `off`",
         "switch a relay of the load-control module (latching; refused when `z14: 0`, load control off)",
         simulate,
-        modbus=ModbusWrite("coil", relay, lambda v: int(v == "on"), "load_control", (name,)),
+        modbus=ModbusWrite("coil", _RELAY_COIL[name], lambda v: int(v == "on"), "load_control", (name,)),
         entities=(Switch(f"{name}_switch", f"Load-control relay {relay}", "mdi:electric-switch-closed", "state", name,
                          "on"),),
     )
@@ -214,7 +218,6 @@ def _sim_input(name: str, effect: str, set_input: Callable[[Meter, bool], None])
     return CommandSpec(name, cv.ON_OFF, "`on`, `off`", f"simulation input: {effect}", simulate)
 
 
-_BREAKER_CODE = {action: code for code, action in mm.BREAKER_COMMANDS.items()}
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
