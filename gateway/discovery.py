@@ -1,9 +1,10 @@
 """Home Assistant MQTT discovery, built from pydantic models and the register table.
 
 One config per entity on `<prefix>/<component>/<node_id>/<object_id>/config` (works on every HA
-release since 2023). Sensors come from the meter's registers; the breaker, tariff, tariff plan and
-alarms add controls and binary sensors. Every entity is available only while both the bridge and the meter
-are online (`availability_mode: all`).
+release since 2023). Sensors come from the meter's registers (omnipower/registers.py), switches, buttons and
+selects from the command table's entities of the commands the source carries (gateway/command_table.py), binary
+sensors from the alarm table (omnipower/alarms.py); each from one generic builder. Every entity is available only
+while both the bridge and the meter are online (`availability_mode: all`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from gateway.command_table import COMMANDS, Button, Entity, Switch
 from gateway.sources.base import MeterInfo
 from gateway.topics import Topics
-from omnipower.registers import BASIC_TARIFFS, MAX_TARIFF, Kind, Register
+from omnipower.alarms import ALARMS_BY_TYPE, Alarm
+from omnipower.registers import Kind, Register
 
 ORIGIN_NAME = "omnipower-gateway"
 SUPPORT_URL = "https://github.com/omnipower-gateway/omnipower-gateway"
@@ -102,14 +105,6 @@ class SelectConfig(EntityConfig):
 Component = Literal["sensor", "binary_sensor", "switch", "button", "select"]
 DiscoveryMessage = tuple[str, EntityConfig]  # (topic, config)
 
-def tariff_options(info: MeterInfo) -> list[str]:
-    """The tariff select's options: "auto" and the tariffs the meter has registers for, T1–T8 when it publishes
-    any of T5–T8, else T1–T4 (also for a source whose readings carry no per-tariff register)."""
-    highest = max((r.tariff for r in info.registers), default=0)
-    count = MAX_TARIFF if highest > BASIC_TARIFFS else BASIC_TARIFFS
-    return ["auto", *(str(t) for t in range(1, count + 1))]
-
-
 def _common(info: MeterInfo, topics: Topics, key: str, name: str | None, version: str) -> dict[str, object]:
     mid = info.meter_id
     return {
@@ -148,91 +143,15 @@ def sensor_for(register: Register, info: MeterInfo, topics: Topics, version: str
     )
 
 
-def _config_select(info: MeterInfo, topics: Topics, version: str, command: str, name: str, options: list[str],
-                   icon: str, state_key: str) -> tuple[Component, str, EntityConfig]:
-    """A configuration select: shows `state_key` of the state, sends the chosen option to the `command` topic."""
-    object_id = f"{command}_control"  # tariff_control, tariff_plan_control
-    return ("select", object_id, SelectConfig(
-        **_common(info, topics, object_id, name, version),
-        state_topic=topics.meter(info.meter_id, "state"),
-        value_template=f"{{{{ value_json.{state_key} }}}}",
-        command_topic=topics.set_named(info.meter_id, command),
-        options=options,
-        entity_category="config",
-        icon=icon,
-    ))
-
-
 def build(info: MeterInfo, topics: Topics, version: str) -> list[tuple[Component, str, EntityConfig]]:
     """Every discovery config of one meter: (component, object_id, config)."""
     mid = info.meter_id
     out: list[tuple[Component, str, EntityConfig]] = [
         ("sensor", r.key, sensor_for(r, info, topics, version)) for r in info.registers
     ]
-    if "breaker" in info.commands:
-        out.append((
-            "switch", "breaker_switch",
-            SwitchConfig(
-                **_common(info, topics, "breaker_switch", "Breaker", version),
-                state_topic=topics.meter(mid, "breaker"),
-                value_template="{{ 'ON' if value_json.state == 'connected' else 'OFF' }}",
-                command_topic=topics.set_named(mid, "breaker"),
-                payload_on="connect",
-                payload_off="disconnect",
-                icon="mdi:electric-switch",
-            ),
-        ))
-        out.append((
-            "button", "breaker_release",
-            ButtonConfig(
-                **_common(info, topics, "breaker_release", "Release breaker for reconnection", version),
-                command_topic=topics.set_named(mid, "breaker"),
-                payload_press="release",
-                icon="mdi:lock-open-variant",
-            ),
-        ))
-    for key in ("load_control_1", "load_control_2"):
-        if key in info.commands:
-            n = key[-1]
-            out.append((
-                "switch", f"{key}_switch",
-                SwitchConfig(
-                    **_common(info, topics, f"{key}_switch", f"Load-control relay {n}", version),
-                    state_topic=topics.meter(mid, "state"),
-                    value_template=f"{{{{ 'ON' if value_json.{key} == 'on' else 'OFF' }}}}",
-                    command_topic=topics.set_named(mid, key),
-                    payload_on="on",
-                    payload_off="off",
-                    icon="mdi:electric-switch-closed",
-                ),
-            ))
-    if "push_button" in info.commands:
-        out.append((
-            "button", "push_button",
-            ButtonConfig(
-                **_common(info, topics, "push_button", "Push button (hold 6 s)", version),
-                command_topic=topics.set_named(mid, "push_button"),
-                payload_press="hold",
-                entity_category="diagnostic",
-                icon="mdi:gesture-tap-hold",
-            ),
-        ))
-    for key, command, payload, name, icon in (
-        ("display_next", "push_button", "press", "Push button (short press: next display item)", "mdi:gesture-tap"),
-        ("tamper_release", "tamper_release", "all", "Release tamper indication", "mdi:shield-refresh"),
-        ("emergency_credit", "emergency_credit", "request", "Request emergency credit", "mdi:cash-plus"),
-    ):
-        if command in info.commands:
-            out.append((
-                "button", key,
-                ButtonConfig(
-                    **_common(info, topics, key, name, version),
-                    command_topic=topics.set_named(mid, command),
-                    payload_press=payload,
-                    entity_category="diagnostic" if command != "emergency_credit" else None,
-                    icon=icon,
-                ),
-            ))
+    for spec in COMMANDS:
+        if spec.name in info.commands:
+            out += [e for entity in spec.entities if (e := entity_for(entity, spec.name, info, topics, version))]
     if "push_button" in info.commands and info.source == "simulated":  # only the simulated meter shows its LCD
         out.append((
             "sensor", "lcd",
@@ -245,28 +164,59 @@ def build(info: MeterInfo, topics: Topics, version: str) -> list[tuple[Component
                 icon="mdi:numeric",
             ),
         ))
-    if "tariff" in info.commands:
-        out.append(_config_select(info, topics, version, "tariff", "Tariff control", tariff_options(info),
-                                  "mdi:cash-clock", state_key="tariff_control"))
-    plan = next((r for r in info.registers if r.key == "tariff_plan"), None)
-    if "tariff_plan" in info.commands and plan is not None:  # a meter holding 2 or 3 plans (meter_registers)
-        out.append(_config_select(info, topics, version, "tariff_plan", "Tariff plan", list(plan.options),
-                                  "mdi:calendar-clock", state_key="tariff_plan"))
-    for alarm in info.alarm_types:
-        out.append((
-            "binary_sensor", f"alarm_{alarm}",
-            BinarySensorConfig(
-                **_common(info, topics, f"alarm_{alarm}", f"Alarm {alarm.replace('_', ' ')}", version),
-                state_topic=topics.meter(mid, "alarms"),
-                value_template=(
-                    f"{{{{ 'ON' if value_json.active | selectattr('type', 'equalto', '{alarm}') "
-                    "| list | count > 0 else 'OFF' }}"
-                ),
-                device_class="problem",
-                entity_category="diagnostic",
-            ),
-        ))
+    out += [("binary_sensor", f"alarm_{t}", binary_sensor_for(ALARMS_BY_TYPE[t], info, topics, version))
+            for t in info.alarm_types]
     return out
+
+
+def binary_sensor_for(alarm: Alarm, info: MeterInfo, topics: Topics, version: str) -> BinarySensorConfig:
+    """On while an alarm of this type is in the retained `alarms` set (any phase)."""
+    return BinarySensorConfig(
+        **_common(info, topics, f"alarm_{alarm.type}", alarm.name, version),
+        state_topic=topics.meter(info.meter_id, "alarms"),
+        value_template=(
+            f"{{{{ 'ON' if value_json.active | selectattr('type', 'equalto', '{alarm.type}') "
+            "| list | count > 0 else 'OFF' }}"
+        ),
+        device_class=alarm.device_class,
+        entity_category="diagnostic",
+    )
+
+
+def entity_for(entity: Entity, command: str, info: MeterInfo, topics: Topics,
+               version: str) -> tuple[Component, str, EntityConfig] | None:
+    """The config of an entity that sends `command` (from the command table); None for a select with nothing to
+    choose on this meter."""
+    mid = info.meter_id
+    common = _common(info, topics, entity.object_id, entity.name, version)
+    command_topic = topics.set_named(mid, command)
+    if isinstance(entity, Switch):
+        return ("switch", entity.object_id, SwitchConfig(
+            **common,
+            state_topic=topics.meter(mid, entity.state_topic),
+            value_template=f"{{{{ 'ON' if value_json.{entity.state_key} == '{entity.state_on}' else 'OFF' }}}}",
+            command_topic=command_topic,
+            payload_on=entity.payload_on,
+            payload_off=entity.payload_off,
+            icon=entity.icon,
+        ))
+    if isinstance(entity, Button):
+        return ("button", entity.object_id, ButtonConfig(
+            **common, command_topic=command_topic, payload_press=entity.payload, entity_category=entity.category,
+            icon=entity.icon,
+        ))
+    options = entity.options(info.registers)
+    if not options:
+        return None
+    return ("select", entity.object_id, SelectConfig(
+        **common,
+        state_topic=topics.meter(mid, "state"),
+        value_template=f"{{{{ value_json.{entity.state_key} }}}}",
+        command_topic=command_topic,
+        options=options,
+        entity_category="config",
+        icon=entity.icon,
+    ))
 
 
 def messages(info: MeterInfo, topics: Topics, version: str) -> list[tuple[str, bytes]]:

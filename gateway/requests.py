@@ -137,6 +137,9 @@ class RequestHandler:
                             error=f"{sorted(unknown)[0]}: unknown request (known: registers, log)"), []
         if "log" in doc:
             return await self._get_log(meter_id, txn, doc), []
+        if stray := sorted(set(doc) & set(LOG_FIELDS[1:])):
+            return Response(transaction=txn, status="error",
+                            error=f"{stray[0]}: only with a log request (add \"log\": NAME)"), []
         try:
             readings = await call(self.sources[meter_id].read())
         except (SourceError, TimeoutError) as exc:

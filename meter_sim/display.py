@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
-from omnipower.registers import ALL_REGISTERS, MAX_TARIFF, Kind
+from omnipower.registers import ALL_ENERGY_TYPES, ALL_REGISTERS, MAX_TARIFF, REGISTERS_BY_OBIS, Kind
 
 __all__ = [
     "AUTOMATIC_MAX",
@@ -79,10 +79,6 @@ DATE_TIME_ITEM = "1.0.0"
 DISCONNECT_ITEM = "disconnect"
 TEST_ITEM = "display_test"
 
-ALL_TYPES = frozenset({1, 2, 3, 4})  # X9 energy types, as in omnipower.registers
-_EXPORT = frozenset({2, 4})
-_REACTIVE_IMPORT = frozenset({3, 4})
-_FOUR_QUADRANT = frozenset({4})
 _LEGAL_ORDER = ("1.8.0", "2.8.0", "3.8.0", "4.8.0")
 
 
@@ -113,110 +109,101 @@ class ItemSpec:
     unit: str = ""
     text: str = ""  # text field (MAX, HRS, ...)
     ident: str = ""  # what the 7-digit identification field shows
-    energy_types: frozenset[int] = ALL_TYPES
+    energy_types: frozenset[int] = ALL_ENERGY_TYPES
     list_item: bool = True  # False: start-up screens only
 
 
-_ENERGY_UNIT = {**dict.fromkeys((1, 2, 15, 16, 21, 22, 41, 42, 61, 62, 130), "kWh"),
-                **dict.fromkeys((3, 4, 5, 6, 7, 8), "kvarh"), 9: "kVAh", 10: "kVAh"}
-_POWER_UNIT = {**dict.fromkeys((1, 2, 21, 22, 41, 42, 61, 62, 96), "kW"),
-               **dict.fromkeys((3, 4, 23, 24, 43, 44, 63, 64), "kvar"),
-               **dict.fromkeys((9, 10, 29, 30, 49, 50, 69, 70), "kVA")}
-_KIND_FORMAT: dict[Kind, tuple[ItemFormat, str]] = {
-    Kind.ENERGY: (ItemFormat.ENERGY, "kWh"),
-    Kind.REACTIVE_ENERGY: (ItemFormat.ENERGY, "kvarh"),
-    Kind.APPARENT_ENERGY: (ItemFormat.ENERGY, "kVAh"),
-    Kind.POWER: (ItemFormat.POWER, "kW"),
-    Kind.REACTIVE_POWER: (ItemFormat.POWER, "kvar"),
-    Kind.APPARENT_POWER: (ItemFormat.POWER, "kVA"),
-    Kind.VOLTAGE: (ItemFormat.VOLTAGE, "V"),
-    Kind.CURRENT: (ItemFormat.CURRENT, "A"),
-    Kind.POWER_FACTOR: (ItemFormat.POWER_FACTOR, ""),
-    Kind.FREQUENCY: (ItemFormat.FREQUENCY, "Hz"),
-    Kind.HOURS: (ItemFormat.HOURS, "h"),
-    Kind.INTEGER: (ItemFormat.COUNT, ""),
+# The LCD's format of each kind of quantity in the register table; the unit is the table's.
+_KIND_FORMAT: dict[Kind, ItemFormat] = {
+    Kind.ENERGY: ItemFormat.ENERGY,
+    Kind.REACTIVE_ENERGY: ItemFormat.ENERGY,
+    Kind.APPARENT_ENERGY: ItemFormat.ENERGY,
+    Kind.ENERGY_BALANCE: ItemFormat.ENERGY,
+    Kind.POWER: ItemFormat.POWER,
+    Kind.REACTIVE_POWER: ItemFormat.POWER,
+    Kind.APPARENT_POWER: ItemFormat.POWER,
+    Kind.VOLTAGE: ItemFormat.VOLTAGE,
+    Kind.CURRENT: ItemFormat.CURRENT,
+    Kind.POWER_FACTOR: ItemFormat.POWER_FACTOR,
+    Kind.FREQUENCY: ItemFormat.FREQUENCY,
+    Kind.PERCENT: ItemFormat.THD,
+    Kind.HOURS: ItemFormat.HOURS,
+    Kind.INTEGER: ItemFormat.COUNT,
 }
 
 
-def _types_by_c(code: str) -> frozenset[int]:
-    """Energy types that have a measurement item not in the register table, by its OBIS C group (inferred from
-    the register table's rule: A−/P− groups need export, R+ needs reactive import, R−/R1–R4/E± four quadrants)."""
-    c = int(code.split(".")[0])
-    if c in (2, 22, 42, 62):
-        return _EXPORT
-    if c == 3:
-        return _REACTIVE_IMPORT
-    if c in (4, 5, 6, 7, 8, 9, 10):
-        return _FOUR_QUADRANT
-    return ALL_TYPES
+def _lcd_unit(kind: Kind) -> str:
+    """The register table's unit of a kind; powers in k (the LCD shows W as kW, var as kvar, VA as kVA)."""
+    unit = kind.spec.unit or ""
+    return f"k{unit}" if _KIND_FORMAT[kind] is ItemFormat.POWER else unit
 
 
 def _build_catalogue() -> dict[str, ItemSpec]:
     items: dict[str, ItemSpec] = {}
 
-    def add(code: str, fmt: ItemFormat, unit: str = "", text: str = "", *, ident: str | None = None,
-            measured: bool = True, list_item: bool = True) -> None:
-        types = _types_by_c(code) if measured else ALL_TYPES
-        items[code] = ItemSpec(code, fmt, unit, text, code if ident is None else ident, types, list_item)
+    def measured(code: str, text: str = "", *, like: str | None = None) -> None:
+        """A quantity of the register table: format, unit and energy types from its register, or from the register
+        it is shown like (`like`: a trip register like its energy register, |A| and A net like A+, PTH like P+)."""
+        register = REGISTERS_BY_OBIS[like or code]
+        items[code] = ItemSpec(code, _KIND_FORMAT[register.kind], _lcd_unit(register.kind), text, code,
+                               register.energy_types)
+
+    def add(code: str, fmt: ItemFormat, text: str = "", *, ident: str | None = None, list_item: bool = True) -> None:
+        """An item that is no metered quantity (identification, logs, counters, the pseudo items)."""
+        items[code] = ItemSpec(code, fmt, "", text, code if ident is None else ident, ALL_ENERGY_TYPES, list_item)
 
     # TD Table 31 (§6.3), group by group
     for c in (1, 2, 3, 4, 15, 16, 5, 6, 7, 8, 9, 10, 21, 41, 61, 22, 42, 62):
-        add(f"{c}.8.0", ItemFormat.ENERGY, _ENERGY_UNIT[c])
+        measured(f"{c}.8.0", like="1.8.0" if c in (15, 16) else None)
     for c in (1, 2, 3, 4, 9, 10):  # §2.3: A±, R± and E± per tariff
         for t in range(1, MAX_TARIFF + 1):
-            add(f"{c}.8.{t}", ItemFormat.ENERGY, _ENERGY_UNIT[c])
+            measured(f"{c}.8.{t}")
     for c in (1, 2, 3, 4, 9, 10):
-        add(f"{c}.128.0", ItemFormat.ENERGY, _ENERGY_UNIT[c], "TRIP")
+        measured(f"{c}.128.0", "TRIP", like=f"{c}.8.0")
     for c in (1, 2, 3, 4, 9, 10, 21, 41, 61):
-        add(f"{c}.7.0", ItemFormat.POWER, _POWER_UNIT[c])
+        measured(f"{c}.7.0")
     for code in ("1.6.0", "2.6.0", "3.6.0", "4.6.0", *(f"1.6.{t}" for t in range(1, MAX_TARIFF + 1)), "3.6.1", "3.6.2"):
-        add(code, ItemFormat.POWER, _POWER_UNIT[int(code.split(".")[0])], "MAX")
+        measured(code, "MAX")
     for code in ("1.2.0", "2.2.0", "3.2.0", "4.2.0", "1.2.1", "1.2.2"):
-        add(code, ItemFormat.POWER, _POWER_UNIT[int(code.split(".")[0])], "ACC")  # text (inferred)
-    add("1.16.0", ItemFormat.POWER, "kW", "MAX")
-    add("1.13.0", ItemFormat.POWER, "kW", "MIN")
+        measured(code, "ACC")  # text (inferred)
+    measured("1.16.0", "MAX")
+    measured("1.13.0", "MIN")
     for n in (1, 2, 3):
-        add(f"0.0.{n}", ItemFormat.ID, text=f"NUM/{n}", measured=False)
-    add("96.1.0", ItemFormat.ID, measured=False)
-    add("0.130.1", ItemFormat.ID, text="SPC/1", measured=False)
-    add(ROM_ITEM, ItemFormat.ID, text="CSUM", measured=False)
-    add(SW_ITEM, ItemFormat.ID, measured=False)  # text field: the SW revision
-    add("97.97.0", ItemFormat.ID, text="INFO", measured=False)
+        add(f"0.0.{n}", ItemFormat.ID, f"NUM/{n}")
+    add("96.1.0", ItemFormat.ID)
+    add("0.130.1", ItemFormat.ID, "SPC/1")
+    add(ROM_ITEM, ItemFormat.ID, "CSUM")
+    add(SW_ITEM, ItemFormat.ID)  # text field: the SW revision
+    add("97.97.0", ItemFormat.ID, "INFO")
     for c in (32, 52, 72):
-        add(f"{c}.7.0", ItemFormat.VOLTAGE, "V")
-        add(f"{c}.7.124", ItemFormat.THD, "%", "THD")
+        measured(f"{c}.7.0")
+        measured(f"{c}.7.124", "THD")
     for c in (31, 51, 71):
-        add(f"{c}.7.0", ItemFormat.CURRENT, "A")
-        add(f"{c}.7.124", ItemFormat.THD, "%", "THD")
+        measured(f"{c}.7.0")
+        measured(f"{c}.7.124", "THD")
     for c in (33, 53, 73, 13):
-        add(f"{c}.7.0", ItemFormat.POWER_FACTOR, text="PF")
-    add("14.7.0", ItemFormat.FREQUENCY, "Hz", "FREQ")
-    add(DATE_TIME_ITEM, ItemFormat.DATE_TIME, measured=False)
-    add("0.1.0", ItemFormat.COUNT, text="RST", measured=False)
-    add("98.1.0", ItemFormat.LOG, text="HIST", measured=False)
-    add("99.1.0", ItemFormat.LOG, text="LP", measured=False)
-    add("96.51.1", ItemFormat.POWER, "kW", "PTH")
-    add("96.51.2", ItemFormat.COUNT, text="CNT", measured=False)
-    add("96.8.0", ItemFormat.HOURS, "h", "HRS", measured=False)
-    add("0.128.1", ItemFormat.PULSE, measured=False)
-    add("130.0.0", ItemFormat.ENERGY, "kWh", "PP")
-    add("130.0.1", ItemFormat.ENERGY, "kWh", "CRED")  # text (inferred)
-    add("0.4.2", ItemFormat.COUNT, text="CTR", measured=False)
-    add(DISCONNECT_ITEM, ItemFormat.DISCONNECT, text="DISC", ident="", measured=False)
-    add(TEST_ITEM, ItemFormat.TEST, ident="8888888", measured=False)
-    add(PHASES_ITEM, ItemFormat.PHASES, ident="", measured=False, list_item=False)
+        measured(f"{c}.7.0", "PF")
+    measured("14.7.0", "FREQ")
+    add(DATE_TIME_ITEM, ItemFormat.DATE_TIME)
+    add("0.1.0", ItemFormat.COUNT, "RST")
+    add("98.1.0", ItemFormat.LOG, "HIST")
+    add("99.1.0", ItemFormat.LOG, "LP")
+    measured("96.51.1", "PTH", like="1.7.0")
+    add("96.51.2", ItemFormat.COUNT, "CNT")
+    measured("96.8.0", "HRS")
+    add("0.128.1", ItemFormat.PULSE)
+    measured("130.0.0", "PP")
+    measured("130.0.1", "CRED")  # text (inferred)
+    add("0.4.2", ItemFormat.COUNT, "CTR")
+    add(DISCONNECT_ITEM, ItemFormat.DISCONNECT, "DISC", ident="")
+    add(TEST_ITEM, ItemFormat.TEST, ident="8888888")
+    add(PHASES_ITEM, ItemFormat.PHASES, ident="", list_item=False)
 
-    # Everything else the register table measures (per-phase P−/Q/S, mean power, tariff ...): same rules,
-    # energy types taken from the table itself. Timestamps and enum states are not display items.
+    # Everything else the register table measures (per-phase P−/Q/S, mean power, tariff ...), the same way.
+    # Timestamps and enum states are not display items.
     for reg in ALL_REGISTERS:
-        if reg.kind not in _KIND_FORMAT or not re.fullmatch(r"\d+\.\d+\.\d+", reg.obis):
-            continue
-        fmt, unit = _KIND_FORMAT[reg.kind]
-        old = items.get(reg.obis)
-        if old is None:
-            items[reg.obis] = ItemSpec(reg.obis, fmt, unit, "", reg.obis, reg.energy_types)
-        else:
-            items[reg.obis] = ItemSpec(old.code, old.fmt, old.unit, old.text, old.ident, reg.energy_types)
+        if reg.kind in _KIND_FORMAT and reg.obis not in items and re.fullmatch(r"\d+\.\d+\.\d+", reg.obis):
+            measured(reg.obis)
     return items
 
 
@@ -268,7 +255,7 @@ class DisplayLists(BaseModel):
             return data
         out = dict(data)
         et = out.get("energy_type", 4)
-        if et not in ALL_TYPES:
+        if et not in ALL_ENERGY_TYPES:
             return out  # the field validation names the error
         defaults = {"automatic": DEFAULT_AUTOMATIC, "manual": DEFAULT_MANUAL, "battery": DEFAULT_BATTERY}
         for name, default in defaults.items():

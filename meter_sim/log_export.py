@@ -19,35 +19,32 @@ from meter_sim.loggers import (
     Snapshot,
 )
 from meter_sim.meter import Meter
+from omnipower.loggers import BILLING, Logger, logger_named
 
-TABLE_LOGS = ("load_profile", "billing", "debiting_logger_2", "analysis")
-
-
-def log_names(meter: Meter) -> tuple[str, ...]:
-    return TABLE_LOGS + meter.logs.names
+Log = LoadProfile | BillingLog | RingLog[Event] | AnalysisLogger
 
 
 def query_log(meter: Meter, name: str, start: int | None = None, end: int | None = None, offset: int = 0,
               limit: int | None = 100) -> tuple[list[dict[str, Any]], int]:
     """One page of a log's entries with start ≤ t < end (limit None: the whole log, unfiltered), and how many
-    match in all. Raises ValueError for an unknown log or bad paging."""
-    log: LoadProfile | BillingLog | RingLog[Event] | AnalysisLogger
-    render: Callable[[Any], dict[str, Any]]
-    if name == "load_profile":
-        log, render = meter.load_profile, partial(_lp, meter)
-    elif name in ("billing", "debiting_logger_2"):
-        log, render = meter.billing if name == "billing" else meter.billing2, partial(_snapshot, meter)
-    elif name == "analysis":
-        log, render = meter.analysis, partial(_analysis, meter)
-    elif name in meter.logs.names:
-        log, render = meter.logs[name], partial(_event, meter, name)
-    else:
-        raise ValueError(f"unknown log {name!r} (known: {', '.join(log_names(meter))})")
+    match in all. Raises ValueError for an unknown log (UnknownLogError) or bad paging."""
+    log, render = _log_of(meter, logger_named(name))
     if limit is None:
         everything = log.entries()
         return [render(e) for e in everything], len(everything)
     page, total = log.query(start, end, offset, limit)
     return [render(e) for e in page], total
+
+
+def _log_of(meter: Meter, logger: Logger) -> tuple[Log, Callable[[Any], dict[str, Any]]]:
+    """Where the meter keeps a logger's entries, and how one is rendered (by the kind of its entries)."""
+    if logger.kind == "event":
+        return meter.logs[logger.name], partial(_event, meter, logger.name)
+    if logger.kind == "debiting":
+        return meter.billing if logger is BILLING else meter.billing2, partial(_snapshot, meter)
+    if logger.kind == "analysis":
+        return meter.analysis, partial(_analysis, meter)
+    return meter.load_profile, partial(_lp, meter)
 
 
 def all_events(meter: Meter) -> list[dict[str, Any]]:

@@ -9,11 +9,11 @@ meter's time line. The sources say the meter stamps in *standard* time; that is 
 period for years of simulated time. Queries scan linearly: entries are in write order, which is not
 necessarily time order after the clock was set backwards, so a bisection would be wrong.
 
-Loggers:
-  LoadProfile      1.1.99.1.0.255  §4.1, depth table from the data sheet
-  AnalysisLogger   1.1.99.1.1.255  §4.4, fixed value pool (inferred)
-  BillingLog       1.1.98.1.0.255  §4.2, 36 snapshots; 1.1.98.2.0.255 §4.3, 175 snapshots
-  EventLogs        1.1.99.98.{2,3,5,12,16,17}.255  §4.5
+Loggers (names, OBIS codes and capacities: the logger table, omnipower/loggers.py):
+  LoadProfile      load_profile, §4.1, depth table from the data sheet
+  AnalysisLogger   analysis, §4.4, fixed value pool (inferred)
+  BillingLog       billing (§4.2) and debiting_logger_2 (§4.3)
+  EventLogs        the event loggers of §4.5 and our tariff and prepayment logs
 """
 
 from __future__ import annotations
@@ -23,20 +23,7 @@ from copy import deepcopy
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
-# --- OBIS codes ------------------------------------------------------------------------------------
-
-LOGGER_OBIS: dict[str, str] = {
-    "load_profile": "1.1.99.1.0.255",
-    "analysis": "1.1.99.1.1.255",
-    "monthly_debiting": "1.1.98.1.0.255",
-    "debiting2": "1.1.98.2.0.255",
-    "meter_status": "1.1.99.98.2.255",
-    "rtc_adjustment": "1.1.99.98.3.255",
-    "disconnect": "1.1.99.98.5.255",
-    "neutral_fault": "1.1.99.98.12.255",
-    "voltage_quality": "1.1.99.98.16.255",
-    "occurrence_counters": "1.1.99.98.17.255",
-}
+from omnipower.loggers import BILLING, DEBITING_LOGGER_2, EVENT_LOGGERS
 
 QUERY_LIMIT_MAX = 1000
 
@@ -551,8 +538,8 @@ class AnalysisLogger:
 
 # --- debiting (billing) loggers (§4.2, §4.3) ------------------------------------------------------
 
-MONTHLY_DEBITING_CAPACITY = 36
-DEBITING2_CAPACITY = 175
+MONTHLY_DEBITING_CAPACITY = BILLING.fixed_capacity
+DEBITING2_CAPACITY = DEBITING_LOGGER_2.fixed_capacity
 
 SnapshotValue = float | int | str | None
 
@@ -569,7 +556,7 @@ SNAPSHOT_CODEC: Codec[Snapshot] = dataclass_codec(Snapshot)
 
 
 class BillingLog(RingLog[Snapshot]):
-    """Debiting logger: 36 snapshots (monthly, 1.1.98.1.0.255) or 175 (debiting logger 2, 1.1.98.2.0.255)."""
+    """Debiting logger: `billing` (monthly) or `debiting_logger_2`, with the logger table's capacities."""
 
     __slots__ = ()
 
@@ -608,24 +595,13 @@ class Event:
 
 EVENT_CODEC: Codec[Event] = dataclass_codec(Event)
 
-EVENT_LOG_CAPACITIES: dict[str, int] = {
-    "meter_status": 200,  # §4.5, circular
-    "rtc_adjustment": 100,  # (inferred) capacity not stated
-    "disconnect": 200,  # §4.5
-    "neutral_fault": 45,  # §4.5, §7.9
-    "voltage_quality": 500,  # (inferred) not stated; start, peak and stop records of §7 fill it fast
-    "occurrence_counters": 60,  # [EM] (not stated for OMNIPOWER); entries are counter snapshots, type "snapshot"
-    # Ours (inferred: no OMNIPOWER logger is documented for them), kept apart from the meter-status log so that
-    # two tariff switches a day or frequent top-ups never push tamper entries out of its 200 places.
-    "tariff": 200,
-    "prepayment": 200,
-}
+EVENT_LOG_CAPACITIES: dict[str, int] = {lg.name: lg.fixed_capacity for lg in EVENT_LOGGERS}
 
 RTC_LOG_FILTER_S = 7  # §13: a clock change smaller than 7 s is not logged (the filter is optional)
 
 
 class EventLogs:
-    """All event and quality loggers of §4.5, by name (the keys of `CAPACITIES`, which are also LOGGER_OBIS keys)."""
+    """All event and quality loggers of §4.5 (and our tariff and prepayment logs), by their names in the table."""
 
     CAPACITIES: ClassVar[Mapping[str, int]] = EVENT_LOG_CAPACITIES
 

@@ -18,7 +18,7 @@ from meter_sim.billing import is_debiting_stop, is_logger2_due
 from meter_sim.breaker import Action, Breaker, BreakerChange, BreakerRefused, BreakerState
 from meter_sim.clock import Clock
 from meter_sim.config import MeterSimSettings
-from meter_sim.demand import ENERGY_OF, TARIFF_PEAKS, Demand, Peak
+from meter_sim.demand import Demand, Peak
 from meter_sim.disconnect import Action as CutAction
 from meter_sim.disconnect import SmartDisconnect
 from meter_sim.display import Display, LcdText, Symbols, render
@@ -54,7 +54,8 @@ from meter_sim.zcodes import (
     z7_stop_months,
     z12_pulse_unit,
 )
-from omnipower.registers import REGISTERS_BY_KEY, Register, meter_registers
+from omnipower.alarms import ALARMS_BY_TYPE, LOW_CREDIT, MODULE_ALARM_INPUT, NEUTRAL_FAULT, POWER_OUTAGE, Alarm
+from omnipower.registers import ALL_REGISTERS, REGISTERS_BY_KEY, REGISTERS_BY_OBIS, Register, meter_registers
 from omnipower.rtc import Rtc
 
 STATE_VERSION = 1
@@ -138,8 +139,8 @@ class Meter:
         self.debiting_periods = 0
         self.stop_months = z7_stop_months(settings.z7)
         self.load_profile = LoadProfile(self.period_s, lp_channels_for_energy_type(energy_type))
-        self.billing = BillingLog.monthly()  # 1.1.98.1.0.255, at each debiting stop
-        self.billing2 = BillingLog.debiting2()  # 1.1.98.2.0.255, daily/weekly/monthly (Z25)
+        self.billing = BillingLog.monthly()  # the billing logger (§4.2), at each debiting stop
+        self.billing2 = BillingLog.debiting2()  # debiting_logger_2 (§4.3), daily/weekly/monthly (Z25)
         self.logs = EventLogs()
         self.logs_revision = 0  # rises whenever a logger is written (so the logs are saved only then)
         self.pq = PowerQuality(settings.power_quality, standard_offset=self.rtc.standard_offset)
@@ -156,7 +157,7 @@ class Meter:
         if state is None:
             self.display.power_on(self.mono)
             if z3_has_alarm_input(settings.z3) and z3_alarm_inverted(settings.z3):
-                self._alarm("module_alarm_input", True)  # an inverted input alarms while no voltage is on it
+                self._alarm(MODULE_ALARM_INPUT, True)  # an inverted input alarms while no voltage is on it
         self._minute(self.t - self.t % 60, tick=False)
         self.demand.start(self._energies())
         if state is not None:
@@ -308,7 +309,7 @@ class Meter:
             log = "neutral_fault" if e.type.startswith("neutral_fault") else "voltage_quality"
             self._log(log, e.t, e.type, phase=e.phase, **e.detail)
             if log == "neutral_fault":
-                self.events.append(AlarmEvent(float(e.t), "neutral_fault", e.type.endswith("start")))
+                self.events.append(AlarmEvent(float(e.t), NEUTRAL_FAULT.type, e.type.endswith("start")))
 
     def _protection(self, e: PqEvent) -> None:
         reason = str(e.detail.get("reason"))
@@ -362,7 +363,7 @@ class Meter:
         radio only, §8), the display, and a clock the supercap could not keep running."""
         self._powered = powered
         if self.settings.type.has_last_gasp:
-            self._alarm("power_outage", not powered)
+            self._alarm(POWER_OUTAGE, not powered)
         if powered:
             self.display.power_on(self.mono)
             down_s = self.t - self._down_since if self._down_since is not None else 0
@@ -380,16 +381,16 @@ class Meter:
         self._log("meter_status", self.t, "clock_stopped", seconds=lost)
         self.set_time(self.t - lost, source="supercap_empty")
 
-    def _alarm(self, kind: str, active: bool, **detail: Any) -> None:
+    def _alarm(self, alarm: Alarm, active: bool, **detail: Any) -> None:
         """A meter-wide alarm (not per phase) switching on or off."""
-        key = (kind, None)
+        key = (alarm.type, None)
         if active == (key in self.alarms.active):
             return
         if active:
             self.alarms.active[key] = float(self.t)
         else:
             del self.alarms.active[key]
-        self.events.append(AlarmEvent(float(self.t), kind, active, None, detail))
+        self.events.append(AlarmEvent(float(self.t), alarm.type, active, None, detail))
 
     def _cut(self, action: CutAction | None) -> None:
         """Carry out a smart-disconnect or prepayment request on the breaker."""
@@ -416,7 +417,7 @@ class Meter:
     def _prepayment_events(self, events: list[PrepaymentEvent]) -> None:
         for e in events:
             if e.kind == "low_credit":
-                self._alarm("low_credit", bool(e.active), remaining=round(e.remaining, 3))
+                self._alarm(LOW_CREDIT, bool(e.active), remaining=round(e.remaining, 3))
             else:
                 self._log("prepayment", e.time, f"prepayment_{e.state.lower()}",
                           remaining=round(e.remaining, 3), credit=round(e.credit, 3))
@@ -476,7 +477,7 @@ class Meter:
     def _tamper_events(self, events: list[TamperEvent]) -> None:
         for e in events:
             self._log("meter_status", e.time, f"tamper_{e.detector}_{e.kind}", state=e.state.lower())
-            self._alarm(f"tamper_{e.detector}", e.state != TAMPER_NONE, state=e.state.lower())
+            self._alarm(ALARMS_BY_TYPE[f"tamper_{e.detector}"], e.state != TAMPER_NONE, state=e.state.lower())
 
     def _energies(self) -> dict[str, float]:
         return dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True))
@@ -600,7 +601,7 @@ class Meter:
         old = self.module_inputs
         self.module_inputs = (bool(port1), bool(port2))
         if z3_has_alarm_input(self.settings.z3) and old[1] != self.module_inputs[1]:
-            self._alarm("module_alarm_input", self.module_inputs[1] != z3_alarm_inverted(self.settings.z3))
+            self._alarm(MODULE_ALARM_INPUT, self.module_inputs[1] != z3_alarm_inverted(self.settings.z3))
         self.tariffs.set_inputs(*self.module_inputs)
         self._tariff_changed(self.t)
 
@@ -736,21 +737,20 @@ class Meter:
 
     # --- readings ----------------------------------------------------------------------------
     def base_values(self) -> dict[str, float | int | str | None]:
-        """Every reading in model units (Wh, W, V, A, s...), unrounded."""
+        """Every reading of the register table in model units (Wh, W, V, A, s...), unrounded: the metrology's
+        registers by key, the demand registers by their OBIS codes (`_DEMAND_REGISTERS`), the rest named here."""
         values: dict[str, float | int | str | None] = dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True))
         values.update(zip(INSTANT_KEYS, self.metrology.instant, strict=True))
         d = self.demand
-        for q in ENERGY_OF:
-            peak = d.peak(q)
-            values[f"{q}_max"] = peak.value
-            values[f"{q}_max_time"] = self._iso(peak.time)
-        for q, tariffs in TARIFF_PEAKS.items():
-            for t in tariffs:
-                values[f"{q}_max_t{t}"] = d.peak(f"{q}_t{t}").value
-        for key, total in d.accumulated.items():  # p_plus → p_plus_max_acc, p_plus_t1 → p_plus_max_acc_t1
-            q, _, tariff = key.partition("_t")
-            values[f"{q}_max_acc" + (f"_t{tariff}" if tariff else "")] = total
-        values["p_plus_mean"] = d.means["p_plus"]
+        for key, part, entry in _DEMAND_REGISTERS:
+            if part == "peak":
+                values[key] = d.peak(entry).value
+            elif part == "peak_time":
+                values[key] = self._iso(d.peak(entry).time)
+            elif part == "accumulated":
+                values[key] = d.accumulated[entry]
+            else:
+                values[key] = d.means[entry]
         values["p_plus_daily_max"] = d.daily_max.value
         values["p_plus_daily_max_time"] = self._iso(d.daily_max.time)
         values["p_plus_daily_min"] = d.daily_min.value if d.daily_min is not None else 0.0
@@ -866,7 +866,7 @@ class Meter:
             "version": STATE_VERSION,
             "load_profile": self.load_profile.to_state(),
             "billing": self.billing.to_state(),
-            "billing2": self.billing2.to_state(),
+            "debiting_logger_2": self.billing2.to_state(),
             "events": self.logs.to_state(),
             "analysis": self.analysis.to_state(),
             "lp_status": self._lp_status,
@@ -877,7 +877,7 @@ class Meter:
             raise ValueError(f"meter log version {logs.get('version')!r} is not {STATE_VERSION}")
         self.load_profile.restore(logs["load_profile"])
         self.billing.restore(logs["billing"])
-        self.billing2.restore(logs["billing2"])
+        self.billing2.restore(logs["debiting_logger_2" if "debiting_logger_2" in logs else "billing2"])  # older saves
         self.logs.restore(logs["events"])
         if "analysis" in logs:
             saved = AnalysisLogger.from_state(logs["analysis"])
@@ -976,6 +976,23 @@ def floating_star_voltages(u: list[float], p: list[float]) -> list[float]:
     nx = sum(y[i] * u[i] * _A[i] for i in range(3)) / total
     ny = sum(y[i] * u[i] * _B[i] for i in range(3)) / total
     return [math.hypot(u[i] * _A[i] - nx, u[i] * _B[i] - ny) for i in range(3)]
+
+
+def _demand_registers() -> tuple[tuple[str, str, str], ...]:
+    """(key, part, Demand entry) of each demand register, read off its OBIS code C.D.E: the peak (D = 6, its time at
+    C.6.0.t), the accumulated peak (D = 2) or the last period's mean (D = 25) of the quantity at C.7.0, in tariff E
+    (0: over all tariffs). The daily P+ maximum and minimum (D = 16, 13) are one each: `base_values` names them."""
+    out = []
+    for reg in ALL_REGISTERS:
+        c, d, e, *stamp = reg.obis.split(".")
+        quantity = REGISTERS_BY_OBIS.get(f"{c}.7.0")
+        part = {"6": "peak_time" if stamp else "peak", "2": "accumulated", "25": "mean"}.get(d)
+        if quantity is not None and part is not None:
+            out.append((reg.key, part, quantity.key if e == "0" else f"{quantity.key}_t{e}"))
+    return tuple(out)
+
+
+_DEMAND_REGISTERS = _demand_registers()
 _LP_CHANNELS = {"1.8.0": "a_plus", "2.8.0": "a_minus", "3.8.0": "r_plus", "4.8.0": "r_minus"}
 # Captured objects of the monthly debiting logger (spec §4.2) and of debiting logger 2 (§4.3)
 _BILLING_KEYS = (

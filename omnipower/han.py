@@ -44,7 +44,7 @@ from omnipower.dlms import (
 )
 from omnipower.errors import CodecError, DecryptionError, EncodeError, LengthError, TruncatedError, UnknownTagError
 from omnipower.hdlc import FLAG, HdlcFrame, decode_frame, encode_ui_frame
-from omnipower.registers import REGISTERS_BY_OBIS
+from omnipower.registers import REGISTERS_BY_OBIS, Kind, Register
 
 __all__ = [
     "CT_MILLIAMP_SCALERS",
@@ -81,24 +81,38 @@ _CIPHERED_ADDRESSES = (0x41, 0x03)  # client 32 <- server 1, as seen on encrypte
 @dataclass(frozen=True, slots=True)
 class QuantitySpec:
     scaler_field: str  # HanScalers attribute
-    unit_exponent: int  # published unit = 10**unit_exponent base units (kWh = 10**3 Wh)
-    unit: str | None  # published unit, as in the register table
+    kind: Kind  # the register table's kind of quantity: the published unit
+
+    @property
+    def unit(self) -> str | None:
+        """The published unit, the register table's."""
+        return self.kind.spec.unit
+
+    @property
+    def unit_exponent(self) -> int:
+        """Published unit = 10**unit_exponent base units (kWh = 10**3 Wh)."""
+        return round(math.log10(self.kind.spec.base_per_unit))
 
 
 class Quantity(Enum):
-    ACTIVE_POWER = QuantitySpec("active_power", 0, "W")
-    REACTIVE_POWER = QuantitySpec("reactive_power", 0, "var")
-    APPARENT_POWER = QuantitySpec("apparent_power", 0, "VA")
-    CURRENT = QuantitySpec("current", 0, "A")
-    VOLTAGE = QuantitySpec("voltage", 0, "V")
-    POWER_FACTOR = QuantitySpec("power_factor", 0, None)
-    ACTIVE_ENERGY = QuantitySpec("active_energy", 3, "kWh")
-    REACTIVE_ENERGY = QuantitySpec("reactive_energy", 3, "kvarh")
-    APPARENT_ENERGY = QuantitySpec("apparent_energy", 3, "kVAh")
+    """What a metered value is, as far as its transmitted scaler goes (one `HanScalers` field each)."""
+
+    ACTIVE_POWER = QuantitySpec("active_power", Kind.POWER)
+    REACTIVE_POWER = QuantitySpec("reactive_power", Kind.REACTIVE_POWER)
+    APPARENT_POWER = QuantitySpec("apparent_power", Kind.APPARENT_POWER)
+    CURRENT = QuantitySpec("current", Kind.CURRENT)
+    VOLTAGE = QuantitySpec("voltage", Kind.VOLTAGE)
+    POWER_FACTOR = QuantitySpec("power_factor", Kind.POWER_FACTOR)
+    ACTIVE_ENERGY = QuantitySpec("active_energy", Kind.ENERGY)
+    REACTIVE_ENERGY = QuantitySpec("reactive_energy", Kind.REACTIVE_ENERGY)
+    APPARENT_ENERGY = QuantitySpec("apparent_energy", Kind.APPARENT_ENERGY)
 
     @property
     def spec(self) -> QuantitySpec:
         return self.value
+
+
+_QUANTITY_OF_KIND = {q.spec.kind: q for q in Quantity}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,45 +141,23 @@ KAMSTRUP_SCALERS = HanScalers()
 SWEDISH_WH_SCALERS = HanScalers(active_energy=0, reactive_energy=0, apparent_energy=0)
 CT_MILLIAMP_SCALERS = HanScalers(current=-3)
 
-# OBIS C groups (A = 1, D = 7 instantaneous / 8 energy). L2 and L3 are C + 20 and C + 40.
-_ACTIVE = {1, 2, 21, 22, 41, 42, 61, 62}
-_REACTIVE_POWER = {3, 4, 23, 24, 43, 44, 63, 64}
-_REACTIVE_ENERGY = {3, 4, 5, 6, 7, 8, 23, 24, 43, 44, 63, 64}
-_APPARENT = {9, 10, 29, 30, 49, 50, 69, 70}
-_PER_PHASE = {21, 22, 23, 24, 29, 30, 31, 32, 33}
-_DK_ONLY = {21, 22, 41, 42, 61, 62, 13, 33, 53, 73}  # per-phase powers/energies and power factors
-
-
 def _parts(obis: str) -> tuple[int, ...]:
     return tuple(int(p) for p in obis.split("."))
 
 
-def quantity_of(obis: str) -> Quantity | None:
-    """The quantity of an electricity object (logical name "1.1.C.D.E.255"), None if not a metered value."""
-    a, _b, c, d, _e, f = _parts(obis)
-    if a != 1 or f != 255:
+def _register(obis: str) -> Register | None:
+    """The register-table entry of a metered value: an electricity object "1.1.C.D.E.255" with D = 7
+    (instantaneous) or 8 (energy register); None for anything else."""
+    a, _b, c, d, e, f = _parts(obis)
+    if a != 1 or f != 255 or d not in (7, 8):
         return None
-    if d == 7:
-        if c in _ACTIVE:
-            return Quantity.ACTIVE_POWER
-        if c in _REACTIVE_POWER:
-            return Quantity.REACTIVE_POWER
-        if c in _APPARENT:
-            return Quantity.APPARENT_POWER
-        if c in (31, 51, 71, 91):
-            return Quantity.CURRENT
-        if c in (32, 52, 72):
-            return Quantity.VOLTAGE
-        if c in (13, 33, 53, 73):
-            return Quantity.POWER_FACTOR
-    if d == 8:
-        if c in _ACTIVE:
-            return Quantity.ACTIVE_ENERGY
-        if c in _REACTIVE_ENERGY:
-            return Quantity.REACTIVE_ENERGY
-        if c in _APPARENT:
-            return Quantity.APPARENT_ENERGY
-    return None
+    return REGISTERS_BY_OBIS.get(f"{c}.{d}.{e}")
+
+
+def quantity_of(obis: str) -> Quantity | None:
+    """The quantity of a metered value of the register table (logical name "1.1.C.D.E.255"), None if it is not one."""
+    register = _register(obis)
+    return None if register is None else _QUANTITY_OF_KIND.get(register.kind)
 
 
 def display_code(obis: str) -> str:
@@ -200,17 +192,12 @@ class HanObject:
     @property
     def phase(self) -> int | None:
         """1, 2 or 3 for a per-phase object, None for totals and identification."""
-        if self.quantity is None:
-            return None
-        c = _parts(self.obis)[2]
-        for phase, offset in ((1, 0), (2, 20), (3, 40)):
-            if c - offset in _PER_PHASE:
-                return phase
-        return None
+        register = _register(self.obis) if self.quantity else None
+        return register.phase or None if register else None
 
     @property
     def register_key(self) -> str | None:
-        register = REGISTERS_BY_OBIS.get(self.display) if self.quantity else None
+        register = _register(self.obis) if self.quantity else None
         return register.key if register else None
 
 
@@ -254,6 +241,9 @@ HAN_LISTS: Mapping[HanListKind, tuple[HanObject, ...]] = {
     ),
 }
 _DEFAULT_ABSENT = {HanListKind.LIST_1: "null", HanListKind.LIST_2: "null", HanListKind.DK_PUSH_1: "omit"}
+# The OBIS C groups of metered values only the DK list carries (per-phase powers, energies, power factors).
+_DK_ONLY = ({_parts(o.obis)[2] for o in HAN_LISTS[HanListKind.DK_PUSH_1] if o.quantity}
+            - {_parts(o.obis)[2] for o in HAN_LISTS[HanListKind.LIST_2] if o.quantity})
 
 # --- encoding ------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ gateway's Modbus source alike. Pure: readings ⇄ 16-bit register words.
 
 Input registers (function 04), read-only: every reading of the register table as a signed 32-bit
 integer in two registers, **high word first** (big-endian word and byte order; mbpoll needs `-B`),
-at address 2 × its position in `INPUT_ORDER`, scaled by 10^decimals of its kind:
+at address 2 × its position in `INPUT_ORDER`, scaled by 10^n, n = the register table's `modbus_decimals`:
 
     energy 0.01 kWh (kvarh, kVAh) · power 1 W (var, VA) · voltage 0.1 V · current 1 mA ·
     power factor 0.001 · frequency 0.01 Hz · hours 1 h · time stamps: Unix seconds (0 = none) ·
@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from omnipower.alarms import ALARMS
 from omnipower.errors import EncodeError, LengthError, UnknownTagError
 from omnipower.registers import PREPAYMENT_KEYS, REGISTERS_BY_KEY, Kind
 
@@ -77,16 +78,6 @@ INPUT_ORDER_2: tuple[str, ...] = (
     "thd_u_l1", "thd_u_l2", "thd_u_l3", "thd_i_l1", "thd_i_l2", "thd_i_l3", "s0_pulses", "s0_rate", "pulse_input",
     "prepayment_remaining", "prepayment_credit", "prepayment_state",
 )
-MODBUS_DECIMALS = {
-    Kind.ENERGY: 2, Kind.REACTIVE_ENERGY: 2, Kind.APPARENT_ENERGY: 2,
-    Kind.POWER: 0, Kind.REACTIVE_POWER: 0, Kind.APPARENT_POWER: 0,
-    Kind.VOLTAGE: 1, Kind.CURRENT: 3, Kind.POWER_FACTOR: 3, Kind.FREQUENCY: 2,
-    Kind.HOURS: 0, Kind.INTEGER: 0, Kind.TIMESTAMP: 0, Kind.ENUM: 0, Kind.COUNTER: 0,
-    Kind.PERCENT: 1, Kind.PULSE_RATE: 2, Kind.ENERGY_BALANCE: 3,
-}
-# Registers whose unit is chosen by configuration (Z12 pulse unit; prepayment in kWh or money): 3 decimals
-# carry any of them (m³ to the litre, kWh to the Wh, money to a tenth of a cent).
-KEY_DECIMALS = {"pulse_input": 3, "prepayment_remaining": 3, "prepayment_credit": 3}
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 ABSENT = -1  # an enumerated state the meter does not have (e.g. prepayment switched off)
 
@@ -97,9 +88,19 @@ BREAKER_COMMANDS = {1: "connect", 2: "disconnect", 3: "release"}
 COIL_BREAKER = 0
 COIL_LOAD_CONTROL = {1: "load_control_1", 2: "load_control_2"}  # coil → relay reading
 COIL_COUNT = 3
-ALARM_BITS: tuple[tuple[str, int], ...] = tuple(
-    (kind, phase) for kind in ("voltage_missing", "undervoltage", "overvoltage") for phase in (1, 2, 3)
-)
+
+
+def _alarm_bits() -> tuple[tuple[str, int | None], ...]:
+    """Discrete input n → (alarm type, phase), from the alarm table's `modbus_input`s (0, 1, 2 … without gaps)."""
+    bits = {alarm.modbus_input + i: (alarm.type, phase)
+            for alarm in ALARMS if alarm.modbus_input is not None for i, phase in enumerate(alarm.phases)}
+    if sorted(bits) != list(range(sum(len(a.phases) for a in ALARMS if a.modbus_input is not None))):
+        raise AssertionError(f"the alarm table's Modbus inputs overlap or leave gaps: {sorted(bits)}")
+    return tuple(bits[n] for n in range(len(bits)))
+
+
+ALARM_BITS = _alarm_bits()
+ALARM_TYPES = tuple(dict.fromkeys(kind for kind, _ in ALARM_BITS))  # the alarms a Modbus master can report
 BREAKER_CODES = {"disconnected": 0, "connected": 1, "ready_for_reconnection": 2}
 
 
@@ -113,8 +114,7 @@ class InputPoint:
 
 def _points(keys: tuple[str, ...], start: int) -> tuple[InputPoint, ...]:
     return tuple(
-        InputPoint(key, start + 2 * i, KEY_DECIMALS.get(key, MODBUS_DECIMALS[REGISTERS_BY_KEY[key].kind]),
-                   REGISTERS_BY_KEY[key].kind)
+        InputPoint(key, start + 2 * i, REGISTERS_BY_KEY[key].modbus_decimals, REGISTERS_BY_KEY[key].kind)
         for i, key in enumerate(keys)
     )
 

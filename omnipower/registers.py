@@ -41,7 +41,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class KindSpec:
-    """How one kind of quantity is stored, published and described to Home Assistant."""
+    """How one kind of quantity is stored, published, described to Home Assistant and put on our Modbus map."""
 
     unit: str | None  # unit of the published value
     base_per_unit: float  # model (SI base) units per published unit: 1000 Wh per kWh
@@ -49,34 +49,35 @@ class KindSpec:
     scaler: int  # DLMS scaler of the integer encoding in base units (Kamstrup HAN convention)
     device_class: str | None
     state_class: str | None
+    modbus_decimals: int  # resolution on the Modbus map (omnipower/modbus_map.py): 10^-n units per count
 
 
 class Kind(Enum):
     """Kinds of quantity. Reactive/apparent energy carry no HA device class on purpose: HA added
     `reactive_energy` only in 2024, and discovery must work on every release from 2023 on."""
 
-    ENERGY = KindSpec("kWh", 1000.0, 3, 1, "energy", "total_increasing")
-    REACTIVE_ENERGY = KindSpec("kvarh", 1000.0, 3, 1, None, "total_increasing")
-    APPARENT_ENERGY = KindSpec("kVAh", 1000.0, 3, 1, None, "total_increasing")
-    POWER = KindSpec("W", 1.0, 0, 0, "power", "measurement")
-    REACTIVE_POWER = KindSpec("var", 1.0, 0, 0, "reactive_power", "measurement")
-    APPARENT_POWER = KindSpec("VA", 1.0, 0, 0, "apparent_power", "measurement")
-    VOLTAGE = KindSpec("V", 1.0, 1, 0, "voltage", "measurement")
-    CURRENT = KindSpec("A", 1.0, 2, -2, "current", "measurement")
-    POWER_FACTOR = KindSpec(None, 1.0, 3, -2, "power_factor", "measurement")
-    FREQUENCY = KindSpec("Hz", 1.0, 2, -2, "frequency", "measurement")
-    HOURS = KindSpec("h", 3600.0, 0, 0, "duration", "total_increasing")
-    TIMESTAMP = KindSpec(None, 1.0, 0, 0, "timestamp", None)
-    INTEGER = KindSpec(None, 1.0, 0, 0, None, "measurement")
-    ENUM = KindSpec(None, 1.0, 0, 0, "enum", None)
-    COUNTER = KindSpec(None, 1.0, 0, 0, None, "total_increasing")
-    PERCENT = KindSpec("%", 1.0, 1, -1, None, "measurement")
-    ENERGY_BALANCE = KindSpec("kWh", 1000.0, 3, 1, None, "measurement")  # counts down: not total_increasing
-    MONEY = KindSpec(None, 1.0, 2, -2, "monetary", "total")  # unit = the configured currency
-    PULSE_RATE = KindSpec("Hz", 1.0, 2, -2, None, "measurement")
-    VOLUME_M3 = KindSpec("m³", 1.0, 3, -3, "water", "total_increasing")
-    VOLUME_L = KindSpec("L", 1.0, 0, 0, "water", "total_increasing")
-    PULSE_ENERGY = KindSpec("kWh", 1.0, 3, -3, None, "total_increasing")  # counted by pulses, not measured
+    ENERGY = KindSpec("kWh", 1000.0, 3, 1, "energy", "total_increasing", 2)
+    REACTIVE_ENERGY = KindSpec("kvarh", 1000.0, 3, 1, None, "total_increasing", 2)
+    APPARENT_ENERGY = KindSpec("kVAh", 1000.0, 3, 1, None, "total_increasing", 2)
+    POWER = KindSpec("W", 1.0, 0, 0, "power", "measurement", 0)
+    REACTIVE_POWER = KindSpec("var", 1.0, 0, 0, "reactive_power", "measurement", 0)
+    APPARENT_POWER = KindSpec("VA", 1.0, 0, 0, "apparent_power", "measurement", 0)
+    VOLTAGE = KindSpec("V", 1.0, 1, 0, "voltage", "measurement", 1)
+    CURRENT = KindSpec("A", 1.0, 2, -2, "current", "measurement", 3)
+    POWER_FACTOR = KindSpec(None, 1.0, 3, -2, "power_factor", "measurement", 3)
+    FREQUENCY = KindSpec("Hz", 1.0, 2, -2, "frequency", "measurement", 2)
+    HOURS = KindSpec("h", 3600.0, 0, 0, "duration", "total_increasing", 0)
+    TIMESTAMP = KindSpec(None, 1.0, 0, 0, "timestamp", None, 0)
+    INTEGER = KindSpec(None, 1.0, 0, 0, None, "measurement", 0)
+    ENUM = KindSpec(None, 1.0, 0, 0, "enum", None, 0)
+    COUNTER = KindSpec(None, 1.0, 0, 0, None, "total_increasing", 0)
+    PERCENT = KindSpec("%", 1.0, 1, -1, None, "measurement", 1)
+    ENERGY_BALANCE = KindSpec("kWh", 1000.0, 3, 1, None, "measurement", 3)  # counts down: not total_increasing
+    MONEY = KindSpec(None, 1.0, 2, -2, "monetary", "total", 3)  # unit = the configured currency
+    PULSE_RATE = KindSpec("Hz", 1.0, 2, -2, None, "measurement", 2)
+    VOLUME_M3 = KindSpec("m³", 1.0, 3, -3, "water", "total_increasing", 3)
+    VOLUME_L = KindSpec("L", 1.0, 0, 0, "water", "total_increasing", 3)
+    PULSE_ENERGY = KindSpec("kWh", 1.0, 3, -3, None, "total_increasing", 3)  # counted by pulses, not measured
 
     @property
     def spec(self) -> KindSpec:
@@ -110,6 +111,7 @@ class Register:
     icon: str | None = None
     options: tuple[str, ...] = ()  # for ENUM kinds
     unit_override: str | None = None  # a unit set by configuration (the prepayment currency)
+    modbus_decimals_override: int | None = None  # a Modbus resolution not its kind's (a unit set by configuration)
     direct_only: bool = False  # not on CT meters (THD I)
     tariff: int = 0  # 1–8 for a per-tariff register (energy or peak), else 0
     phase: int = 0  # 1–3 for a per-phase register, else 0
@@ -125,6 +127,11 @@ class Register:
     @property
     def decimals(self) -> int:
         return self.kind.spec.decimals
+
+    @property
+    def modbus_decimals(self) -> int:
+        override = self.modbus_decimals_override
+        return self.kind.spec.modbus_decimals if override is None else override
 
     @property
     def logical_name(self) -> str:
@@ -262,7 +269,8 @@ REGISTERS: tuple[Register, ...] = (
     # S0 pulse output (A+, 1000 imp/kWh direct / 5000 CT) and the module pulse input 1.1.0.128.1.255 (unit per Z12)
     *_diag([Register("s0_pulses", "96.3.30", "S0 pulses", Kind.COUNTER, icon="mdi:pulse"),
             Register("s0_rate", "96.3.31", "S0 pulse rate", Kind.PULSE_RATE, icon="mdi:pulse")], enabled=False),
-    Register("pulse_input", "0.128.1", "Pulse input", Kind.COUNTER, icon="mdi:counter"),
+    # The pulse input's unit follows Z12 (pulses, kWh, m³, l): 3 decimals on the Modbus map carry any of them
+    Register("pulse_input", "0.128.1", "Pulse input", Kind.COUNTER, icon="mdi:counter", modbus_decimals_override=3),
     # Software prepayment (§5.5): A14prepayment 0.130.0 and its credit 0.130.1; the state is ours
     Register("prepayment_remaining", "130.0.0", "Prepayment remaining", Kind.ENERGY_BALANCE, icon="mdi:cash"),
     Register("prepayment_credit", "130.0.1", "Prepayment credit used", Kind.ENERGY_BALANCE, icon="mdi:cash-minus"),

@@ -1,15 +1,19 @@
-"""Write docs/registers.md and docs/modbus-map.md from the register table and the Modbus map
-(a test keeps them up to date)."""
+"""Write docs/registers.md and docs/modbus-map.md from the register table and the Modbus map, and the README's
+command table from the command table (tests keep them up to date)."""
 
 from __future__ import annotations
 
 import sys
+from itertools import groupby
 from pathlib import Path
 
+from gateway.command_table import COMMANDS
 from omnipower import modbus_map as mm
 from omnipower.registers import ALL_REGISTERS, REGISTERS_BY_KEY, WHICH_REGISTERS
 
 ENERGY_TYPES = {1: "A+", 2: "A+/A−", 3: "A+/R+", 4: "A+/A−/R+/R−"}
+COMMANDS_BEGIN = "<!-- commands: generated from gateway/command_table.py by scripts/gen_docs.py; do not edit -->"
+COMMANDS_END = "<!-- end of commands -->"
 
 
 def render() -> str:
@@ -76,8 +80,27 @@ def render_modbus() -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_commands() -> str:
+    """The README's command table; commands that take the same values to the same effect share a row."""
+    lines = [COMMANDS_BEGIN, "| name | values | effect |", "|---|---|---|"]
+    for (values, effect), group in groupby(COMMANDS, key=lambda c: (c.values, c.effect)):
+        names = ", ".join(f"`{c.name}`" for c in group)
+        lines.append(f"| {names} | {values} | {effect} |")
+    return "\n".join([*lines, COMMANDS_END]) + "\n"
+
+
+def readme_commands(readme: str) -> str:
+    """The generated part of a README: from the begin marker to the end marker's line, inclusive."""
+    start = readme.index(COMMANDS_BEGIN)
+    end = readme.index(COMMANDS_END, start) + len(COMMANDS_END) + 1
+    return readme[start:end]
+
+
 if __name__ == "__main__":
-    docs = Path(__file__).resolve().parent.parent / "docs"
+    root = Path(__file__).resolve().parent.parent
     for name, text in (("registers.md", render()), ("modbus-map.md", render_modbus())):
-        (docs / name).write_text(text)
-        print(f"wrote {docs / name}", file=sys.stderr)
+        (root / "docs" / name).write_text(text)
+        print(f"wrote {root / 'docs' / name}", file=sys.stderr)
+    readme = (root / "README.md").read_text()
+    (root / "README.md").write_text(readme.replace(readme_commands(readme), render_commands()))
+    print(f"wrote the command table of {root / 'README.md'}", file=sys.stderr)

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from meter_sim.loggers import (
     CLOCK_ADJUSTED,
     DATA_FILLED,
-    LOGGER_OBIS,
     OVERVOLTAGE,
     POWER_FAILURE,
     UNDERVOLTAGE,
@@ -32,6 +31,7 @@ from meter_sim.loggers import (
     lp_entry_bytes,
     voltage_status,
 )
+from omnipower.loggers import LOGGER_OBIS
 
 T0 = 1_767_225_600  # 2026-01-01 00:00:00 UTC
 A4 = ("1.8.0", "2.8.0", "3.8.0", "4.8.0")
@@ -559,8 +559,8 @@ def test_logger_obis_codes() -> None:
     assert LOGGER_OBIS == {
         "load_profile": "1.1.99.1.0.255",
         "analysis": "1.1.99.1.1.255",
-        "monthly_debiting": "1.1.98.1.0.255",
-        "debiting2": "1.1.98.2.0.255",
+        "billing": "1.1.98.1.0.255",
+        "debiting_logger_2": "1.1.98.2.0.255",
         "meter_status": "1.1.99.98.2.255",
         "rtc_adjustment": "1.1.99.98.3.255",
         "disconnect": "1.1.99.98.5.255",

@@ -139,3 +139,10 @@ def test_a_faulty_source_is_marked_offline_not_fatal(bridge: tuple[Bridge, async
     body = answer(b, loop, "omnipower/m1/set/tariff", b"2")
     assert body["status"] == "error"
     assert body["error"] == "tariff: internal error in the simulated source (RuntimeError)"
+
+
+def test_log_fields_without_a_log_are_refused(bridge: tuple[Bridge, asyncio.AbstractEventLoop]) -> None:
+    """Found by hypothesis: `{"from": null}` on get used to answer ok with every reading."""
+    body = answer(*bridge, "omnipower/m1/get", b'{"from": null, "transaction": 5}')
+    assert body == {"transaction": 5, "status": "error", "data": None,
+                    "error": 'from: only with a log request (add "log": NAME)'}

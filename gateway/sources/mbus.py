@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta, timezone
 from typing import Any
 
+from gateway.command_table import MBUS_COMMANDS
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError, local_now
@@ -27,7 +28,6 @@ from omnipower.rtc import Rtc
 log = logging.getLogger(__name__)
 REPLY_TIMEOUT_S = 3.0
 MAX_TELEGRAMS = 16
-COMMANDS = frozenset({"breaker", "tariff", *mbus.OUTPUT_RELAYS})
 Exchange = Callable[[mbus.Frame], Awaitable[mbus.Frame]]
 
 
@@ -51,7 +51,7 @@ class MbusSource(Source):
             serial_number=self.secondary or f"mbus-{self.primary}",
             sw_version="unknown",
             registers=tuple(r for k, r in REGISTERS_BY_KEY.items() if k in keys),
-            commands=COMMANDS,
+            commands=MBUS_COMMANDS,
         )
         self._fcb = False
         self._lock = asyncio.Lock()  # one exchange on the line at a time

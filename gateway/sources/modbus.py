@@ -18,6 +18,7 @@ from pymodbus import FramerType, ModbusException
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.pdu import ExceptionResponse
 
+from gateway.command_table import COMMANDS_BY_NAME, MODBUS_COMMANDS, ModbusWrite
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError, local_now
@@ -27,9 +28,6 @@ from omnipower.errors import CodecError
 from omnipower.registers import REGISTERS_BY_KEY, Kind
 
 log = logging.getLogger(__name__)
-COMMANDS = frozenset({"breaker", "tariff", *mm.COIL_LOAD_CONTROL.values()})
-COMMAND_FUNCTION = {"breaker": "breaker", "tariff": "tariff_command",
-                    **dict.fromkeys(mm.COIL_LOAD_CONTROL.values(), "load_control")}
 READING_KEYS = (*mm.INPUT_KEYS, *mm.COIL_LOAD_CONTROL.values())
 EXCEPTION_TEXT = {2: "illegal address", 3: "value refused", 4: "refused in the meter's present state"}
 
@@ -51,12 +49,12 @@ class ModbusSource(Source):
             serial_number=f"modbus-{self.address}-{self.unit}",
             sw_version="unknown",
             registers=tuple(REGISTERS_BY_KEY[k] for k in READING_KEYS),  # until the meter names its functions
-            commands=COMMANDS,
-            alarm_types=("voltage_missing", "undervoltage", "overvoltage"),
+            commands=MODBUS_COMMANDS,
+            alarm_types=mm.ALARM_TYPES,
         )
         self.features: mm.Features | None = None
         self._last: Readings = {}
-        self._alarms: set[tuple[str, int]] = set()
+        self._alarms: set[tuple[str, int | None]] = set()
 
     async def run(self) -> None:
         """The bridge polls through `read`; here only the connection is kept up with back-off."""
@@ -103,7 +101,7 @@ class ModbusSource(Source):
             self.info = replace(
                 self.info,
                 registers=tuple(REGISTERS_BY_KEY[k] for k in READING_KEYS if k not in absent),
-                commands=frozenset(c for c in COMMANDS if features.has(COMMAND_FUNCTION[c])),
+                commands=frozenset(c for c in MODBUS_COMMANDS if features.has(_write(c).function)),
             )
         return features
 
@@ -157,25 +155,25 @@ class ModbusSource(Source):
         return now, [AlarmNotice(now, kind, True, phase) for kind, phase in sorted(self._alarms)]
 
     async def execute(self, command: Command) -> dict[str, Any]:
-        if command.name == "breaker":
-            code = {v: k for k, v in mm.BREAKER_COMMANDS.items()}[str(command.value)]
-            await self._call("breaker", self.client.write_register, mm.HOLDING_BREAKER_COMMAND, code)
-            readings = await self.read()
-            return {"breaker": readings["breaker"]}
-        if command.name == "tariff":
-            value = 0 if command.value is None else int(command.value)
-            await self._call("tariff", self.client.write_register, mm.HOLDING_TARIFF_CONTROL, value)
-            readings = await self.read()
-            return {"tariff": readings["tariff"], "tariff_control": readings["tariff_control"]}
-        relay = {key: coil for coil, key in mm.COIL_LOAD_CONTROL.items()}.get(command.name)
-        if relay is not None:
-            await self._call(command.name, self.client.write_coil, relay, command.value == "on")
-            readings = await self.read()
-            return {command.name: readings[command.name]}
-        raise CommandError(command.name, "not supported over Modbus")
+        """One register or coil write (the command table's ModbusWrite), then the readings it changed."""
+        if command.name not in MODBUS_COMMANDS:
+            raise CommandError(command.name, "not supported over Modbus")
+        write = _write(command.name)
+        if write.table == "coil":
+            await self._call(command.name, self.client.write_coil, write.address, bool(write.encode(command.value)))
+        else:
+            await self._call(command.name, self.client.write_register, write.address, write.encode(command.value))
+        readings = await self.read()
+        return {key: readings[key] for key in write.reports}
 
     async def close(self) -> None:
         self.client.close()
+
+
+def _write(name: str) -> ModbusWrite:
+    write = COMMANDS_BY_NAME[name].modbus
+    assert write is not None, name  # MODBUS_COMMANDS are those with a write
+    return write
 
 
 def _client(address: Address, timeout: float) -> AsyncModbusTcpClient | AsyncModbusSerialClient:

@@ -4,7 +4,6 @@ with its permanent memory in `<data_dir>/<meter id>.json`."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import zlib
@@ -14,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.command_table import COMMANDS_BY_NAME, SIMULATED_COMMANDS
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source
@@ -26,18 +26,10 @@ from meter_sim.meter import Meter
 from meter_sim.persistence import MeterStore
 from meter_sim.prepayment import PrepaymentRefused
 from meter_sim.tariffs import TariffRefused
+from omnipower.alarms import ALARM_TYPES
 
 log = logging.getLogger(__name__)
 
-ALARM_TYPES = (
-    "voltage_missing", "undervoltage", "overvoltage", "neutral_fault", "power_outage", "tamper_magnetic",
-    "tamper_cover", "low_credit", "module_alarm_input",
-)
-COMMANDS = frozenset({
-    "breaker", "tariff", "push_button", "load_control_1", "load_control_2", "voltage_l1", "voltage_l2", "voltage_l3",
-    "top_up", "emergency_credit", "tamper_release", "debiting_stop", "time", "configure", "tariff_plan",
-    "outage", "neutral_loss", "magnet", "cover_open",
-})
 SW_VERSION = "50981173 (simulated)"
 
 
@@ -63,7 +55,7 @@ class SimulatedSource(Source):
             serial_number=serial,
             sw_version=SW_VERSION,
             registers=self.meter.registers,
-            commands=COMMANDS,
+            commands=SIMULATED_COMMANDS,
             alarm_types=ALARM_TYPES,
         )
         self.store.save(self.meter.to_state())
@@ -137,51 +129,14 @@ class SimulatedSource(Source):
         return result
 
     def _carry_out(self, name: str, value: Any) -> dict[str, Any]:
-        meter = self.meter
-        if name in ("breaker", "push_button"):
-            if value == "press":
-                return {"display": meter.press_button()}
-            action = "push_button" if name == "push_button" else value
-            change = meter.breaker_command(action)  # type: ignore[arg-type]  # validated by parse_set
-            return {"breaker": change.new, "previous": change.old}
-        if name == "tariff":
-            meter.set_tariff(value if isinstance(value, int) else None)
-            return {"tariff": meter.tariffs.active, "tariff_control": "auto" if value is None else str(value)}
-        if name == "tariff_plan":
-            meter.set_tariff_plan(int(value))
-            return {"tariff_plan": str(meter.tariffs.plan), "tariff": meter.tariffs.active}
-        if name.startswith("load_control_"):
-            switched = meter.load_control_command(int(name[-1]), value)
-            return {name: switched.new, "previous": switched.old}
-        if name.startswith("voltage_l"):
-            meter.set_phase_voltage(int(name[-1]), float(value) if value is not None else None)
-            return {name: "auto" if value is None else value}
-        if name == "top_up":
-            remaining = meter.top_up(float(value))
-            return {"prepayment_remaining": round(remaining, 3), "prepayment_state": meter.prepayment.state.lower()}
-        if name == "emergency_credit":
-            meter.request_emergency()
-            return {"prepayment_state": meter.prepayment.state.lower()}
-        if name == "tamper_release":
-            released = meter.tamper_release(None if value == "all" else str(value))
-            return {"released": released}
-        if name == "debiting_stop":
-            meter.debiting_stop("command")
-            return {"debiting_periods": meter.debiting_periods}
-        if name == "time":
-            delta = meter.set_time(float(value))
-            return {"time": meter.rtc.iso(meter.t), "adjusted_s": delta}
-        if name == "configure":
-            changed = meter.reconfigure(json.loads(str(value)))
-            self.info = replace(self.info, registers=meter.registers)
-            return {"configured": changed}
-        if name in ("outage", "neutral_loss"):
-            getattr(meter, f"set_{name}")(value == "on")
-            return {name: value}
-        if name in ("magnet", "cover_open"):
-            meter.set_tamper("magnetic" if name == "magnet" else "cover", value == "on")
-            return {name: value}
-        raise CommandError(name, "not supported by the simulated meter")
+        """By the command's entry in the command table (the Meter method it calls)."""
+        spec = COMMANDS_BY_NAME.get(name)
+        if spec is None:
+            raise CommandError(name, "not supported by the simulated meter")
+        result = spec.simulate(self.meter, name, value)
+        if self.meter.registers is not self.info.registers:  # reconfigured: the readings it has changed
+            self.info = replace(self.info, registers=self.meter.registers)
+        return result
 
     async def display(self) -> dict[str, Any] | None:
         t, readings = self._read
