@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from meter_sim.refusals import MeterRefused
+
 BreakerState = Literal["connected", "disconnected", "ready_for_reconnection"]
 Action = Literal["connect", "disconnect", "release", "push_button"]
 
@@ -24,7 +26,7 @@ DISCONNECTED: BreakerState = "disconnected"
 READY: BreakerState = "ready_for_reconnection"
 
 
-class BreakerRefused(Exception):
+class BreakerRefused(MeterRefused):
     """A command the breaker cannot carry out in its present state."""
 
     def __init__(self, action: str, state: str, reason: str) -> None:

@@ -37,11 +37,9 @@ from typing import Annotated, Any, Literal, Protocol, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, model_validator
 
-from meter_sim.breaker import BreakerRefused
 from meter_sim.grid import NOMINAL_V
-from meter_sim.load_control import LoadControlRefused
-from meter_sim.prepayment import PrepaymentRefused
-from meter_sim.tariffs import MAX_TARIFF, TariffRefused
+from meter_sim.refusals import MeterRefused
+from meter_sim.tariffs import MAX_TARIFF
 
 DAY_S = 86_400
 SUB_SECOND_MAX_MS = 1000  # sags/swells up to 1 s go to the meter's sag/swell counters (§7.5)
@@ -826,9 +824,7 @@ class ScenarioTarget(Protocol):
 
 
 # What the meter may refuse: recorded as the event's outcome, the run goes on.
-REFUSALS: tuple[type[Exception], ...] = (
-    ValueError, BreakerRefused, PrepaymentRefused, LoadControlRefused, TariffRefused,
-)
+REFUSALS: tuple[type[Exception], ...] = (ValueError, MeterRefused)
 
 
 @dataclass(frozen=True, slots=True)
