@@ -23,8 +23,10 @@ from typing import Final
 
 from omnipower.registers import MAX_TARIFF, REGISTERS_BY_KEY
 
-STARTING_THRESHOLD_W: Final = 2.3
-PHASE_PRESENT_V: Final = 160.0  # a phase counts as present at or above this voltage
+# The one home of these §1 numbers: the type number, the display and power quality import them from here.
+STARTING_THRESHOLD_W: Final = 2.3  # §1: per phase, direct meters; below it a phase registers nothing
+STARTING_THRESHOLD_CT_W: Final = 0.6  # §1: per phase, CT meters
+PHASE_PRESENT_V: Final = 160.0  # §1: a phase counts as present at or above this voltage
 NO_SUPPLY_V: Final = 50.0  # below this a phase carries no load at all
 
 # Energy accumulators (Wh, varh, VAh), in this order; keys come from the register table. All 8 tariffs are

@@ -74,7 +74,8 @@ from typing import Annotated, Any, Final, Literal, NoReturn, Self, SupportsIndex
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-PHASE_PRESENT_V: Final = 160.0  # §1: a phase counts as present at U ≥ 160 V
+from meter_sim.metrology import PHASE_PRESENT_V
+
 SHORT_INTERRUPTION_S: Final = 180  # §7.6: ≤ 3 min short, > 3 min long
 FREQ_WINDOW_S: Final = 10  # §7.1
 COUNTER_WINDOW_S: Final = 600  # §7.3/§7.7: 10-min means for the counters
