@@ -93,7 +93,7 @@ class Meter:
         self._imax = kind.current.imax
         # A CT meter's Imax is the transformer's secondary current; the simulator has no CT ratio, so no fuse.
         self._fuse_check_va = math.inf if kind.is_ct else self._imax * _FUSE_CHECK_V
-        self.alarms = Alarms()
+        self.alarms = Alarms(settings.power_quality)  # the voltage alarms supervise power quality's limits
         b = settings.breaker
         self.breaker = Breaker(
             _Z19_POSITION[settings.z19],
@@ -706,6 +706,7 @@ class Meter:
             state = self.pq.to_state()
             self.pq = PowerQuality(new.power_quality, standard_offset=self.rtc.standard_offset)
             self.pq.restore(state)
+            self.alarms.configure(new.power_quality)
         if "display" in changed:
             state = self.display.to_state()
             self.display = Display(new.display.lists(self.energy_type, battery=new.type.has_battery))
