@@ -49,16 +49,23 @@ def metrology_inputs(rng: random.Random, n: int) -> Iterator[tuple[float, list[f
 def test_metrology_step_equals_its_reference_bit_for_bit(threshold: float) -> None:
     fast, plain = Metrology(threshold), Metrology(threshold)
     rng = random.Random(f"metrology {threshold}")
-    for k, (dt, u, p, q, closed, f, tariff) in enumerate(metrology_inputs(rng, 2 * DAY)):
+    moved = set()
+    for k, (dt, u, p, q, closed, f, tariff) in enumerate(metrology_inputs(rng, 3 * DAY // 2)):
+        # Registers run on for an hour, then for an hour start every step from zero: in a large register the last
+        # bit of one step's energy is rounded away, from zero it shows.
+        single = k // 3600 % 2 == 1
+        if single:
+            fast.energy[:] = plain.energy[:] = [0.0] * len(ENERGY_KEYS)
         wh = fast.step(dt, u, p, q, closed, f, tariff)
         assert bits([wh]) == bits([reference_step(plain, dt, u, p, q, closed, f, tariff)]), k
         assert bits(fast.instant) == bits(plain.instant), k
         assert fast.powered == plain.powered
-        if k % 60 == 0:  # a register that went astray stays astray: once a minute finds it
+        if single or k % 60 == 0:  # a register that went astray stays astray: once a minute finds it
             assert bits(fast.energy) == bits(plain.energy), k
+        if k % 60 == 0:
+            moved.update(key for key, value in zip(ENERGY_KEYS, fast.energy, strict=True) if value > 0.0)
     assert bits(fast.energy) == bits(plain.energy)
-    moved = [key for key, value in zip(ENERGY_KEYS, fast.energy, strict=True) if value > 0.0]
-    assert moved == list(ENERGY_KEYS)  # every register took part, the tariffs' and the quadrants' too
+    assert moved == set(ENERGY_KEYS)  # every register took part, the tariffs' and the quadrants' too
 
 
 def test_metrology_step_equals_its_reference_on_nan_and_infinite_inputs() -> None:
@@ -143,7 +150,9 @@ def test_power_quality_step_equals_its_reference_bit_for_bit(name: str) -> None:
         assert events == plain.reference_step(t, u, f, thd[:3], thd[3:]), (k, t, u)
         seen.extend(events)
         quiet += all(settings.u_low_sv <= x <= min(settings.u_high_sv, settings.v_lhi) for x in u)
-        if k % 3600 == 0:
+        # Once an hour, and after the first second of every 10-min counter window, where its sums hold one sample
+        # each (in a long sum the last bit of one sample's unbalance is rounded away, there it shows).
+        if k % 3600 == 0 or t % 600 == 1:
             assert state(fast) == state(plain), (k, t)
         if k % 5000 == 0:  # sub-second events take the same way in both
             assert fast.inject_sag(t, 1, 300.0, 60.0) == plain.inject_sag(t, 1, 300.0, 60.0)
