@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from omnipower.registers import MAX_TARIFF, REGISTERS_BY_KEY
 
@@ -81,6 +81,14 @@ class Metrology:
         self.instant = [0.0] * len(INSTANT_KEYS)
         self.instant[INSTANT_KEYS.index("pf")] = 1.0
         self.powered = True
+
+    def to_state(self) -> dict[str, float]:
+        """The energy registers by key (the instantaneous values are measured afresh)."""
+        return dict(zip(ENERGY_KEYS, self.energy, strict=True))
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Registers saved before one existed start at 0. In place: others hold on to the list."""
+        self.energy[:] = [float(state.get(k, 0.0)) for k in ENERGY_KEYS]
 
     def step(self, dt: float, u: Sequence[float], p_in: Sequence[float], q_in: Sequence[float], closed: bool,
              f: float, tariff: int) -> float:
