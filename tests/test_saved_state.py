@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
@@ -64,3 +66,9 @@ def test_an_early_save_without_the_later_parts_restores_them_fresh() -> None:
     meter.set_phase_voltage(3, None)
     meter.advance_to(meter.t + 3600)
     assert digest(meter.to_state()) == FIXTURE["early_save"]["hour_later_digest"]
+
+
+def test_a_state_without_its_registers_is_refused_rather_than_started_from_zero() -> None:
+    broken = {k: v for k, v in FIXTURE["state"].items() if k not in ("energy", "breaker")}
+    with pytest.raises(ValueError, match="meter state lacks energy, breaker"):
+        restored(broken)
