@@ -1,8 +1,8 @@
 """Alarms the meter raises, and the set of those active now.
 
-Voltage alarms use the single-value limits of the data sheet's power-quality defaults:
-undervoltage below U_low,sv = 207 V, overvoltage above U_high,sv = 253 V, and a missing phase
-below U_outage,level = 50 V (the phase is then not reported as under-voltage as well).
+Voltage alarms follow the meter's configured power-quality single-value limits (§7.2), so that the alarm and the
+voltage-quality log agree: undervoltage below U_low,sv, overvoltage above U_high,sv, and a missing phase below
+U_outage,level (the phase is then not reported as under-voltage as well). By default 207 V, 253 V and 50 V.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-U_LOW_SV = 207.0
-U_HIGH_SV = 253.0
-U_OUTAGE_LEVEL = 50.0
+from meter_sim.power_quality import PqSettings
+from omnipower.alarms import OVERVOLTAGE, UNDERVOLTAGE, VOLTAGE_MISSING
+
+VOLTAGE_ALARM_TYPES = (VOLTAGE_MISSING.type, UNDERVOLTAGE.type, OVERVOLTAGE.type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,31 +26,36 @@ class AlarmEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def voltage_condition(u: float) -> str | None:
-    if u < U_OUTAGE_LEVEL:
-        return "voltage_missing"
-    if u < U_LOW_SV:
-        return "undervoltage"
-    if u > U_HIGH_SV:
-        return "overvoltage"
-    return None
-
-
 class Alarms:
-    def __init__(self) -> None:
+    def __init__(self, limits: PqSettings | None = None) -> None:
         self.active: dict[tuple[str, int | None], float] = {}  # (type, phase) → since
         self._phase_condition: list[str | None] = [None, None, None]
         self._voltage_alarm = False  # any phase has a voltage condition (see check_voltages)
+        self.configure(limits if limits is not None else PqSettings())
+
+    def configure(self, limits: PqSettings) -> None:
+        """Supervise with these limits from the next check on (a phase outside them alarms there)."""
+        self.limits = limits
+        self._missing_v, self._low_v, self._high_v = limits.outage_level, limits.u_low_sv, limits.u_high_sv
+
+    def voltage_condition(self, u: float) -> str | None:
+        if u < self._missing_v:
+            return VOLTAGE_MISSING.type
+        if u < self._low_v:
+            return UNDERVOLTAGE.type
+        if u > self._high_v:
+            return OVERVOLTAGE.type
+        return None
 
     def check_voltages(self, t: float, u: Sequence[float], out: list[AlarmEvent]) -> None:
         # Runs every simulated second: when no phase had a condition and every phase is within the limits (the
         # usual second) nothing can change, and one chained comparison per phase settles it (NaN takes the
         # long way round, where it is no condition either).
-        if not self._voltage_alarm and (U_LOW_SV <= u[0] <= U_HIGH_SV and U_LOW_SV <= u[1] <= U_HIGH_SV
-                                        and U_LOW_SV <= u[2] <= U_HIGH_SV):
+        lo, hi = self._low_v, self._high_v
+        if not self._voltage_alarm and lo <= u[0] <= hi and lo <= u[1] <= hi and lo <= u[2] <= hi:
             return
         for i in (0, 1, 2):
-            cond = voltage_condition(u[i])
+            cond = self.voltage_condition(u[i])
             old = self._phase_condition[i]
             if cond == old:
                 continue
@@ -68,6 +74,6 @@ class Alarms:
     def restore(self, items: list[list[Any]]) -> None:
         for kind, phase, since in items:
             self.active[(str(kind), phase)] = float(since)
-            if phase is not None and kind in ("voltage_missing", "undervoltage", "overvoltage"):
+            if phase is not None and kind in VOLTAGE_ALARM_TYPES:
                 self._phase_condition[int(phase) - 1] = str(kind)
                 self._voltage_alarm = True

@@ -14,7 +14,9 @@ No reconnection within `min_reconnect_delay_s` of the last disconnection (data s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from meter_sim.refusals import MeterRefused
 
 BreakerState = Literal["connected", "disconnected", "ready_for_reconnection"]
 Action = Literal["connect", "disconnect", "release", "push_button"]
@@ -24,7 +26,7 @@ DISCONNECTED: BreakerState = "disconnected"
 READY: BreakerState = "ready_for_reconnection"
 
 
-class BreakerRefused(Exception):
+class BreakerRefused(MeterRefused):
     """A command the breaker cannot carry out in its present state."""
 
     def __init__(self, action: str, state: str, reason: str) -> None:
@@ -118,3 +120,14 @@ class Breaker:
             self.last_disconnect_at = t
         self.state, self.reason, self.changed_at = new, reason, t
         return change
+
+    # --- permanent memory: bi-stable, the position survives a restart ----------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        return {"state": self.state, "reason": self.reason, "changed_at": self.changed_at,
+                "last_disconnect_at": self.last_disconnect_at}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.state = state["state"]
+        self.reason = state["reason"]
+        self.changed_at = float(state["changed_at"])
+        self.last_disconnect_at = state["last_disconnect_at"]

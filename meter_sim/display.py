@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
+# §1: a phase is present at U ≥ 160 V; §6.3: a per-phase current arrow when |P| exceeds the starting threshold
+from meter_sim.metrology import PHASE_PRESENT_V, STARTING_THRESHOLD_CT_W, STARTING_THRESHOLD_W
 from omnipower.registers import ALL_ENERGY_TYPES, ALL_REGISTERS, MAX_TARIFF, REGISTERS_BY_OBIS, Kind
 
 __all__ = [
@@ -60,9 +62,6 @@ START_STEP_S = 5  # §6.4: 0–5 s ROM checksum, 5–10 s SW number, 10–15 s p
 AUTO_STEP_S = 10  # §6.3: automatic list advances every 10 s, fixed
 MANUAL_TIMEOUT_S = 120  # §6.2: back to the automatic list 2 min after the last press
 BACKUP_TIMEOUT_S = 120  # (inferred) the battery display blanks 2 min after the last press, like the manual timeout
-PHASE_PRESENT_V = 160.0  # §1: a phase is present at U ≥ 160 V (same number as metrology.PHASE_PRESENT_V)
-ARROW_THRESHOLD_W = 2.3  # §6.3: per-phase current arrow when |P| > 2.3 W (direct meters)
-ARROW_THRESHOLD_CT_W = 0.6  # §1: 0.6 W on CT meters
 QUADRANT_MIN_A = 0.010  # §1: quadrant arrows blank below 10 mA RMS
 VALUE_DIGITS = 9  # §6.3: 9-digit value field
 ID_DIGITS = 7  # 7-digit OBIS identification field
@@ -699,7 +698,7 @@ def render(
 
 def _with_symbols(item: str, value: str, unit: str, ident: str, text_field: str, s: Symbols) -> LcdText:
     phases = tuple(u >= PHASE_PRESENT_V for u in s.phase_voltages)
-    threshold = ARROW_THRESHOLD_CT_W if s.ct_meter else ARROW_THRESHOLD_W
+    threshold = STARTING_THRESHOLD_CT_W if s.ct_meter else STARTING_THRESHOLD_W
     arrows = tuple("+" if p > threshold else "-" if p < -threshold else "" for p in s.phase_powers)
     sequence = s.phase_sequence if all(phases) else None
     quadrant: int | None = None

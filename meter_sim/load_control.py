@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from meter_sim.refusals import MeterRefused
+
 RelayState = Literal["off", "on"]
 RELAY_STATES: tuple[RelayState, RelayState] = ("off", "on")
 RELAYS = (1, 2)
 
 
-class LoadControlRefused(Exception):
+class LoadControlRefused(MeterRefused):
     """A load-control command the meter's configuration does not allow."""
 
 

@@ -9,7 +9,8 @@ the very same steps.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from meter_sim.billing import is_debiting_stop, is_logger2_due
 from meter_sim.breaker import Action, Breaker, BreakerChange, BreakerRefused, BreakerState
 from meter_sim.clock import Clock
 from meter_sim.config import MeterSimSettings
-from meter_sim.demand import Demand, Peak
+from meter_sim.demand import Demand
 from meter_sim.disconnect import Action as CutAction
 from meter_sim.disconnect import SmartDisconnect
 from meter_sim.display import Display, LcdText, Symbols, render
@@ -39,8 +40,10 @@ from meter_sim.loggers import (
     voltage_status,
 )
 from meter_sim.metrology import ENERGY_KEYS, INSTANT_KEYS, Metrology
+from meter_sim.persistence import Field, Fields, Persistent, SavedOnly, optional_int
 from meter_sim.power_quality import NO_EVENTS, PowerQuality, PqEvent
 from meter_sim.prepayment import Prepayment, PrepaymentEvent
+from meter_sim.pulse_outputs import PulseOutputs
 from meter_sim.s0 import S0Output, z8_width_ms
 from meter_sim.tamper import NONE as TAMPER_NONE
 from meter_sim.tamper import Tamper, TamperEvent
@@ -80,8 +83,8 @@ class Meter:
         self.energy_type = energy_type
         self.pulse_unit = z12_pulse_unit(settings.z12)
         self.has_pulse_input = z3_has_pulse_input(settings.z3)
-        self.prepayment = Prepayment(settings.prepayment)
-        self.tariffs = _tariffs(settings)
+        self.prepayment = _new_prepayment(self, settings)
+        self.tariffs = _new_tariffs(self, settings)
         self.registers: tuple[Register, ...] = ()
         self._rebuild_registers()
         self.rtc = Rtc(settings.z11, settings.z15)
@@ -94,7 +97,7 @@ class Meter:
         self._imax = kind.current.imax
         # A CT meter's Imax is the transformer's secondary current; the simulator has no CT ratio, so no fuse.
         self._fuse_check_va = math.inf if kind.is_ct else self._imax * _FUSE_CHECK_V
-        self.alarms = Alarms()
+        self.alarms = Alarms(settings.power_quality)  # the voltage alarms supervise power quality's limits
         b = settings.breaker
         self.breaker = Breaker(
             _Z19_POSITION[settings.z19],
@@ -103,19 +106,15 @@ class Meter:
             min_reconnect_delay_s=b.min_reconnect_delay_s,
         )
         self.load_control = LoadControl(settings.z14)
-        self.smart_disconnect = SmartDisconnect(settings.smart_disconnect)
-        self.tamper = Tamper(settings.tamper)
-        self.display = Display(settings.display.lists(energy_type, battery=settings.type.has_battery))
+        self.smart_disconnect = _new_smart_disconnect(self, settings)
+        self.tamper = _new_tamper(self, settings)
+        self.display = _new_display(self, settings)
         s0_constant = settings.type.s0_imp_per_kwh
         self.s0 = S0Output(s0_constant, z8_width_ms(settings.z8)) if s0_constant is not None else None
         self._s0_wh = 0.0  # A+ energy not yet fed to the S0 output (fed every S0_FEED_S seconds)
-        self._pulse_out_fed = [0.0, 0.0]  # each output's register when it was last fed
-        # Module pulse outputs (Z3: A+, A− or R+ out on I/O1 / I/O2), 1–1000 imp/kWh, Z8 width; fed with the growth
-        # of their register since the last feed, with the S0 output.
-        self.pulse_outputs = tuple(
-            None if key is None else (ENERGY_KEYS.index(key), S0Output(settings.module_pulse_output_imp_per_kwh,
-                                                                       z8_width_ms(settings.z8)))
-            for key in z3_pulse_outputs(settings.z3))
+        # Module pulse outputs, fed with the S0 output.
+        self.pulse_outputs = PulseOutputs(settings.z3, settings.module_pulse_output_imp_per_kwh, settings.z8,
+                                          self.metrology.energy)
         self.pulse_count = 0  # module pulse input
         self._pulse_second = (0, 0)  # (second, pulses counted in it): the input follows at most 25 Hz
         self.module_inputs = (False, False)
@@ -143,7 +142,7 @@ class Meter:
         self.billing2 = BillingLog.debiting2()  # debiting_logger_2 (§4.3), daily/weekly/monthly (Z25)
         self.logs = EventLogs()
         self.logs_revision = 0  # rises whenever a logger is written (so the logs are saved only then)
-        self.pq = PowerQuality(settings.power_quality, standard_offset=self.rtc.standard_offset)
+        self.pq = _new_power_quality(self, settings)
         self._restore_when_allowed: set[str] = set()  # protection trips cleared, waiting for the 5 s minimum
         self._lp_status = 0
         self.powered_s = 0.0
@@ -160,8 +159,6 @@ class Meter:
                 self._alarm(MODULE_ALARM_INPUT, True)  # an inverted input alarms while no voltage is on it
         self._minute(self.t - self.t % 60, tick=False)
         self.demand.start(self._energies())
-        if state is not None:
-            self._restore_pulse_outputs(state.get("pulse_outputs") or [None, None])
         self._measure()
 
     def _measure(self) -> None:
@@ -422,27 +419,11 @@ class Meter:
                 self._log("prepayment", e.time, f"prepayment_{e.state.lower()}",
                           remaining=round(e.remaining, 3), credit=round(e.credit, 3))
 
-    def _restore_pulse_outputs(self, saved: list[dict[str, Any] | None]) -> None:
-        """Outputs pulsing the same register as when saved carry on; a new or changed one starts from now."""
-        for n, out in enumerate(self.pulse_outputs):
-            if out is None:
-                continue
-            s = saved[n] if n < len(saved) else None
-            if s is not None and s["register"] == ENERGY_KEYS[out[0]]:
-                out[1].restore(s["line"])
-                self._pulse_out_fed[n] = float(s["fed"])
-            else:
-                self._pulse_out_fed[n] = self.metrology.energy[out[0]]
-
     def _feed_s0(self) -> None:
         if self.s0 is not None:
             self.s0.feed(self.mono, self._s0_wh)
         self._s0_wh = 0.0
-        for n, out in enumerate(self.pulse_outputs):
-            if out is not None:
-                energy = self.metrology.energy[out[0]]
-                out[1].feed(self.mono, energy - self._pulse_out_fed[n])
-                self._pulse_out_fed[n] = energy
+        self.pulse_outputs.feed(self.mono)
 
     def _analysis_channels(self) -> None:
         """Which analysis-logger channels are averaged over the interval (instantaneous quantities, THD) and
@@ -670,59 +651,37 @@ class Meter:
         new = type(self.settings).model_validate(merged)
         changed = {k: v for k, v in changes.items() if getattr(new, k) != getattr(self.settings, k)}
         self.settings = new
-        if "z4" in changed:
-            # A new capture period: the profile restarts empty (its entries would be misread); the running
-            # period keeps its start, so no energy is lost to the next entry.
-            self.period_s = new.integration_period_s
-            self.demand.period_s = self.period_s
-            self.load_profile = LoadProfile(self.period_s, self.load_profile.channels)
-        if "z7" in changed:
-            self.stop_months = z7_stop_months(new.z7)
-        if "power_threshold_w" in changed:
-            self.demand.pth_w = new.power_threshold_w
-        if changed.keys() & {"z13", "tariff_schedule", "tariff_calendar"}:
-            tariffs = _tariffs(new)
-            tariffs.restore(self.tariffs.to_state())  # drops an override the new source takes no commands for
-            self.tariffs = tariffs
-            self.tariffs.update(self.rtc.wall_time(self.t))
-            self._tariff_changed(self.t)
-            self._rebuild_registers()  # T5–T8 and the plan choice follow the tariff configuration
-        if "z14" in changed:
-            self.load_control.z14 = new.z14
-        if "smart_disconnect" in changed:
-            state = self.smart_disconnect.to_state()
-            self.smart_disconnect = SmartDisconnect(new.smart_disconnect)
-            self.smart_disconnect.restore(state)
-        if "prepayment" in changed:
-            state = self.prepayment.to_state()
-            was_on = self.prepayment.enabled
-            self.prepayment = Prepayment(new.prepayment)
-            if was_on and self.prepayment.enabled:
-                self.prepayment.restore(state)  # the balance carries over a change of its parameters
-            if was_on and not self.prepayment.enabled and self.breaker.reason == "prepayment":
-                self._restore_when_allowed.add("prepayment")  # switched off: no reason to stay open
-            self._minute(self.t - self.t % 60, tick=False)  # the wall time the friendly periods need
-            self._rebuild_registers()
-        if "power_quality" in changed:
-            state = self.pq.to_state()
-            self.pq = PowerQuality(new.power_quality, standard_offset=self.rtc.standard_offset)
-            self.pq.restore(state)
-        if "display" in changed:
-            state = self.display.to_state()
-            self.display = Display(new.display.lists(self.energy_type, battery=new.type.has_battery))
-            self.display.restore(state)
-        if "analysis_logger" in changed:
-            self.analysis.reconfigure(new.analysis_setup.channels, new.analysis_setup.interval_s)
-            self._analysis_channels()
-        if "tamper" in changed:
-            state = self.tamper.to_state()
-            self.tamper = Tamper(new.tamper)
-            self.tamper.restore(state)
+        for key, adjust in _ADJUSTED.items():
+            if key in changed:
+                adjust(self, new)
+        for part in _RENEWED:
+            if changed.keys() & part.settings:
+                self._renew(part, new)
         if changed:
             self._log("meter_status", self.t, "reconfigured", settings=sorted(changed))
             self._retry_restore()
         return {k: getattr(new, k).model_dump() if hasattr(getattr(new, k), "model_dump") else getattr(new, k)
                 for k in changed}
+
+    def _renew(self, part: _Renewed, settings: MeterSimSettings) -> None:
+        """Make a part anew from the new settings in place of the old one, carrying its saved state over."""
+        old = getattr(self, part.attr)
+        new = part.build(self, settings)
+        if part.carries(old, new):
+            new.restore(old.to_state())  # e.g. the tariffs drop an override the new source takes no commands for
+        setattr(self, part.attr, new)
+        part.follow(self, old)
+
+    def _tariffs_renewed(self) -> None:
+        self.tariffs.update(self.rtc.wall_time(self.t))
+        self._tariff_changed(self.t)
+        self._rebuild_registers()  # T5–T8 and the plan choice follow the tariff configuration
+
+    def _prepayment_renewed(self, old: Prepayment) -> None:
+        if old.enabled and not self.prepayment.enabled and self.breaker.reason == "prepayment":
+            self._restore_when_allowed.add("prepayment")  # switched off: no reason to stay open
+        self._minute(self.t - self.t % 60, tick=False)  # the wall time the friendly periods need
+        self._rebuild_registers()
 
     def _rebuild_registers(self) -> None:
         pp = self.settings.prepayment
@@ -822,42 +781,45 @@ class Meter:
         return self.metrology.energy[ENERGY_KEYS.index(key)] / reg.kind.spec.base_per_unit
 
     # --- permanent memory --------------------------------------------------------------------
-    def to_state(self) -> dict[str, Any]:
-        b = self.breaker
+    def parts(self) -> dict[str, Persistent]:
+        """The saved state, part by part: its key (those of state version 1, unchanged) → the component that saves
+        and restores it, in the order both happen. A part absent from a saved state (saved before it existed) or
+        saved as null (no S0 output) is not restored: it starts fresh; `_upgraded` reads the older forms."""
+        pp = self.prepayment
         return {
-            "version": STATE_VERSION,
-            "t": self.t,
-            "energy": dict(zip(ENERGY_KEYS, self.metrology.energy, strict=True)),
-            "demand": self.demand.to_state(),
-            "debiting_periods": self.debiting_periods,
-            "powered_s": self.powered_s,
-            "breaker": {"state": b.state, "reason": b.reason, "changed_at": b.changed_at,
-                        "last_disconnect_at": b.last_disconnect_at},
-            "tariff_override": self.tariffs.override,
-            "tariffs": self.tariffs.to_state(),
-            "load_control": self.load_control.to_state(),
-            "alarms": self.alarms.to_state(),
-            "power_quality": self.pq.to_state(),
-            "restore_when_allowed": sorted(self._restore_when_allowed),
-            "household": self.household.to_state(),
-            "grid": self.grid.to_state(),
-            "smart_disconnect": self.smart_disconnect.to_state(),
-            "prepayment": self.prepayment.to_state(),
-            "tamper": self.tamper.to_state(),
-            "display": self.display.to_state(),
-            "s0": self.s0.to_state() if self.s0 is not None else None,
-            "s0_wh": self._s0_wh,
-            "pulse_outputs": [
-                None if o is None else {"register": ENERGY_KEYS[o[0]], "line": o[1].to_state(), "fed": fed}
-                for o, fed in zip(self.pulse_outputs, self._pulse_out_fed, strict=True)],
-            "pulse_count": self.pulse_count,
-            "module_inputs": list(self.module_inputs),
-            "clock_offset": self.clock_offset,
-            "mono": self.mono,
-            "inputs": {"neutral_lost": self.neutral_lost, "outage": self.outage, "powered": self._powered,
-                       "down_since": self._down_since},
-            "last_midnight": self._last_midnight,
+            "energy": self.metrology,
+            "demand": self.demand,
+            "debiting_periods": Field(self, "debiting_periods", int),
+            "powered_s": Field(self, "powered_s", float),
+            "breaker": self.breaker,
+            "tariff_override": SavedOnly(lambda: self.tariffs.override),  # early saves' form; restored in "tariffs"
+            "tariffs": self.tariffs,
+            "load_control": self.load_control,
+            "alarms": self.alarms,
+            "power_quality": self.pq,
+            "restore_when_allowed": Field(self, "_restore_when_allowed", set, sorted),
+            "household": self.household,
+            "grid": self.grid,
+            "smart_disconnect": self.smart_disconnect,
+            "prepayment": pp if pp.enabled else SavedOnly(pp.to_state),  # switched on later, it starts afresh
+            "tamper": self.tamper,
+            "display": self.display,
+            "s0": self.s0 if self.s0 is not None else SavedOnly(lambda: None),
+            "s0_wh": Field(self, "_s0_wh", float),
+            "pulse_outputs": self.pulse_outputs,  # after "energy": a new output starts from its register
+            "pulse_count": Field(self, "pulse_count", int),
+            "module_inputs": Field(self, "module_inputs", lambda v: (bool(v[0]), bool(v[1])), list),
+            "clock_offset": Field(self, "clock_offset", int),
+            "mono": Field(self, "mono", int),
+            "inputs": Fields(self, {"neutral_lost": ("neutral_lost", bool), "outage": ("outage", bool),
+                                    "powered": ("_powered", bool), "down_since": ("_down_since", optional_int)}),
+            "last_midnight": Field(self, "_last_midnight", int),
         }
+
+    def to_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"version": STATE_VERSION, "t": self.t}
+        state.update((key, part.to_state()) for key, part in self.parts().items())
+        return state
 
     def logs_state(self) -> dict[str, Any]:
         """The loggers, kept apart from `to_state` because they are large and change only at period
@@ -888,56 +850,15 @@ class Meter:
     def _restore(self, state: dict[str, Any]) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"meter state version {state.get('version')!r} is not {STATE_VERSION}")
+        missing = [key for key in _REQUIRED_STATE if key not in state]
+        if missing:  # rather than start those from zero (a total must never go backwards)
+            raise ValueError(f"meter state lacks {', '.join(missing)}")
         saved_t = int(state["t"])
-        energy = state["energy"]
-        self.metrology.energy = [float(energy.get(k, 0.0)) for k in ENERGY_KEYS]
-        if "demand" in state:
-            self.demand.restore(state["demand"])
-        else:  # saved before the demand registers existed: keep the P+ peak
-            value, when = state["peak"]
-            self.demand.peaks["p_plus"] = Peak(float(value), None if when is None else int(when))
-        self.debiting_periods = int(state.get("debiting_periods", 0))
-        self.powered_s = float(state["powered_s"])
-        b = state["breaker"]
-        self.breaker.state = b["state"]
-        self.breaker.reason = b["reason"]
-        self.breaker.changed_at = float(b["changed_at"])
-        self.breaker.last_disconnect_at = b["last_disconnect_at"]
-        if "tariffs" in state:
-            self.tariffs.restore(state["tariffs"])
-        elif state["tariff_override"] is not None and self.tariffs.accepts_commands:
-            self.tariffs.set_override(state["tariff_override"])
-        self.load_control.restore(state.get("load_control", ["off", "off"]))  # absent in early saves
-        self.alarms.restore(state["alarms"])
-        if "power_quality" in state:
-            self.pq.restore(state["power_quality"])
-        self._restore_when_allowed = set(state.get("restore_when_allowed", ()))
-        self.household.restore(state["household"])
-        self.grid.restore(state["grid"])
-        # Parts added later start fresh when a state saved before them is restored.
-        if "smart_disconnect" in state:
-            self.smart_disconnect.restore(state["smart_disconnect"])
-        if state.get("prepayment") is not None and self.prepayment.enabled:
-            self.prepayment.restore(state["prepayment"])
-        if "tamper" in state:
-            self.tamper.restore(state["tamper"])
-        if "display" in state:
-            self.display.restore(state["display"])
-        if state.get("s0") is not None and self.s0 is not None:
-            self.s0.restore(state["s0"])
-        self._s0_wh = float(state.get("s0_wh", 0.0))
-        self.pulse_count = int(state.get("pulse_count", 0))
-        p1, p2 = state.get("module_inputs", (False, False))
-        self.module_inputs = (bool(p1), bool(p2))
-        self.clock_offset = int(state.get("clock_offset", 0))
-        self.mono = int(state.get("mono", 0))
-        inputs = state.get("inputs", {})
-        self.neutral_lost = bool(inputs.get("neutral_lost", False))
-        self.outage = bool(inputs.get("outage", False))
-        self._powered = bool(inputs.get("powered", True))
-        down = inputs.get("down_since")
-        self._down_since = None if down is None else int(down)
-        self._last_midnight = int(state.get("last_midnight", -1))
+        state = self._upgraded(state)
+        for key, part in self.parts().items():
+            saved = state.get(key)
+            if saved is not None:
+                part.restore(saved)
         if self._powered:
             self.display.power_on(self.mono)  # the meter starts up again
         # The meter was off between the save and now: nothing registers in the gap.
@@ -946,12 +867,109 @@ class Meter:
             self._lp_status |= POWER_FAILURE
         self.t = max(self.t, saved_t)
 
+    def _upgraded(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A state saved before some parts had their present form, in that form."""
+        state = dict(state)
+        if "demand" not in state:  # saved before the demand registers existed: keep the P+ peak
+            demand = self.demand.to_state()
+            demand["peaks"] = {"p_plus": state["peak"]}
+            state["demand"] = demand
+        if "tariffs" not in state and state.get("tariff_override") is not None:  # only the tariff command was kept
+            state["tariffs"] = {"override": state["tariff_override"]}
+        if not state.get("pulse_outputs"):  # saved before the module pulse outputs: each starts from now
+            state["pulse_outputs"] = [None, None]
+        return state
 
-def _tariffs(settings: MeterSimSettings) -> Tariffs:
+
+# --- parts made from the settings -------------------------------------------------------------------------------
+# The meter makes these from its settings when it starts, and anew when a remote reconfiguration changes them.
+def _new_tariffs(meter: Meter, settings: MeterSimSettings) -> Tariffs:
     return Tariffs(settings.z13, settings.z3, settings.calendar, z20=settings.z20,
                    command_overrides_any_source=settings.tariff_command_overrides_any_source)
 
 
+def _new_prepayment(meter: Meter, settings: MeterSimSettings) -> Prepayment:
+    return Prepayment(settings.prepayment)
+
+
+def _new_smart_disconnect(meter: Meter, settings: MeterSimSettings) -> SmartDisconnect:
+    return SmartDisconnect(settings.smart_disconnect)
+
+
+def _new_power_quality(meter: Meter, settings: MeterSimSettings) -> PowerQuality:
+    return PowerQuality(settings.power_quality, standard_offset=meter.rtc.standard_offset)
+
+
+def _new_display(meter: Meter, settings: MeterSimSettings) -> Display:
+    return Display(settings.display.lists(meter.energy_type, battery=settings.type.has_battery))
+
+
+def _new_tamper(meter: Meter, settings: MeterSimSettings) -> Tamper:
+    return Tamper(settings.tamper)
+
+
+@dataclass(frozen=True, slots=True)
+class _Renewed:
+    """A part made from the settings: when a remote reconfiguration changes any of `settings`, it is made anew, its
+    saved state carried over when `carries` (old, new) says so, and `follow` brings the rest of the meter in line."""
+
+    attr: str
+    settings: frozenset[str]
+    build: Callable[[Meter, MeterSimSettings], Persistent]
+    carries: Callable[[Any, Any], bool] = lambda old, new: True
+    follow: Callable[[Meter, Any], None] = lambda meter, old: None
+
+
+_RENEWED = (
+    _Renewed("tariffs", frozenset({"z13", "tariff_schedule", "tariff_calendar"}), _new_tariffs,
+             follow=lambda meter, old: meter._tariffs_renewed()),
+    _Renewed("smart_disconnect", frozenset({"smart_disconnect"}), _new_smart_disconnect),
+    # The balance carries over a change of the prepayment's parameters; switched on, it starts from its settings.
+    _Renewed("prepayment", frozenset({"prepayment"}), _new_prepayment,
+             carries=lambda old, new: old.enabled and new.enabled,
+             follow=lambda meter, old: meter._prepayment_renewed(old)),
+    _Renewed("pq", frozenset({"power_quality"}), _new_power_quality,
+             follow=lambda meter, old: meter.alarms.configure(meter.settings.power_quality)),
+    _Renewed("display", frozenset({"display"}), _new_display),
+    _Renewed("tamper", frozenset({"tamper"}), _new_tamper),
+)
+
+
+def _new_period(meter: Meter, settings: MeterSimSettings) -> None:
+    # A new capture period: the profile restarts empty (its entries would be misread); the running period keeps its
+    # start, so no energy is lost to the next entry.
+    meter.period_s = settings.integration_period_s
+    meter.demand.period_s = meter.period_s
+    meter.load_profile = LoadProfile(meter.period_s, meter.load_profile.channels)
+
+
+def _new_stop_months(meter: Meter, settings: MeterSimSettings) -> None:
+    meter.stop_months = z7_stop_months(settings.z7)
+
+
+def _new_power_threshold(meter: Meter, settings: MeterSimSettings) -> None:
+    meter.demand.pth_w = settings.power_threshold_w
+
+
+def _new_load_control(meter: Meter, settings: MeterSimSettings) -> None:
+    meter.load_control.z14 = settings.z14
+
+
+def _new_analysis_setup(meter: Meter, settings: MeterSimSettings) -> None:
+    meter.analysis.reconfigure(settings.analysis_setup.channels, settings.analysis_setup.interval_s)
+    meter._analysis_channels()
+
+
+# Settings a remote reconfiguration applies to the parts as they are.
+_ADJUSTED: dict[str, Callable[[Meter, MeterSimSettings], None]] = {
+    "z4": _new_period,
+    "z7": _new_stop_months,
+    "power_threshold_w": _new_power_threshold,
+    "z14": _new_load_control,
+    "analysis_logger": _new_analysis_setup,
+}
+# Without these a state would restart from zero (a total must never go backwards); every later part may be absent.
+_REQUIRED_STATE = ("t", "energy", "powered_s", "breaker", "alarms", "household", "grid")
 _ZERO3 = [0.0, 0.0, 0.0]
 AUTO_RECLOSE = frozenset({"overvoltage"})  # protection trips the meter recloses by itself once cleared
 _I_L1 = INSTANT_KEYS.index("i_l1")

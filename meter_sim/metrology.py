@@ -11,20 +11,25 @@ phase) a phase registers nothing.
 written out per phase with constant indices instead of a loop over the phases (1.7x faster), and it
 adds to the active tariff's six registers (A±, R±, E±; T1–T8) at literal offsets, with
 every value computed by the same float operations in the same order as in the loop it replaced, so
-the results are bit for bit the same. The instantaneous values are computed every step, not on
-demand: the meter reads them every second (analysis-logger means, smart disconnect).
+the results are bit for bit the same. That loop is kept as `reference_step`, which finds every value's place by its
+register key; what the fast step gives up is that readability and its indices' independence of the layout (asserted
+at import). A change to what a step measures must be made in both: tests/test_fast_paths_reference.py runs them
+side by side on random inputs and wants them equal bit for bit. The instantaneous values are computed every step,
+not on demand: the meter reads them every second (analysis-logger means, smart disconnect).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from omnipower.registers import MAX_TARIFF, REGISTERS_BY_KEY
 
-STARTING_THRESHOLD_W: Final = 2.3
-PHASE_PRESENT_V: Final = 160.0  # a phase counts as present at or above this voltage
+# The one home of these §1 numbers: the type number, the display and power quality import them from here.
+STARTING_THRESHOLD_W: Final = 2.3  # §1: per phase, direct meters; below it a phase registers nothing
+STARTING_THRESHOLD_CT_W: Final = 0.6  # §1: per phase, CT meters
+PHASE_PRESENT_V: Final = 160.0  # §1: a phase counts as present at or above this voltage
 NO_SUPPLY_V: Final = 50.0  # below this a phase carries no load at all
 
 # Energy accumulators (Wh, varh, VAh), in this order; keys come from the register table. All 8 tariffs are
@@ -76,6 +81,14 @@ class Metrology:
         self.instant = [0.0] * len(INSTANT_KEYS)
         self.instant[INSTANT_KEYS.index("pf")] = 1.0
         self.powered = True
+
+    def to_state(self) -> dict[str, float]:
+        """The energy registers by key (the instantaneous values are measured afresh)."""
+        return dict(zip(ENERGY_KEYS, self.energy, strict=True))
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Registers saved before one existed start at 0. In place: others hold on to the list."""
+        self.energy[:] = [float(state.get(k, 0.0)) for k in ENERGY_KEYS]
 
     def step(self, dt: float, u: Sequence[float], p_in: Sequence[float], q_in: Sequence[float], closed: bool,
              f: float, tariff: int) -> float:
@@ -237,3 +250,65 @@ class Metrology:
             e[3] -= q_tot * wh
             e[k + 24] -= q_tot * wh
         return a_plus
+
+
+_INSTANT_AT = {key: i for i, key in enumerate(INSTANT_KEYS)}
+_ENERGY_AT = {key: i for i, key in enumerate(ENERGY_KEYS)}
+
+
+def reference_step(m: Metrology, dt: float, u: Sequence[float], p_in: Sequence[float], q_in: Sequence[float],
+                   closed: bool, f: float, tariff: int) -> float:
+    """`Metrology.step` as the plain loop over the phases it was unrolled from, every place found by its key: the
+    reference the fast step is tested against (same float operations in the same order, so the same bits)."""
+    e, inst = m.energy, m.instant
+    at, energy_at = _INSTANT_AT.__getitem__, _ENERGY_AT.__getitem__
+    powered = any(ui >= PHASE_PRESENT_V for ui in u)
+    m.powered = powered
+    wh = dt / 3600.0
+    st = m.starting_threshold_w
+    p_tot = q_tot = 0.0
+    for n in (1, 2, 3):
+        un = u[n - 1]
+        # A phase carries its load only through closed contacts, with the meter powered and the phase present.
+        p, q = (p_in[n - 1], q_in[n - 1]) if closed and powered and un >= NO_SUPPLY_V else (0.0, 0.0)
+        s = _sqrt(p * p + q * q)
+        inst[at(f"u_l{n}")] = un
+        inst[at(f"i_l{n}")] = s / un if un > 1.0 else 0.0
+        imports, exports = p >= st, p <= -st
+        if imports or exports:  # at or above the starting threshold: the sign of P picks import or export
+            inst[at(f"pf_l{n}")] = abs(p) / s
+            e[energy_at(f"a_plus_l{n}" if imports else f"a_minus_l{n}")] += abs(p) * wh
+        else:
+            inst[at(f"pf_l{n}")] = abs(p) / s if s > 0.0 else 1.0
+            if p == p:  # below the threshold a phase registers nothing (NaN, never produced, is passed on)
+                p = q = s = 0.0
+        inst[at(f"p_plus_l{n}")] = p if imports else 0.0
+        inst[at(f"p_minus_l{n}")] = -p if exports else 0.0
+        inst[at(f"s_plus_l{n}")] = s if imports else 0.0
+        inst[at(f"s_minus_l{n}")] = s if exports else 0.0
+        inst[at(f"q_plus_l{n}")] = q if q > 0.0 else 0.0
+        inst[at(f"q_minus_l{n}")] = -q if q < 0.0 else 0.0
+        p_tot += p
+        q_tot += q
+    s_tot = _sqrt(p_tot * p_tot + q_tot * q_tot)
+    inst[at("p_plus")] = p_tot if p_tot > 0.0 else 0.0
+    inst[at("p_minus")] = -p_tot if p_tot < 0.0 else 0.0
+    inst[at("q_plus")] = q_tot if q_tot > 0.0 else 0.0
+    inst[at("q_minus")] = -q_tot if q_tot < 0.0 else 0.0
+    inst[at("s_plus")] = s_tot if p_tot >= 0.0 else 0.0
+    inst[at("s_minus")] = s_tot if p_tot < 0.0 else 0.0
+    inst[at("pf")] = abs(p_tot) / s_tot if s_tot > 0.0 else 1.0
+    inst[at("frequency")] = f
+    if not powered:
+        return 0.0
+
+    def add(key: str, value: float) -> None:  # to the total and to the active tariff's register
+        e[energy_at(key)] += value
+        e[energy_at(f"{key}_t{tariff}")] += value
+
+    quadrant = (1 if q_tot >= 0.0 else 4) if p_tot >= 0.0 else (2 if q_tot >= 0.0 else 3)
+    e[energy_at(f"r{quadrant}")] += abs(q_tot) * wh
+    add("a_plus" if p_tot >= 0.0 else "a_minus", abs(p_tot) * wh)
+    add("e_plus" if p_tot >= 0.0 else "e_minus", s_tot * wh)
+    add("r_plus" if q_tot >= 0.0 else "r_minus", abs(q_tot) * wh)
+    return p_tot * wh if p_tot >= 0.0 else 0.0

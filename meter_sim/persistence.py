@@ -11,10 +11,69 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 FORMAT_VERSION = 1
+
+
+class Persistent(Protocol):
+    """A part of the meter's saved state: the component that holds it saves it as plain JSON types and takes it
+    back (the meter saves and restores itself part by part, see Meter.parts)."""
+
+    def to_state(self) -> Any: ...
+
+    def restore(self, state: Any) -> None: ...
+
+
+class Field:
+    """A plain attribute of an object as a part of the saved state: `save` turns it into JSON types (as it is by
+    default), `load` back into the attribute's type."""
+
+    def __init__(self, owner: object, name: str, load: Callable[[Any], Any],
+                 save: Callable[[Any], Any] = lambda value: value) -> None:
+        self.owner, self.name, self.load, self.save = owner, name, load, save
+
+    def to_state(self) -> Any:
+        return self.save(getattr(self.owner, self.name))
+
+    def restore(self, state: Any) -> None:
+        setattr(self.owner, self.name, self.load(state))
+
+
+class Fields:
+    """Several plain attributes of an object as one part of the saved state (a JSON object): JSON key → (attribute,
+    load). A key absent from a saved state leaves its attribute as it is."""
+
+    def __init__(self, owner: object, fields: dict[str, tuple[str, Callable[[Any], Any]]]) -> None:
+        self.owner, self.fields = owner, fields
+
+    def to_state(self) -> dict[str, Any]:
+        return {key: getattr(self.owner, name) for key, (name, _) in self.fields.items()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for key, (name, load) in self.fields.items():
+            if key in state:
+                setattr(self.owner, name, load(state[key]))
+
+
+class SavedOnly:
+    """A part that is saved but not restored from its key (kept in the file for its readers, or restored through
+    another part)."""
+
+    def __init__(self, save: Callable[[], Any]) -> None:
+        self.save = save
+
+    def to_state(self) -> Any:
+        return self.save()
+
+    def restore(self, state: Any) -> None:
+        pass
+
+
+def optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 class PersistenceError(Exception):

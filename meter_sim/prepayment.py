@@ -50,6 +50,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from meter_sim.disconnect import LIMIT_MAX_A, LIMIT_MAX_W, Action
+from meter_sim.refusals import MeterRefused
 
 PrepaymentState = Literal["OFF", "CREDIT_OK", "ZERO_DEFERRED", "ZERO_DISCONNECTED", "EMERGENCY_LIMITED", "EXPIRED"]
 OFF: PrepaymentState = "OFF"
@@ -66,7 +67,7 @@ TARIFFS = range(1, 9)  # T1..T8
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-class PrepaymentRefused(Exception):
+class PrepaymentRefused(MeterRefused):
     """A prepayment request the present state or configuration does not allow."""
 
 

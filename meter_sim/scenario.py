@@ -37,11 +37,9 @@ from typing import Annotated, Any, Literal, Protocol, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, model_validator
 
-from meter_sim.breaker import BreakerRefused
 from meter_sim.grid import NOMINAL_V
-from meter_sim.load_control import LoadControlRefused
-from meter_sim.prepayment import PrepaymentRefused
-from meter_sim.tariffs import MAX_TARIFF, TariffRefused
+from meter_sim.refusals import MeterRefused
+from meter_sim.tariffs import MAX_TARIFF
 
 DAY_S = 86_400
 SUB_SECOND_MAX_MS = 1000  # sags/swells up to 1 s go to the meter's sag/swell counters (§7.5)
@@ -187,6 +185,62 @@ def _problem(field_name: str, reason: str) -> ValueError:
     return ValueError(f"{field_name}: {reason}")
 
 
+# --- the edges an event makes: each event class says which (`_Event.edges`) -----------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Edge:
+    """A change at t: a meter call (`call` set) or a channel change: base values, or a layer set/removed."""
+
+    t: int
+    event: int
+    kind: str
+    note: str | None
+    call: str | None = None
+    args: tuple[Any, ...] = ()
+    channel: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    layer: tuple[int, int] | None = None  # None: set the base
+    remove: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Occurrence:
+    """One occurrence of events[index] at t (the `occurrence`-th of its repeats), in a run ending at `end`; builds
+    the edges the event makes."""
+
+    index: int
+    kind: str
+    note: str | None
+    t: int
+    occurrence: int
+    end: float | None
+
+    @property
+    def layer(self) -> tuple[int, int]:
+        return (self.index, self.occurrence)
+
+    def call(self, name: str, *args: Any) -> _Edge:
+        """A meter call at t."""
+        return _Edge(self.t, self.index, self.kind, self.note, call=name, args=args)
+
+    def change(self, channel: str, values: dict[str, Any], *, at: int | None = None, layer: bool = False,
+               remove: bool = False) -> _Edge:
+        """A channel change at t (or at `at`): its base values, or this occurrence's layer set or removed."""
+        return _Edge(self.t if at is None else at, self.index, self.kind, self.note, channel=channel, values=values,
+                     layer=self.layer if layer or remove else None, remove=remove)
+
+    def lasting(self, channel: str, values: dict[str, Any], duration: int | None) -> Iterator[_Edge]:
+        """Set the channel's base (no duration), or a layer over it for `duration` seconds."""
+        if duration is None:
+            yield self.change(channel, values)
+            return
+        yield self.change(channel, values, layer=True)
+        yield self.change(channel, {}, at=self.t + duration, remove=True)
+
+
+def _phases(phase: Phase) -> tuple[int, ...]:
+    return (1, 2, 3) if phase == "all" else (phase,)
+
+
 # --- the file's models --------------------------------------------------------------------------------------------
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -203,6 +257,10 @@ class _Event(_Model):
     repeat: Repeat | None = None
     note: str | None = Field(None, description="free text, copied to scenario.json")
 
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        """The meter calls and channel changes of one occurrence (every event kind says its own)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say its edges")
+
 
 class _Lasting(_Event):
     duration: Seconds | None = Field(None, description="how long the value applies (default: from then on)")
@@ -217,6 +275,9 @@ class _Toggle(_Lasting):
             raise _problem("active", "an event with a duration switches the condition on for that long; "
                                      "use active: false without duration to switch it off")
         return self
+
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        return at.lasting(at.kind, {"active": self.active}, self.duration)  # the channel named after the kind
 
 
 class _Shaped(_Lasting):
@@ -252,6 +313,30 @@ class _Shaped(_Lasting):
             out.append(((int(h) * 60 + int(m)) * 60 + int(s or 0), value))
         return sorted(out)
 
+    def extra(self) -> dict[str, Any]:
+        """Values the channel takes besides the scale (a load's extra_w)."""
+        return {}
+
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        channel, extra = at.kind, self.extra()
+        if self.shape is None:
+            yield from at.lasting(channel, {**({"scale": self.scale} if self.scale is not None else {}), **extra},
+                                  self.duration)
+            return
+        points = self.points()
+        if self.days is not None:
+            days = self.days
+        elif at.end is not None:
+            days = max(1, math.ceil((at.end - at.t) / DAY_S))
+        else:
+            raise ScenarioError([f"events[{at.index}].days: needed when the run's end is not known"])
+        if points[0][0] > 0:  # before the first point of the day the last one holds (the shape is cyclic)
+            yield at.change(channel, {"scale": points[-1][1], **extra}, layer=True)
+        for day in range(days):
+            for second, value in points:
+                yield at.change(channel, {"scale": value, **extra}, at=at.t + day * DAY_S + second, layer=True)
+        yield at.change(channel, {}, at=at.t + days * DAY_S, remove=True)
+
 
 class LoadEvent(_Shaped):
     """Household consumption × scale plus a constant extra load (W, spread over the 3 phases)."""
@@ -263,6 +348,9 @@ class LoadEvent(_Shaped):
     def _check(self) -> LoadEvent:
         self._check_shape("scale", "scale and/or extra_w")
         return self
+
+    def extra(self) -> dict[str, Any]:
+        return {"extra_w": self.extra_w} if self.extra_w is not None else {}
 
 
 class PvEvent(_Shaped):
@@ -289,6 +377,10 @@ class VoltageEvent(_Lasting):
             raise _problem("volts", "a value is needed with a duration (null means back to the grid)")
         return self
 
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        for phase in _phases(self.phase):
+            yield from at.lasting(f"voltage{phase}", {"volts": self.volts}, self.duration)
+
 
 class _Dip(_Event):
     phase: Phase
@@ -302,6 +394,17 @@ class _Dip(_Event):
             raise _problem("duration", f"above 1 s it must be whole seconds, got {self.duration / 1000:g} s")
         return self
 
+    def residual_v(self) -> float:
+        """The voltage a dip of whole seconds holds the phase at."""
+        raise NotImplementedError
+
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        for phase in _phases(self.phase):
+            if self.duration <= SUB_SECOND_MAX_MS:
+                yield at.call("voltage_event", at.kind, phase, float(self.duration), self.depth_v)
+            else:
+                yield from at.lasting(f"voltage{phase}", {"volts": self.residual_v()}, self.duration // 1000)
+
 
 class SagEvent(_Dip):
     kind: Literal["sag"]
@@ -312,9 +415,15 @@ class SagEvent(_Dip):
             raise _problem("depth_v", f"a sag cannot go below 0 V (depth ≤ {NOMINAL_V:g} V)")
         return self
 
+    def residual_v(self) -> float:
+        return NOMINAL_V - self.depth_v
+
 
 class SwellEvent(_Dip):
     kind: Literal["swell"]
+
+    def residual_v(self) -> float:
+        return NOMINAL_V + self.depth_v
 
 
 class OutageEvent(_Toggle):
@@ -333,6 +442,9 @@ class TamperEvent(_Toggle):
     kind: Literal["tamper"]
     detector: Literal["magnetic", "cover"]
 
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        return at.lasting(f"tamper_{self.detector}", {"active": self.active}, self.duration)
+
 
 class ButtonEvent(_Event):
     """short: a press of the push button (display scroll); hold: the 6-s hold on the disconnect item."""
@@ -347,10 +459,20 @@ class ButtonEvent(_Event):
             raise _problem("presses", "a hold is one action; use repeat for more")
         return self
 
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        if self.press == "hold":
+            yield at.call("breaker_command", "push_button")
+            return
+        for _ in range(self.presses):
+            yield at.call("press_button")
+
 
 class TopUpEvent(_Event):
     kind: Literal["top_up"]
     amount: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = Field(description="in the prepayment unit")
+
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        yield at.call("top_up", self.amount)
 
 
 class ModuleInputsEvent(_Lasting):
@@ -367,10 +489,17 @@ class ModuleInputsEvent(_Lasting):
             raise _problem("port1", "give port1 and/or port2")
         return self
 
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        ports = {k: v for k, v in (("port1", self.port1), ("port2", self.port2)) if v is not None}
+        return at.lasting("module_inputs", ports, self.duration)
+
 
 class PulsesEvent(_Event):
     kind: Literal["pulses"]
     pulses: Annotated[int, Field(ge=1)]
+
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        yield at.call("pulse_input", self.pulses)
 
 
 class SetTimeEvent(_Event):
@@ -386,9 +515,15 @@ class SetTimeEvent(_Event):
             raise _problem("to", "give either to (an ISO time) or shift (e.g. '+90s')")
         return self
 
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        yield at.call("set_time", float(self.to if self.to is not None else at.t + (self.shift or 0)))
+
 
 class DebitingStopEvent(_Event):
     kind: Literal["debiting_stop"]
+
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        yield at.call("debiting_stop", "command")
 
 
 class TariffEvent(_Lasting):
@@ -403,6 +538,9 @@ class TariffEvent(_Lasting):
             raise _problem("tariff", "a tariff is needed with a duration (null means automatic)")
         return self
 
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        return at.lasting("tariff", {"tariff": self.tariff}, self.duration)
+
 
 class BreakerEvent(_Event):
     """A remote breaker command."""
@@ -410,11 +548,17 @@ class BreakerEvent(_Event):
     kind: Literal["breaker"]
     action: Literal["connect", "disconnect", "release"]
 
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        yield at.call("breaker_command", self.action)
+
 
 class EmergencyCreditEvent(_Event):
     """Prepayment: the consumer (or head-end) asks for emergency supply after the credit ran out."""
 
     kind: Literal["emergency_credit"]
+
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        yield at.call("request_emergency")
 
 
 class TamperReleaseEvent(_Event):
@@ -423,6 +567,9 @@ class TamperReleaseEvent(_Event):
     kind: Literal["tamper_release"]
     detector: Literal["magnetic", "cover"] | None = None
 
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        yield at.call("tamper_release", self.detector)
+
 
 class LoadControlEvent(_Event):
     """Switch a load-control relay by remote command."""
@@ -430,6 +577,9 @@ class LoadControlEvent(_Event):
     kind: Literal["load_control"]
     relay: Literal[1, 2]
     state: Literal["on", "off"]
+
+    def edges(self, at: _Occurrence) -> Iterator[_Edge]:
+        yield at.call("load_control_command", self.relay, self.state)
 
 
 Event = Annotated[
@@ -628,108 +778,6 @@ def _channels() -> dict[str, _Channel]:
     return channels
 
 
-@dataclass(frozen=True, slots=True)
-class _Edge:
-    """A change at t: a meter call (`call` set) or a channel change: base values, or a layer set/removed."""
-
-    t: int
-    event: int
-    kind: str
-    note: str | None
-    call: str | None = None
-    args: tuple[Any, ...] = ()
-    channel: str = ""
-    values: dict[str, Any] = field(default_factory=dict)
-    layer: tuple[int, int] | None = None  # None: set the base
-    remove: bool = False
-
-
-def _phases(phase: Phase) -> tuple[int, ...]:
-    return (1, 2, 3) if phase == "all" else (phase,)
-
-
-def _edges(index: int, event: Any, t: int, occurrence: int, end: float | None) -> Iterator[_Edge]:
-    """The edges of one occurrence of an event at time t."""
-
-    def call(name: str, *args: Any) -> _Edge:
-        return _Edge(t, index, event.kind, event.note, call=name, args=args)
-
-    def lasting(channel: str, values: dict[str, Any], duration: int | None) -> Iterator[_Edge]:
-        if duration is None:
-            yield _Edge(t, index, event.kind, event.note, channel=channel, values=values)
-            return
-        key = (index, occurrence)
-        yield _Edge(t, index, event.kind, event.note, channel=channel, values=values, layer=key)
-        yield _Edge(t + duration, index, event.kind, event.note, channel=channel, layer=key, remove=True)
-
-    if isinstance(event, LoadEvent | PvEvent):
-        channel = event.kind
-        extra = {"extra_w": event.extra_w} if isinstance(event, LoadEvent) and event.extra_w is not None else {}
-        if event.shape is None:
-            values = {**({"scale": event.scale} if event.scale is not None else {}), **extra}
-            yield from lasting(channel, values, event.duration)
-            return
-        points = event.points()
-        key = (index, occurrence)
-        if event.days is not None:
-            days = event.days
-        elif end is not None:
-            days = max(1, math.ceil((end - t) / DAY_S))
-        else:
-            raise ScenarioError([f"events[{index}].days: needed when the run's end is not known"])
-        if points[0][0] > 0:  # before the first point of the day the last one holds (the shape is cyclic)
-            yield _Edge(t, index, event.kind, event.note, channel=channel,
-                        values={"scale": points[-1][1], **extra}, layer=key)
-        for day in range(days):
-            for second, value in points:
-                yield _Edge(t + day * DAY_S + second, index, event.kind, event.note, channel=channel,
-                            values={"scale": value, **extra}, layer=key)
-        yield _Edge(t + days * DAY_S, index, event.kind, event.note, channel=channel, layer=key, remove=True)
-    elif isinstance(event, VoltageEvent):
-        for phase in _phases(event.phase):
-            yield from lasting(f"voltage{phase}", {"volts": event.volts}, event.duration)
-    elif isinstance(event, SagEvent | SwellEvent):
-        for phase in _phases(event.phase):
-            if event.duration <= SUB_SECOND_MAX_MS:
-                yield call("voltage_event", event.kind, phase, float(event.duration), event.depth_v)
-            else:
-                volts = NOMINAL_V - event.depth_v if event.kind == "sag" else NOMINAL_V + event.depth_v
-                yield from lasting(f"voltage{phase}", {"volts": volts}, event.duration // 1000)
-    elif isinstance(event, OutageEvent | NeutralLossEvent):
-        yield from lasting(event.kind, {"active": event.active}, event.duration)
-    elif isinstance(event, TamperEvent):
-        yield from lasting(f"tamper_{event.detector}", {"active": event.active}, event.duration)
-    elif isinstance(event, ButtonEvent):
-        if event.press == "hold":
-            yield call("breaker_command", "push_button")
-        else:
-            for _ in range(event.presses):
-                yield call("press_button")
-    elif isinstance(event, TopUpEvent):
-        yield call("top_up", event.amount)
-    elif isinstance(event, ModuleInputsEvent):
-        ports = {k: v for k, v in (("port1", event.port1), ("port2", event.port2)) if v is not None}
-        yield from lasting("module_inputs", ports, event.duration)
-    elif isinstance(event, PulsesEvent):
-        yield call("pulse_input", event.pulses)
-    elif isinstance(event, SetTimeEvent):
-        yield call("set_time", float(event.to if event.to is not None else t + (event.shift or 0)))
-    elif isinstance(event, DebitingStopEvent):
-        yield call("debiting_stop", "command")
-    elif isinstance(event, TariffEvent):
-        yield from lasting("tariff", {"tariff": event.tariff}, event.duration)
-    elif isinstance(event, BreakerEvent):
-        yield call("breaker_command", event.action)
-    elif isinstance(event, EmergencyCreditEvent):
-        yield call("request_emergency")
-    elif isinstance(event, TamperReleaseEvent):
-        yield call("tamper_release", event.detector)
-    elif isinstance(event, LoadControlEvent):
-        yield call("load_control_command", event.relay, event.state)
-    else:  # pragma: no cover - every kind is handled above
-        raise AssertionError(f"unhandled event {event!r}")
-
-
 def _occurrences(index: int, event: Any, start: int, end: float | None) -> Iterator[int]:
     first = start + event.at.seconds if isinstance(event.at, Offset) else event.at.t
     if first < start:
@@ -755,7 +803,7 @@ def _resolve(scenario: Scenario, start: int, end: float | None) -> list[Action]:
     edges: list[tuple[int, int, int, _Edge]] = []  # (t, event index, generation order, edge)
     for index, event in enumerate(scenario.events):
         for occurrence, t in enumerate(_occurrences(index, event, start, end)):
-            for edge in _edges(index, event, t, occurrence, end):
+            for edge in event.edges(_Occurrence(index, event.kind, event.note, t, occurrence, end)):
                 if end is None or edge.t < end:
                     edges.append((edge.t, index, len(edges), edge))
     edges.sort(key=lambda e: e[:3])
@@ -826,9 +874,7 @@ class ScenarioTarget(Protocol):
 
 
 # What the meter may refuse: recorded as the event's outcome, the run goes on.
-REFUSALS: tuple[type[Exception], ...] = (
-    ValueError, BreakerRefused, PrepaymentRefused, LoadControlRefused, TariffRefused,
-)
+REFUSALS: tuple[type[Exception], ...] = (ValueError, MeterRefused)
 
 
 @dataclass(frozen=True, slots=True)

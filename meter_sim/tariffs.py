@@ -34,6 +34,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
+from meter_sim.refusals import MeterRefused
 from meter_sim.zcodes import (
     Z3_ROLES,
     Z_DEFAULTS,
@@ -67,7 +68,7 @@ _YYYYMMDD = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _LEAP_YEAR = 2000  # checks MM-DD against a leap year, so that 02-29 is a real day
 
 
-class TariffRefused(Exception):
+class TariffRefused(MeterRefused):
     """A tariff or tariff-plan command the meter's configuration does not allow (Z13)."""
 
 

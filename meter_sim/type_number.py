@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal
 
+from meter_sim.metrology import STARTING_THRESHOLD_CT_W, STARTING_THRESHOLD_W
+
 MeterType = Literal["three_phase", "ct", "single_phase"]
 Housing = Literal["standard", "ST"]
 Breaker = Literal["none", "dual", "standard"]
@@ -211,7 +213,7 @@ class TypeNumber:
     @property
     def starting_threshold_w(self) -> float:
         """Per phase: below it no energy is registered (§1)."""
-        return 0.6 if self.is_ct else 2.3
+        return STARTING_THRESHOLD_CT_W if self.is_ct else STARTING_THRESHOLD_W
 
     @property
     def led_imp_per_kwh(self) -> int:

@@ -40,6 +40,34 @@ def log_types(m: Meter, name: str) -> list[str]:
     return [e.type for e in m.logs[name].entries()]
 
 
+# --- voltage alarms ------------------------------------------------------------------------------------------------
+def test_voltage_alarms_follow_the_configured_power_quality_limits() -> None:
+    """The alarms and the voltage-quality log judge a phase by the same single-value limits (§7.2)."""
+    m = meter(power_quality={"u_high_sv": 245, "u_low_sv": 215})
+    default = meter()
+    for each in (m, default):
+        each.advance_to(T0 + 10)
+        each.drain_events()
+        each.set_phase_voltage(1, 248.0)
+        each.set_phase_voltage(3, 212.0)
+        each.advance_to(T0 + 20)
+    events = [e for e in m.drain_events() if isinstance(e, AlarmEvent)]
+    assert [(e.type, e.active, e.phase) for e in events] == [("overvoltage", True, 1), ("undervoltage", True, 3)]
+    assert {("overvoltage", 1), ("undervoltage", 3)} <= set(m.alarms.active)
+    assert alarms(default, "overvoltage") == [] and not default.alarms.active  # 248 V and 212 V: within 207–253 V
+    m.set_phase_voltage(1, None)
+    m.set_phase_voltage(3, None)
+    m.advance_to(T0 + 30)  # the excursions end: the log has them, the alarms end with them
+    assert {e.type for e in m.logs["voltage_quality"].entries()} >= {"sv_max_start", "sv_min_start"}
+    assert not m.alarms.active and alarms(m, "overvoltage") == [False]
+    m.set_phase_voltage(2, 250.0)
+    m.advance_to(T0 + 40)
+    assert alarms(m, "overvoltage") == [True]
+    m.reconfigure({"power_quality": {"u_high_sv": 253}})  # a remote change of the limit moves the alarm with it
+    m.advance_to(T0 + 41)
+    assert alarms(m, "overvoltage") == [False]
+
+
 # --- tamper -------------------------------------------------------------------------------------------------------
 def test_magnetic_tamper_is_logged_alarmed_and_shown_while_present() -> None:
     m = meter()

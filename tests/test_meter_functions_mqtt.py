@@ -73,3 +73,17 @@ async def test_tamper_prepayment_reconfiguration_and_time_over_mqtt(mosquitto: M
         # The LCD topic follows the meter
         display = (await p.wait_for("omnipower/m1/display", after=p.mark())).json()
         assert display["time"] >= "2026-01-15T13:30:00+01:00" and "text" in display
+
+
+async def test_the_voltage_alarms_follow_the_configured_power_quality_limits(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """With U_high,sv at 245 V a phase at 248 V is an overvoltage (the default 253 V would let it pass)."""
+    config = gateway_config(tmp_path, mosquitto.port, meters=[{"id": "m1", "power_quality": {"u_high_sv": 245}}])
+    async with running_gateway(config), probe_client(mosquitto, "omnipower/m1/#") as p:
+        await p.wait_for("omnipower/m1/state")
+        mark = p.mark()
+        assert (await ask(p, "omnipower/m1/set/voltage_l1", b"248"))["status"] == "ok"
+        event = (await p.wait_for("omnipower/m1/alarm", after=mark)).json()
+        assert (event["type"], event["active"], event["phase"]) == ("overvoltage", True, 1)
+        assert event["detail"] == {"voltage": 248.0}

@@ -3,9 +3,12 @@ determinism. Every test drives a stepped clock; none sleeps."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ from meter_sim.load_control import LoadControlRefused
 from meter_sim.meter import Meter
 from meter_sim.metrology import INSTANT_KEYS, Metrology
 from meter_sim.persistence import MeterStore, PersistenceError
+from meter_sim.refusals import MeterRefused
 from meter_sim.tariffs import TariffSchedule
 
 JAN_15 = datetime(2026, 1, 15, 0, 0, tzinfo=UTC).timestamp()  # a Thursday
@@ -316,6 +320,24 @@ def test_load_control_off_by_z14_refuses_commands() -> None:
     with pytest.raises(LoadControlRefused, match="Z14 = 000"):
         meter.load_control_command(1, "on")
     assert meter.readings()["load_control_1"] == "off"
+
+
+def test_every_refusal_in_the_simulator_is_a_meter_refusal() -> None:
+    """Callers (gateway, scenarios, M-Bus) catch MeterRefused alone: a refusal class outside it would escape them."""
+    refusals = [obj for module in _meter_sim_modules() for name, obj in vars(module).items()
+                if name.endswith("Refused") and isinstance(obj, type)]
+    assert {c.__name__ for c in refusals} >= {"BreakerRefused", "LoadControlRefused", "PrepaymentRefused",
+                                              "TariffRefused"}
+    assert all(issubclass(c, MeterRefused) for c in refusals), refusals
+    meter, _ = make_meter(z14=0)
+    with pytest.raises(MeterRefused):
+        meter.load_control_command(1, "on")
+
+
+def _meter_sim_modules() -> list[ModuleType]:
+    package = importlib.import_module("meter_sim")
+    return [importlib.import_module(info.name)
+            for info in pkgutil.walk_packages(package.__path__, "meter_sim.") if not info.name.endswith("__main__")]
 
 
 # --- permanent memory -----------------------------------------------------------------------------

@@ -18,14 +18,12 @@ from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source
 from meter_sim.alarms import AlarmEvent
-from meter_sim.breaker import BreakerChange, BreakerRefused
+from meter_sim.breaker import BreakerChange
 from meter_sim.clock import ScaledClock
-from meter_sim.load_control import LoadControlRefused
 from meter_sim.log_export import query_log
 from meter_sim.meter import Meter
 from meter_sim.persistence import MeterStore
-from meter_sim.prepayment import PrepaymentRefused
-from meter_sim.tariffs import TariffRefused
+from meter_sim.refusals import MeterRefused
 from omnipower.alarms import ALARM_TYPES
 
 log = logging.getLogger(__name__)
@@ -118,7 +116,7 @@ class SimulatedSource(Source):
         self._advance()
         try:
             result = self._carry_out(command.name, command.value)
-        except (BreakerRefused, LoadControlRefused, PrepaymentRefused, TariffRefused) as exc:
+        except MeterRefused as exc:
             raise CommandError(command.name, str(exc)) from None
         except ValidationError as exc:
             raise CommandError(command.name, _validation_message(exc)) from None

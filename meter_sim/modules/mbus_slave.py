@@ -17,10 +17,8 @@ import logging
 import zlib
 from collections.abc import Callable
 
-from meter_sim.breaker import BreakerRefused
-from meter_sim.load_control import LoadControlRefused
 from meter_sim.meter import Meter
-from meter_sim.tariffs import TariffRefused
+from meter_sim.refusals import MeterRefused
 from omnipower import mbus
 from omnipower.errors import CodecError
 
@@ -102,7 +100,7 @@ class MbusSlave:
                     meter.set_tariff(value if isinstance(value, int) else None)
                 else:
                     meter.load_control_command(int(name[-1]), value)  # type: ignore[arg-type]
-        except (CodecError, BreakerRefused, LoadControlRefused, TariffRefused) as exc:
+        except (CodecError, MeterRefused) as exc:
             log.info("mbus: command refused: %s", exc)
             self.application_error = str(exc)
 
