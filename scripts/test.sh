@@ -24,6 +24,7 @@ for candidate in "${PYTHON313:-}" python3.13 /usr/bin/python3.13 /usr/local/bin/
     break
   fi
 done
+py313_log=
 if [ -n "$py313" ]; then
   if [ ! -x .venv-3.13/bin/python ]; then "$py313" -m venv .venv-3.13; fi
   if [ ! -f .venv-3.13/.installed ] || [ pyproject.toml -nt .venv-3.13/.installed ]; then
@@ -31,10 +32,22 @@ if [ -n "$py313" ]; then
     .venv-3.13/bin/python -m pip install -q -e ".[dev]"
     touch .venv-3.13/.installed
   fi
-  echo "== pytest, integration tests on $(.venv-3.13/bin/python -V)"
-  .venv-3.13/bin/python -m pytest -q -m integration -p no:cacheprovider
+  # Beside the main run (the integration tests mostly wait on sockets): its output follows the main run's.
+  py313_log=$(mktemp)
+  .venv-3.13/bin/python -m pytest -q -m integration -p no:cacheprovider >"$py313_log" 2>&1 &
+  py313_pid=$!
 else
   echo "== no Python 3.13 here: integration tests on 3.13 skipped"
 fi
 echo "== pytest on $(.venv/bin/python -V)"
-exec .venv/bin/python -m pytest "$@"
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ -n "$py313_log" ]; then
+  status313=0
+  wait "$py313_pid" || status313=$?
+  echo "== pytest, integration tests on $(.venv-3.13/bin/python -V)"
+  cat "$py313_log"
+  rm -f "$py313_log"
+  if [ "$status" -eq 0 ]; then status=$status313; fi
+fi
+exit "$status"
