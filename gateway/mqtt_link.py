@@ -15,6 +15,7 @@ import logging
 import random
 import socket
 import ssl
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,6 +32,7 @@ __all__ = ["Incoming", "LinkUser", "MqttLink", "Outgoing"]
 log = logging.getLogger(__name__)
 
 IO_TIMEOUT = 10.0
+WINDOW = 256  # QoS 1 messages in flight at once: the sender never waits a round trip per message
 # A lost or refused connection is retried fast (the broker restarting is the common case); a broker that
 # answers but refuses us (CONNACK: bad password, not authorised) slowly, as retrying cannot help.
 BACKOFF_MIN, BACKOFF_MAX, BACKOFF_REFUSED_MAX = 0.05, 1.0, 30.0
@@ -117,6 +119,11 @@ class MqttLink:
                     await self._stop.wait()
 
     def _make_client(self) -> aiomqtt.Client:
+        client = self._new_client()
+        client.pending_calls_threshold = WINDOW + 16  # aiomqtt warns at every publish beyond 10 in flight
+        return client
+
+    def _new_client(self) -> aiomqtt.Client:
         m = self.mqtt
         return aiomqtt.Client(
             self.host,
@@ -130,6 +137,7 @@ class MqttLink:
             tls_params=tls_parameters(m.tls),
             tls_insecure=True if isinstance(m.tls, TlsSettings) and m.tls.insecure else None,
             timeout=IO_TIMEOUT,
+            max_inflight_messages=WINDOW,
         )
 
     async def _session(self, client: aiomqtt.Client, user: LinkUser) -> None:
@@ -187,14 +195,27 @@ class MqttLink:
             self.outbox.put(msgs, connected=self._client is not None)
 
     async def _flush(self, client: aiomqtt.Client) -> None:
-        """The one sender of a session: the outbox's front message, until the broker acknowledged it."""
-        while True:
-            msg = self.outbox.peek()
-            if msg is None:
-                await self.outbox.wait()
-                continue
-            await self._send(client, msg)
-            self.outbox.sent()
+        """The one sender of a session. Up to WINDOW messages are in flight at once (pipelined: paho writes them
+        in the order they were handed over); the outbox forgets its front message only when that one is
+        acknowledged, so order is kept and a lost connection loses nothing (what was in flight is sent again)."""
+        inflight: deque[asyncio.Task[None]] = deque()
+        try:
+            while True:
+                while len(inflight) < WINDOW and (msg := self.outbox.peek(len(inflight))) is not None:
+                    inflight.append(asyncio.create_task(self._send(client, msg)))
+                self.outbox.in_flight = len(inflight)
+                if not inflight:
+                    await self.outbox.wait()
+                    continue
+                await inflight[0]
+                inflight.popleft()
+                self.outbox.sent()
+                self.outbox.in_flight = len(inflight)
+        finally:
+            self.outbox.in_flight = 0
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
 
     async def _send(self, client: aiomqtt.Client, msg: Outgoing) -> None:
         props = None

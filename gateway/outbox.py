@@ -51,6 +51,7 @@ class Outbox:
         self.emptied.set()
         self._db: sqlite3.Connection | None = None
         self.dropped = 0  # events dropped because the outbox was full
+        self.in_flight = 0  # the sender's messages at the front: handed to the broker, never dropped from here
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None)
@@ -107,7 +108,7 @@ class Outbox:
 
     def _drop_oldest_event(self) -> None:
         for i, (row_id, msg) in enumerate(self._queue):
-            if msg.keep:
+            if msg.keep and i >= self.in_flight:
                 del self._queue[i]
                 self._forget(row_id)
                 self._kept -= 1
@@ -116,8 +117,9 @@ class Outbox:
                     log.warning("outbox full (%d events): dropped the oldest (%d so far)", self.limit, self.dropped)
                 return
 
-    def peek(self) -> Outgoing | None:
-        return self._queue[0][1] if self._queue else None
+    def peek(self, index: int = 0) -> Outgoing | None:
+        """The message `index` places behind the front (the sender keeps several in flight)."""
+        return self._queue[index][1] if index < len(self._queue) else None
 
     def sent(self) -> None:
         """The front message is with the broker (acknowledged for QoS 1): forget it."""

@@ -71,8 +71,16 @@ class StatePublisher:
                          retain=True) for mid in self.sources]
 
     async def _publish_loop(self) -> None:
+        """A publication every `interval` on a fixed schedule (not interval plus the work); a round that
+        overran its slot is followed at once by the next, and slots already missed are skipped, not caught up."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
-            await asyncio.sleep(self.interval)
+            due += self.interval
+            now = loop.time()
+            if due < now:
+                due += (now - due) // self.interval * self.interval
+            await asyncio.sleep(due - now)
             for mid in self.sources:
                 self._send(await self.state_messages(mid))
 

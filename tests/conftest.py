@@ -81,6 +81,7 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     log = tmp_path / "mosquitto.log"
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
+        "max_queued_messages 100000\n"  # a probe that reads slowly must not lose what it subscribed to
         f"log_dest file {log}\nlog_type all\n"
         + ("user root\n" if os.geteuid() == 0 else "")  # as root, mosquitto would drop to a user that cannot log here
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Mosquitto, free_port
+from conftest import Mosquitto, free_port, probe_client
 from gateway_harness import gateway_config
 from tls_ca import make_pki
 
@@ -179,3 +179,17 @@ async def test_a_gateway_restarted_mid_outage_delivers_what_it_had_queued(tmp_pa
             (True, 190.0), (False, None), (True, 180.0)]
     finally:
         broker.stop()
+
+
+async def test_pipelined_publishing_keeps_order(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Many messages in flight at once still arrive in the order they were queued, events and state mixed."""
+    config = gateway_config(tmp_path, mosquitto.port)
+    async with gateway(config) as (bridge, _), probe_client(mosquitto, "order/#") as probe:
+        await until(lambda: bridge.connected.is_set())
+        msgs = [Outgoing(f"order/{'event' if n % 7 == 0 else 'state'}", str(n).encode(), keep=n % 7 == 0)
+                for n in range(3000)]
+        for start in range(0, len(msgs), 100):
+            bridge.link.queue(msgs[start:start + 100])
+        await probe.wait_for("order/state", lambda m: m.payload == b"2999", timeout=30)
+        assert [int(m.payload) for m in probe.messages] == list(range(3000))
+        assert bridge.link.outbox.events == 0
