@@ -23,6 +23,7 @@ Each `test_regression_…` holds an input the fuzzing found, with the fix it nee
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -46,6 +47,7 @@ from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
 from meter_sim.modules.optical import OpticalPort
 from omnipower import iec62056_21, mbus
+from omnipower import modbus_map as mm
 from omnipower.crc import crc16_x25
 from omnipower.dlms import CosemDateTime, parse_glo_keys
 from omnipower.errors import CodecError
@@ -445,3 +447,22 @@ def test_readers_take_random_bytes_in_random_chunks(name: str, data: bytes, cuts
             assert all(isinstance(e, CodecError) for e in reader.take_errors())
         else:
             reader.idle()  # M-Bus: the line went quiet
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(st.integers(0, 0xFFFF) | st.sampled_from([0, 0xFFFF, 0x8000, 0x7FFF, 1]), max_size=130),
+       start=st.integers(0, mm.INPUT_COUNT + 4) | st.sampled_from([mm.TIME_ADDRESS, mm.TIME_ADDRESS + 2]))
+def test_modbus_map_decoders_take_any_registers(words: list[int], start: int) -> None:
+    """Whatever words a meter answers, the map's decoders give values or a CodecError."""
+    with contextlib.suppress(CodecError):
+        mm.decode_inputs(words, start)
+    with contextlib.suppress(CodecError):
+        mm.decode_features(words[:mm.FEATURES_COUNT])
+
+
+def test_regression_a_utc_offset_past_a_day_is_a_codec_error() -> None:
+    """Found by the test above (the words exactly as it found them): the clock registers' offset word pair
+    read 0x0002_0000 s (36 h); `datetime.timezone` raised ValueError, which is no CodecError."""
+    with pytest.raises(CodecError, match=r"UTC offset 131072 s in input registers 0x0094–0x0095 is not within ±24 h"):
+        mm.decode_inputs([0, 0, 2, 0], mm.TIME_ADDRESS)
+    assert mm.decode_inputs([0, 0, 0, 3600], mm.TIME_ADDRESS) == {"time": "1970-01-01T01:00:00+01:00"}
