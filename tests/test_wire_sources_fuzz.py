@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -412,6 +412,59 @@ def test_optical_push_source_survives_a_hostile_line(tmp_path: Path, monkeypatch
 def expected_optical(port: OpticalPort) -> dict[str, float]:
     values = iec62056_21.readings_from_readout(port.readout())
     return {REGISTERS_BY_OBIS[code].key: v for code, v in values.items() if code in REGISTERS_BY_OBIS}
+
+
+@contextlib.contextmanager
+def optical_rig(tmp_path: Path) -> Iterator[tuple[Rig, OpticalPort]]:
+    meter, clock = sim_meter()
+    port = OpticalPort(meter)
+
+    async def well_behaved(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await port.converse(reader, writer.write)
+
+    with LoopThread() as lt:
+        peer = lt.run(Peer(well_behaved).start())
+        config, _ = meter_config(tmp_path, source="optical", transport=f"tcp:127.0.0.1:{peer.port}")
+        source = optical_source.OpticalSource(config, response_timeout=QUICK_S)  # silence costs QUICK_S, not 3 s
+        yield Rig(lt, peer, source, lt.run(started(source.run())), meter, clock), port
+
+
+def test_optical_readout_source_survives_a_hostile_meter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    watched, held = watch(iec62056_21.Iec62056Reader)
+    monkeypatch.setattr(iec62056_21, "Iec62056Reader", watched)  # the one ClientSession reads with
+    with optical_rig(tmp_path) as (rig, port):
+        base = [port.identification.encode(), port.readout().encode()]
+
+        @episodes(40)
+        @given(replies=st.lists(st.lists(pieces(base, iec_extra(base)), min_size=1, max_size=4).map(b"".join),
+                                min_size=1, max_size=2),
+               cuts=st.lists(st.integers(0, 10**6), max_size=6), then_silent=st.booleans())
+        def episode(replies: list[bytes], cuts: list[int], then_silent: bool) -> None:
+            rig.peer.scripts.append(scripted(replies, cuts, then_silent, request_end=b"\n"))
+            rig.read()  # whatever the meter said: readings, or a SourceError (anything else fails the test)
+            tick(rig.meter, rig.clock)
+            readings = rig.read()
+            assert not isinstance(readings, SourceError), readings
+            assert readings["time"] == rig.meter.rtc.iso(rig.meter.t)
+            assert {k: readings[k] for k in expected_optical(port)} == expected_optical(port)
+            alive(rig.task)
+            assert held[0] <= iec62056_21.MAX_READOUT_LEN, held[0]
+
+        episode()
+
+
+def test_regression_optical_readout_with_a_register_twice_is_the_meters_fault(tmp_path: Path) -> None:
+    """Found by the fuzzing above (the answer exactly as it came): a readout with a valid BCC naming 1.8.0
+    twice. The CodecError of its values left `read()` as it was, outside the `SourceError` the bridge expects
+    of a meter: a traceback in the log, `get` answered "internal error"."""
+    with optical_rig(tmp_path) as (rig, _):
+        answer = b"/AAA \r\n\x021.8.0(.0001012345*kWh)\r\n1.8.0(*.0001012345Whk)\r\n!\r\n\x03%"
+        rig.peer.scripts.append(scripted([answer], request_end=b"\n"))
+        failure = rig.read()
+        assert isinstance(failure, SourceError)
+        assert str(failure).endswith("register 1.8.0 appears twice in the readout"), failure
+        assert not rig.source.online
+        assert not isinstance(rig.read(), SourceError) and rig.source.online  # and the next poll is fine
 
 
 # --- sans-IO: the streaming readers, in random chunks --------------------------------------------------------
