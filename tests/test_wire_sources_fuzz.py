@@ -28,7 +28,7 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,11 +40,13 @@ from sim_harness import START
 from gateway.config import MeterConfig, load_settings
 from gateway.service import make_source
 from gateway.sources import han as han_source
+from gateway.sources import mbus as mbus_source
 from gateway.sources import optical as optical_source
 from gateway.sources.base import Readings, Source, SourceError
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
+from meter_sim.modules.mbus_slave import MbusSlave
 from meter_sim.modules.optical import OpticalPort
 from omnipower import iec62056_21, mbus
 from omnipower import modbus_map as mm
@@ -465,6 +467,129 @@ def test_regression_optical_readout_with_a_register_twice_is_the_meters_fault(tm
         assert str(failure).endswith("register 1.8.0 appears twice in the readout"), failure
         assert not rig.source.online
         assert not isinstance(rig.read(), SourceError) and rig.source.online  # and the next poll is fine
+
+
+# --- M-Bus -------------------------------------------------------------------------------------------------
+
+
+def long_frame(c: int, ci: int, data: bytes) -> bytes:
+    """A long frame with a valid checksum around `data` (the link layer cannot tell it is nonsense)."""
+    body = bytes([c, 1, ci]) + data[:252]
+    return bytes([0x68, len(body), len(body), 0x68]) + body + bytes([sum(body) & 0xFF, 0x16])
+
+
+def mbus_extra(base: list[bytes]) -> list[st.SearchStrategy[bytes]]:
+    header = base[0][7:19]  # the long header of our meter's telegram
+    rsp = st.sampled_from([0x08, 0x18, 0x28, 0x38])
+    return [
+        st.tuples(rsp, st.binary(max_size=200)).map(lambda t: long_frame(t[0], 0x72, header + t[1])),  # records
+        st.tuples(st.integers(0, 255), st.integers(0, 255), st.binary(max_size=60)).map(lambda t: long_frame(*t)),
+        st.binary(max_size=200).map(lambda b: long_frame(0x08, 0x72, header[:4] + b"\x2d\x2c" + header[6:] + b)),
+        st.sampled_from(base).map(lambda f: long_frame(f[4], 0x72, f[7:-2].rstrip(b"\x1f") + b"\x1f")),  # more…
+        st.binary(max_size=10).map(lambda b: long_frame(0x08, 0x72, bytes(4) + header[4:] + b + b"\x1f")),
+        st.sampled_from([b"\xe5", b"\x10\x7b\x01\x7c\x16", b"\x68\xff\xff\x68", b"\x68\x03\x03\x68\x08\x01\x72"]),
+    ]
+
+
+def multi_telegram_mixups(base: list[bytes]) -> st.SearchStrategy[list[bytes]]:
+    """A readout in several telegrams that goes wrong: the next telegram from another meter, more announced
+    by the last one, or more telegrams than a readout may take."""
+    def telegram(ident: bytes, more: bool, records: bytes = b"") -> bytes:
+        data = base[0][7:-2].rstrip(b"\x1f")
+        return long_frame(0x08, 0x72, ident + data[4:] + records + (b"\x1f" if more else b""))
+
+    ident = base[0][7:11]
+    other = st.binary(min_size=4, max_size=4).filter(lambda b: b != ident)
+    return st.one_of(
+        st.tuples(other, st.booleans()).map(lambda t: [telegram(ident, True), telegram(t[0], t[1])]),
+        st.integers(1, 20).map(lambda n: [telegram(ident, True)] * n),
+        st.binary(max_size=20).map(lambda r: [telegram(ident, True), telegram(ident, False, r)]),
+    )
+
+
+@contextlib.contextmanager
+def mbus_rig(tmp_path: Path) -> Iterator[tuple[Rig, MbusSlave, list[bytes]]]:
+    """The rig, the simulator's M-Bus slave, and what the slave sent in its latest conversation."""
+    meter, clock = sim_meter()
+    slave = MbusSlave(meter, primary_address=1)
+    told: list[bytes] = []
+
+    async def well_behaved(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        told.clear()
+
+        def write(data: bytes) -> None:
+            told.append(data)
+            writer.write(data)
+
+        await slave.converse(reader, write)
+
+    with LoopThread() as lt:
+        peer = lt.run(Peer(well_behaved).start())
+        config, settings_ = meter_config(tmp_path, source="mbus", transport=f"tcp:127.0.0.1:{peer.port}")
+        source = make_source(config, settings_)
+        yield Rig(lt, peer, source, lt.run(started(source.run())), meter, clock), slave, told
+
+
+def test_mbus_source_survives_a_hostile_meter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    watched, held = watch(mbus.MbusReader)
+    monkeypatch.setattr(mbus, "MbusReader", watched)
+    monkeypatch.setattr(mbus_source, "REPLY_TIMEOUT_S", QUICK_S)  # a silent meter costs QUICK_S, not 3 s
+    with mbus_rig(tmp_path) as (rig, slave, told):
+        base = slave._telegrams()  # the readout as the slave would send it, its FCB state untouched
+
+        @episodes(30)
+        @given(replies=st.lists(st.lists(pieces(base, mbus_extra(base)), min_size=1, max_size=3).map(b"".join),
+                                min_size=1, max_size=3) | multi_telegram_mixups(base),
+               cuts=st.lists(st.integers(0, 10**6), max_size=6), then_silent=st.booleans())
+        def episode(replies: list[bytes], cuts: list[int], then_silent: bool) -> None:
+            rig.peer.scripts.append(scripted(replies, cuts, then_silent))
+            rig.read()  # whatever the meter said: readings, or a SourceError (anything else fails the test)
+            tick(rig.meter, rig.clock)
+            now = mbus_readings(slave._telegrams(), rig.meter)
+            # The meter answers the first poll after a request it never got with its previous answer (the FCB
+            # says "repeat"); each poll must give exactly what the meter sent, the second at the latest now.
+            for _ in range(2):
+                readings = rig.read()
+                assert not isinstance(readings, SourceError), readings
+                assert readings == mbus_readings(told, rig.meter), told
+                if readings == now:
+                    break
+            else:
+                raise AssertionError(f"two polls after the noise, the readings are still not the meter's: {readings}")
+            alive(rig.task)
+            assert held[0] <= 6 + 255, held[0]  # one long frame at most
+
+        episode()
+
+
+def test_regression_mbus_telegram_from_another_meter_is_the_meters_fault(tmp_path: Path) -> None:
+    """Found by the fuzzing above (the answers exactly as they came): a first telegram announcing more
+    records (DIF 1F), then one from meter 00000000. Reassembling them raised a CodecError outside the
+    exchange's error handling, so it left `read()` (and a command's `execute`) instead of a SourceError."""
+    with mbus_rig(tmp_path) as (rig, slave, _):
+        first = slave._telegrams()[0]
+        records = first[19:-2]
+        answers = [long_frame(0x08, 0x72, first[7:19] + records + b"\x1f"),
+                   long_frame(0x08, 0x72, bytes(4) + first[11:19] + records)]
+        rig.peer.scripts.append(scripted(answers))
+        failure = rig.read()
+        assert isinstance(failure, SourceError)
+        assert str(failure).endswith(f"telegram 2 comes from meter 00000000, not {first[10]:02x}{first[9]:02x}"
+                                     f"{first[8]:02x}{first[7]:02x}"), failure
+        assert not rig.source.online
+        assert not isinstance(rig.read(), SourceError) and rig.source.online
+
+
+def mbus_readings(telegrams: list[bytes], meter: Meter) -> Readings:
+    """The readings in the telegrams a meter sent, decoded by the codec (its correctness is test_mbus.py's)."""
+    response = mbus.reassemble([mbus.decode_rsp_ud(mbus.decode(t)) for t in telegrams])
+    status = mbus.decode_status(response)
+    assert status.time is not None and status.breaker is not None and status.relays is not None
+    offset = meter.rtc.standard_offset + (3600 if status.summer else 0)
+    expected: Readings = {"time": status.time.replace(tzinfo=timezone(timedelta(seconds=offset))).isoformat()}
+    values = mbus.decode_to_readings(response)
+    expected.update({REGISTERS_BY_OBIS[code].key: v for code, v in values.items() if code in REGISTERS_BY_OBIS})
+    return expected | {"breaker": status.breaker, **status.relays}
 
 
 # --- sans-IO: the streaming readers, in random chunks --------------------------------------------------------
