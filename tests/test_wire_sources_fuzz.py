@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from conftest import free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sim_harness import START
@@ -43,6 +44,7 @@ from gateway.sources import han as han_source
 from gateway.sources import mbus as mbus_source
 from gateway.sources import optical as optical_source
 from gateway.sources.base import Readings, Source, SourceError
+from gateway.sources.modbus import ModbusSource
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
@@ -590,6 +592,157 @@ def mbus_readings(telegrams: list[bytes], meter: Meter) -> Readings:
     values = mbus.decode_to_readings(response)
     expected.update({REGISTERS_BY_OBIS[code].key: v for code, v in values.items() if code in REGISTERS_BY_OBIS})
     return expected | {"breaker": status.breaker, **status.relays}
+
+
+# --- Modbus TCP --------------------------------------------------------------------------------------------
+
+Mangle = tuple[str, int, bytes]  # what the line does to one answer: kind, a number, some bytes
+UNCHANGED: Mangle = ("as_sent", 0, b"")
+mangles = st.tuples(
+    st.sampled_from(["noise", "flip", "cut", "tid", "word", "short", "long", "exception", "silence", "hangup",
+                     "twice", "trail", "no_bits"]),
+    st.integers(0, 2**16 - 1), st.binary(min_size=2, max_size=20))
+
+
+def mangled(reply: bytes, how: Mangle) -> bytes | None:
+    """The meter's genuine answer (MBAP + PDU) as the line delivers it; None: nothing comes."""
+    kind, n, data = how
+    header, fc, body = reply[:7], reply[7], reply[8:]
+
+    def framed(pdu: bytes) -> bytes:  # a well-formed frame around whatever PDU
+        return header[:4] + (len(pdu) + 1).to_bytes(2, "big") + header[6:7] + pdu
+
+    words = body[1:] if fc in (3, 4) else b""
+    if kind == "noise":
+        return data
+    if kind == "flip":
+        i = n % len(reply)
+        return reply[:i] + bytes([reply[i] ^ (data[0] | 1)]) + reply[i + 1:]
+    if kind == "cut":
+        return reply[: n % len(reply)]
+    if kind == "tid":
+        return (reply[:2] if n == int.from_bytes(reply[:2], "big") else n.to_bytes(2, "big")) + reply[2:]
+    if kind == "word" and words:  # one register says something else
+        i = 2 * (n % (len(words) // 2))
+        return framed(bytes([fc, body[0]]) + words[:i] + data[:2] + words[i + 2:])
+    if kind == "short" and words:  # fewer registers than asked for, consistently framed
+        kept = words[: 2 * (n % (len(words) // 2))]
+        return framed(bytes([fc, len(kept)]) + kept)
+    if kind == "long":
+        extra = data[: len(data) // 2 * 2]
+        return framed(bytes([fc, (body[0] + len(extra)) & 0xFF]) + body[1:] + extra)
+    if kind == "exception":
+        return framed(bytes([fc | 0x80, n & 0xFF]))
+    if kind == "silence":
+        return None
+    if kind == "hangup":
+        raise ConnectionResetError("the line dropped")
+    if kind == "twice":
+        return reply + reply
+    if kind == "trail":
+        return reply + data
+    if kind == "no_bits" and fc in (1, 2):
+        return framed(bytes([fc, 0]))
+    return reply
+
+
+@dataclass
+class ModbusRig(Rig):
+    line: deque[Mangle]  # what the line does to the meter's next answers
+    pristine: ModbusSource  # the same meter, read straight
+
+
+@contextlib.contextmanager
+def modbus_rig(tmp_path: Path) -> Iterator[ModbusRig]:
+    """pymodbus's server with the simulator's ModbusSlave, behind a line the test can make mangle answers."""
+    from pymodbus.server import ModbusTcpServer
+
+    from meter_sim.modules.modbus_slave import ModbusSlave
+
+    meter, clock = sim_meter()
+    line: deque[Mangle] = deque()
+    meter_port = free_port()
+
+    async def line_to_the_meter(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Every request reaches the meter; its answer crosses the line, which may mangle it."""
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", meter_port)
+        try:
+            while True:
+                head = await reader.readexactly(7)
+                up_writer.write(head + await reader.readexactly(int.from_bytes(head[4:6], "big") - 1))
+                head = await up_reader.readexactly(7)
+                reply = head + await up_reader.readexactly(int.from_bytes(head[4:6], "big") - 1)
+                out = mangled(reply, line.popleft()) if line else reply
+                if out is not None:
+                    writer.write(out)
+        finally:
+            up_writer.close()
+
+    with LoopThread() as lt:
+        server = lt.run(built(lambda: ModbusTcpServer(ModbusSlave(meter).device(), address=("127.0.0.1", meter_port))))
+        lt.run(server.serve_forever(background=True))
+        peer = lt.run(Peer(line_to_the_meter).start())
+        config, _ = meter_config(tmp_path, source="modbus", transport=f"tcp:127.0.0.1:{peer.port}")
+        source = lt.run(built(lambda: ModbusSource(config, timeout=QUICK_S)))  # silence: QUICK_S and a retry
+        straight, _ = meter_config(tmp_path, source="modbus", transport=f"tcp:127.0.0.1:{meter_port}")
+        pristine = lt.run(built(lambda: ModbusSource(straight, timeout=2.0)))
+        try:
+            yield ModbusRig(lt, peer, source, lt.run(started(source.run())), meter, clock, line, pristine)
+        finally:
+            source.client.close()
+            pristine.client.close()
+            lt.run(server.shutdown())  # type: ignore[no-untyped-call]
+
+
+def test_modbus_source_survives_a_hostile_line(tmp_path: Path) -> None:
+    with modbus_rig(tmp_path) as rig:
+
+        @episodes(20)
+        @given(st.lists(st.tuples(st.integers(0, 6), mangles), min_size=1, max_size=3))
+        def episode(troubles: list[tuple[int, Mangle]]) -> None:
+            for passed, trouble in troubles:  # so many answers cross unharmed, then one does not
+                rig.line.extend([UNCHANGED] * passed + [trouble])
+            for _ in range(len(rig.line)):  # each poll meets at least one of them
+                if not rig.line:
+                    break
+                rig.read()  # readings, or a SourceError (anything else fails the test)
+            rig.line.clear()
+            tick(rig.meter, rig.clock)
+            readings = rig.read()
+            assert not isinstance(readings, SourceError), readings
+            assert readings == rig.lt.run(rig.pristine.read())
+            alive(rig.task)
+
+        episode()
+
+
+FOUND_ON_MODBUS = {  # the kinds of answer the fuzzing above found, each in its smallest form (the UTC offset
+    # came from test_modbus_map_decoders_take_any_registers). A poll reads the functions (4 registers), the
+    # readings in two blocks (124 + 110), the holding registers (2), discrete inputs (9) and coils (3).
+    "readings_block_with_125_registers_for_124": ([UNCHANGED, ("long", 0, b"\x00\x01")],
+                                                  "125 registers for 124"),
+    "holding_registers_missing": ([UNCHANGED] * 3 + [("short", 0, b"\x00\x00")], "0 registers for 2"),
+    "discrete_inputs_missing": ([UNCHANGED] * 4 + [("no_bits", 0, b"\x00\x00")], "0 bits for 9"),
+    "coils_missing": ([UNCHANGED] * 5 + [("no_bits", 0, b"\x00\x00")], "0 bits for 3"),
+    "utc_offset_of_a_day_and_more": ([UNCHANGED] * 2 + [("word", 0x94 - 124, b"\x00\x02")],
+                                     "UTC offset 134672 s"),
+}
+
+
+@pytest.mark.parametrize("case", list(FOUND_ON_MODBUS))
+def test_regression_modbus_answers_that_do_not_fit_the_request_are_the_meters_fault(tmp_path: Path,
+                                                                                    case: str) -> None:
+    """A well-framed answer whose content does not fit what was asked (a register more or fewer, no bits, a UTC
+    offset past a day) raised LengthError, IndexError or ValueError out of `read()`, where the bridge expects
+    a SourceError of a meter: a traceback in the log as a fault of ours, `get` answered "internal error".
+    Now a SourceError naming the problem."""
+    troubles, reason = FOUND_ON_MODBUS[case]
+    with modbus_rig(tmp_path) as rig:
+        rig.line.extend(troubles)
+        failure = rig.read()
+        assert isinstance(failure, SourceError) and reason in str(failure), failure
+        assert not rig.source.online
+        assert rig.read() == rig.lt.run(rig.pristine.read()) and rig.source.online
 
 
 # --- sans-IO: the streaming readers, in random chunks --------------------------------------------------------
