@@ -28,6 +28,10 @@ from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS
 log = logging.getLogger(__name__)
 
 LOG_FIELDS = ("log", "from", "to", "offset", "limit")
+# Mosquitto disconnects a client that publishes to a topic of more than 200 `/` (TOPIC_HIERARCHY_LIMIT,
+# CVE-2019-11779); a response kept in the outbox would then be re-sent, and the gateway dropped, at every
+# reconnect. One level stricter than Mosquitto, as no reply topic needs that many.
+MAX_TOPIC_LEVELS = 200
 Handler = Callable[[Incoming], Awaitable[list[Outgoing]]]
 
 
@@ -82,6 +86,8 @@ class RequestHandler:
         gateway write a fake state there in its name."""
         t = self.topics
         if not topic or any(c in topic for c in "+#\0") or len(topic.encode()) >= 65535:
+            return False
+        if topic.count("/") >= MAX_TOPIC_LEVELS:  # deeper than a broker takes: see MAX_TOPIC_LEVELS
             return False
         owned = (t.base + "/", t.discovery_prefix + "/")
         return not topic.startswith(owned) and topic not in (t.base, t.discovery_prefix)

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from omnipower.alarms import ALARMS
-from omnipower.errors import EncodeError, LengthError, UnknownTagError
+from omnipower.errors import CodecError, EncodeError, LengthError, UnknownTagError
 from omnipower.registers import PREPAYMENT_KEYS, REGISTERS_BY_KEY, Kind
 
 Value = float | int | str | None
@@ -298,6 +298,9 @@ def decode_inputs(words: Sequence[int], start: int = 0) -> dict[str, Value]:
             out[point.key] = decode_value(point, raw)
     unix, offset_s = out.pop("_unix_time", None), out.pop("_utc_offset", None)
     if isinstance(unix, int) and isinstance(offset_s, int):
+        if not -86400 < offset_s < 86400:  # a datetime offset must be under a day (real ones: −12 h to +14 h)
+            raise CodecError(f"UTC offset {offset_s} s in input registers 0x{TIME_ADDRESS + 2:04X}–"
+                             f"0x{TIME_ADDRESS + 3:04X} is not within ±24 h")
         out["time"] = iso_time(unix, offset_s)
     return out
 

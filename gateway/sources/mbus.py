@@ -108,8 +108,12 @@ class MbusSource(Source):
             self.online = False
             reason = str(exc) or ("no answer in time" if isinstance(exc, TimeoutError) else type(exc).__name__)
             raise SourceError(f"M-Bus exchange with {self.address} failed: {reason}") from None
+        try:
+            response = mbus.reassemble(responses)
+        except CodecError as exc:  # telegrams that make no one readout (another meter's, more announced …)
+            self.online = False
+            raise SourceError(f"M-Bus exchange with {self.address} failed: {exc}") from None
         self.online = True
-        response = mbus.reassemble(responses)
         return self._readings(response), response.status
 
     def _toggle(self) -> bool:

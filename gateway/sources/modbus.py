@@ -79,6 +79,13 @@ class ModbusSource(Source):
             code = getattr(response, "exception_code", 0)
             raise CommandError(name, f"the meter answered Modbus exception {code} "
                                      f"({EXCEPTION_TEXT.get(code, 'error')})")
+        count = kw.get("count")
+        if count is not None:  # an answer that does not fit the question is no reading (bits come in bytes)
+            what = "registers" if "register" in fn.__name__ else "bits"
+            got = len(response.registers if what == "registers" else response.bits)
+            if got < count or (what == "registers" and got != count):
+                self.online = False
+                raise SourceError(f"{name}: the meter answered {got} {what} for {count}")
         self.online = True
         return response
 
@@ -118,6 +125,9 @@ class ModbusSource(Source):
             coils = await self._call("relays", self.client.read_coils, 0, count=mm.COIL_COUNT)
         except CommandError as exc:
             raise SourceError(str(exc)) from None
+        except CodecError as exc:  # well framed, but not what the map allows (an unknown state code …)
+            self.online = False
+            raise SourceError(f"registers: {exc}") from None
         now = str(values.get("time") or local_now())
         offset = datetime.fromisoformat(now).utcoffset()
         for point in mm.INPUT_POINTS:  # time stamps come as Unix seconds: show them in the meter's offset

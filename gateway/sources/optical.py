@@ -117,8 +117,13 @@ class OpticalSource(ReadOnlySource):
         except (OSError, CodecError) as exc:
             self.online = False
             raise SourceError(f"optical readout from {self.address} failed: {exc}") from None
+        try:
+            readings = self._readings(readout)
+        except CodecError as exc:  # a readout with a valid BCC may still say nonsense (a register twice …)
+            self.online = False
+            raise SourceError(f"optical readout from {self.address} failed: {exc}") from None
         self.online = True
-        return self._readings(readout)
+        return readings
 
     def _readings(self, readout: DataReadout) -> Readings:
         values = readings_from_readout(readout)
