@@ -212,6 +212,7 @@ class MqttLink:
                 self.outbox.sent()
                 self.outbox.in_flight = len(inflight)
         finally:
+            self.outbox.connection_lost(was_in_flight=bool(inflight))
             self.outbox.in_flight = 0
             for task in inflight:
                 task.cancel()

@@ -29,6 +29,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 EVENT_LIMIT = 10_000
+POISON_STRIKES = 3  # connections lost in a row while the same message was the oldest in flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,8 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self.dropped = 0  # events dropped because the outbox was full
         self.in_flight = 0  # the sender's messages at the front: handed to the broker, never dropped from here
+        self._suspect: Outgoing | None = None  # the oldest message in flight when connections were lost
+        self._strikes = 0
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None)
@@ -129,6 +132,21 @@ class Outbox:
             self._forget(row_id)
         if not self._queue:
             self.emptied.set()
+
+    def connection_lost(self, was_in_flight: bool) -> None:
+        """A broker drops a client for a message it will not take (e.g. a topic deeper than it allows): the
+        oldest unacknowledged message then comes back at every reconnect and the gateway would loop forever.
+        When the same message was the oldest in flight for POISON_STRIKES lost connections in a row, drop it."""
+        front = self.peek() if was_in_flight else None
+        if front is None or front is not self._suspect:
+            self._suspect, self._strikes = front, int(front is not None)
+            return
+        self._strikes += 1
+        if self._strikes >= POISON_STRIKES:
+            log.warning("outbox: dropped a message on %s after %d connections were lost sending it", front.topic,
+                        self._strikes)
+            self._suspect, self._strikes = None, 0
+            self.sent()
 
     def drop_state(self) -> None:
         """The connection is gone: queued state is stale (the next connect announces the latest)."""

@@ -101,3 +101,26 @@ def test_kill_9_while_queueing_loses_nothing_committed(tmp_path: Path) -> None:
     proc.wait()
     recovered = [int(m.payload) for m in drain(Outbox(db))]
     assert len(recovered) > 300 and recovered == list(range(len(recovered)))
+
+
+def test_a_message_the_broker_keeps_refusing_is_dropped_not_retried_forever(tmp_path: Path) -> None:
+    """Found by the MQTT fuzz: a response topic deeper than Mosquitto allows made it drop the gateway at every
+    reconnect, and the kept response came back each time."""
+    box = Outbox(tmp_path / "o.sqlite3")
+    poison, fine = event(1), event(2)
+    box.put([poison, fine], connected=True)
+    box.connection_lost(was_in_flight=True)
+    box.connection_lost(was_in_flight=True)
+    assert box.peek() is poison  # two losses in a row may be the broker restarting
+    box.connection_lost(was_in_flight=True)
+    assert drain(box) == [fine] and len(Outbox(tmp_path / "o.sqlite3")) == 0
+
+
+def test_losses_with_different_messages_in_flight_drop_nothing(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3")
+    box.put([event(n) for n in range(4)], connected=True)
+    for _ in range(3):
+        box.connection_lost(was_in_flight=True)
+        box.connection_lost(was_in_flight=False)  # a loss with nothing in flight says nothing of the front
+        box.sent()  # the front went through after the reconnect
+    assert drain(box) == [event(3)]
