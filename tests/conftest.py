@@ -160,3 +160,21 @@ async def probe_client(broker: Mosquitto, *topics: str, v5: bool = True, usernam
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await task
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, asyncio.AbstractEventLoop]]:
+    """A Bridge with one simulated meter and no broker: `handle_message` is sans-IO (messages in, messages out)."""
+    from gateway.bridge import Bridge
+    from gateway.config import load_settings
+    from gateway.sources.simulated import SimulatedSource
+
+    loop = asyncio.new_event_loop()
+    data = tmp_path_factory.mktemp("data")
+    cfg = load_settings(None, data_dir=Path(data), meters=[{"id": "m1", "start": "2026-01-15T11:00:00Z"}])
+
+    async def make() -> Bridge:
+        return Bridge(cfg, [SimulatedSource(cfg.meters[0], cfg.data_dir)], "test", "127.0.0.1", 1, "5")
+
+    yield loop.run_until_complete(make()), loop
+    loop.close()

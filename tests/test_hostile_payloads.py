@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +18,14 @@ from hypothesis import strategies as st
 
 from gateway import json_payload
 from gateway.bridge import Bridge
-from gateway.config import load_settings
 from gateway.json_payload import MAX_DEPTH, MAX_PAYLOAD, PayloadError
 from gateway.requests import RequestHandler
-from gateway.sources.simulated import SimulatedSource
 
 DEEP = b"[" * 1000 + b"]" * 1000
 DEEP_OBJECT = b'{"transaction": "t", "breaker": ' + b'{"a":' * 600 + b"1" + b"}" * 600 + b"}"
 TOPICS = ("omnipower/m1/set", "omnipower/m1/set/tariff", "omnipower/m1/set/configure", "omnipower/m1/get")
 
 
-@pytest.fixture(scope="module")
-def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Bridge, asyncio.AbstractEventLoop]]:
-    loop = asyncio.new_event_loop()
-    data = tmp_path_factory.mktemp("data")
-    cfg = load_settings(None, data_dir=Path(data), meters=[{"id": "m1", "start": "2026-01-15T11:00:00Z"}])
-
-    async def make() -> Bridge:
-        return Bridge(cfg, [SimulatedSource(cfg.meters[0], cfg.data_dir)], "test", "127.0.0.1", 1, "5")
-
-    yield loop.run_until_complete(make()), loop
-    loop.close()
 
 
 def response(bridge: tuple[Bridge, asyncio.AbstractEventLoop], topic: str, payload: bytes) -> dict[str, Any]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,25 +13,11 @@ from hypothesis import strategies as st
 
 from gateway.bridge import Bridge
 from gateway.commands import COMMAND_NAMES
-from gateway.config import load_settings
-from gateway.sources.simulated import SimulatedSource
 
 TOPICS = ["omnipower/m1/set", "omnipower/m1/get",
           *(f"omnipower/m1/set/{n}" for n in (*COMMAND_NAMES, "unknown", ""))]
 
 
-@pytest.fixture(scope="module")
-def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Bridge, asyncio.AbstractEventLoop]]:
-    loop = asyncio.new_event_loop()
-    data = tmp_path_factory.mktemp("data")
-    settings = load_settings(None, data_dir=Path(data), meters=[{"id": "m1", "start": "2026-01-15T11:00:00Z"}])
-
-    async def make() -> Bridge:
-        source = SimulatedSource(settings.meters[0], settings.data_dir)
-        return Bridge(settings, [source], "test", "127.0.0.1", 1, "5")
-
-    yield loop.run_until_complete(make()), loop
-    loop.close()
 
 
 def answer(bridge: Bridge, loop: asyncio.AbstractEventLoop, topic: str, payload: bytes) -> dict[str, object]:
