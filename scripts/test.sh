@@ -39,9 +39,27 @@ if [ -n "$py313" ]; then
 else
   echo "== no Python 3.13 here: integration tests on 3.13 skipped"
 fi
+# The slow tests (a simulated year: minutes on one core) run beside the rest on the second core; with
+# arguments, pytest runs just what they say.
+slow_log=
+main_args=("$@")
+if [ $# -eq 0 ]; then
+  slow_log=$(mktemp)
+  .venv/bin/python -m pytest -q -m slow -p no:cacheprovider >"$slow_log" 2>&1 &
+  slow_pid=$!
+  main_args=(-m "not slow")
+fi
 echo "== pytest on $(.venv/bin/python -V)"
 status=0
-.venv/bin/python -m pytest "$@" || status=$?
+.venv/bin/python -m pytest "${main_args[@]}" || status=$?
+if [ -n "$slow_log" ]; then
+  status_slow=0
+  wait "$slow_pid" || status_slow=$?
+  echo "== pytest, the slow tests on $(.venv/bin/python -V)"
+  cat "$slow_log"
+  rm -f "$slow_log"
+  if [ "$status" -eq 0 ]; then status=$status_slow; fi
+fi
 if [ -n "$py313_log" ]; then
   status313=0
   wait "$py313_pid" || status313=$?

@@ -19,6 +19,7 @@ START = datetime(2027, 12, 31, 23, 0, tzinfo=UTC)  # 00:00 local standard time, 
 YEAR_S = 366 * 86400
 
 
+@pytest.mark.slow
 def test_a_year_of_life_sums_to_the_register() -> None:
     # A+ only (X9 = 1) with 5-min periods (Z4 = 1): the data sheet's shallowest ring, 92 days.
     settings = MeterSimSettings(type_number="6841131BN113101040", z4=1, seed=7, household={"ev_charger_kw": 11})
