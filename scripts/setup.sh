@@ -15,21 +15,27 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   echo "setup: $PYTHON is $("$PYTHON" -V 2>&1 || echo missing); Python 3.11 or newer is needed" >&2
   exit 1
 fi
+# ensure_venv DIR PYTHON EXTRAS: DIR holds a venv of PYTHON with the project installed (with EXTRAS).
 # A venv made by another interpreter (an older checkout, another PYTHON) is made anew.
-want="$("$PYTHON" -c 'import sys; print(sys.version)')"
-if [ -x .venv/bin/python ] && [ "$(.venv/bin/python -c 'import sys; print(sys.version)' 2>/dev/null)" != "$want" ]; then
-  echo "setup: .venv was made by another Python; making it anew with $PYTHON" >&2
-  rm -rf .venv
-fi
-if [ ! -x .venv/bin/python ]; then
-  if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
-    need_debian_packages python3-venv
+ensure_venv() {
+  local dir=$1 python=$2 extras=$3
+  local want
+  want="$("$python" -c 'import sys; print(sys.version)')"
+  if [ -x "$dir/bin/python" ] && [ "$("$dir/bin/python" -c 'import sys; print(sys.version)' 2>/dev/null)" != "$want" ]; then
+    echo "setup: $dir was made by another Python; making it anew with $python" >&2
+    rm -rf "$dir"
   fi
-  "$PYTHON" -m venv .venv
-fi
-stamp=.venv/.installed$EXTRAS
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".$EXTRAS"
-  touch "$stamp"
-fi
+  if [ ! -x "$dir/bin/python" ]; then
+    if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
+      need_debian_packages python3-venv
+    fi
+    "$python" -m venv "$dir"
+  fi
+  local stamp=$dir/.installed$extras
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    "$dir/bin/python" -m pip install -q --upgrade pip
+    "$dir/bin/python" -m pip install -q -e ".$extras"
+    touch "$stamp"
+  fi
+}
+ensure_venv .venv "$PYTHON" "$EXTRAS"

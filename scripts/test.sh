@@ -26,12 +26,7 @@ for candidate in "${PYTHON313:-}" python3.13 /usr/bin/python3.13 /usr/local/bin/
 done
 py313_log=
 if [ -n "$py313" ]; then
-  if [ ! -x .venv-3.13/bin/python ]; then "$py313" -m venv .venv-3.13; fi
-  if [ ! -f .venv-3.13/.installed ] || [ pyproject.toml -nt .venv-3.13/.installed ]; then
-    .venv-3.13/bin/python -m pip install -q --upgrade pip
-    .venv-3.13/bin/python -m pip install -q -e ".[dev]"
-    touch .venv-3.13/.installed
-  fi
+  ensure_venv .venv-3.13 "$py313" "[dev]"
   # Beside the main run (the integration tests mostly wait on sockets): its output follows the main run's.
   py313_log=$(mktemp)
   .venv-3.13/bin/python -m pytest -q -m integration -p no:cacheprovider >"$py313_log" 2>&1 &
@@ -52,20 +47,15 @@ fi
 echo "== pytest on $(.venv/bin/python -V)"
 status=0
 .venv/bin/python -m pytest "${main_args[@]}" || status=$?
-if [ -n "$slow_log" ]; then
-  status_slow=0
-  wait "$slow_pid" || status_slow=$?
-  echo "== pytest, the slow tests on $(.venv/bin/python -V)"
-  cat "$slow_log"
-  rm -f "$slow_log"
-  if [ "$status" -eq 0 ]; then status=$status_slow; fi
-fi
-if [ -n "$py313_log" ]; then
-  status313=0
-  wait "$py313_pid" || status313=$?
-  echo "== pytest, integration tests on $(.venv-3.13/bin/python -V)"
-  cat "$py313_log"
-  rm -f "$py313_log"
-  if [ "$status" -eq 0 ]; then status=$status313; fi
-fi
+# A run beside the main one: wait for it, show its output after the main run's, keep the first failure.
+collect() {  # PID LOG TITLE
+  local side=0
+  wait "$1" || side=$?
+  echo "== pytest, $3"
+  cat "$2"
+  rm -f "$2"
+  if [ "$status" -eq 0 ]; then status=$side; fi
+}
+if [ -n "$slow_log" ]; then collect "$slow_pid" "$slow_log" "the slow tests on $(.venv/bin/python -V)"; fi
+if [ -n "$py313_log" ]; then collect "$py313_pid" "$py313_log" "integration tests on $(.venv-3.13/bin/python -V)"; fi
 exit "$status"
