@@ -37,6 +37,18 @@ def mosquitto_binary() -> str:
     return path
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """Terminate, and kill what does not stop within `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,13 +77,8 @@ class Mosquitto:
         raise RuntimeError("mosquitto did not start listening")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, 5)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
+from conftest import stop_process
 
 START = "2026-01-15T11:00:00+00:00"
 FROZEN = "0.000001"  # simulated seconds per second: the clock stands still, readings are reproducible
@@ -33,12 +34,7 @@ def serving(config: Path, *interfaces: str, speed: str = FROZEN) -> Iterator[sub
         _wait_ready(proc, interfaces)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], interfaces: tuple[str, ...]) -> None:

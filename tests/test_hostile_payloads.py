@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Mosquitto, probe_client
+from conftest import Mosquitto, probe_client, stop_process
 from gateway_harness import gateway_config, gateway_process, running_gateway
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -154,8 +154,7 @@ async def test_the_gateway_process_answers_a_hostile_flood_and_lives(mosquitto: 
             assert all(e["error"].startswith("payload: ") for e in errors), errors
         assert proc.poll() is None  # still running
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop_process(proc, 15)
 
 
 @pytest.mark.integration

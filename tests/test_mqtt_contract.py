@@ -13,7 +13,7 @@ from typing import Any
 import aiomqtt
 import jinja2
 import pytest
-from conftest import Mosquitto, Probe, probe_client
+from conftest import Mosquitto, Probe, probe_client, stop_process
 from gateway_harness import gateway_config, gateway_process, request, running_gateway
 from ha_rules import validate_discovery, validate_topic
 from paho.mqtt.packettypes import PacketTypes
@@ -342,8 +342,7 @@ async def test_the_gateway_process_survives_broker_restarts(mosquitto: Mosquitto
             assert (await request(probe, "omnipower/m1/set/tariff", "auto"))["status"] == "ok"
         assert proc.poll() is None
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop_process(proc, 15)
 
 
 async def test_several_meters_each_with_their_own_topics(mosquitto: Mosquitto, tmp_path: Path) -> None:

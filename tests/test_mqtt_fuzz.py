@@ -31,7 +31,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Mosquitto
+from conftest import Mosquitto, stop_process
 from gateway_harness import gateway_config, gateway_process
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -315,12 +315,7 @@ def gateway(config: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[str]]]
     try:
         yield proc, lines
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 15)
         reader.join(5)
 
 
