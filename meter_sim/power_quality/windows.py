@@ -47,11 +47,41 @@ def unbalance(u1: float, u2: float, u3: float) -> float:
     return math.sqrt(s) / total if s > 0.0 else 0.0
 
 
-class MeanWindow:
-    """Long-term (U_time-period,mean) voltage means per phase, with the window's max and min: shared sample count
-    n, per-phase missing counts."""
+class _VoltageWindow:
+    """What the mean and counter windows share: the window on the time grid, the shared sample count n, per-phase
+    missing counts and voltage sums."""
 
-    __slots__ = ("end", "events", "hi", "lo", "miss", "mn", "mx", "n", "offset", "s1", "s2", "s3", "start", "width")
+    __slots__ = ("end", "miss", "n", "offset", "s1", "s2", "s3", "start", "width")
+    start: int
+    end: int
+    n: int
+    miss: list[int]
+    s1: float
+    s2: float
+    s3: float
+    offset: int
+    width: int
+
+    def reset(self) -> None:
+        self.start = self.end = 0
+        self.n = 0
+        self.miss = [0, 0, 0]
+        self.s1 = self.s2 = self.s3 = 0.0
+
+    def roll(self, t: int) -> None:
+        """The sample ending at t lies outside the window: close the window (if it has samples), move to t's."""
+        if self.n:
+            self.finish()
+        self.start, self.end = grid_window(t, self.width, self.offset)
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+
+class MeanWindow(_VoltageWindow):
+    """Long-term (U_time-period,mean) voltage means per phase, with the window's max and min."""
+
+    __slots__ = ("events", "hi", "lo", "mn", "mx")
 
     def __init__(self, s: PqSettings, offset: int, events: list[PqEvent]) -> None:
         self.width, self.offset, self.events = s.window_s, offset, events
@@ -59,18 +89,9 @@ class MeanWindow:
         self.reset()
 
     def reset(self) -> None:
-        self.start = self.end = 0
-        self.n = 0
-        self.miss = [0, 0, 0]
-        self.s1 = self.s2 = self.s3 = 0.0
+        super().reset()
         self.mx = [-math.inf, -math.inf, -math.inf]
         self.mn = [math.inf, math.inf, math.inf]
-
-    def roll(self, t: int) -> None:
-        """The sample ending at t lies outside the window: close the window (if it has samples), move to t's."""
-        if self.n:
-            self.finish()
-        self.start, self.end = grid_window(t, self.width, self.offset)
 
     def add_plain(self, us: Sequence[float], ok: Sequence[bool]) -> None:
         self.n += 1
@@ -126,33 +147,24 @@ class MeanWindow:
         self.mn = [flt(x, math.inf) for x in mn]
 
 
-class CounterWindow:
+class CounterWindow(_VoltageWindow):
     """10-min means of the voltages, the unbalance and the THD, for the occurrence counters."""
 
-    __slots__ = ("counters", "end", "high_v", "low1_v", "low2_v", "miss", "n", "offset", "s1", "s2", "s3", "start",
-                 "thi", "thu", "ub_n", "ub_sum")
+    __slots__ = ("counters", "high_v", "low1_v", "low2_v", "thi", "thu", "ub_n", "ub_sum")
 
     def __init__(self, s: PqSettings, offset: int, counters: list[int]) -> None:
         un = float(s.un)
         # Thresholds computed with integer percentages so that 230 V ± 10 % is exactly 207/253 V.
         self.low1_v, self.low2_v, self.high_v = un * 90 / 100, un * 85 / 100, un * 110 / 100
-        self.offset, self.counters = offset, counters
+        self.width, self.offset, self.counters = COUNTER_WINDOW_S, offset, counters
         self.reset()
 
     def reset(self) -> None:
-        self.start = self.end = 0
-        self.n = 0
-        self.miss = [0, 0, 0]
-        self.s1 = self.s2 = self.s3 = 0.0
+        super().reset()
         self.ub_sum = 0.0
         self.ub_n = 0
         self.thu = [0.0, 0.0, 0.0]
         self.thi = [0.0, 0.0, 0.0]
-
-    def roll(self, t: int) -> None:
-        if self.n:
-            self.finish()
-        self.start, self.end = grid_window(t, COUNTER_WINDOW_S, self.offset)
 
     def add_plain(self, us: Sequence[float], ok: Sequence[bool], thd_u: Sequence[float],
                   thd_i: Sequence[float]) -> None:
