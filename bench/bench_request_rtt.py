@@ -1,13 +1,16 @@
 """Request → response round trip through the gateway, against the broker's own echo round trip measured in
 the same run with the same client: publish to a topic the client itself subscribes to (QoS 1), and time
-until it comes back. Gateway: `get {"registers": ["1.8.0"]}` (and `set/tariff`) → `response`. Prints median
-and p99 of both and the ratio.
+until it comes back. Gateway: `get {"registers": ["1.8.0"]}` and `set/tariff` → `response`. The three are
+interleaved (echo, get, set, echo, …) so that all see the same machine. The gateway runs as its own process,
+as users run it, with one simulated meter publishing every second, and with `--fleet N` a fleet of N more
+meters publishing every second beside it. Prints median and p99 of each and the p99 ratios.
 
-Run: .venv/bin/python bench/bench_request_rtt.py [requests] [meters]
+Run: .venv/bin/python bench/bench_request_rtt.py [requests] [--fleet N] [--qos 0|1]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -17,14 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiomqtt
+import yaml
 
-from gateway.bridge import Bridge
-from gateway.config import load_settings
 from gateway.mqtt_link import no_delay
-from gateway.service import make_source
 
 
 def free_port() -> int:
@@ -34,19 +36,14 @@ def free_port() -> int:
         return port
 
 
-async def rtts(client: aiomqtt.Client, topic: str, payloads: list[bytes], reply: str) -> list[float]:
-    out = []
-    messages = aiomqtt.Client.messages.fget(client)  # type: ignore[attr-defined]
-    iterator = messages.__aiter__()
-    for payload in payloads:
-        began = time.perf_counter()
-        await client.publish(topic, payload, qos=1)
-        while True:
-            msg = await iterator.__anext__()
-            if str(msg.topic) == reply:
-                break
-        out.append(time.perf_counter() - began)
-    return out
+async def round_trip(client: aiomqtt.Client, messages: AsyncIterator[aiomqtt.Message], topic: str, payload: bytes,
+                     reply: str) -> float:
+    began = time.perf_counter()
+    await client.publish(topic, payload, qos=1)
+    while True:
+        msg = await messages.__anext__()
+        if str(msg.topic) == reply:
+            return time.perf_counter() - began
 
 
 def summary(name: str, values: list[float]) -> float:
@@ -56,47 +53,64 @@ def summary(name: str, values: list[float]) -> float:
     return p99
 
 
-async def main(n: int, meters: int) -> None:
+async def main(n: int, fleet: int, qos: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = free_port()
         conf = folder / "m.conf"
         conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
-                        + ("user root\n" if os.geteuid() == 0 else ""))
+                        "max_queued_messages 100000\n" + ("user root\n" if os.geteuid() == 0 else ""))
         broker = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],  # noqa: ASYNC220
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await asyncio.sleep(0.3)
-        settings = load_settings(None, data_dir=folder / "data", publish_interval=1, mqtt={"port": port},
-                                 meters=[{"id": f"m{i}"} for i in range(1, meters + 1)])
-        sources = [make_source(m, settings) for m in settings.meters]
-        bridge = Bridge(settings, sources, "bench", "127.0.0.1", port, "auto")
-        tasks = [asyncio.create_task(s.run()) for s in sources] + [asyncio.create_task(bridge.run())]
+        doc: dict[str, object] = {"mqtt": {"host": "127.0.0.1", "port": port, "state_qos": qos},
+                                  "publish_interval": 1, "data_dir": str(folder / "data"), "log_level": "WARNING",
+                                  "meters": [{"id": "m1"}]}
+        if fleet:
+            doc["fleet"] = {"count": fleet, "id_prefix": "f", "seed": 1}
+        (folder / "gateway.yaml").write_text(yaml.safe_dump(doc))
+        gateway = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(folder / "gateway.yaml")])  # noqa: ASYNC220
         try:
-            await asyncio.wait_for(bridge.connected.wait(), 10)
+            await asyncio.sleep(0.3)
             async with aiomqtt.Client("127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V5) as client:
                 no_delay(client)  # the same for baseline and gateway: a client of ours must not add Nagle's waits
+                messages = aiomqtt.Client.messages.fget(client).__aiter__()  # type: ignore[attr-defined]
                 await client.subscribe("bench/echo", qos=1)
                 await client.subscribe("omnipower/m1/response", qos=1)
-                await rtts(client, "bench/echo", [b"x"] * 20, "bench/echo")  # warm up
-                echo = await rtts(client, "bench/echo", [b"x"] * n, "bench/echo")
-                get = await rtts(client, "omnipower/m1/get", [b'{"registers":["1.8.0"]}'] * n,
-                                 "omnipower/m1/response")
-                set_ = await rtts(client, "omnipower/m1/set/tariff", [b"2", b"auto"] * (n // 2),
-                                  "omnipower/m1/response")
+                await client.subscribe("omnipower/m1/availability", qos=1)
+                async with asyncio.timeout(60):
+                    while True:
+                        msg = await messages.__anext__()
+                        if str(msg.topic).endswith("availability") and msg.payload == b'{"state":"online"}':
+                            break
+                echo: list[float] = []
+                get: list[float] = []
+                set_: list[float] = []
+                for i in range(n + 20):  # the first 20 rounds warm up
+                    e = await round_trip(client, messages, "bench/echo", b"x", "bench/echo")
+                    g = await round_trip(client, messages, "omnipower/m1/get", b'{"registers":["1.8.0"]}',
+                                         "omnipower/m1/response")
+                    s = await round_trip(client, messages, "omnipower/m1/set/tariff", b"2" if i % 2 else b"auto",
+                                         "omnipower/m1/response")
+                    if i >= 20:
+                        echo.append(e)
+                        get.append(g)
+                        set_.append(s)
         finally:
-            bridge.stop()
-            await asyncio.wait([tasks[-1]], timeout=5)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            gateway.terminate()
+            gateway.wait(10)
             broker.kill()
-    print(f"request round trips, {meters} simulated meter(s) publishing every second:")
+    what = f"and a fleet of {fleet} meters (state at QoS {qos}) " if fleet else ""
+    print(f"request round trips, gateway process with 1 simulated meter {what}publishing every second:")
     base = summary("broker echo", echo)
     got = summary("get registers", get)
     sat = summary("set tariff", set_)
-    print(f"{'ratio p99':>22}: get {got / base:.1f}x echo, set {sat / base:.1f}x echo")
+    print(f"{'ratio p99':>22}: get {got / base:.2f}x echo, set {sat / base:.2f}x echo (goal ≤ 2x)")
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    asyncio.run(main(int(args[0]) if args else 200, int(args[1]) if len(args) > 1 else 1))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("requests", type=int, nargs="?", default=1000)
+    parser.add_argument("--fleet", type=int, default=0, help="simulated meters publishing beside the measured one")
+    parser.add_argument("--qos", type=int, choices=(0, 1), default=1, help="QoS of the state publications")
+    args = parser.parse_args()
+    asyncio.run(main(args.requests, args.fleet, args.qos))

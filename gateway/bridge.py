@@ -48,7 +48,7 @@ class Bridge:
             outbox=Outbox(outbox_path(settings), self.mqtt.outbox_limit))
         self.discovery = DiscoveryLifecycle(self.mqtt, self.topics, self.sources, version, self._all_states)
         self.publisher = StatePublisher(self.topics, self.sources, settings.publish_interval, self.discovery,
-                                        self.link.queue)
+                                        self.link.queue, self.mqtt.state_qos)
         self.requests = RequestHandler(self.topics, self.sources, self.publisher)
         self.router: TopicRouter[Handler] = TopicRouter()
         for pattern, handler in self.discovery.routes() + self.requests.routes():

@@ -72,6 +72,8 @@ class MqttSettings(BaseModel):
                                     "key_file, insecure")
     outbox_limit: Annotated[int, Field(ge=100, le=10_000_000)] = Field(
         10_000, description="events (alarms, breaker changes, responses) kept while the broker is away")
+    state_qos: Literal[0, 1] = Field(
+        1, description="QoS of the periodic state and display publications (events and responses are always 1)")
     base_topic: str = "omnipower"
     discovery: bool = True
     discovery_prefix: str = "homeassistant"

@@ -18,14 +18,15 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.config import MqttSettings, TlsSettings
-from gateway.outbox import Outbox, Outgoing
+from gateway.outbox import WRITE_BEHIND_S, Outbox, Outgoing
 
 __all__ = ["Incoming", "LinkUser", "MqttLink", "Outgoing"]
 
@@ -174,6 +175,7 @@ class MqttLink:
         # out first, in order, then the latest state.
         self.queue(await user.announcements())
         tg.create_task(self._flush(client))
+        tg.create_task(self._write_behind())
         self.connected.set()
         tg.create_task(self._handle_incoming(inbox, user.handle))
         await self._stop.wait()
@@ -197,34 +199,57 @@ class MqttLink:
     async def _flush(self, client: aiomqtt.Client) -> None:
         """The one sender of a session. Up to WINDOW messages are in flight at once (pipelined: paho writes them
         in the order they were handed over); the outbox forgets its front message only when that one is
-        acknowledged, so order is kept and a lost connection loses nothing (what was in flight is sent again)."""
-        inflight: deque[asyncio.Task[None]] = deque()
+        acknowledged, so order is kept and a lost connection loses nothing (what was in flight is sent again).
+        Messages go straight to paho, not through aiomqtt's `publish`: that one costs a task, a future and a
+        timeout per message, which at fleet rates cost more than paho itself (see docs/performance.md)."""
+        paho = client._client
+        chained = paho.on_publish
+
+        def on_publish(*args: Any) -> None:  # an acknowledgement (QoS 1) or a write (QoS 0): look again
+            if chained is not None:
+                chained(*args)
+            self.outbox.poke()
+
+        paho.on_publish = on_publish
+        inflight: deque[mqtt.MQTTMessageInfo] = deque()
         try:
             while True:
+                while inflight and inflight[0].is_published():
+                    inflight.popleft()
+                    self.outbox.sent()
                 while len(inflight) < WINDOW and (msg := self.outbox.peek(len(inflight))) is not None:
-                    inflight.append(asyncio.create_task(self._send(client, msg)))
+                    inflight.append(self._publish(paho, msg))
                 self.outbox.in_flight = len(inflight)
+                if inflight and inflight[0].is_published():
+                    continue
                 if not inflight:
                     await self.outbox.wait()
                     continue
-                await inflight[0]
-                inflight.popleft()
-                self.outbox.sent()
-                self.outbox.in_flight = len(inflight)
+                try:
+                    async with asyncio.timeout(IO_TIMEOUT):
+                        await self.outbox.wait()
+                except TimeoutError:
+                    raise aiomqtt.MqttError(f"no acknowledgement from the broker within {IO_TIMEOUT:g} s") from None
         finally:
+            paho.on_publish = chained
             self.outbox.connection_lost(was_in_flight=bool(inflight))
             self.outbox.in_flight = 0
-            for task in inflight:
-                task.cancel()
-            await asyncio.gather(*inflight, return_exceptions=True)
 
-    async def _send(self, client: aiomqtt.Client, msg: Outgoing) -> None:
+    def _publish(self, paho: mqtt.Client, msg: Outgoing) -> mqtt.MQTTMessageInfo:
         props = None
         if msg.correlation_data is not None and self.v5:
             props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.CorrelationData = msg.correlation_data
-        await client.publish(msg.topic, msg.payload, msg.qos, msg.retain, properties=props, timeout=IO_TIMEOUT)
-        _honour_cancellation()
+        info = paho.publish(msg.topic, msg.payload, msg.qos, msg.retain, properties=props)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "could not publish")
+        return info
+
+    async def _write_behind(self) -> None:
+        """Events the broker has not acknowledged soon go to disk (see gateway/outbox.py)."""
+        while True:
+            await asyncio.sleep(WRITE_BEHIND_S)
+            self.outbox.write_behind()
 
     async def _receive(self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message]) -> None:
         """Only reads: aiomqtt reports a lost connection through this iterator, so it must never

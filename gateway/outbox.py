@@ -2,18 +2,24 @@
 
 Two kinds of message pass through it:
 - **events** (`Outgoing.keep`: an alarm event, a breaker change, a command response) happen once and
-  carry their own time. They are written to SQLite (the standard library's) before they are sent and
-  deleted once the broker acknowledged them, so they survive a broker outage *and* a gateway restart,
-  and go out in the order they happened. At most `limit` are kept; past that the oldest are dropped,
-  with a warning (a meter that alarms every second through a week-long outage must not fill the disk).
+  carry their own time. They survive a broker outage *and* a gateway restart, and go out in the order
+  they happened. At most `limit` are kept; past that the oldest are dropped, with a warning (a meter that
+  alarms every second through a week-long outage must not fill the disk).
 - **state** (everything else: state, display, availability, discovery …) is only worth its latest
   value, and the link announces the latest of each on every (re)connect. While the broker is away it is
   therefore not kept at all: Home Assistant would file a replayed stream of old readings under the
   arrival time. History stays available from the meter's own loggers through `get`.
 
-Crash-safe: SQLite in WAL mode with `synchronous=FULL` commits every event before it is queued, and a
-message leaves the table only after its PUBACK, so a `kill -9` at any point loses nothing queued (a
-message whose PUBACK was lost is sent again: MQTT QoS 1 is at least once).
+Where events are kept (SQLite, the standard library's, WAL with `synchronous=FULL`):
+- while the broker is **away**, each batch of events is committed before `put` returns, so a `kill -9`
+  at any point loses nothing queued;
+- while it is **there**, an event goes out at once and is written only if the broker has not acknowledged
+  it within WRITE_BEHIND_S (`write_behind`, called by the link), or when the connection is lost. Almost
+  every event is acknowledged well before that and never costs an fsync: a command's response is not held
+  behind the disk. The price: a `kill -9` or power cut can lose an event of the last WRITE_BEHIND_S that
+  had been handed to the socket but not yet acknowledged (the broker has usually already received it).
+A message leaves the table only after its PUBACK (a message whose PUBACK was lost is sent again: MQTT
+QoS 1 is at least once); the deletes of acknowledged rows are batched into the next write.
 """
 
 from __future__ import annotations
@@ -21,14 +27,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 EVENT_LIMIT = 10_000
+WRITE_BEHIND_S = 0.05  # an event not acknowledged this long after it was queued is written to disk
 POISON_STRIKES = 3  # connections lost in a row while the same message was the oldest in flight
 
 
@@ -42,10 +50,19 @@ class Outgoing:
     keep: bool = False  # an event: kept across broker outages and gateway restarts, in order
 
 
+@dataclass(slots=True)
+class _Entry:
+    msg: Outgoing
+    row: int | None = None  # its row in the table, once written (only events are)
+    queued: float = field(default_factory=time.monotonic)
+
+
 class Outbox:
     def __init__(self, path: Path | None = None, limit: int = EVENT_LIMIT) -> None:
         self.limit = limit
-        self._queue: deque[tuple[int | None, Outgoing]] = deque()  # (row id of a kept event, message)
+        self._queue: deque[_Entry] = deque()
+        self._unwritten = 0  # events queued while connected and not yet written (see the module's docstring)
+        self._acknowledged: list[int] = []  # rows whose message the broker has: deleted with the next write
         self._kept = 0
         self._changed = asyncio.Event()
         self.emptied = asyncio.Event()  # set while nothing waits to be sent
@@ -65,7 +82,8 @@ class Outbox:
                 "payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, correlation BLOB)")
             rows = self._db.execute("SELECT id, topic, payload, qos, retain, correlation FROM events ORDER BY id")
             for row_id, topic, payload, qos, retain, correlation in rows:
-                self._queue.append((row_id, Outgoing(topic, bytes(payload), qos, bool(retain), correlation, True)))
+                msg = Outgoing(topic, bytes(payload), qos, bool(retain), correlation, True)
+                self._queue.append(_Entry(msg, row_id))
                 self._kept += 1
             if self._kept:
                 self.emptied.clear()
@@ -82,39 +100,65 @@ class Outbox:
         """Queue in order; while the broker is away, state is not kept (see the module's docstring)."""
         rows: list[Outgoing] = []
         for msg in msgs:
-            if msg.keep:
+            if msg.keep and not connected:
                 rows.append(msg)
-            elif connected:
+            elif msg.keep or connected:
                 self._flush_rows(rows)
                 rows = []
-                self._queue.append((None, msg))
+                self._queue.append(_Entry(msg))
+                if msg.keep:
+                    self._kept += 1
+                    self._unwritten += 1
         self._flush_rows(rows)
+        self._bound()
         if self._queue:
             self.emptied.clear()
         self._changed.set()
 
     def _flush_rows(self, msgs: list[Outgoing]) -> None:
+        """Commit events queued while the broker is away (after any still unwritten before them: order)."""
         if not msgs:
             return
-        if self._db is None:
-            self._queue.extend((None, m) for m in msgs)
-        else:
-            with self._db:  # one transaction (one fsync) for the lot
-                for m in msgs:
-                    cur = self._db.execute(
-                        "INSERT INTO events (topic, payload, qos, retain, correlation) VALUES (?, ?, ?, ?, ?)",
-                        (m.topic, m.payload, m.qos, int(m.retain), m.correlation_data))
-                    self._queue.append((cur.lastrowid, m))
+        self.write_behind(0.0)
+        entries = [_Entry(m) for m in msgs]
+        self._write(entries)
+        self._queue.extend(entries)
         self._kept += len(msgs)
+
+    def write_behind(self, older_than: float = WRITE_BEHIND_S) -> None:
+        """Write the events queued while connected that are still unacknowledged after `older_than` seconds
+        (all of them with 0), and delete the rows of acknowledged ones, in one transaction."""
+        if self._db is None or not (self._unwritten or self._acknowledged):
+            return
+        due = time.monotonic() - older_than
+        late = [e for e in self._queue if e.msg.keep and e.row is None and e.queued <= due] if self._unwritten else []
+        if late or self._acknowledged:
+            self._write(late)
+            self._unwritten -= len(late)
+
+    def _write(self, entries: list[_Entry]) -> None:
+        if self._db is None:
+            return
+        with self._db:  # one transaction (one fsync) for the lot
+            if self._acknowledged:
+                self._db.executemany("DELETE FROM events WHERE id = ?", [(r,) for r in self._acknowledged])
+                self._acknowledged.clear()
+            for e in entries:
+                m = e.msg
+                cur = self._db.execute(
+                    "INSERT INTO events (topic, payload, qos, retain, correlation) VALUES (?, ?, ?, ?, ?)",
+                    (m.topic, m.payload, m.qos, int(m.retain), m.correlation_data))
+                e.row = cur.lastrowid
+
+    def _bound(self) -> None:
         while self._kept > self.limit:
             self._drop_oldest_event()
 
     def _drop_oldest_event(self) -> None:
-        for i, (row_id, msg) in enumerate(self._queue):
-            if msg.keep and i >= self.in_flight:
+        for i, entry in enumerate(self._queue):
+            if entry.msg.keep and i >= self.in_flight:
                 del self._queue[i]
-                self._forget(row_id)
-                self._kept -= 1
+                self._forget(entry)
                 self.dropped += 1
                 if self.dropped == 1 or self.dropped % 1000 == 0:
                     log.warning("outbox full (%d events): dropped the oldest (%d so far)", self.limit, self.dropped)
@@ -122,14 +166,11 @@ class Outbox:
 
     def peek(self, index: int = 0) -> Outgoing | None:
         """The message `index` places behind the front (the sender keeps several in flight)."""
-        return self._queue[index][1] if index < len(self._queue) else None
+        return self._queue[index].msg if index < len(self._queue) else None
 
     def sent(self) -> None:
         """The front message is with the broker (acknowledged for QoS 1): forget it."""
-        row_id, msg = self._queue.popleft()
-        if msg.keep:
-            self._kept -= 1
-            self._forget(row_id)
+        self._forget(self._queue.popleft())
         if not self._queue:
             self.emptied.set()
 
@@ -149,10 +190,16 @@ class Outbox:
             self.sent()
 
     def drop_state(self) -> None:
-        """The connection is gone: queued state is stale (the next connect announces the latest)."""
-        self._queue = deque(item for item in self._queue if item[1].keep)
+        """The connection is gone: queued state is stale (the next connect announces the latest), and every
+        event not yet written is written now (the outage may outlast the gateway)."""
+        self._queue = deque(e for e in self._queue if e.msg.keep)
+        self.write_behind(0.0)
         if not self._queue:
             self.emptied.set()
+
+    def poke(self) -> None:
+        """Wake `wait` (the sender: the broker acknowledged something)."""
+        self._changed.set()
 
     async def wait(self) -> None:
         """Until something may have changed (a put, or the outbox ran empty)."""
@@ -160,10 +207,16 @@ class Outbox:
         self._changed.clear()
 
     def close(self) -> None:
+        self.write_behind(0.0)
         if self._db is not None:
             self._db.close()
             self._db = None
 
-    def _forget(self, row_id: int | None) -> None:
-        if self._db is not None and row_id is not None:
-            self._db.execute("DELETE FROM events WHERE id = ?", (row_id,))
+    def _forget(self, entry: _Entry) -> None:
+        if not entry.msg.keep:
+            return
+        self._kept -= 1
+        if entry.row is None:
+            self._unwritten -= 1
+        else:
+            self._acknowledged.append(entry.row)

@@ -26,6 +26,7 @@ from omnipower.registers import REGISTERS_BY_KEY
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_TOTALS = frozenset(key for key, reg in REGISTERS_BY_KEY.items() if reg.kind.spec.state_class == "total_increasing")
 SOURCE_TIMEOUT = 15.0
 
 
@@ -37,8 +38,9 @@ async def call(awaitable: Awaitable[T]) -> T:
 
 class StatePublisher:
     def __init__(self, topics: Topics, sources: dict[str, Source], interval: float,
-                 discovery: DiscoveryLifecycle, send: Callable[[list[Outgoing]], None]) -> None:
+                 discovery: DiscoveryLifecycle, send: Callable[[list[Outgoing]], None], state_qos: int = 1) -> None:
         self.topics = topics
+        self.state_qos = state_qos
         self.sources = sources
         self.interval = interval
         self.discovery = discovery
@@ -98,7 +100,7 @@ class StatePublisher:
         # A wire source learns what the meter has from its reads (the Modbus function block): announce that first.
         out = self.discovery.refresh(meter_id) + self._availability_messages(meter_id, "online")
         readings = self._guard_totals(meter_id, readings)
-        out.append(Outgoing(self.topics.meter(meter_id, "state"), _json(readings), retain=True))
+        out.append(Outgoing(self.topics.meter(meter_id, "state"), _json(readings), self.state_qos, retain=True))
         _report(meter_id, readings)
         try:
             lcd = await call(source.display())
@@ -106,7 +108,7 @@ class StatePublisher:
             log.warning("meter %s: display not readable: %s", meter_id, exc)
             lcd = None
         if lcd is not None:
-            out.append(Outgoing(self.topics.meter(meter_id, "display"), _json(lcd), retain=True))
+            out.append(Outgoing(self.topics.meter(meter_id, "display"), _json(lcd), self.state_qos, retain=True))
         return out
 
     def _availability_messages(self, meter_id: str, state: str) -> list[Outgoing]:
@@ -119,9 +121,9 @@ class StatePublisher:
     def _guard_totals(self, meter_id: str, readings: Readings) -> Readings:
         """A total_increasing register never goes backwards on MQTT, whatever a source says."""
         last = self._published_totals[meter_id]
-        for key, value in readings.items():
-            reg = REGISTERS_BY_KEY.get(key)
-            if reg is None or reg.kind.spec.state_class != "total_increasing" or not isinstance(value, int | float):
+        for key in _TOTALS.intersection(readings):
+            value = readings[key]
+            if not isinstance(value, int | float):
                 continue
             previous = last.get(key)
             if previous is not None and value < previous:

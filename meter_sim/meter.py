@@ -693,6 +693,7 @@ class Meter:
             tariffs=self.tariffs.tariff_count, tariff_plans=self.tariffs.plan_count,
             pulse_outputs=(outputs[0] is not None, outputs[1] is not None),
         )
+        self._publish_plan = tuple((r.key, r.kind.spec.base_per_unit, r.kind.spec.decimals) for r in self.registers)
 
     # --- readings ----------------------------------------------------------------------------
     def base_values(self) -> dict[str, float | int | str | None]:
@@ -764,7 +765,21 @@ class Meter:
         return None if t is None else self.rtc.iso(t)
 
     def readings(self) -> dict[str, float | int | str | None]:
-        """The state the gateway publishes: `time` plus one key per register, in published units."""
+        """The state the gateway publishes: `time` plus one key per register, in published units.
+        Every publication and request reads all of them, so the register table's conversions are looked up
+        once per register set (`_publish_plan`), not per value; `reference_readings` is the plain form."""
+        base = self.base_values()
+        out: dict[str, float | int | str | None] = {"time": self.rtc.iso(self.t)}
+        for key, per_unit, decimals in self._publish_plan:
+            value = base[key]
+            out[key] = round(value / per_unit, decimals) + 0.0 if type(value) is float else value
+        hours = out.get("hour_counter")
+        if isinstance(hours, float):
+            out["hour_counter"] = int(hours)
+        return out
+
+    def reference_readings(self) -> dict[str, float | int | str | None]:
+        """`readings` by the register table's own `Register.publish`, one register at a time."""
         base = self.base_values()
         out: dict[str, float | int | str | None] = {"time": self.rtc.iso(self.t)}
         for reg in self.registers:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -131,9 +132,16 @@ class MeterStore:
 
 
 def rng_state_to_json(value: Any) -> Any:
-    """random.Random.getstate() is nested tuples; JSON wants lists."""
-    return [rng_state_to_json(v) for v in value] if isinstance(value, tuple | list) else value
+    """random.Random.getstate() — (version, 625 words, gauss) — for JSON, the words as one hex string: every
+    save holds two of them, and as lists of numbers they cost more to build and encode than the rest of the
+    meter's state together."""
+    version, words, gauss = value
+    return {"version": version, "words": struct.pack(f"<{len(words)}I", *words).hex(), "gauss": gauss}
 
 
 def rng_state_from_json(value: Any) -> Any:
+    """The saved form back to random.Random.setstate()'s; also the nested lists saved before."""
+    if isinstance(value, dict):
+        raw = bytes.fromhex(value["words"])
+        return value["version"], struct.unpack(f"<{len(raw) // 4}I", raw), value["gauss"]
     return tuple(rng_state_from_json(v) for v in value) if isinstance(value, list) else value

@@ -36,6 +36,7 @@ class Rtc:
     def __init__(self, z11: int = 1, z15: int = 1) -> None:
         self.standard_offset = z11_offset_hours(z11) * 3600
         self.eu_dst = z15 == 1
+        self._iso_memo: dict[float, str] = {}
 
     def dst_active(self, t: float) -> bool:
         if not self.eu_dst:
@@ -57,4 +58,11 @@ class Rtc:
         return datetime.fromtimestamp(t, timezone(timedelta(seconds=self.standard_offset)))
 
     def iso(self, t: float) -> str:
-        return self.wall_time(t).isoformat(timespec="seconds")
+        # Every reading carries several times (now, peaks, daily max/min) that mostly repeat from one
+        # publication to the next: a small memo of this pure function saves most of their formatting.
+        text = self._iso_memo.get(t)
+        if text is None:
+            if len(self._iso_memo) >= 64:
+                self._iso_memo.clear()
+            text = self._iso_memo[t] = self.wall_time(t).isoformat(timespec="seconds")
+        return text

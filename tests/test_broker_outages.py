@@ -27,8 +27,7 @@ from tls_ca import make_pki
 from gateway.bridge import Bridge
 from gateway.commands import Command
 from gateway.config import load_settings
-from gateway.mqtt_link import MqttLink
-from gateway.outbox import Outgoing
+from gateway.outbox import Outbox, Outgoing
 from gateway.service import make_source
 from gateway.sources.base import Source
 
@@ -52,13 +51,15 @@ class Sent:
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> Sent:
     record = Sent()
-    original = MqttLink._send
+    original = Outbox.sent
 
-    async def send(self: MqttLink, client: Any, msg: Outgoing) -> None:
-        await original(self, client, msg)
+    def sent(self: Outbox) -> None:  # the link forgets the front message when the broker acknowledged it
+        msg = self.peek()
+        assert msg is not None
         record.log.append((time.monotonic(), msg))
+        original(self)
 
-    monkeypatch.setattr(MqttLink, "_send", send)
+    monkeypatch.setattr(Outbox, "sent", sent)
     return record
 
 

@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from meter_sim.clock import SteppedClock
+from meter_sim.config import MeterSimSettings
+from meter_sim.meter import Meter
 from meter_sim.metrology import ENERGY_KEYS, STARTING_THRESHOLD_CT_W, STARTING_THRESHOLD_W, Metrology, reference_step
 from meter_sim.power_quality import PowerQuality, PqEvent, PqSettings
 
@@ -191,3 +194,25 @@ def test_the_reference_is_not_the_fast_path() -> None:
     for k in range(700, 1400):
         pq.step(T0 + k, (230.0, 231.0, 229.0), 50.0)
     assert counting.calls == 700
+
+
+# --- readings ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("type_number", "extra"), [
+    ("6841131BN143101040", {"prepayment": {"enabled": True, "unit": "currency", "prices": {1: 0.3, 2: 0.2}}}),
+    ("6841131BN113101040", {}),
+    ("6851131BD140011040", {}),  # a CT meter
+])
+def test_readings_equal_the_register_tables_own_conversion(type_number: str, extra: dict[str, Any]) -> None:
+    """`Meter.readings` (conversions looked up once per register set) against `reference_readings` (each register's
+    `publish`), every simulated minute for a day with PV and an EV: the same keys, types and values (by repr: -0.0
+    is not 0.0 on MQTT)."""
+    settings = MeterSimSettings(type_number=type_number, seed=3, household={"pv_kwp": 6, "ev_charger_kw": 11},
+                                **extra)
+    meter = Meter("ref", settings, SteppedClock(T0))
+    for minute in range(1, 24 * 60):
+        meter.advance_to(T0 + 60 * minute)
+        fast, plain = meter.readings(), meter.reference_readings()
+        assert [(k, type(v), repr(v)) for k, v in fast.items()] == [(k, type(v), repr(v)) for k, v in plain.items()]
+    meter.metrology.energy[0] = -1e-12  # rounds to -0.0: both must publish 0.0
+    fast, plain = meter.readings(), meter.reference_readings()
+    assert repr(fast["a_plus"]) == repr(plain["a_plus"]) == "0.0"
