@@ -84,13 +84,16 @@ class StatePublisher:
                 due += (now - due) // self.interval * self.interval
             await asyncio.sleep(due - now)
             for mid in self.sources:
-                self._send(await self.state_messages(mid))
+                self._send(await self.state_messages(mid, persist=True))
 
-    async def state_messages(self, meter_id: str) -> list[Outgoing]:
-        """Read the meter: its state (and availability when that changed)."""
+    async def state_messages(self, meter_id: str, persist: bool = False) -> list[Outgoing]:
+        """Read the meter: its state (and availability when that changed); with `persist`, what was read is
+        made to survive a crash before it is published (see Source.persist)."""
         source = self.sources[meter_id]
         try:
             readings = await call(source.read())
+            if persist:
+                await call(source.persist())
         except (SourceError, TimeoutError) as exc:
             log.warning("meter %s does not answer: %s", meter_id, exc)
             return self._availability_messages(meter_id, "offline")

@@ -287,6 +287,29 @@ async def test_sigterm_stops_cleanly_and_restart_never_lowers_registers(mosquitt
     assert first["time"] >= before["time"]
 
 
+async def test_kill_9_right_after_a_state_publication_never_lowers_registers(mosquitto: Mosquitto,
+                                                                             tmp_path: Path) -> None:
+    """Saves are kept off the request path, but the periodic `state` waits for its save: a gateway killed the
+    moment a state arrives restarts with totals at least as high (at 600× a second is 10 minutes of energy)."""
+    config = gateway_config(tmp_path, mosquitto.port, [{"id": "m1", "speed": 600}])
+    async with probe_client(mosquitto, "omnipower/#") as probe:
+        proc = gateway_process(config)
+        try:
+            moved = lambda m: m.json()["a_plus"] > 0.05  # noqa: E731
+            before = (await probe.wait_for("omnipower/m1/state", moved, timeout=30)).json()
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            before = probe.last("omnipower/m1/state").json()  # type: ignore[union-attr]  # (one more may have come)
+            mark = probe.mark()
+            proc = gateway_process(config)
+            first = (await probe.wait_for("omnipower/m1/state", after=mark, timeout=30)).json()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(15)
+    for key in ("a_plus", "a_minus", "r_plus", "r_minus", "hour_counter"):
+        assert first[key] >= before[key], key
+
+
 async def test_ha_birth_reannounces_and_retired_entities_are_removed(mosquitto: Mosquitto, tmp_path: Path) -> None:
     config = gateway_config(tmp_path, mosquitto.port)
     async with probe_client(mosquitto, "homeassistant/#") as probe:

@@ -87,6 +87,11 @@ class Source(ABC):
     async def read(self) -> Readings:
         """The current readings: `time` plus one key per register (and `tariff_control`)."""
 
+    async def persist(self) -> None:
+        """Make what `read` just returned survive a crash of the gateway (a simulated meter's permanent memory):
+        the periodic state publication waits for it, so that no total published on `state` is ever lost."""
+        return None
+
     @abstractmethod
     async def breaker(self) -> BreakerStatus | None:
         """The breaker's position now (None when the protocol does not carry it)."""

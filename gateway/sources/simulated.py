@@ -32,20 +32,22 @@ log = logging.getLogger(__name__)
 SW_VERSION = "50981173 (simulated)"
 
 
-# Saving the meter's permanent memory costs ~1.5 ms (its state, JSON, fsync): done behind the requests and
-# publications, never in their path. A command is saved within COMMAND_SAVE_DELAY of being carried out;
-# the rest of the meter's life (energy flowing) at most SAVE_INTERVAL later.
+# Saving the meter's permanent memory costs ~1.5 ms (its state, JSON, fsync): never in a request's path. The
+# periodic state publication waits for it (`persist`, when `save_before_publishing`), so a total on the `state`
+# topic is never lost; a command is saved within COMMAND_SAVE_DELAY of being carried out (after its response);
+# the rest of the meter's life (energy flowing, `get`) at most `save_interval` later.
 SAVE_INTERVAL = 1.0
 COMMAND_SAVE_DELAY = 0.005
 
 
 class SimulatedSource(Source):
     def __init__(self, config: MeterConfig, data_dir: Path, tick: float = 1.0,
-                 save_interval: float = SAVE_INTERVAL) -> None:
+                 save_interval: float = SAVE_INTERVAL, save_before_publishing: bool = True) -> None:
         super().__init__()
         self.config = config
         self.tick = tick
         self.save_interval = save_interval
+        self.save_before_publishing = save_before_publishing
         self._save_soon = asyncio.Event()  # a command was carried out: save within COMMAND_SAVE_DELAY
         self._unsaved = False  # the meter changed since the last save
         self.store = MeterStore(data_dir / f"{config.id}.json")
@@ -115,6 +117,10 @@ class SimulatedSource(Source):
                 self.events.put_nowait(
                     AlarmNotice(rtc.iso(event.time), event.type, event.active, event.phase, event.detail)
                 )
+
+    async def persist(self) -> None:
+        if self.save_before_publishing and self._unsaved:
+            await self._save()
 
     async def _save(self) -> None:
         self._unsaved = False
