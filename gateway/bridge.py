@@ -40,13 +40,14 @@ class Bridge:
     ) -> None:
         self.settings = settings
         self.mqtt = settings.mqtt
-        self.topics = Topics(self.mqtt.base_topic, self.mqtt.discovery_prefix)
+        self.topics = Topics(self.mqtt.base_topic, self.mqtt.discovery_prefix, bridge_name(settings))
         self.sources = {s.info.meter_id: s for s in sources}
         self.version = version
         self.link = MqttLink(self.mqtt, host, port, protocol, will=Outgoing(
             self.topics.bridge_state, BridgeState(state="offline").to_bytes(), retain=True),
             outbox=Outbox(outbox_path(settings), self.mqtt.outbox_limit))
-        self.discovery = DiscoveryLifecycle(self.mqtt, self.topics, self.sources, version, self._all_states)
+        self.discovery = DiscoveryLifecycle(self.mqtt, self.topics, self.sources, version, self._all_states,
+                                            announced(settings, self.sources))
         self.publisher = StatePublisher(self.topics, self.sources, settings.publish_interval, self.discovery,
                                         self.link.queue, self.mqtt.state_qos)
         self.requests = RequestHandler(self.topics, self.sources, self.publisher)
@@ -130,6 +131,22 @@ class Bridge:
         )
 
 
+def bridge_name(settings: Settings) -> str:
+    """`bridge`, or for a shard of a fleet split in N > 1 parts `bridge/shard-K-of-N`: each process has its own
+    state (online, or offline by its will) and info, and one shard's death does not mark the others offline."""
+    fleet = settings.fleet
+    if fleet is None or fleet.part.count == 1:
+        return "bridge"
+    return f"bridge/shard-{fleet.part.index}-of-{fleet.part.count}"
+
+
+def announced(settings: Settings, sources: dict[str, Source]) -> frozenset[str]:
+    """The meters announced to Home Assistant: the listed ones, and a fleet's members when it says so."""
+    fleet = settings.fleet
+    members = set(fleet.member_ids()) if fleet is not None and not fleet.announced else set()
+    return frozenset(mid for mid in sources if mid not in members)
+
+
 def outbox_path(settings: Settings) -> Path:
-    """One outbox per gateway process: the data folder is shared by the processes of a fleet."""
-    return settings.data_dir / "outbox.sqlite3"
+    """One outbox per gateway process: the data folder may be shared by the shards of a fleet."""
+    return settings.data_dir / f"outbox{bridge_name(settings).removeprefix('bridge').replace('/', '-')}.sqlite3"

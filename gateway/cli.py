@@ -20,6 +20,7 @@ from gateway.decode import KINDS
 from gateway.decode import run as decode_run
 from gateway.sources.han import SCALERS
 from gateway.topics import Topics
+from meter_sim.fleet import parse_shard
 from meter_sim.persistence import PersistenceError
 from omnipower.dlms import parse_glo_keys
 
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the gateway service (the default)")
     run.add_argument("--config", type=Path, help="YAML configuration file")
     run.add_argument("--speed", type=float, help="run every simulated meter this many times faster than real time")
+    run.add_argument("--shard", metavar="K/N", help="run the K-th of N parts of the configured fleet (fleet.shard)")
     send = sub.add_parser("send", help="send one command to a meter and print the response")
     send.add_argument("--config", type=Path, help="YAML configuration file (for the broker settings)")
     send.add_argument("meter", help="meter id, e.g. meter1")
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(config)
         if getattr(args, "speed", None) is not None:
             settings = with_speed(settings, args.speed)
+        if getattr(args, "shard", None) is not None:
+            settings = with_shard(settings, args.shard)
     except ConfigError as exc:
         print(f"omnipower-gateway: {exc}", file=sys.stderr)
         return 2
@@ -79,9 +83,12 @@ async def _run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    fleet = settings.fleet
     logging.getLogger(__name__).info(
-        "omnipower-gateway %s: %d meter(s), base topic %r, data in %s",
-        __version__, len(settings.meters), settings.mqtt.base_topic, settings.data_dir,
+        "omnipower-gateway %s: %d meter(s)%s, base topic %r, data in %s",
+        __version__, len(settings.meters),
+        f" and shard {fleet.shard} of a fleet of {fleet.count}" if fleet is not None else "",
+        settings.mqtt.base_topic, settings.data_dir,
     )
     await service.run(settings, stop)
 
@@ -127,9 +134,23 @@ def with_speed(settings: Settings, speed: float) -> Settings:
     """The settings with every simulated meter at `speed` (validated like the file's own value)."""
     try:
         meters = [m.model_validate(m.model_dump() | {"speed": speed}) for m in settings.meters]
+        fleet = settings.fleet
+        if fleet is not None:
+            fleet = fleet.model_validate(fleet.model_dump() | {"speed": speed})
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc).replace("  speed", "  --speed")) from None
-    return settings.model_copy(update={"meters": meters})
+    return settings.model_copy(update={"meters": meters, "fleet": fleet})
+
+
+def with_shard(settings: Settings, shard: str) -> Settings:
+    """The settings with the fleet's `shard` replaced by --shard K/N."""
+    if settings.fleet is None:
+        raise ConfigError("--shard needs a fleet: add a `fleet` block (count, id_prefix, seed) to the configuration")
+    try:
+        part = parse_shard(shard)
+    except ValueError as exc:
+        raise ConfigError(f"--shard: {exc}") from None
+    return settings.model_copy(update={"fleet": settings.fleet.model_copy(update={"shard": str(part)})})
 
 
 def _value(text: str) -> object:

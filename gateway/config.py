@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from meter_sim.config import MeterSimSettings
+from meter_sim.fleet import Shard, member_id, member_settings, members, parse_shard
 from omnipower.address import parse_address
 from omnipower.dlms import GloKeys, parse_glo_keys
 
@@ -153,6 +154,60 @@ class MeterConfig(MeterSimSettings):
         return value
 
 
+FLEET_DISCOVERY_MAX = 5  # fleets up to this size are announced to Home Assistant unless `discovery` says otherwise
+
+
+class FleetSettings(BaseModel):
+    """N simulated meters from one template, each varied by the fleet's seed (see meter_sim/fleet.py). Member ids
+    are `id_prefix` + the 1-based member number zero-padded to the digits of `count` (count 10000, prefix m:
+    m00001 … m10000); shard K/N runs the members n with (n - 1) mod N = K - 1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: Annotated[int, Field(ge=1, le=1_000_000)]
+    id_prefix: str = Field("meter", description="member ids: this prefix and the member number")
+    seed: int = Field(1, description="draws each member's seed, household and type number")
+    shard: str = Field("1/1", description="K/N: this process runs the K-th of N disjoint parts of the fleet")
+    discovery: bool | None = Field(None, description=f"announce members to Home Assistant (default: only fleets of "
+                                   f"at most {FLEET_DISCOVERY_MAX})")
+    display: bool = Field(False, description="publish each member's display topic too")
+    save_interval: Annotated[float, Field(ge=1, le=86400)] = Field(
+        60.0, description="seconds between saves of a member's permanent memory (a fleet does not save before "
+        "every publication)")
+    template: MeterSimSettings = Field(default_factory=MeterSimSettings,
+                                       description="the simulation settings every member starts from")
+    speed: Annotated[float, Field(gt=0, le=3600)] = Field(1.0, description="simulated seconds per real second")
+
+    @field_validator("id_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not value or not _TOPIC_LEVEL.match(value):
+            raise ValueError("must be letters, digits, '_' and '-' (a topic level with the member number)")
+        return value
+
+    @field_validator("shard")
+    @classmethod
+    def _check_shard(cls, value: str) -> str:
+        return str(parse_shard(value))
+
+    @property
+    def part(self) -> Shard:
+        return parse_shard(self.shard)
+
+    @property
+    def announced(self) -> bool:
+        return self.discovery if self.discovery is not None else self.count <= FLEET_DISCOVERY_MAX
+
+    def member_ids(self) -> list[str]:
+        return [member_id(self.id_prefix, n, self.count) for n in members(self.count, self.part)]
+
+    def member_configs(self) -> list[MeterConfig]:
+        """This shard's members as meters of the gateway."""
+        template = MeterConfig(id="template", speed=self.speed, **self.template.model_dump(exclude_unset=True))
+        return [member_settings(template, self.seed, n, id=member_id(self.id_prefix, n, self.count))
+                for n in members(self.count, self.part)]
+
+
 def _default_data_dir() -> Path:
     state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state_home) / "omnipower"
@@ -169,17 +224,33 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=_default_data_dir)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    meters: Annotated[list[MeterConfig], Field(min_length=1)] = Field(
-        default_factory=lambda: [MeterConfig(id="meter1")]
-    )
+    meters: list[MeterConfig] = Field(
+        default_factory=lambda: [MeterConfig(id="meter1")],
+        description="the meters (default: one simulated meter, meter1; none when a fleet is configured)")
+    fleet: FleetSettings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_fleet_alone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("fleet") is not None and "meters" not in data:
+            return {**data, "meters": []}
+        return data
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:
+        if not self.meters and self.fleet is None:
+            raise ValueError("meters: list at least one meter (or configure a fleet)")
         seen: set[str] = set()
         for meter in self.meters:
             if meter.id in seen:
                 raise ValueError(f"meter id {meter.id!r} is used twice; each meter needs its own id")
             seen.add(meter.id)
+        if self.fleet is not None:
+            f = self.fleet
+            clash = next((m for m in seen if m.startswith(f.id_prefix) and m[len(f.id_prefix):].isdigit()), None)
+            if clash is not None:
+                raise ValueError(f"meter id {clash!r} looks like a member of the fleet (id_prefix {f.id_prefix!r}); "
+                                 "give the fleet another prefix")
         return self
 
     @classmethod

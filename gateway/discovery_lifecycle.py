@@ -24,17 +24,19 @@ log = logging.getLogger(__name__)
 
 class DiscoveryLifecycle:
     def __init__(self, mqtt: MqttSettings, topics: Topics, sources: dict[str, Source], version: str,
-                 states: Callable[[], Awaitable[list[Outgoing]]]) -> None:
+                 states: Callable[[], Awaitable[list[Outgoing]]], announced: frozenset[str] | None = None) -> None:
+        """`announced`: the meters with discovery (default all; a large fleet's members have none, and their
+        configs, ~70 KB a meter, are not even built)."""
         self.enabled = mqtt.discovery
         self.topics = topics
-        self.sources = sources
+        self.sources = {mid: s for mid, s in sources.items() if announced is None or mid in announced}
         self.version = version
         self._states = states  # after a re-announce, the state every entity reads
         self._configs: dict[str, list[tuple[str, bytes]]] = {
-            mid: discovery.messages(s.info, topics, version) for mid, s in sources.items()
+            mid: discovery.messages(s.info, topics, version) for mid, s in self.sources.items()
         }
         self._ours = {t for msgs in self._configs.values() for t, _ in msgs}
-        self._built_from = {mid: s.info for mid, s in sources.items()}
+        self._built_from = {mid: s.info for mid, s in self.sources.items()}
 
     def routes(self) -> list[tuple[str, Callable[[Incoming], Awaitable[list[Outgoing]]]]]:
         out: list[tuple[str, Callable[[Incoming], Awaitable[list[Outgoing]]]]] = [
@@ -46,12 +48,14 @@ class DiscoveryLifecycle:
 
     def messages(self, meter_id: str) -> list[Outgoing]:
         """The meter's configs as retained messages (none with discovery off)."""
-        if not self.enabled:
+        if not self.enabled or meter_id not in self.sources:
             return []
         return [Outgoing(topic, payload, retain=True) for topic, payload in self._configs[meter_id]]
 
     def refresh(self, meter_id: str) -> list[Outgoing]:
         """When a source's meter info changed: announce the new entities, retire the ones it no longer has."""
+        if meter_id not in self.sources:
+            return []
         info = self.sources[meter_id].info
         if info is self._built_from[meter_id]:  # a source replaces its info only when the meter changed
             return []

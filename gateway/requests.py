@@ -26,6 +26,7 @@ from gateway.topics import Topics
 from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS
 
 log = logging.getLogger(__name__)
+WILDCARD_ABOVE = 20
 
 LOG_FIELDS = ("log", "from", "to", "offset", "limit")
 # Mosquitto disconnects a client that publishes to a topic of more than 200 `/` (TOPIC_HIERARCHY_LIMIT,
@@ -43,8 +44,13 @@ class RequestHandler:
         self._lock = asyncio.Lock()  # one request at a time keeps responses in order
 
     def routes(self) -> list[tuple[str, Handler]]:
+        """Per meter; above WILDCARD_ABOVE meters (a fleet) three wildcard subscriptions instead of three per meter,
+        and `handle` ignores the meters that are not ours (another shard's)."""
         t = self.topics
         out: list[tuple[str, Handler]] = []
+        if len(self.sources) > WILDCARD_ABOVE:
+            return [(t.meter("+", "set"), self.handle), (t.set_named("+", "+"), self.handle),
+                    (t.meter("+", "get"), self.handle)]
         for mid in self.sources:
             out += [(t.meter(mid, "set"), self.handle), (t.set_named(mid, "+"), self.handle),
                     (t.meter(mid, "get"), self.handle)]

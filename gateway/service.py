@@ -40,10 +40,23 @@ def make_source(config: MeterConfig, settings: Settings) -> Source:
     raise ValueError(f"meters[{config.id}].source: unknown source {config.source!r}")
 
 
+def fleet_sources(settings: Settings) -> list[Source]:
+    """This shard's members of the configured fleet (none without a `fleet` block)."""
+    fleet = settings.fleet
+    if fleet is None:
+        return []
+    from gateway.sources.simulated import SimulatedSource
+
+    # Read every second anyway: ticking thousands of meters on their own as well would only add wake-ups.
+    tick = None if settings.publish_interval <= 1 else 1.0
+    return [SimulatedSource(config, settings.data_dir, tick, save_interval=fleet.save_interval,
+                            save_before_publishing=False, display=fleet.display) for config in fleet.member_configs()]
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or forever); sources save their state on the way out."""
     stop = stop or asyncio.Event()
-    sources = [make_source(m, settings) for m in settings.meters]
+    sources = [make_source(m, settings) for m in settings.meters] + fleet_sources(settings)
     choice = await choose(settings.mqtt)
     async with contextlib.AsyncExitStack() as stack:
         if choice.embedded:
@@ -59,8 +72,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 await asyncio.wait([bridge_task], timeout=STOP_TIMEOUT)
                 await _cancel([bridge_task, *source_tasks])
         finally:
-            for source in sources:
-                await source.close()
+            # Side by side: a fleet's thousands of saves then share the thread pool's fsyncs.
+            await asyncio.gather(*(source.close() for source in sources))
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -21,12 +21,11 @@ from gateway.discovery_lifecycle import DiscoveryLifecycle
 from gateway.outbox import Outgoing
 from gateway.sources.base import BreakerStatus, RawFrame, Readings, Source, SourceError, SourceEvent
 from gateway.topics import Topics
-from omnipower.registers import REGISTERS_BY_KEY
+from omnipower.registers import TOTAL_KEYS
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_TOTALS = frozenset(key for key, reg in REGISTERS_BY_KEY.items() if reg.kind.spec.state_class == "total_increasing")
 SOURCE_TIMEOUT = 15.0
 
 
@@ -34,6 +33,12 @@ async def call(awaitable: Awaitable[T]) -> T:
     """Every call into a source is bounded: a meter that hangs is a meter that does not answer."""
     async with asyncio.timeout(SOURCE_TIMEOUT):
         return await awaitable
+
+
+async def direct(awaitable: Awaitable[T]) -> T:
+    """For an in-process model (Source.in_process): nothing to wait for, so no timer per call (a fleet makes
+    thousands of these calls a second)."""
+    return await awaitable
 
 
 class StatePublisher:
@@ -90,10 +95,14 @@ class StatePublisher:
         """Read the meter: its state (and availability when that changed); with `persist`, what was read is
         made to survive a crash before it is published (see Source.persist)."""
         source = self.sources[meter_id]
+        bounded = direct if source.in_process else call
         try:
-            readings = await call(source.read())
+            readings, payload = await bounded(source.state())
             if persist:
-                await call(source.persist())
+                await bounded(source.persist())
+            if self._guard_totals(meter_id, readings) and payload is not None:
+                readings, payload = await bounded(source.read()), None  # the whole state, to publish it guarded
+                self._guard_totals(meter_id, readings)
         except (SourceError, TimeoutError) as exc:
             log.warning("meter %s does not answer: %s", meter_id, exc)
             return self._availability_messages(meter_id, "offline")
@@ -102,11 +111,11 @@ class StatePublisher:
             return self._availability_messages(meter_id, "offline")
         # A wire source learns what the meter has from its reads (the Modbus function block): announce that first.
         out = self.discovery.refresh(meter_id) + self._availability_messages(meter_id, "online")
-        readings = self._guard_totals(meter_id, readings)
-        out.append(Outgoing(self.topics.meter(meter_id, "state"), _json(readings), self.state_qos, retain=True))
+        out.append(Outgoing(self.topics.meter(meter_id, "state"), payload or _json(readings), self.state_qos,
+                            retain=True))
         _report(meter_id, readings)
         try:
-            lcd = await call(source.display())
+            lcd = await bounded(source.display())
         except (SourceError, TimeoutError) as exc:
             log.warning("meter %s: display not readable: %s", meter_id, exc)
             lcd = None
@@ -121,10 +130,12 @@ class StatePublisher:
         payload = Availability(state=state).to_bytes()
         return [Outgoing(self.topics.meter(meter_id, "availability"), payload, retain=True)]
 
-    def _guard_totals(self, meter_id: str, readings: Readings) -> Readings:
-        """A total_increasing register never goes backwards on MQTT, whatever a source says."""
+    def _guard_totals(self, meter_id: str, readings: Readings) -> bool:
+        """A total_increasing register never goes backwards on MQTT, whatever a source says: such a value is
+        replaced by the last published one. Whether any was."""
+        changed = False
         last = self._published_totals[meter_id]
-        for key in _TOTALS.intersection(readings):
+        for key in TOTAL_KEYS.intersection(readings):
             value = readings[key]
             if not isinstance(value, int | float):
                 continue
@@ -133,9 +144,10 @@ class StatePublisher:
                 log.warning("meter %s: %s went backwards (%s < %s); keeping %s", meter_id, key, value,
                             previous, previous)
                 readings[key] = previous
+                changed = True
             else:
                 last[key] = float(value)
-        return readings
+        return changed
 
     def breaker_message(self, meter_id: str, status: BreakerStatus) -> Outgoing:
         payload = BreakerPayload(state=status.state, reason=status.reason, time=status.time)

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 class Topics:
     base: str
     discovery_prefix: str = "homeassistant"
+    bridge: str = "bridge"  # the shard K of N of a fleet (N > 1): bridge/shard-K-of-N, one state per process
 
     @property
     def bridge_state(self) -> str:
-        return f"{self.base}/bridge/state"
+        return f"{self.base}/{self.bridge}/state"
 
     @property
     def bridge_info(self) -> str:
-        return f"{self.base}/bridge/info"
+        return f"{self.base}/{self.bridge}/info"
 
     @property
     def ha_status(self) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "REGISTERS_BY_KEY",
     "REGISTERS_BY_OBIS",
     "RELAY_STATES",
+    "TOTAL_KEYS",
     "WHICH_REGISTERS",
     "Kind",
     "Register",
@@ -317,6 +318,8 @@ ALL_REGISTERS: tuple[Register, ...] = tuple(
 )
 
 REGISTERS_BY_KEY: dict[str, Register] = {r.key: r for r in ALL_REGISTERS}
+# The registers that never go backwards (Home Assistant's total_increasing): the gateway guards them.
+TOTAL_KEYS = frozenset(r.key for r in ALL_REGISTERS if r.kind.spec.state_class == "total_increasing")
 REGISTERS_BY_OBIS: dict[str, Register] = {r.obis: r for r in ALL_REGISTERS}
 assert len(REGISTERS_BY_KEY) == len(ALL_REGISTERS), "register keys must be unique"
 assert len(REGISTERS_BY_OBIS) == len(ALL_REGISTERS), "register OBIS codes must be unique"

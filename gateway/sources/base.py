@@ -67,6 +67,7 @@ class Source(ABC):
     """A meter as the bridge sees it."""
 
     info: MeterInfo
+    in_process = False  # a model in this process: its calls cannot hang, so they need no timeout
 
     def __init__(self) -> None:
         self.events: asyncio.Queue[SourceEvent] = asyncio.Queue()
@@ -86,6 +87,12 @@ class Source(ABC):
     @abstractmethod
     async def read(self) -> Readings:
         """The current readings: `time` plus one key per register (and `tariff_control`)."""
+
+    async def state(self) -> tuple[Readings, bytes | None]:
+        """For the `state` topic: the readings and, where the source renders it faster itself, their JSON. With
+        a JSON, the readings need only hold the time, the total registers and the console line's values (see
+        gateway/state_json.py); without, they are `read()`'s, and the publisher encodes them."""
+        return await self.read(), None
 
     async def persist(self) -> None:
         """Make what `read` just returned survive a crash of the gateway (a simulated meter's permanent memory):

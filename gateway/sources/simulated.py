@@ -18,6 +18,7 @@ from gateway.command_table import COMMANDS_BY_NAME, SIMULATED_COMMANDS
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source
+from gateway.state_json import StateJson
 from meter_sim.alarms import AlarmEvent
 from meter_sim.breaker import BreakerChange
 from meter_sim.clock import ScaledClock
@@ -41,13 +42,19 @@ COMMAND_SAVE_DELAY = 0.005
 
 
 class SimulatedSource(Source):
-    def __init__(self, config: MeterConfig, data_dir: Path, tick: float = 1.0,
-                 save_interval: float = SAVE_INTERVAL, save_before_publishing: bool = True) -> None:
+    in_process = True
+
+    def __init__(self, config: MeterConfig, data_dir: Path, tick: float | None = 1.0,
+                 save_interval: float = SAVE_INTERVAL, save_before_publishing: bool = True,
+                 display: bool = True) -> None:
+        """A fleet member (see `gateway.service.fleet_sources`) saves every `save_interval` but not before each
+        publication, may publish no display, and need not tick (`tick` None) when it is read every second anyway."""
         super().__init__()
         self.config = config
         self.tick = tick
         self.save_interval = save_interval
         self.save_before_publishing = save_before_publishing
+        self.shows_display = display
         self._save_soon = asyncio.Event()  # a command was carried out: save within COMMAND_SAVE_DELAY
         self._unsaved = False  # the meter changed since the last save
         self.store = MeterStore(data_dir / f"{config.id}.json")
@@ -57,6 +64,7 @@ class SimulatedSource(Source):
         clock = ScaledClock(config.speed, self._start_time(state))
         self.meter = Meter(config.id, config, clock, state, logs=logs)
         self._saved_logs = -1
+        self._state_json = StateJson(self.meter.registers)
         self._read: tuple[int, Readings] = (-1, {})  # the meter time and readings of the last read()
         serial = f"{(zlib.crc32(config.id.encode()) + config.seed * 7919) % 100_000_000:08d}"
         self.info = MeterInfo(
@@ -70,7 +78,10 @@ class SimulatedSource(Source):
             commands=SIMULATED_COMMANDS,
             alarm_types=ALARM_TYPES,
         )
-        self.store.save(self.meter.to_state())
+        if save_before_publishing:
+            self.store.save(self.meter.to_state())  # the meter exists on disk from its first second
+        else:
+            self._unsaved = True  # a fleet of thousands would start with thousands of fsyncs
         self.online = True
 
     def _start_time(self, state: dict[str, Any] | None) -> float:
@@ -86,17 +97,22 @@ class SimulatedSource(Source):
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._tick())
+            if self.tick is not None:
+                tg.create_task(self._tick(self.tick))
             tg.create_task(self._save_behind())
 
-    async def _tick(self) -> None:
+    async def _tick(self, tick: float) -> None:
         while True:
             self._advance()
-            await asyncio.sleep(self.tick)
+            await asyncio.sleep(tick)
 
     async def _save_behind(self) -> None:
         """Save what changed: at once (after COMMAND_SAVE_DELAY, so the response goes out first) when a command
-        changed the meter, else every `save_interval` while it runs."""
+        changed the meter, else every `save_interval` while it runs. The first wait is a part of the interval
+        drawn from the meter id, so that the meters of a fleet do not all save in the same second."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.save_interval * (zlib.crc32(self.config.id.encode()) % 997) / 997):
+                await self._save_soon.wait()
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.save_interval):
@@ -134,9 +150,26 @@ class SimulatedSource(Source):
         self._unsaved = True
         readings = self.meter.readings()
         self._read = (self.meter.t, dict(readings))  # the display of the same second reuses them
-        override = self.meter.tariffs.override
-        readings["tariff_control"] = "auto" if override is None else str(override)
+        readings["tariff_control"] = self._tariff_control()
         return readings
+
+    async def state(self) -> tuple[Readings, bytes | None]:
+        """The state JSON written straight from the model (gateway/state_json.py), unless the display needs this
+        second's readings anyway."""
+        if self.shows_display:
+            return await self.read(), None
+        self._advance()
+        self._unsaved = True
+        meter = self.meter
+        if self._state_json.registers is not meter.registers:
+            self._state_json = StateJson(meter.registers)
+        base, time = meter.base_values(), meter.rtc.iso(meter.t)
+        payload = self._state_json.render(time, base, {"tariff_control": self._tariff_control()})
+        return self._state_json.summary(time, base), payload
+
+    def _tariff_control(self) -> str:
+        override = self.meter.tariffs.override
+        return "auto" if override is None else str(override)
 
     async def breaker(self) -> BreakerStatus:
         b = self.meter.breaker
@@ -174,6 +207,8 @@ class SimulatedSource(Source):
         return result
 
     async def display(self) -> dict[str, Any] | None:
+        if not self.shows_display:
+            return None
         t, readings = self._read
         lcd = self.meter.lcd(readings if t == self.meter.t else None)
         state = self.meter.display.state.value

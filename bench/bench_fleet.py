@@ -1,0 +1,239 @@
+"""Fleet throughput: simulated meters publishing `state` through the gateway, against a bare paho loop measured in
+the same run on the same broker (one process, 1,000 messages in flight, the same QoS, the same ~2.4 KB state
+payload, retained, one topic per meter).
+
+Two measurements, each over a steady window after a warm-up:
+- **sustained**: a fleet of `--meters` at 1 Hz split into `--shards` gateway processes (`--shard K/N`): the
+  states a subscriber receives per second, each process's CPU and peak RSS, and a sample of meters (spread over
+  the shards) checked to publish every second.
+- **capacity**: one gateway process with `--capacity-meters` meters at `publish_interval: 0.5` (more than it can
+  publish, so it runs flat out): its rate against the bare loop's rate, the ratio the goal is about (≥ 0.8).
+
+Run: .venv/bin/python bench/bench_fleet.py [--meters 10000] [--shards 2] [--qos 1] [--seconds 30]
+     [--capacity-meters 5000] [--skip-sustained] [--skip-capacity]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import yaml
+
+from gateway.state_json import StateJson
+from meter_sim.clock import SteppedClock
+from meter_sim.config import MeterSimSettings
+from meter_sim.meter import Meter
+
+WARM_UP_S = 8.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def state_payload() -> bytes:
+    """A real member's state (what the gateway publishes), for the bare loop."""
+    meter = Meter("f00001", MeterSimSettings(), SteppedClock(1.8e9))
+    meter.advance_to(1.8e9 + 3600)
+    return StateJson(meter.registers).render(meter.rtc.iso(meter.t), meter.base_values(), {"tariff_control": "auto"})
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Broker:
+    """Our own Mosquitto."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        conf = folder / "mosquitto.conf"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                        "set_tcp_nodelay true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n"
+                        + ("user root\n" if os.geteuid() == 0 else ""))
+        self.proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Watcher:
+    """Counts every state the broker delivers (a subscriber of its own, as a head-end would be), and when each
+    sampled meter published."""
+
+    def __init__(self, port: int, sample: list[str]) -> None:
+        self.count = 0
+        self.sample = set(sample)
+        self.arrivals: dict[str, list[float]] = defaultdict(list)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("omnipower/+/state", 0)
+        self.client.loop_start()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self.count += 1
+        meter = msg.topic.split("/")[1]
+        if meter in self.sample:
+            self.arrivals[meter].append(time.monotonic())
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def bare_loop(port: int, qos: int, seconds: float, payload: bytes, meters: int) -> None:
+    """The baseline, run as its own process (`--bare`): paho's own network thread, the main thread publishing
+    one state per topic in turn with at most 1,000 unacknowledged; prints messages acknowledged per second."""
+    window = threading.Semaphore(1000)
+    done = [0]
+
+    def on_publish(*_: object) -> None:
+        done[0] += 1
+        window.release()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.max_inflight_messages_set(1000)
+    client.on_publish = on_publish
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    topics = [f"omnipower/b{i:05d}/state" for i in range(meters)]
+    began = time.monotonic()
+    i = 0
+    start_count, start_cpu, start_t = 0, 0.0, 0.0
+    while (now := time.monotonic()) - began < WARM_UP_S + seconds:
+        if not start_t and now - began >= WARM_UP_S:
+            start_count, start_cpu, start_t = done[0], time.process_time(), now
+        window.acquire()
+        client.publish(topics[i % meters], payload, qos, retain=True)
+        i += 1
+    rate = (done[0] - start_count) / (time.monotonic() - start_t)
+    cpu = (time.process_time() - start_cpu) / (time.monotonic() - start_t)
+    client.loop_stop()
+    print(f"{rate:.1f} {cpu:.3f}")
+
+
+def run_bare(port: int, qos: int, seconds: float) -> tuple[float, float]:
+    out = subprocess.run([sys.executable, __file__, "--bare", str(port), str(qos), str(seconds)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def gateway_config(folder: Path, port: int, meters: int, qos: int, interval: float) -> Path:
+    doc = {"mqtt": {"host": "127.0.0.1", "port": port, "state_qos": qos}, "publish_interval": interval,
+           "data_dir": str(folder / "data"), "log_level": "WARNING",
+           "fleet": {"count": meters, "id_prefix": "f", "seed": 1}}
+    path = folder / f"fleet-{meters}-{interval}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def run_fleet(folder: Path, broker: Broker, meters: int, shards: int, qos: int, interval: float,
+              seconds: float) -> dict[str, object]:
+    config = gateway_config(folder, broker.port, meters, qos, interval)
+    width = len(str(meters))
+    sample = [f"f{n:0{width}d}" for n in range(1, meters + 1, max(1, meters // 24))]
+    watcher = Watcher(broker.port, sample)
+    began = time.monotonic()
+    procs = [subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(config), "--shard",
+                               f"{k}/{shards}"]) for k in range(1, shards + 1)]
+    try:
+        # Ready when every sampled meter has published twice (start-up builds thousands of meters).
+        while not all(len(watcher.arrivals[m]) >= 2 for m in sample):
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a gateway process ended")
+            time.sleep(0.2)
+        ready = time.monotonic() - began
+        time.sleep(WARM_UP_S)
+        t0, n0, cpu0 = time.monotonic(), watcher.count, [cpu_seconds(p.pid) for p in procs]
+        time.sleep(seconds)
+        t1, n1, cpu1 = time.monotonic(), watcher.count, [cpu_seconds(p.pid) for p in procs]
+        rate = (n1 - n0) / (t1 - t0)
+        rss = [peak_rss_mb(p.pid) for p in procs]
+        gaps = [b - a for m in sample for a, b in zip(watcher.arrivals[m], watcher.arrivals[m][1:], strict=False)
+                if a >= t0]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
+        watcher.stop()
+    return {"rate": rate, "cpu": [(b - a) / (t1 - t0) for a, b in zip(cpu0, cpu1, strict=True)], "rss": rss,
+            "ready": ready, "gap_p50": statistics.median(gaps) if gaps else float("nan"),
+            "gap_max": max(gaps) if gaps else float("nan")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--meters", type=int, default=10_000)
+    parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--qos", type=int, choices=(0, 1), default=1)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--capacity-meters", type=int, default=5_000)
+    parser.add_argument("--skip-sustained", action="store_true")
+    parser.add_argument("--skip-capacity", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        broker = Broker(folder)
+        try:
+            bare, bare_cpu = run_bare(broker.port, args.qos, args.seconds)
+            print(f"bare paho loop, QoS {args.qos}, 1,000 in flight, {len(state_payload())} B retained: "
+                  f"{bare:,.0f} msg/s ({bare_cpu:.2f} cores)")
+            if not args.skip_sustained:
+                r = run_fleet(folder, broker, args.meters, args.shards, args.qos, 1.0, args.seconds)
+                cpu, rss = r["cpu"], r["rss"]
+                assert isinstance(cpu, list) and isinstance(rss, list)
+                print(f"sustained: {args.meters:,} meters at 1 Hz in {args.shards} process(es), state QoS {args.qos}: "
+                      f"{r['rate']:,.0f} msg/s received (goal {args.meters:,}); ready after {r['ready']:.0f} s")
+                print(f"  per process: CPU {', '.join(f'{c:.2f}' for c in cpu)} cores; peak RSS "
+                      f"{', '.join(f'{m:.0f}' for m in rss)} MB (total {sum(rss):.0f} MB, "
+                      f"{sum(rss) / args.meters * 1000:.0f} MB per 1,000 meters)")
+                print(f"  sampled meters: median gap {r['gap_p50']:.2f} s, longest {r['gap_max']:.2f} s")
+            if not args.skip_capacity:
+                r = run_fleet(folder, broker, args.capacity_meters, 1, args.qos, 0.5, args.seconds)
+                rate = r["rate"]
+                assert isinstance(rate, float)
+                print(f"capacity: one process, {args.capacity_meters:,} meters every 0.5 s (flat out): "
+                      f"{rate:,.0f} msg/s; bare paho {bare:,.0f} msg/s; ratio {rate / bare:.2f} (goal ≥ 0.8)")
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--bare":
+        bare_loop(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), state_payload(), 5000)
+    else:
+        main()

@@ -1,0 +1,106 @@
+"""The state JSON written straight from the model (gateway/state_json.py) against the plain path it stands in for:
+`json.dumps` of `Meter.readings()` plus `tariff_control`, for fleet members of every type number in the fleet's
+palette, a CT meter and a prepayment meter, every few simulated minutes over a day with PV and an EV, and values
+at the edges (−0, tiny negatives, non-finite). Equal means the same keys in the same order, and each value the
+same JSON type and the same number (NaN matched with NaN)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from gateway.state_json import StateJson
+from meter_sim.clock import SteppedClock
+from meter_sim.config import MeterSimSettings
+from meter_sim.fleet import FLEET_TYPE_NUMBERS, member_settings
+from meter_sim.meter import Meter
+
+T0 = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
+
+
+def plain(meter: Meter, tariff_control: str) -> bytes:
+    return json.dumps({**meter.readings(), "tariff_control": tariff_control}, separators=(",", ":")).encode()
+
+
+def rendered(meter: Meter, tariff_control: str) -> bytes:
+    return StateJson(meter.registers).render(meter.rtc.iso(meter.t), meter.base_values(),
+                                             {"tariff_control": tariff_control})
+
+
+def same(a: bytes, b: bytes) -> None:
+    left, right = json.loads(a), json.loads(b)
+    assert list(left) == list(right)
+    for key in left:
+        x, y = left[key], right[key]
+        if isinstance(x, float) and math.isnan(x):
+            assert isinstance(y, float) and math.isnan(y), key
+        elif isinstance(x, float):  # -0.0 == 0.0, but the sign is on the wire
+            assert (type(x), x, math.copysign(1.0, x)) == (type(y), y, math.copysign(1.0, y)), key
+        else:
+            assert (type(x), x) == (type(y), y), key
+
+
+def meters() -> list[Meter]:
+    """Fleet members: the first of each type number in the palette, then more up to eight."""
+    template = MeterSimSettings(household={"pv_kwp": 6, "ev_charger_kw": 11})
+    chosen: dict[int, MeterSimSettings] = {}
+    types: set[str] = set()
+    for n in range(1, 500):
+        settings = member_settings(template, 5, n)
+        if settings.type_number not in types or len(chosen) < 8:
+            types.add(settings.type_number)
+            chosen[n] = settings
+        if len(types) == len(FLEET_TYPE_NUMBERS) and len(chosen) >= 8:
+            break
+    out = [Meter(f"m{n}", settings, SteppedClock(T0)) for n, settings in chosen.items()]
+    out.append(Meter("ct", MeterSimSettings(type_number="6851131BD140011040"), SteppedClock(T0)))
+    out.append(Meter("pp", MeterSimSettings(prepayment={"enabled": True, "unit": "currency", "prices": {1: 0.3, 2: 0.2, 3: 0.1, 4: 0.4}}),
+                     SteppedClock(T0)))
+    return out
+
+
+def test_the_members_cover_the_fleets_type_numbers() -> None:
+    assert {m.settings.type_number for m in meters()} >= {t for t, _ in FLEET_TYPE_NUMBERS}
+
+
+@pytest.mark.parametrize("meter", meters(), ids=lambda m: m.id)
+def test_rendered_state_equals_the_plain_path(meter: Meter) -> None:
+    for minute in range(0, 24 * 60, 7):
+        meter.advance_to(T0 + 60 * minute + 1)
+        same(rendered(meter, "auto"), plain(meter, "auto"))
+    same(rendered(meter, "2"), plain(meter, "2"))
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, -1e-12, 1e-12, -0.0004999, 0.0005, 2.675, -2.675, 1e16, -1e16, 123456.789,
+                                   math.inf, -math.inf, math.nan])
+def test_edge_values_are_spelled_as_the_plain_path_rounds_them(value: float) -> None:
+    meter = Meter("edge", MeterSimSettings(), SteppedClock(T0))
+    meter.advance_to(T0 + 3600)
+    for index in range(len(meter.metrology.energy)):
+        meter.metrology.energy[index] = value
+    for index in range(len(meter.metrology.instant)):
+        meter.metrology.instant[index] = value * 7.1
+    same(rendered(meter, "auto"), plain(meter, "auto"))
+
+
+def test_summary_holds_the_totals_as_readings_has_them() -> None:
+    meter = Meter("sum", MeterSimSettings(), SteppedClock(T0))
+    meter.advance_to(T0 + 86_400)
+    readings = meter.readings()
+    summary = StateJson(meter.registers).summary(meter.rtc.iso(meter.t), meter.base_values())
+    assert summary == {k: readings[k] for k in summary}
+    assert {"a_plus", "hour_counter", "p_plus", "u_l1", "breaker", "time"} <= set(summary)
+
+
+def test_a_different_spelling_would_fail() -> None:
+    """The comparison is strict about JSON types (12 is not 12.0), order and the sign of zero."""
+    with pytest.raises(AssertionError):
+        same(b'{"a":12}', b'{"a":12.0}')
+    with pytest.raises(AssertionError):
+        same(b'{"a":1,"b":2}', b'{"b":2,"a":1}')
+    with pytest.raises(AssertionError):
+        same(b'{"a":-0.0}', b'{"a":0.0}')
