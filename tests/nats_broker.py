@@ -52,6 +52,9 @@ class NatsServer:
     replicas: int = 3  # of the MQTT streams, in a cluster
     cluster_name: str = "omnipower"
     monitor_port: int = field(default_factory=free_port)  # HTTP /healthz
+    text: str | None = None  # a whole configuration of its own (deploy/cluster), instead of config_text()'s
+    env: dict[str, str] = field(default_factory=dict)  # for `$VAR` in the configuration (passwords)
+    login: tuple[str, str] | None = None  # what the readiness CONNECT sends, where users are configured
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -83,16 +86,17 @@ class NatsServer:
 
     def launch(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(self.config_text())
+        self.conf.write_text(self.text if self.text is not None else self.config_text())
         self.proc = subprocess.Popen([nats_binary(), "-c", str(self.conf), "-l", str(self.log)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     env={**os.environ, **self.env}, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is None or self.proc.poll() is not None:
                 raise RuntimeError(f"nats-server {self.name} exited:\n{self.log_tail()}")
-            if healthy(self.host, self.monitor_port) and mqtt_connack(self.host, self.port) == 0:
+            if healthy(self.host, self.monitor_port) and mqtt_connack(self.host, self.port, self.login) == 0:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"nats-server {self.name} did not accept MQTT within {timeout} s:\n{self.log_tail()}")
@@ -135,12 +139,19 @@ def healthy(host: str, port: int) -> bool:
     return False
 
 
-def mqtt_connack(host: str, port: int, timeout: float = 2.0) -> int | None:
-    """Send a bare MQTT 3.1.1 CONNECT (clean session, no credentials) and return the CONNACK return code,
-    or None when nothing (or no CONNACK) answers in time."""
+def mqtt_connack(host: str, port: int, login: tuple[str, str] | None = None, timeout: float = 2.0) -> int | None:
+    """Send a bare MQTT 3.1.1 CONNECT (clean session, with `login` if given) and return the CONNACK return
+    code, or None when nothing (or no CONNACK) answers in time."""
+
+    def utf8(data: bytes) -> bytes:
+        return len(data).to_bytes(2, "big") + data
+
     client_id = f"ready-{os.getpid()}-{time.monotonic_ns()}".encode()  # never one that a node still tracks
-    variable = b"\x00\x04MQTT\x04\x02\x00\x0a"  # protocol name, level 4, clean session, keepalive 10 s
-    body = variable + len(client_id).to_bytes(2, "big") + client_id
+    flags = 0x02 | (0xC0 if login else 0)  # clean session (+ user name and password)
+    body = utf8(b"MQTT") + bytes([4, flags]) + (10).to_bytes(2, "big") + utf8(client_id)  # level 4, keepalive 10 s
+    if login:
+        body += utf8(login[0].encode()) + utf8(login[1].encode())
+    assert len(body) < 128, "one byte of remaining length"
     packet = bytes([0x10, len(body)]) + body
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout) as s:
         s.settimeout(timeout)
@@ -165,17 +176,52 @@ def nats_fixture(tmp_path: Path) -> Iterator[NatsServer]:
 
 @contextlib.contextmanager
 def nats_cluster(root: Path, size: int = 3) -> Iterator[list[NatsServer]]:
-    """`size` clustered nodes (JetStream clustered, MQTT on each), routes on loopback free ports. All are
-    launched before any is waited for: JetStream needs a quorum to elect its meta leader."""
+    """`size` clustered nodes (JetStream clustered, MQTT on each), routes on loopback free ports."""
     ports = [free_port() for _ in range(size)]
     nodes = [NatsServer(f"node-{chr(ord('a') + i)}", root / "cluster", cluster_port=ports[i],
                         routes=[p for p in ports if p != ports[i]]) for i in range(size)]
+    with running(nodes):
+        yield nodes
+
+
+@contextlib.contextmanager
+def running(nodes: list[NatsServer]) -> Iterator[None]:
+    """Start the nodes, stop them at the end. All are launched before any is waited for: a cluster's
+    JetStream needs a quorum to elect its meta leader."""
     try:
         for node in nodes:
             node.launch()
         for node in nodes:
             node.wait_ready()
-        yield nodes
+        yield
     finally:
         for node in nodes:
             node.stop()
+
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "cluster"
+
+
+@contextlib.contextmanager
+def deploy_cluster(root: Path, env: dict[str, str], login: tuple[str, str]) -> Iterator[list[NatsServer]]:
+    """The three nodes exactly as deploy/cluster configures them, with only the addresses and the store
+    moved to loopback free ports and `root` (each substitution must apply, so the files cannot drift from
+    what this expects). `env` holds the passwords; `login` is the user the readiness check connects as."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(DEPLOY / "omnipower-auth.conf", root)
+    nodes = [NatsServer(f"nats-{n}", root, cluster_port=free_port(), env=env, login=login) for n in (1, 2, 3)]
+    for n, node in enumerate(nodes, 1):
+        text = (DEPLOY / f"nats-node-{n}.conf").read_text()
+        swaps = {"listen: 0.0.0.0:4222": f"listen: 127.0.0.1:{node.client_port}",
+                 "http: 127.0.0.1:8222": f"http: 127.0.0.1:{node.monitor_port}",
+                 "store_dir: /var/lib/nats/omnipower": f'store_dir: "{root / node.name}-js"',
+                 "listen: 0.0.0.0:1883": f"listen: 127.0.0.1:{node.port}",
+                 "listen: 0.0.0.0:6222": f"listen: 127.0.0.1:{node.cluster_port}"}
+        swaps |= {f"nats-route://{other.name}.example.lan:6222": f"nats-route://127.0.0.1:{other.cluster_port}"
+                  for other in nodes if other is not node}
+        for old, new in swaps.items():
+            assert text.count(old) == 1, f"nats-node-{n}.conf: expected {old!r} once"
+            text = text.replace(old, new)
+        node.text = text
+    with running(nodes):
+        yield nodes

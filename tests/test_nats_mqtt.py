@@ -7,16 +7,19 @@ falls back by itself, which the first test checks in the log. The probes connect
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import secrets
 import signal
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 from conftest import Probe, Received, probe_client, stop_process
 from gateway_harness import gateway_config, gateway_process, request, running_gateway
-from nats_broker import NatsServer, nats_cluster, nats_fixture  # noqa: F401 (nats_fixture: the `nats` fixture)
+from nats_broker import NatsServer, deploy_cluster, mqtt_connack, nats_cluster, nats_fixture  # noqa: F401 (nats_fixture: the `nats` fixture)
 
 from meter_sim.fleet import member_id, members, parse_shard
 
@@ -154,3 +157,42 @@ async def test_shards_on_a_three_node_cluster(tmp_path: Path) -> None:
                 (tmp_path / f"gateway-{shard.replace('/', '-of-')}.log").write_text(logs[shard])
     for log in logs.values():
         assert "using MQTT 3.1.1" in log, log
+
+
+async def test_deploy_cluster_roles(tmp_path: Path) -> None:
+    """deploy/cluster as shipped: the gateway's user runs it, Home Assistant's user operates the breaker, the
+    viewer reads and cannot command, nobody else overwrites the gateway's topics, no anonymous access."""
+    logins = {user: secrets.token_urlsafe(12) for user in ("omnipower", "homeassistant", "viewer")}
+    env = {"OMNIPOWER_NATS_GATEWAY_PASSWORD": logins["omnipower"],
+           "OMNIPOWER_NATS_HA_PASSWORD": logins["homeassistant"], "OMNIPOWER_NATS_VIEWER_PASSWORD": logins["viewer"]}
+    with deploy_cluster(tmp_path / "deploy", env, ("viewer", logins["viewer"])) as (n1, n2, n3):
+        assert mqtt_connack(n1.host, n1.port) == 5  # anonymous: not authorised
+        assert mqtt_connack(n1.host, n1.port, ("viewer", "wrong")) == 5
+        config = gateway_config(tmp_path, n1.port, mqtt={"host": n1.host, "port": n1.port, "username": "omnipower",
+                                                         "password": logins["omnipower"]})
+        async with (running_gateway(config),
+                    probe_client(n2, "omnipower/#", "homeassistant/#", v5=False, username="homeassistant",
+                                 password=logins["homeassistant"]) as ha,
+                    probe_client(n3, "omnipower/#", v5=False, username="viewer", password=logins["viewer"]) as viewer):
+            await expect(ha, "omnipower/m1/state", "the gateway publishing as omnipower", timeout=20)
+            await expect(ha, "homeassistant/switch/omnipower_m1/breaker_switch/config", "discovery")
+            await expect(viewer, "omnipower/m1/state", "the viewer reading")
+
+            # The viewer's command never reaches the meter (QoS 0: NATS may drop the publisher's connection).
+            mark = ha.mark()
+            await viewer.client.publish("omnipower/m1/set", b'{"breaker": "disconnect", "transaction": "viewer"}')
+            got = await request(ha, "omnipower/m1/get", b'{"transaction": "ha", "registers": ["breaker"]}')
+            assert got["data"]["registers"]["breaker"] == "connected", got
+            assert [m.json()["transaction"] for m in ha.messages[mark:] if m.topic == "omnipower/m1/response"] == ["ha"]
+
+            # Home Assistant's user operates the breaker.
+            done = await request(ha, "omnipower/m1/set", b'{"breaker": "disconnect", "transaction": "ha2"}')
+            assert done["status"] == "ok", done
+
+            # Home Assistant's user cannot overwrite the gateway's state (NATS refuses the publish).
+            fake = b'{"breaker": "connected", "fake": true}'
+            with contextlib.suppress(aiomqtt.MqttError):
+                await ha.client.publish("omnipower/m1/state", fake, qos=0, retain=True)
+        async with probe_client(n3, "omnipower/#", v5=False, username="viewer", password=logins["viewer"]) as late:
+            state = await expect(late, "omnipower/m1/state", "the retained state")
+            assert state.json().get("fake") is None and state.json()["breaker"] == "disconnected", state.json()
