@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiomqtt
 import pytest
@@ -149,8 +149,15 @@ class Probe:
         await self.client.publish(topic, payload, qos=1, **kw)
 
 
+class Broker(Protocol):
+    """Where a probe connects: a Mosquitto here, a NATS server's MQTT listener in nats_broker.py."""
+
+    host: str
+    port: int
+
+
 @contextlib.asynccontextmanager
-async def probe_client(broker: Mosquitto, *topics: str, v5: bool = True, username: str | None = None,
+async def probe_client(broker: Broker, *topics: str, v5: bool = True, username: str | None = None,
                        password: str | None = None) -> AsyncIterator[Probe]:
     client = aiomqtt.Client(
         broker.host, broker.port, username=username, password=password,

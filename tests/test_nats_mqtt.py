@@ -1,0 +1,198 @@
+"""The gateway against NATS's MQTT listener: one nats-server, and a 3-node cluster with the fleet's shards
+connected to different nodes.
+
+NATS speaks MQTT 3.1.1 only (an MQTT 5 CONNECT gets CONNACK 1): the gateway's default `protocol: auto`
+falls back by itself, which the first test checks in the log. The probes connect with 3.1.1 too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+import signal
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+from conftest import Probe, Received, probe_client, stop_process
+from gateway_harness import gateway_config, gateway_process, request, running_gateway
+from nats_broker import NatsServer, deploy_cluster, mqtt_connack, nats_cluster, nats_fixture  # noqa: F401 (nats_fixture: the `nats` fixture)
+
+from meter_sim.fleet import member_id, members, parse_shard
+
+pytestmark = pytest.mark.integration
+
+FLEET_COUNT, FLEET_PREFIX = 4, "m"
+
+
+def fleet_members(shard: str) -> list[str]:
+    """The meter ids of shard K/N of the test fleet (count 4, prefix m: 1/2 → m1 m3, 2/2 → m2 m4)."""
+    return [member_id(FLEET_PREFIX, n, FLEET_COUNT) for n in members(FLEET_COUNT, parse_shard(shard))]
+
+
+def shard_config(root: Path, node: NatsServer, shard: str) -> Path:
+    """A gateway running shard K/N of the fleet against `node`, in its own directory (config and data).
+    The one place that says how a shard is configured: an explicit `meters:` list until the gateway's
+    `fleet:` block exists, then `fleet={"count": FLEET_COUNT, "id_prefix": FLEET_PREFIX, "seed": 7, "shard": shard}`."""
+    path = root / f"shard-{shard.replace('/', '-of-')}"
+    path.mkdir(parents=True)
+    return gateway_config(path, node.port, meters=[{"id": mid} for mid in fleet_members(shard)])
+
+
+async def expect(probe: Probe, topic: str, why: str, predicate: Any = lambda m: True, after: int = 0,
+                 timeout: float = 10.0) -> Received:
+    """`probe.wait_for`, failing with what was expected instead of a bare TimeoutError."""
+    try:
+        return await probe.wait_for(topic, predicate, timeout=timeout, after=after)
+    except TimeoutError:
+        seen = sorted({m.topic for m in probe.messages[after:]})
+        raise AssertionError(f"no message on {topic} within {timeout} s: {why} (topics seen: {seen})") from None
+
+
+def is_state(mid: str) -> Any:
+    return lambda m: m.topic == f"omnipower/{mid}/state"
+
+
+async def breaker_round_trip(probe: Probe, mid: str, txn: str) -> None:
+    """Disconnect `mid`'s breaker through the probe's node and read it back with `get`."""
+    try:
+        await _breaker_round_trip(probe, mid, txn)
+    except TimeoutError:
+        raise AssertionError(f"{mid}: no response to request {txn!r} within 10 s") from None
+
+
+async def _breaker_round_trip(probe: Probe, mid: str, txn: str) -> None:
+    answer = await request(probe, f"omnipower/{mid}/set", json.dumps({"breaker": "disconnect", "transaction": txn}),
+                           meter=mid)
+    assert answer["status"] == "ok" and answer["data"]["breaker"] == "disconnected", answer
+    got = await request(probe, f"omnipower/{mid}/get", json.dumps({"registers": ["breaker"], "transaction": txn + "g"}),
+                        meter=mid)
+    assert got["status"] == "ok" and got["data"]["registers"]["breaker"] == "disconnected", got
+
+
+async def test_gateway_on_one_nats_server(nats: NatsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.mqtt_link")
+    config = gateway_config(tmp_path, nats.port, meters=[{"id": "m1", "speed": 60}, {"id": "m2"}])
+    async with running_gateway(config), probe_client(nats, "omnipower/#", "homeassistant/#", v5=False) as probe:
+        await expect(probe, "omnipower/bridge/state", "the gateway online", lambda m: m.json() == {"state": "online"})
+        for mid in ("m1", "m2"):
+            await expect(probe, f"omnipower/{mid}/state", "a state", lambda m: m.json()["breaker"] == "connected")
+            await expect(probe, f"homeassistant/switch/omnipower_{mid}/breaker_switch/config", "discovery")
+        await breaker_round_trip(probe, "m1", "nats-1")
+        await expect(probe, "omnipower/m1/state", "the new breaker state",
+                     lambda m: m.json()["breaker"] == "disconnected")
+        assert probe.last("omnipower/m2/state").json()["breaker"] == "connected"  # type: ignore[union-attr]
+
+        # A late subscriber gets the retained contract from NATS (its retained-message stream).
+        async with probe_client(nats, "omnipower/#", "homeassistant/#", v5=False) as late:
+            first_state = await expect(late, "omnipower/m1/state", "the retained state")
+            assert first_state.retain and first_state.json()["breaker"] == "disconnected"
+            discovery = await expect(late, "homeassistant/switch/omnipower_m1/breaker_switch/config", "retained")
+            assert discovery.retain and discovery.json()["unique_id"] == "omnipower_m1_breaker_switch"
+            bridge = await expect(late, "omnipower/bridge/state", "the retained bridge state")
+            assert bridge.retain and bridge.json() == {"state": "online"}
+    # `protocol: auto` (the default) found out by itself that NATS refuses MQTT 5.
+    messages = [r.getMessage() for r in caplog.records]
+    assert "broker refuses MQTT 5; using MQTT 3.1.1" in messages, messages
+    assert any("(MQTT 3.1.1)" in m for m in messages if m.startswith("connected to MQTT broker")), messages
+
+
+def roles(nodes: list[NatsServer]) -> tuple[NatsServer, NatsServer, NatsServer]:
+    """(victim, other, probe node). The victim, which shard 1 uses and which the test kills, leads neither
+    JetStream's meta group nor the $MQTT_msgs stream: losing either leader costs NATS 2.9 seconds of
+    elections, in which it drops QoS 1 publishers and refuses new QoS 1 subscriptions (docs/cluster.md).
+    One of three nodes always qualifies."""
+    leaders = nodes[0].leaders()
+    busy = {leaders["meta"], leaders["$MQTT_msgs"]}
+    victim = next(n for n in nodes if n.name not in busy)
+    other, probe_node = (n for n in nodes if n is not victim)
+    return victim, other, probe_node
+
+
+async def test_shards_on_a_three_node_cluster(tmp_path: Path) -> None:
+    """Shard 1/2 on one node, 2/2 on another, the probe on the third. The gateway knows one broker host (no
+    fail-over list): when shard 1's node dies, shard 1 is gone until that node is back (or a load balancer /
+    DNS name sends it elsewhere), while the two other nodes keep serving shard 2."""
+    with nats_cluster(tmp_path) as nodes:
+        victim, other, probe_node = roles(nodes)
+        shards = {"1/2": victim, "2/2": other}
+        procs = {s: gateway_process(shard_config(tmp_path, node, s)) for s, node in shards.items()}
+        logs: dict[str, str] = {}
+        try:
+            async with probe_client(probe_node, "omnipower/#", v5=False) as probe:
+                for shard in shards:
+                    for mid in fleet_members(shard):
+                        await expect(probe, f"omnipower/{mid}/state", f"shard {shard} publishing", timeout=30)
+                # Commands through the third node reach the shard that has the meter, and only it answers.
+                for shard in shards:
+                    mid = fleet_members(shard)[-1]
+                    mark = probe.mark()
+                    await breaker_round_trip(probe, mid, f"via-{probe_node.name}-{mid}")
+                    responses = [m.json()["transaction"] for m in probe.messages[mark:]
+                                 if m.topic == f"omnipower/{mid}/response"]
+                    assert responses == [f"via-{probe_node.name}-{mid}", f"via-{probe_node.name}-{mid}g"], responses
+
+                victim.kill()
+                # Shard 2 and the probe's node carry on: states and a command round trip. Consumers that the
+                # dead node led elect new leaders first (seconds), hence the longer bound.
+                mark = probe.mark()
+                for mid in fleet_members("2/2"):
+                    await expect(probe, f"omnipower/{mid}/state", f"shard 2/2 still served after {victim.name} died",
+                                 after=mark, timeout=30)
+                await breaker_round_trip(probe, fleet_members("2/2")[0], "after-the-node-died")
+                # Shard 1 reaches no node: none of its meters' states came in meanwhile.
+                stale = [m.topic for m in probe.messages[mark:]
+                         if any(is_state(mid)(m) for mid in fleet_members("1/2"))]
+                assert stale == [], stale
+        finally:
+            for proc in procs.values():
+                proc.send_signal(signal.SIGTERM)
+            for shard, proc in procs.items():
+                stop_process(proc)
+                assert proc.stderr is not None
+                logs[shard] = proc.stderr.read().decode(errors="replace")
+                (tmp_path / f"gateway-{shard.replace('/', '-of-')}.log").write_text(logs[shard])
+    for log in logs.values():
+        assert "using MQTT 3.1.1" in log, log
+
+
+async def test_deploy_cluster_roles(tmp_path: Path) -> None:
+    """deploy/cluster as shipped: the gateway's user runs it, Home Assistant's user operates the breaker, the
+    viewer reads and cannot command, nobody else overwrites the gateway's topics, no anonymous access."""
+    logins = {user: secrets.token_urlsafe(12) for user in ("omnipower", "homeassistant", "viewer")}
+    env = {"OMNIPOWER_NATS_GATEWAY_PASSWORD": logins["omnipower"],
+           "OMNIPOWER_NATS_HA_PASSWORD": logins["homeassistant"], "OMNIPOWER_NATS_VIEWER_PASSWORD": logins["viewer"]}
+    with deploy_cluster(tmp_path / "deploy", env, ("viewer", logins["viewer"])) as (n1, n2, n3):
+        assert mqtt_connack(n1.host, n1.port) == 5  # anonymous: not authorised
+        assert mqtt_connack(n1.host, n1.port, ("viewer", "wrong")) == 5
+        config = gateway_config(tmp_path, n1.port, mqtt={"host": n1.host, "port": n1.port, "username": "omnipower",
+                                                         "password": logins["omnipower"]})
+        async with (running_gateway(config),
+                    probe_client(n2, "omnipower/#", "homeassistant/#", v5=False, username="homeassistant",
+                                 password=logins["homeassistant"]) as ha,
+                    probe_client(n3, "omnipower/#", v5=False, username="viewer", password=logins["viewer"]) as viewer):
+            await expect(ha, "omnipower/m1/state", "the gateway publishing as omnipower", timeout=20)
+            await expect(ha, "homeassistant/switch/omnipower_m1/breaker_switch/config", "discovery")
+            await expect(viewer, "omnipower/m1/state", "the viewer reading")
+
+            # The viewer's command never reaches the meter (QoS 0: NATS may drop the publisher's connection).
+            mark = ha.mark()
+            await viewer.client.publish("omnipower/m1/set", b'{"breaker": "disconnect", "transaction": "viewer"}')
+            got = await request(ha, "omnipower/m1/get", b'{"transaction": "ha", "registers": ["breaker"]}')
+            assert got["data"]["registers"]["breaker"] == "connected", got
+            assert [m.json()["transaction"] for m in ha.messages[mark:] if m.topic == "omnipower/m1/response"] == ["ha"]
+
+            # Home Assistant's user operates the breaker.
+            done = await request(ha, "omnipower/m1/set", b'{"breaker": "disconnect", "transaction": "ha2"}')
+            assert done["status"] == "ok", done
+
+            # Home Assistant's user cannot overwrite the gateway's state (NATS refuses the publish).
+            fake = b'{"breaker": "connected", "fake": true}'
+            with contextlib.suppress(aiomqtt.MqttError):
+                await ha.client.publish("omnipower/m1/state", fake, qos=0, retain=True)
+        async with probe_client(n3, "omnipower/#", v5=False, username="viewer", password=logins["viewer"]) as late:
+            state = await expect(late, "omnipower/m1/state", "the retained state")
+            assert state.json().get("fake") is None and state.json()["breaker"] == "disconnected", state.json()
