@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -224,10 +233,17 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=_default_data_dir)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    fleet: FleetSettings | None = None  # before `meters`: their check needs it
     meters: list[MeterConfig] = Field(
         default_factory=lambda: [MeterConfig(id="meter1")],
         description="the meters (default: one simulated meter, meter1; none when a fleet is configured)")
-    fleet: FleetSettings | None = None
+
+    @field_validator("meters")
+    @classmethod
+    def _some_meter(cls, value: list[MeterConfig], info: ValidationInfo) -> list[MeterConfig]:
+        if not value and info.data.get("fleet") is None:
+            raise ValueError("list at least one meter (or configure a fleet)")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -238,8 +254,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:
-        if not self.meters and self.fleet is None:
-            raise ValueError("meters: list at least one meter (or configure a fleet)")
         seen: set[str] = set()
         for meter in self.meters:
             if meter.id in seen:

@@ -37,6 +37,7 @@ WINDOW = 256  # QoS 1 messages in flight at once: the sender never waits a round
 # A lost or refused connection is retried fast (the broker restarting is the common case); a broker that
 # answers but refuses us (CONNACK: bad password, not authorised) slowly, as retrying cannot help.
 BACKOFF_MIN, BACKOFF_MAX, BACKOFF_REFUSED_MAX = 0.05, 1.0, 30.0
+RESUBSCRIBE_MAX = 30.0
 UNSUPPORTED_PROTOCOL = {1, 132}  # MQTT 3.1.1 CONNACK 1 / MQTT 5 reason 0x84
 
 
@@ -168,9 +169,13 @@ class MqttLink:
 
     async def _operate(self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message],
                        tg: asyncio.TaskGroup, user: LinkUser) -> None:
+        refused = []
         for topic in user.subscriptions():
-            await client.subscribe(topic, qos=1)
+            if not granted(await client.subscribe(topic, qos=1)):
+                refused.append(topic)
             _honour_cancellation()
+        if refused:
+            tg.create_task(self._subscribe_again(client, refused))
         # Events kept from the outage (or from before a restart) are at the front of the outbox: they go
         # out first, in order, then the latest state.
         self.queue(await user.announcements())
@@ -181,6 +186,19 @@ class MqttLink:
         await self._stop.wait()
         await self._say_goodbye(user.goodbye())
         raise _Stopped
+
+    async def _subscribe_again(self, client: aiomqtt.Client, topics: list[str]) -> None:
+        """A broker may refuse a subscription for a while (NATS does while a cluster node is down, nats-server
+        #5498) or until its ACL is changed: without it the gateway would ignore commands for the whole session.
+        Ask again for the refused ones, with a back-off, until they are granted."""
+        delay = BACKOFF_MAX
+        while topics:
+            log.warning("broker refused subscription(s) %s; asking again in %.0f s", ", ".join(topics), delay)
+            await asyncio.sleep(delay)
+            topics = [t for t in topics if not granted(await client.subscribe(t, qos=1))]
+            _honour_cancellation()
+            delay = min(delay * 2, RESUBSCRIBE_MAX)
+        log.info("broker granted the refused subscription(s)")
 
     async def _say_goodbye(self, msgs: list[Outgoing]) -> None:
         """A clean shutdown marks meters and bridge offline (the will covers a crash)."""
@@ -267,6 +285,13 @@ class MqttLink:
             correlation = getattr(props, "CorrelationData", None) if props is not None else None
             incoming = Incoming(str(message.topic), bytes(payload), message.retain, response_topic, correlation)
             self.queue(await handle(incoming))
+
+
+def granted(result: object) -> bool:
+    """Whether a SUBACK granted every subscription: MQTT 3.1.1 gives the granted QoS per topic or 0x80, MQTT 5 a
+    reason code per topic, a failure from 0x80 up."""
+    codes = result if isinstance(result, list | tuple) else [result]
+    return all(isinstance(value := getattr(code, "value", code), int) and value < 0x80 for code in codes)
 
 
 def raise_session_end(group: BaseExceptionGroup[BaseException]) -> None:

@@ -23,17 +23,19 @@ START = "2026-01-15T11:00:00+00:00"  # a winter weekday, so that the tariff sche
 
 
 def gateway_config(tmp_path: Path, port: int, meters: list[dict[str, Any]] | None = None, **extra: Any) -> Path:
-    meters = meters or [{"id": "m1"}]
-    for meter in meters:
-        meter.setdefault("start", START)
-        meter.setdefault("breaker", {"min_reconnect_delay_s": 0})
-    doc = {
+    """A config with `meters` (default one, m1), or with only a fleet when `extra` has one and `meters` is None."""
+    doc: dict[str, Any] = {
         "mqtt": {"host": "127.0.0.1", "port": port},
         "publish_interval": 0.5,
         "data_dir": str(tmp_path / "data"),
-        "meters": meters,
         **extra,
     }
+    if meters is not None or "fleet" not in extra:
+        meters = meters or [{"id": "m1"}]
+        for meter in meters:
+            meter.setdefault("start", START)
+            meter.setdefault("breaker", {"min_reconnect_delay_s": 0})
+        doc["meters"] = meters
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -59,10 +61,11 @@ async def running_gateway(config: Path) -> AsyncIterator[Settings]:
         task.result()
 
 
-def gateway_process(config: Path) -> subprocess.Popen[bytes]:
+def gateway_process(config: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`omnipower-gateway run --config CONFIG ARGS…` as its own process."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--config", str(config)],
+        [sys.executable, "-m", "gateway", "run", "--config", str(config), *args],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 

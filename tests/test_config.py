@@ -47,7 +47,7 @@ def test_yaml_and_environment_with_nesting(tmp_path: Path, monkeypatch: pytest.M
         ("mqtt: {protocol: '4'}", "mqtt.protocol = '4': Input should be 'auto', '5' or '3.1.1'"),
         ("mqt: {}", "mqt = {}: unknown key"),
         ("publish_interval: 0", "publish_interval = 0: Input should be greater than or equal to 0.5"),
-        ("meters: []", "meters = []: List should have at least 1 item"),
+        ("meters: []", "meters = []: Value error, list at least one meter (or configure a fleet)"),
         ("meters: [{seed: 1}]", "meters[0].id: required key is missing"),
         ("meters: [{id: 'a b'}]", "meters[0].id = 'a b': Value error, must use only letters, digits"),
         ("meters: [{id: bridge}]", "meters[0].id = 'bridge'"),

@@ -402,3 +402,4 @@ async def test_embedded_broker_when_nothing_answers(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
         else:
             pytest.fail("the embedded broker never answered")
+

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -58,8 +57,8 @@ def meters() -> list[Meter]:
             break
     out = [Meter(f"m{n}", settings, SteppedClock(T0)) for n, settings in chosen.items()]
     out.append(Meter("ct", MeterSimSettings(type_number="6851131BD140011040"), SteppedClock(T0)))
-    out.append(Meter("pp", MeterSimSettings(prepayment={"enabled": True, "unit": "currency", "prices": {1: 0.3, 2: 0.2, 3: 0.1, 4: 0.4}}),
-                     SteppedClock(T0)))
+    prepayment = {"enabled": True, "unit": "currency", "prices": {1: 0.3, 2: 0.2, 3: 0.1, 4: 0.4}}
+    out.append(Meter("pp", MeterSimSettings(prepayment=prepayment), SteppedClock(T0)))
     return out
 
 

@@ -1,0 +1,68 @@
+"""A fleet on a real Mosquitto: two shard processes of one fleet, every member publishing its own state, commands
+reaching the shard that runs the member (wildcard subscriptions above a few meters), no discovery for a large
+fleet, and each shard's own bridge state."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from conftest import Mosquitto, probe_client, stop_process
+from gateway_harness import START, gateway_config, gateway_process, request
+
+from meter_sim.fleet import member_id, members, parse_shard
+
+pytestmark = pytest.mark.integration
+COUNT = 50  # 25 a shard: above the per-meter subscriptions' limit (gateway.requests.WILDCARD_ABOVE)
+
+
+def ids(shard: str) -> list[str]:
+    return [member_id("f", n, COUNT) for n in members(COUNT, parse_shard(shard))]
+
+
+async def test_two_shards_publish_every_member_and_answer_for_their_own(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    config = gateway_config(tmp_path, mosquitto.port, fleet={
+        "count": COUNT, "id_prefix": "f", "seed": 11,
+        "template": {"start": START, "breaker": {"min_reconnect_delay_s": 0}}})
+    async with probe_client(mosquitto, "omnipower/#", "homeassistant/#") as probe:
+        procs = [gateway_process(config, "--shard", shard) for shard in ("1/2", "2/2")]
+        try:
+            for shard in ("1/2", "2/2"):
+                await probe.wait_for(f"omnipower/bridge/shard-{shard.replace('/', '-of-')}/state",
+                                     lambda m: m.json() == {"state": "online"}, timeout=30)
+            for mid in ids("1/2") + ids("2/2"):
+                state = (await probe.wait_for(f"omnipower/{mid}/state", timeout=30)).json()
+                assert state["a_plus"] >= 0 and state["tariff_control"] == "auto" and "time" in state
+            # One command for a member of each shard: answered once, by its shard.
+            for mid in (ids("1/2")[3], ids("2/2")[-1]):
+                mark = probe.mark()
+                answer = await request(probe, f"omnipower/{mid}/set", json.dumps(
+                    {"breaker": "disconnect", "transaction": f"t-{mid}"}), meter=mid)
+                assert answer["status"] == "ok" and answer["data"]["breaker"] == "disconnected", answer
+                got = await request(probe, f"omnipower/{mid}/get", json.dumps(
+                    {"registers": ["breaker", "1.8.0"], "transaction": f"g-{mid}"}), meter=mid)
+                assert got["data"]["registers"]["breaker"] == "disconnected"
+                breaker = await probe.wait_for(f"omnipower/{mid}/breaker", after=mark)
+                assert breaker.json()["state"] == "disconnected"
+                responses = [m.json()["transaction"] for m in probe.messages[mark:]
+                             if m.topic == f"omnipower/{mid}/response"]
+                assert responses == [f"t-{mid}", f"g-{mid}"], responses
+            # A meter no shard has is nobody's to answer.
+            mark = probe.mark()
+            await probe.publish("omnipower/f99/get", b"{}")
+            await probe.publish("omnipower/bridge/state", b"nonsense")  # nor is a topic of theirs a request
+            with pytest.raises(TimeoutError):
+                await probe.wait_for("omnipower/f99/response", after=mark, timeout=2)
+            # 50 members: no Home Assistant discovery unless the fleet asks for it.
+            assert not [m.topic for m in probe.messages if m.topic.startswith("homeassistant/")]
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                stop_process(proc)
+        for shard in ("1/2", "2/2"):  # each said goodbye for itself
+            await probe.wait_for(f"omnipower/bridge/shard-{shard.replace('/', '-of-')}/state",
+                                 lambda m: m.json() == {"state": "offline"}, timeout=10)
+
