@@ -235,7 +235,7 @@ class MqttLink:
                 while inflight and inflight[0].is_published():
                     inflight.popleft()
                     self.outbox.sent()
-                while len(inflight) < WINDOW and (msg := self.outbox.peek(len(inflight))) is not None:
+                while len(inflight) < WINDOW and (msg := self.outbox.take(len(inflight))) is not None:
                     inflight.append(self._publish(paho, msg))
                 self.outbox.in_flight = len(inflight)
                 if inflight and inflight[0].is_published():

@@ -6,7 +6,9 @@ Two kinds of message pass through it:
   they happened. At most `limit` are kept; past that the oldest are dropped, with a warning (a meter that
   alarms every second through a week-long outage must not fill the disk).
 - **state** (everything else: state, display, availability, discovery …) is only worth its latest
-  value, and the link announces the latest of each on every (re)connect. While the broker is away it is
+  value: a newer retained message takes the place of one on the same topic still waiting to be sent (not
+  of one in flight), so a fleet faster than its broker delays states instead of growing the queue; and the
+  link announces the latest of each on every (re)connect. While the broker is away it is
   therefore not kept at all: Home Assistant would file a replayed stream of old readings under the
   arrival time. History stays available from the meter's own loggers through `get`.
 
@@ -55,6 +57,7 @@ class _Entry:
     msg: Outgoing
     row: int | None = None  # its row in the table, once written (only events are)
     queued: float = field(default_factory=time.monotonic)
+    taken: bool = False  # handed to the sender (in flight): never replaced
 
 
 class Outbox:
@@ -62,6 +65,7 @@ class Outbox:
         self.limit = limit
         self._queue: deque[_Entry] = deque()
         self._unwritten = 0  # events queued while connected and not yet written (see the module's docstring)
+        self._latest: dict[str, _Entry] = {}  # retained state waiting to be sent, by topic (see put)
         self._acknowledged: list[int] = []  # rows whose message the broker has: deleted with the next write
         self._kept = 0
         self._changed = asyncio.Event()
@@ -105,10 +109,20 @@ class Outbox:
             elif msg.keep or connected:
                 self._flush_rows(rows)
                 rows = []
-                self._queue.append(_Entry(msg))
+                if not msg.keep and msg.retain:
+                    # Retained state is only worth its latest value: a newer one takes the place of one still
+                    # waiting, so a broker slower than the meters delays states instead of growing the queue.
+                    waiting = self._latest.get(msg.topic)
+                    if waiting is not None and not waiting.taken:
+                        waiting.msg = msg
+                        continue
+                entry = _Entry(msg)
+                self._queue.append(entry)
                 if msg.keep:
                     self._kept += 1
                     self._unwritten += 1
+                elif msg.retain:
+                    self._latest[msg.topic] = entry
         self._flush_rows(rows)
         self._bound()
         if self._queue:
@@ -168,9 +182,20 @@ class Outbox:
         """The message `index` places behind the front (the sender keeps several in flight)."""
         return self._queue[index].msg if index < len(self._queue) else None
 
+    def take(self, index: int) -> Outgoing | None:
+        """`peek` for the sender: the message is about to be in flight, and no newer state replaces it now."""
+        if index >= len(self._queue):
+            return None
+        entry = self._queue[index]
+        entry.taken = True
+        return entry.msg
+
     def sent(self) -> None:
         """The front message is with the broker (acknowledged for QoS 1): forget it."""
-        self._forget(self._queue.popleft())
+        entry = self._queue.popleft()
+        if self._latest.get(entry.msg.topic) is entry:
+            del self._latest[entry.msg.topic]
+        self._forget(entry)
         if not self._queue:
             self.emptied.set()
 
@@ -193,6 +218,9 @@ class Outbox:
         """The connection is gone: queued state is stale (the next connect announces the latest), and every
         event not yet written is written now (the outage may outlast the gateway)."""
         self._queue = deque(e for e in self._queue if e.msg.keep)
+        self._latest.clear()
+        for e in self._queue:
+            e.taken = False
         self.write_behind(0.0)
         if not self._queue:
             self.emptied.set()

@@ -9,9 +9,13 @@ have published. `tests/test_state_json.py` holds this against `json.dumps(Meter.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Mapping
 from math import isfinite
+from operator import itemgetter, truediv
+from typing import Any
 
 from omnipower.registers import TOTAL_KEYS, Register
 
@@ -20,22 +24,101 @@ from omnipower.registers import TOTAL_KEYS, Register
 SUMMARY_KEYS = ("a_plus", "a_minus", "p_plus", "p_minus", "u_l1", "u_l2", "u_l3", "tariff", "breaker")
 
 Value = float | int | str | None
+# A number that formatted as minus zero ("-0.000", "-0.0"), where it ends: after a key, before the next.
+_NEGATIVE_ZERO = re.compile(r"(?<=:)-(?=0(?:\.0+)?[,}])")
+
+
+@functools.cache
+def state_json(registers: tuple[Register, ...]) -> StateJson:
+    """One renderer per register set, shared by the meters that have it (a fleet has a handful of sets)."""
+    return StateJson(registers)
 
 
 class StateJson:
-    """Renders one register set's state; built once per register set (a reconfigured meter gets a new one)."""
+    """Renders one register set's state; built once per register set (a reconfigured meter gets a new one).
 
-    def __init__(self, registers: tuple[Register, ...]) -> None:
+    The fast path is one `%` formatting of a template, `{"time":%(time)s,"a_plus":%(a_plus).3f,…}`, with a dict
+    of the values scaled to their published units (built by C-level maps, not a loop per register). It holds
+    while each register has the type it had when the template was made (floats where `%.Nf` stands); any other
+    second — a float that is inf or nan, a value of another type — takes `render_each`, one register at a time.
+    """
+
+    def __init__(self, registers: tuple[Register, ...], sample: Mapping[str, Value] | None = None) -> None:
         self.registers = registers
         # (the key's JSON prefix, key, unit divisor, format, hour counter: published as a whole number)
         self._plan = tuple((f",{json.dumps(r.key)}:", r.key, r.kind.spec.base_per_unit, _format(r.kind.spec.decimals),
                             r.kind.spec.decimals, r.key == "hour_counter") for r in registers)
         self._summary = tuple((r.key, r.kind.spec.base_per_unit, r.kind.spec.decimals) for r in registers
                               if r.key in TOTAL_KEYS or r.key in SUMMARY_KEYS)
+        self._keys = tuple(r.key for r in registers)
+        self._get_all = itemgetter(*self._keys)
+        self._types: tuple[type, ...] | None = None
+        self._compiled: dict[tuple[type, ...], tuple[str, tuple[str, ...], tuple[float, ...], Any, Any]] = {}
+        self._strings: dict[str, str] = {}
+
+    def _compile(self, types: tuple[type, ...]) -> None:
+        """The template for this combination of value types (floats formatted in it, the rest as text); kept, as
+        the meters sharing this renderer alternate between a few (a peak's time is None until the first peak)."""
+        known = self._compiled.get(types)
+        if known is not None:
+            self._template, self._floats, self._units, self._get_floats, self._others = known
+            self._types = types
+            return
+        parts = ['{"time":%(time)s']
+        floats, units, others = [], [], []
+        for (prefix, key, per_unit, spec, _, whole), kind in zip(self._plan, types, strict=True):
+            if kind is float and not whole:
+                parts.append(f"{prefix}%({key}){spec[1:]}")
+                floats.append(key)
+                units.append(per_unit)
+            else:
+                parts.append(f"{prefix}%({key})s")
+                others.append(key)
+        self._template = "".join(parts)
+        self._floats, self._units = tuple(floats), tuple(units)
+        self._get_floats = itemgetter(*floats) if len(floats) > 1 else None
+        self._others = tuple(p for p in self._plan if p[1] in set(others))
+        self._types = types
+        self._compiled[types] = (self._template, self._floats, self._units, self._get_floats, self._others)
 
     def render(self, time: str, base: Mapping[str, Value], extra: Mapping[str, Value]) -> bytes:
         """`{"time": …, <each register>…, <extra>…}` as `json.dumps(readings, separators=(",", ":"))` would give
         it (up to the spelling of numbers), from the model's unrounded base values."""
+        types = tuple(map(type, self._get_all(base)))
+        if types != self._types:
+            self._compile(types)
+        if self._get_floats is None:
+            return self.render_each(time, base, extra)
+        scaled = list(map(truediv, self._get_floats(base), self._units))
+        if not isfinite(sum(scaled)):  # an inf or a nan somewhere: json's own spelling, register by register
+            return self.render_each(time, base, extra)
+        values: dict[str, Value] = dict(zip(self._floats, scaled, strict=True))
+        values["time"] = self._text(time)
+        for _, key, per_unit, _, decimals, whole in self._others:
+            value = base[key]
+            values[key] = (str(int(round(value / per_unit, decimals))) if whole and type(value) is float
+                           else self._text(value))
+        text = self._template % values
+        if ":-0" in text:
+            text = _NEGATIVE_ZERO.sub("", text)  # the plain path publishes round(x) + 0.0: never -0.0
+        return (text + "".join(f",{json.dumps(k)}:{json.dumps(v)}" for k, v in extra.items()) + "}").encode()
+
+    def _text(self, value: Value) -> str:
+        if type(value) is int:
+            return str(value)
+        if value is None:
+            return "null"
+        if type(value) is str:
+            text = self._strings.get(value)
+            if text is None:
+                if len(self._strings) > 256:
+                    self._strings.clear()
+                text = self._strings[value] = json.dumps(value)
+            return text
+        return json.dumps(value)
+
+    def render_each(self, time: str, base: Mapping[str, Value], extra: Mapping[str, Value]) -> bytes:
+        """`render`, one register at a time: any types, inf and nan."""
         parts = ['{"time":', json.dumps(time)]
         append = parts.append
         for prefix, key, per_unit, spec, decimals, whole in self._plan:

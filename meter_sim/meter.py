@@ -8,6 +8,7 @@ the very same steps.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -693,7 +694,7 @@ class Meter:
             tariffs=self.tariffs.tariff_count, tariff_plans=self.tariffs.plan_count,
             pulse_outputs=(outputs[0] is not None, outputs[1] is not None),
         )
-        self._publish_plan = tuple((r.key, r.kind.spec.base_per_unit, r.kind.spec.decimals) for r in self.registers)
+        self._publish_plan = _publish_plan(self.registers)
 
     # --- readings ----------------------------------------------------------------------------
     def base_values(self) -> dict[str, float | int | str | None]:
@@ -898,6 +899,12 @@ class Meter:
 
 # --- parts made from the settings -------------------------------------------------------------------------------
 # The meter makes these from its settings when it starts, and anew when a remote reconfiguration changes them.
+@functools.cache  # per register set, shared by the meters that have it
+def _publish_plan(registers: tuple[Register, ...]) -> tuple[tuple[str, float, int], ...]:
+    """(key, model units per published unit, decimals) of each register, for `Meter.readings`."""
+    return tuple((r.key, r.kind.spec.base_per_unit, r.kind.spec.decimals) for r in registers)
+
+
 def _new_tariffs(meter: Meter, settings: MeterSimSettings) -> Tariffs:
     return Tariffs(settings.z13, settings.z3, settings.calendar, z20=settings.z20,
                    command_overrides_any_source=settings.tariff_command_overrides_any_source)

@@ -17,6 +17,7 @@ converted to the published unit by the register's `Kind`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -349,6 +350,7 @@ def registers_for(energy_type: int, keys: Iterable[str] | None = None) -> tuple[
     )
 
 
+@functools.cache  # the same configuration, the same tuple: a fleet of thousands shares a handful
 def meter_registers(
     energy_type: int, *, ct: bool = False, pulse_unit: str | None = None, prepayment: str | None = None,
     pulse_input: bool = True, tariffs: int = BASIC_TARIFFS, tariff_plans: int = 1, phases: int = 3,

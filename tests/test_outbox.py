@@ -35,7 +35,8 @@ def drain(box: Outbox) -> list[Outgoing]:
 
 def test_connected_everything_goes_in_order(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3")
-    msgs = [state(1), event(1), state(2), event(2)]
+    other = Outgoing("omnipower/m2/state", b"{}", retain=True)
+    msgs = [state(1), event(1), other, event(2)]
     box.put(msgs, connected=True)
     assert drain(box) == msgs and box.events == 0
 
@@ -68,14 +69,36 @@ def test_bounded_oldest_events_go_first(tmp_path: Path) -> None:
 @given(st.lists(st.tuples(st.booleans(), st.booleans()), max_size=40))
 @settings(max_examples=100, deadline=None)
 def test_order_is_kept_whatever_the_mix(ops: list[tuple[bool, bool]]) -> None:
+    """Events in order; a state while connected takes the place of the one still waiting (the same topic)."""
     box = Outbox()
-    expected = []
+    expected: list[Outgoing] = []
     for n, (is_event, connected) in enumerate(ops):
         msg = event(n) if is_event else state(n)
         box.put([msg], connected)
-        if is_event or connected:
+        if is_event:
             expected.append(msg)
+        elif connected:
+            waiting = [i for i, m in enumerate(expected) if not m.keep]
+            if waiting:
+                expected[waiting[0]] = msg
+            else:
+                expected.append(msg)
     assert drain(box) == expected
+
+
+def test_a_newer_state_replaces_the_waiting_one_not_the_one_in_flight() -> None:
+    box = Outbox()
+    other = Outgoing("omnipower/m2/state", b"{}", retain=True)
+    box.put([state(1), other, event(1)], connected=True)
+    assert box.take(0) == state(1)  # the sender has it
+    box.put([state(2)], connected=True)  # so this one queues behind
+    box.put([state(3)], connected=True)  # and this one replaces it
+    box.put([Outgoing("omnipower/m1/alarm", b"x")], connected=True)  # not retained: never replaced
+    box.put([Outgoing("omnipower/m1/alarm", b"y")], connected=True)
+    assert drain(box) == [state(1), other, event(1), state(3), Outgoing("omnipower/m1/alarm", b"x"),
+                          Outgoing("omnipower/m1/alarm", b"y")]
+    box.put([state(4)], connected=True)
+    assert len(box) == 1 and box.peek() == state(4)
 
 
 def test_kill_9_while_queueing_loses_nothing_committed(tmp_path: Path) -> None:
