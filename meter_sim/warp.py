@@ -9,7 +9,7 @@ state the vectorised model covers, and hands every other span to the exact `Mete
   the chunk does not model are off (smart disconnect, prepayment, module pulse outputs, Aron connection, forced
   phase voltages, analysis channels that are not means);
 - inside a chunk, any second at which something discrete would happen that the chunk does not model (a voltage
-  outside the quiet band, a fuse limit, an S0 queue, a value within rounding distance of a threshold …) ends the
+  outside the quiet band, a fuse limit, a value within rounding distance of a threshold …) ends the
   chunk: it is committed up to the minute before, and the exact step runs through that minute.
 
 tests/test_warp_reference.py runs both engines side by side and wants the same registers (1e-9 relative), load

@@ -9,7 +9,7 @@ What a chunk computes, and from where (each must mirror the per-second code it s
   their seconds), drawn in bulk (meter_sim/bulk_random.py) and assigned draw by draw as the per-second model
   would; appliance starts and stops replayed in Python in their order (so loads and the heap are exact);
 - the load jitter, grid noise and frequency walk (meter_sim/recurrence.py: within ~1e-15 of the step-by-step sums);
-- metrology (starting threshold, quadrants, tariffs, accuracy), the S0 output (without a queue), demand periods and
+- metrology (starting threshold, quadrants, tariffs, accuracy), the S0 output and its queue, demand periods and
   the load profile, power-quality windows and counters, the analysis logger's means, the hour counter.
 
 Anything the chunk does not model stops it at that second (see `Chunk.run`); warp.py then steps exactly.
@@ -78,7 +78,6 @@ def eligible(meter: Meter) -> bool:
         or not (pq._mean.start < t1 <= pq._mean.end and pq._counter.start < t1 <= pq._counter.end
                 and pq._freq.start < t1 <= pq._freq.end)
         or any(out is not None for out in m.pulse_outputs)
-        or (m.s0 is not None and m.s0.queued)
         or len(m._an_inst) + len(m._an_thd) != len(m.analysis.channels)
         or m.analysis.interval_s % 60
     )
@@ -455,12 +454,9 @@ class Chunk:
         # the chunk leaves the remainder exact)
         near = ((frac <= 1e-9) | (frac >= 1 - 1e-9)) & (fed > 0.0)
         whole = np.diff(np.concatenate([[0.0], whole_total]))
-        period = 2 * s0.width_ms
-        slots = -(-1000 // period)
-        over = whole > slots
         self.s0_whole = whole
         self.s0_due = due
-        bad = np.repeat(near | over, 10)
+        bad = np.repeat(near, 10)
         return bad
 
     # --- commit ----------------------------------------------------------------------------------------------------
@@ -749,19 +745,47 @@ class Chunk:
         assert s0 is not None
         feeds = e // 10
         whole = self.s0_whole[:feeds]
-        s0.count += int(whole.sum())
         due = float(self.s0_due[feeds - 1])
         s0._remainder = Fraction(due - math.floor(due))
         mono0 = self.m.mono
-        last_feed = mono0 + e  # mono at the last feed (t_end is a multiple of 10)
-        prev = s0._last_t if feeds == 1 else last_feed - 10
-        gap_start = last_feed if prev is None else prev + 1
-        s0.rate_hz = float(whole[-1]) / (last_feed + 1 - gap_start)
-        nz = np.flatnonzero(whole > 0)
-        if len(nz):
-            k = int(nz[-1])
-            s0._busy_until_ms = (mono0 + 10 * (k + 1)) * 1000 + int(whole[k]) * 2 * s0.width_ms
-        s0._last_t = last_feed
+        period = 2 * s0.width_ms
+        if s0.queued == 0 and whole.max(initial=0.0) <= -(-1000 // period):
+            # No feed brings more pulses than its second can carry: every pulse leaves in its own feed's second.
+            s0.count += int(whole.sum())
+            last_feed = mono0 + e  # mono at the last feed (t_end is a multiple of 10)
+            prev = s0._last_t if feeds == 1 else last_feed - 10
+            gap_start = last_feed if prev is None else prev + 1
+            s0.rate_hz = float(whole[-1]) / (last_feed + 1 - gap_start)
+            nz = np.flatnonzero(whole > 0)
+            if len(nz):
+                k = int(nz[-1])
+                s0._busy_until_ms = (mono0 + 10 * (k + 1)) * 1000 + int(whole[k]) * period
+            s0._last_t = last_feed
+            return
+        # A queue: S0Output.feed's bookkeeping, feed by feed, in integers (the pulses due come from above).
+        queued, busy, last, count = s0.queued, s0._busy_until_ms, s0._last_t, s0.count
+        emitted = 0
+        gap_start = 0
+        t = mono0
+        for k, w in enumerate(whole.astype(np.int64).tolist()):
+            t = mono0 + 10 * (k + 1)
+            gap_start = t if last is None else last + 1
+            emitted = 0
+            for a, b, add in ((gap_start * 1000, t * 1000, 0), (t * 1000, (t + 1) * 1000, w)):
+                queued += add
+                if queued == 0 or b <= a:
+                    continue
+                free = a if busy is None else max(a, busy)
+                if free >= b:
+                    continue
+                n = min(queued, (b - free + period - 1) // period)
+                busy = free + n * period
+                queued -= n
+                count += n
+                emitted += n
+            last = t
+        s0.queued, s0._busy_until_ms, s0._last_t, s0.count = queued, busy, last, count
+        s0.rate_hz = emitted / (t + 1 - gap_start)
 
 
 def _pick(cumulative: Floats, r: float) -> int:
