@@ -350,12 +350,10 @@ class Chunk:
             q = np.zeros_like(q)
         st = m.metrology.starting_threshold_w
         s = np.sqrt(p * p + q * q)
-        self.i = np.where(u > 1.0, s / u, 0.0)
+        self.p_meas, self.s_meas = p, s  # for the per-phase current and PF, computed only if the analysis logs them
         imp = p >= st
         exp = p <= -st
         live = imp | exp
-        s_div = np.where(s > 0.0, s, 1.0)  # PF as metrology: |P|/S (1 without load)
-        self.pf_ph = np.where(imp, p / s_div, np.where(exp, -p / s_div, np.where(s > 0.0, np.abs(p) / s_div, 1.0)))
         self.near_st = np.abs(np.abs(p) - st) <= _MARGIN * st
         pz = np.where(live, p, 0.0)
         qz = np.where(live, q, 0.0)
@@ -470,9 +468,9 @@ class Chunk:
         bulk_random.consume(hh.rng, int(self.consumed[e - 1]))
         bulk_random.consume(grid.rng, 2 * e)
         # Energies: per tariff and per phase
-        c = self.c[:e]
+        c = self.c[:e].reshape(mins, 60, 10).sum(axis=1)  # per minute: the tariff and periods change on minutes
         energy = m.metrology.energy
-        cum6 = np.cumsum(c[:, [0, 1, 2, 3, 8, 9]], axis=0)  # demand quantities: registers at each second
+        cum6 = np.cumsum(c[:, [0, 1, 2, 3, 8, 9]], axis=0)  # demand quantities: registers at each minute's end
         e6_start = [energy[_TOTAL[k]] for k in _DEMAND_KEYS]
         totals = c.sum(axis=0)
         for col, key in enumerate(("a_plus", "a_minus", "r_plus", "r_minus", "r1", "r2", "r3", "r4", "e_plus",
@@ -483,8 +481,9 @@ class Chunk:
             energy[10 + i] += float(phs[i])
             energy[13 + i] += float(phs[3 + i])
         tariff = self.tariff[:e]
-        for tv in np.unique(tariff):
-            sel = tariff == tv
+        per_minute = self.tariff_minute[:mins]
+        for tv in set(per_minute.tolist()):
+            sel = per_minute == tv
             sums = c[sel].sum(axis=0)
             k = int(tv) + 15
             energy[k] += float(sums[0])
@@ -515,7 +514,7 @@ class Chunk:
         for t, kind, _ in events:
             i = t - t0  # seconds since t0: the second t is index i − 1
             if kind == 0:
-                energies = {k: float(e6_start[n] + cum6[i - 1, n]) for n, k in enumerate(_DEMAND_KEYS)}
+                energies = {k: float(e6_start[n] + cum6[i // 60 - 1, n]) for n, k in enumerate(_DEMAND_KEYS)}
                 local_day = (t - period + off) // 86400
                 m.demand.end_of_period(t, energies, int(tariff[i - 1]), local_day)
                 registered = m.demand.period_energy
@@ -640,9 +639,12 @@ class Chunk:
                 return np.where(qz[:, i] < 0.0, -qz[:, i], 0.0)
             if name == "u":
                 return self.u[:e, i]
+            s, p, u = self.s_meas[:e, i], self.p_meas[:e, i], self.u[:e, i]
             if name == "i":
-                return self.i[:e, i]
-            return self.pf_ph[:e, i]
+                return np.where(u > 1.0, s / u, 0.0)
+            s_div = np.where(s > 0.0, s, 1.0)  # PF as metrology: |P|/S (1 without load)
+            return np.where(imp[:, i], p / s_div, np.where(exp[:, i], -p / s_div,
+                                                           np.where(s > 0.0, np.abs(p) / s_div, 1.0)))
 
         return value
 
