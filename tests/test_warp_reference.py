@@ -7,15 +7,18 @@ breaker commands, a tariff override, PV and an EV)."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from meter_sim import bulk_random
+from meter_sim.cli import main
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.fleet import member_settings
@@ -128,3 +131,18 @@ def test_several_seeds_plain(seed: int) -> None:
     exact.advance_to(exact.t + 600)
     warped.advance_to(warped.t + 600)
     _assert_same_meter(exact, warped)
+
+
+def test_simulate_writes_the_same_files_on_both_engines(tmp_path: Path) -> None:
+    config = tmp_path / "meters.yaml"
+    config.write_text("meters:\n  - id: f\n    start: '2026-03-28T12:00:00+00:00'\n    seed: 9\n"
+                      "    household: {pv_kwp: 4, ev_charger_kw: 7.4}\n")
+    for engine in ("warp", "exact"):
+        assert main(["simulate", "--config", str(config), "--days", "1.1", "--meters", "2",
+                     "--engine", engine, "--out", str(tmp_path / engine)]) == 0
+    written = sorted(p.relative_to(tmp_path / "exact") for p in (tmp_path / "exact").rglob("*.json"))
+    assert [str(p) for p in written] == [f"f{n}/{name}.json" for n in (1, 2) for name in
+                                        ("billing", "debiting_logger_2", "events", "load_profile", "registers")]
+    for path in written:
+        _same(json.loads((tmp_path / "exact" / path).read_text()), json.loads((tmp_path / "warp" / path).read_text()),
+              str(path))
