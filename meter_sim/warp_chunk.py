@@ -167,7 +167,9 @@ class Chunk:
         n, mins, t0 = self.n, self.minutes, self.t0
         pv_on = s.pv_kwp > 0
         ev_on = s.ev_charger_kw > 0
-        draws = bulk_random.draw(hh.rng, 2 * n + 4 * mins + 256)
+        # The r and jitter draws first (all used when the chunk runs to its end), then room for the others.
+        self.hh_bulk = bulk = bulk_random.Bulk(hh.rng, 2 * n)
+        draws = bulk.extend(4 * mins + 256)
         # Seconds (1 … n) whose minute call draws: known in advance, except the EV's second draw.
         minute_secs = 60 * np.arange(1, mins + 1)
         weather_at = set()
@@ -190,7 +192,7 @@ class Chunk:
         while i <= n:
             nxt = stops[stop_k] if stop_k < len(stops) else n
             while pos + 2 * (nxt - i + 1) + 8 > len(draws):  # many starts: draw more (the same numbers first)
-                draws = bulk_random.draw(hh.rng, 2 * len(draws))
+                draws = bulk.extend(len(draws))
             seg = draws[pos:pos + 2 * (nxt - i + 1):2]
             hits = np.flatnonzero(seg < rate_s[i - 1:nxt])
             if len(hits):
@@ -323,7 +325,8 @@ class Chunk:
     def _grid(self) -> None:
         g = self.m.grid
         n = self.n
-        d = bulk_random.draw(g.rng, 2 * n)
+        self.grid_bulk = bulk_random.Bulk(g.rng, 2 * n)
+        d = self.grid_bulk.values
         self.noise = first_order((d[0::2] - 0.5) * 0.4, 0.98, g._noise)
         self.f = NOMINAL_HZ + first_order((d[1::2] - 0.5) * 0.004, 0.99, g.f - NOMINAL_HZ)
         base = NOMINAL_V + self.daily[self.ms] + self.noise
@@ -465,8 +468,8 @@ class Chunk:
         t_end = t0 + e
         mins = e // 60
         # Random streams: exactly the draws the per-second model makes up to t_end
-        bulk_random.consume(hh.rng, int(self.consumed[e - 1]))
-        bulk_random.consume(grid.rng, 2 * e)
+        self.hh_bulk.consume(int(self.consumed[e - 1]))
+        self.grid_bulk.consume(2 * e)
         # Energies: per tariff and per phase
         c = self.c[:e].reshape(mins, 60, 10).sum(axis=1)  # per minute: the tariff and periods change on minutes
         energy = m.metrology.energy
