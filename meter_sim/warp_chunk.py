@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import heapq
 import math
-from collections.abc import Callable
 from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
@@ -61,6 +60,19 @@ _WEEKEND_A = np.array(_WEEKEND)
 _DEMAND_KEYS = ("a_plus", "a_minus", "r_plus", "r_minus", "e_plus", "e_minus")
 _TOTAL = {k: ENERGY_KEYS.index(k) for k in ("a_plus", "a_minus", "r_plus", "r_minus", "r1", "r2", "r3", "r4",
                                             "e_plus", "e_minus")}
+# Per-second rows whose minute sums the chunk keeps (Chunk._metrology): the energy registers 0–15 (A+ A- R+ R- R1–R4 E+
+# E-, A+ L1–L3, A- L1–L3; the minus ones summed as negative powers), then the voltages and the frequency.
+_ROWS = ("a_plus", "a_minus", "r_plus", "r_minus", "r1", "r2", "r3", "r4", "e_plus", "e_minus",
+         "a_plus_l1", "a_plus_l2", "a_plus_l3", "a_minus_l1", "a_minus_l2", "a_minus_l3", "u_l1", "u_l2", "u_l3",
+         "frequency")
+assert _ROWS[:16] == ENERGY_KEYS[:16]  # rows 0–15 add to the registers of the same index
+_ROW_SIGN = np.array([1, -1, 1, -1, 1, 1, -1, -1, 1, 1, 1, 1, 1, -1, -1, -1], dtype=np.float64) * _WH
+# Instantaneous values (INSTANT_KEYS) that are a row as it is or negated: (row, sign)
+_ROW_OF = {"p_plus": (0, 1), "p_minus": (1, -1), "q_plus": (2, 1), "q_minus": (3, -1), "s_plus": (8, 1),
+           "s_minus": (9, 1), "frequency": (19, 1),
+           **{f"p_plus_l{i + 1}": (10 + i, 1) for i in range(3)},
+           **{f"p_minus_l{i + 1}": (13 + i, -1) for i in range(3)},
+           **{f"u_l{i + 1}": (16 + i, 1) for i in range(3)}}
 
 
 def eligible(meter: Meter) -> bool:
@@ -230,23 +242,31 @@ class Chunk:
         self.starts = starts
         # Load jitter: j += (r − 0.5)·0.006 − j·0.05
         self.jitter = first_order((jit - 0.5) * 0.006, 0.95, hh._jitter)
-        # Appliances: exact replay of the heap
+        # Appliances: exact replay of the heap; each segment's loads repeated over the seconds it is in force
         seg_t, seg_p, seg_q, seg_e, _, _ = _replay(hh, starts, t0, t0 + n)
-        idx = np.searchsorted(np.array(seg_t, dtype=np.int64), t0 + np.arange(1, n + 1), side="right") - 1
-        self.seg = (seg_t, seg_p, seg_q, seg_e, idx)
-        lp = np.array(seg_p)[idx]
-        lq = np.array(seg_q)[idx]
-        ms = np.repeat(np.arange(mins), 60)  # minute state index of each second
-        self.ms = ms
+        seg_ta = np.array(seg_t, dtype=np.int64)
+        self.seg = (seg_ta, seg_p, seg_q, seg_e)
+        lo = np.maximum(seg_ta, t0 + 1)
+        hi = np.minimum(np.append(seg_ta[1:], t0 + n + 1), t0 + n + 1)
+        lengths = np.maximum(hi - lo, 0)
+        lp = np.repeat(np.array(seg_p).T, lengths, axis=1)  # (3, n): phases in rows, contiguous over time
+        lq = np.repeat(np.array(seg_q).T, lengths, axis=1)
         k = (1.0 + self.jitter) * hh.load_scale
         evw = s.ev_charger_kw * 1000.0 / 3.0
         secs_t = t0 + np.arange(1, n + 1)
-        ev = np.where(secs_t < self.ev_until[ms], evw, 0.0)
+        ev = np.where(secs_t < np.repeat(self.ev_until[:mins], 60), evw, 0.0)
         self.ev_w = ev
         ev_tot = ev + hh.extra_w / 3.0
-        pv = self.pv_w[ms] * hh.pv_scale / 3.0
-        self.p = (lp + self.fp[ms]) * k[:, None] + ev_tot[:, None] - pv[:, None]
-        self.q = (lq + self.fq[ms]) * k[:, None]
+        pv = np.repeat(self.pv_w[:mins] * hh.pv_scale / 3.0, 60)
+        # p = (lp + fridge)·k + ev − pv, q = (lq + fridge)·k: the per-second model's operations, in place
+        lp += np.repeat(self.fp[:mins].T, 60, axis=1)
+        lp *= k
+        lp += ev_tot
+        lp -= pv
+        lq += np.repeat(self.fq[:mins].T, 60, axis=1)
+        lq *= k
+        self.p: Floats = lp
+        self.q: Floats = lq
         self.k = k
 
     def _minute_draws(self, sec: int, draws: Floats, pos: int, extra: Ints, weather_at: set[int],
@@ -329,71 +349,65 @@ class Chunk:
         d = self.grid_bulk.values
         self.noise = first_order((d[0::2] - 0.5) * 0.4, 0.98, g._noise)
         self.f = NOMINAL_HZ + first_order((d[1::2] - 0.5) * 0.004, 0.99, g.f - NOMINAL_HZ)
-        base = NOMINAL_V + self.daily[self.ms] + self.noise
-        off = np.array(g.offset)
-        load = self.p if self.m.breaker.closed else np.zeros_like(self.p)  # an open breaker draws nothing
-        self.u = (base[:, None] + off[None, :]) - GRID_OHMS * load / NOMINAL_V
+        base = NOMINAL_V + np.repeat(self.daily[:self.minutes], 60) + self.noise
+        u = base + np.array(g.offset)[:, None]  # (3, n)
+        if self.m.breaker.closed:  # an open breaker draws nothing
+            drop = GRID_OHMS * self.p
+            drop /= NOMINAL_V
+            u -= drop
+        self.u = u
 
     # --- metrology ---------------------------------------------------------------------------------------------------
     def _metrology(self) -> None:
+        """The measured powers and, per minute, the sums of what the registers and the analysis logger add up
+        (rows of `_ROWS`, in W·s: the commit scales them to Wh)."""
         m = self.m
         p, q, u = self.p, self.q, self.u
         acc = m.accuracy
+        self.near_gain: Bools | None = None
         if not acc.ideal:
-            s_true = np.hypot(p, q)
-            ratio = s_true / u
+            # sqrt(p² + q²) may differ from hypot in the last place: the margin below covers that
+            ratio = np.sqrt(p * p + q * q) / u
             g = np.where((u > 1.0) & (ratio >= acc.itr), acc.gain_high, acc.gain_low)
-            self.near_gain = np.abs(ratio - acc.itr) <= _MARGIN * acc.itr
+            self.near_gain = (np.abs(ratio - acc.itr) <= _MARGIN * acc.itr).any(axis=0)
             p, q = p * g, q * g
-        else:
-            self.near_gain = np.zeros_like(p, dtype=bool)
-        closed = m.breaker.closed
-        if not closed:
+        if not m.breaker.closed:
             p = np.zeros_like(p)
             q = np.zeros_like(q)
         st = m.metrology.starting_threshold_w
-        s = np.sqrt(p * p + q * q)
-        self.p_meas, self.s_meas = p, s  # for the per-phase current and PF, computed only if the analysis logs them
-        imp = p >= st
-        exp = p <= -st
-        live = imp | exp
-        self.near_st = np.abs(np.abs(p) - st) <= _MARGIN * st
-        pz = np.where(live, p, 0.0)
-        qz = np.where(live, q, 0.0)
-        sz = np.where(live, s, 0.0)
-        self.pz, self.qz, self.sz, self.imp, self.exp = pz, qz, sz, imp, exp
-        pt = 0.0 + pz[:, 0] + pz[:, 1] + pz[:, 2]
-        qt = 0.0 + qz[:, 0] + qz[:, 1] + qz[:, 2]
+        self.p_meas, self.q_meas = p, q
+        ap = np.abs(p)
+        self.ap = ap
+        live = ap >= st  # p ≥ st (import) or p ≤ −st (export): below the threshold a phase registers nothing
+        pz = p * live  # × False gives ±0.0: the same in every sum and sign test below as the model's 0.0
+        qz = q * live
+        self.pz, self.qz, self.live = pz, qz, live
+        pt = pz[0] + pz[1] + pz[2]
+        qt = qz[0] + qz[1] + qz[2]
         stot = np.sqrt(pt * pt + qt * qt)
         self.pt, self.qt, self.st = pt, qt, stot
         pos_p = pt >= 0.0
-        pos_q = qt >= 0.0
-        ap = np.where(pos_p, pt * _WH, 0.0)
-        am = np.where(pos_p, 0.0, -(pt * _WH))
-        qw = qt * _WH
-        rp = np.where(pos_q, qw, 0.0)
-        rm = np.where(pos_q, 0.0, -qw)
-        ew = stot * _WH
-        # Columns: A+ A- R+ R- R1 R2 R3 R4 E+ E- (totals, ENERGY_KEYS 0–9)
-        c = np.empty((self.n, 10))
-        c[:, 0], c[:, 1], c[:, 2], c[:, 3] = ap, am, rp, rm
-        c[:, 4] = np.where(pos_p & pos_q, qw, 0.0)
-        c[:, 5] = np.where(~pos_p & pos_q, qw, 0.0)
-        c[:, 6] = np.where(~pos_p & ~pos_q, -qw, 0.0)
-        c[:, 7] = np.where(pos_p & ~pos_q, -qw, 0.0)
-        c[:, 8] = np.where(pos_p, ew, 0.0)
-        c[:, 9] = np.where(pos_p, 0.0, ew)
-        self.c = c
-        ph = np.empty((self.n, 6))  # A+ L1–L3, A- L1–L3
-        ph[:, 0:3] = np.where(imp, p * _WH, 0.0)
-        ph[:, 3:6] = np.where(exp, -(p * _WH), 0.0)
-        self.ph = ph
-        # A sum within rounding of 0 (but not exactly 0, as when every phase is below the threshold) could change
-        # quadrant the other way
-        self.near_zero = ((np.abs(pt) <= 1e-9) & (pt != 0.0)) | ((np.abs(qt) <= 1e-9) & (qt != 0.0))
-        self.tariff = self._tariffs()
+        neg_p = ~pos_p
+        rows = np.empty((len(_ROWS), self.n))
+        np.maximum(pt, 0.0, out=rows[0])
+        np.minimum(pt, 0.0, out=rows[1])
+        rp = np.maximum(qt, 0.0, out=rows[2])
+        rm = np.minimum(qt, 0.0, out=rows[3])
+        np.multiply(rp, pos_p, out=rows[4])
+        np.multiply(rp, neg_p, out=rows[5])
+        np.multiply(rm, neg_p, out=rows[6])
+        np.multiply(rm, pos_p, out=rows[7])
+        np.multiply(stot, pos_p, out=rows[8])
+        np.multiply(stot, neg_p, out=rows[9])
+        np.maximum(pz, 0.0, out=rows[10:13])
+        np.minimum(pz, 0.0, out=rows[13:16])
+        rows[16:19] = u
+        rows[19] = self.f
+        self.rows = rows
+        self.minute_sums = _minute_sums(rows)
+        self._tariffs()
 
-    def _tariffs(self) -> Ints:
+    def _tariffs(self) -> None:
         """The active tariff of each second: after the minute call before it (a copy of the tariffs follows the
         calendar, so the meter's own is untouched until the commit)."""
         m = self.m
@@ -410,42 +424,60 @@ class Chunk:
                 self.switch_minutes.append(j)
             per_minute[j] = last
         self.tariff_minute = per_minute
-        return np.repeat(per_minute[:-1], 60)
 
     # --- what the chunk does not model -----------------------------------------------------------------------------
     def _flags(self) -> int:
-        """Index (0-based second) of the first second the chunk cannot take, or n."""
+        """Index (0-based second) of the first second the chunk cannot take, or n. Each test first looks at the
+        whole chunk at once (an extreme against the threshold) and finds the seconds only when that fails."""
         m = self.m
         pq = m.pq
+        n = self.n
         u = self.u
         lo, hi = pq._quiet_lo, pq._quiet_hi
-        lo = max(lo, UNDERVOLTAGE_LIMIT_V)
-        hi = min(hi, OVERVOLTAGE_LIMIT_V)
-        band = (u < lo * (1 + _MARGIN)) | (u > hi * (1 - _MARGIN))
-        c = m._fuse_check_va
-        fuse = (np.abs(self.p) + np.abs(self.q)) > c * (1 - _MARGIN)
-        bad = (band | fuse | self.near_st | self.near_gain).any(axis=1) | self.near_zero
+        lo = max(lo, UNDERVOLTAGE_LIMIT_V) * (1 + _MARGIN)
+        hi = min(hi, OVERVOLTAGE_LIMIT_V) * (1 - _MARGIN)
+        first = n
+        if u.min() < lo or u.max() > hi:
+            first = min(first, _first(((u < lo) | (u > hi)).any(axis=0), n))
+        c = m._fuse_check_va * (1 - _MARGIN)
+        p, q = self.p, self.q
+        if max(p.max(), -p.min()) + max(q.max(), -q.min()) > c:
+            first = min(first, _first(((np.abs(p) + np.abs(q)) > c).any(axis=0), n))
+        st = m.metrology.starting_threshold_w
+        near = np.abs(self.ap - st)
+        if near.min() <= _MARGIN * st:
+            first = min(first, _first((near <= _MARGIN * st).any(axis=0), n))
+        if self.near_gain is not None:
+            first = min(first, _first(self.near_gain, n))
+        # A sum within rounding of 0 (but not exactly 0, as when every phase is below the threshold) could change
+        # quadrant the other way
+        for tot in (self.pt, self.qt):
+            a = np.abs(tot)
+            if a.min() <= 1e-9:
+                first = min(first, _first((a <= 1e-9) & (tot != 0.0), n))
         # RVC: a step of at least the threshold (counted at the commit) near the threshold would be ambiguous
         rvc = pq._rvc
-        prev = np.vstack([[rvc.p1, rvc.p2, rvc.p3], u[:-1]])
-        d = np.abs(u - prev)
-        bad |= (np.abs(d - rvc.threshold) <= _MARGIN * rvc.threshold).any(axis=1)
-        self.rvc_hit = (d >= rvc.threshold).any(axis=1)
-        bad |= self._s0_flags()
-        hits = np.flatnonzero(bad)
-        return int(hits[0]) if len(hits) else self.n
+        d = np.abs(np.diff(u, axis=1, prepend=np.array([[rvc.p1], [rvc.p2], [rvc.p3]])))
+        th = rvc.threshold
+        self.rvc_hit = np.zeros(n, dtype=bool)
+        if np.fmax.reduce(d.reshape(-1)) >= th * (1 - _MARGIN):  # fmax: a NaN history (no previous sample) is
+            # no step, and must not hide the others
+            self.rvc_hit = (d >= th).any(axis=0)
+            first = min(first, _first((np.abs(d - th) <= _MARGIN * th).any(axis=0), n))
+        s0 = self._s0_flags()
+        if s0 is not None:
+            first = min(first, s0)
+        return first
 
-    def _s0_flags(self) -> Bools:
+    def _s0_flags(self) -> int | None:
+        """The S0 output's pulses per feed; the first second of a feed whose count is in doubt (or None)."""
         m = self.m
-        out = np.zeros(self.n, dtype=bool)
         s0 = m.s0
         if s0 is None:
-            return out
+            return None
         # Feeds at seconds with t % 10 == 0: the chunk starts on a minute, so every 10th second.
-        a = self.c[:, 0]
-        per_feed = a.reshape(-1, 10).sum(axis=1)  # Wh fed at each feed
-        first = m._s0_wh
-        per_feed[0] += first
+        per_feed = _sums_of(self.rows[0], 10) * _WH  # Wh fed at each feed
+        per_feed[0] += m._s0_wh
         x = per_feed * s0.imp_per_kwh / 1000.0
         fed = np.cumsum(x)
         due = float(s0.remainder) + fed
@@ -454,11 +486,10 @@ class Chunk:
         # Pulses due within rounding of a whole pulse could be counted a feed earlier or later (nothing fed yet in
         # the chunk leaves the remainder exact)
         near = ((frac <= 1e-9) | (frac >= 1 - 1e-9)) & (fed > 0.0)
-        whole = np.diff(np.concatenate([[0.0], whole_total]))
-        self.s0_whole = whole
+        self.s0_whole = np.diff(whole_total, prepend=0.0)
         self.s0_due = due
-        bad = np.repeat(near, 10)
-        return bad
+        hits = np.flatnonzero(near)
+        return 10 * int(hits[0]) if len(hits) else None
 
     # --- commit ----------------------------------------------------------------------------------------------------
     def _commit(self, e: int) -> None:
@@ -470,38 +501,30 @@ class Chunk:
         # Random streams: exactly the draws the per-second model makes up to t_end
         self.hh_bulk.consume(int(self.consumed[e - 1]))
         self.grid_bulk.consume(2 * e)
-        # Energies: per tariff and per phase
-        c = self.c[:e].reshape(mins, 60, 10).sum(axis=1)  # per minute: the tariff and periods change on minutes
+        # Energies (Wh) per minute: the tariff and periods change on minutes
+        c = self.minute_sums[:16, :mins] * _ROW_SIGN[:, None]
         energy = m.metrology.energy
-        cum6 = np.cumsum(c[:, [0, 1, 2, 3, 8, 9]], axis=0)  # demand quantities: registers at each minute's end
+        # Running sums minute by minute: the demand quantities' registers at each minute's end, and the totals as
+        # their last values (the same additions, so a period without energy registers exactly none)
+        cum = np.cumsum(c, axis=1)
+        cum6 = cum[[0, 1, 2, 3, 8, 9]]
         e6_start = [energy[_TOTAL[k]] for k in _DEMAND_KEYS]
-        totals = c.sum(axis=0)
-        for col, key in enumerate(("a_plus", "a_minus", "r_plus", "r_minus", "r1", "r2", "r3", "r4", "e_plus",
-                                   "e_minus")):
-            energy[_TOTAL[key]] += float(totals[col])
-        phs = self.ph[:e].sum(axis=0)
-        for i in range(3):
-            energy[10 + i] += float(phs[i])
-            energy[13 + i] += float(phs[3 + i])
-        tariff = self.tariff[:e]
+        totals = cum[:, -1].tolist()
+        for row, total in enumerate(totals):
+            energy[row] += total
         per_minute = self.tariff_minute[:mins]
         for tv in set(per_minute.tolist()):
-            sel = per_minute == tv
-            sums = c[sel].sum(axis=0)
+            sums = c.T[per_minute == tv].sum(axis=0).tolist()
             k = int(tv) + 15
-            energy[k] += float(sums[0])
-            energy[k + 8] += float(sums[1])
-            energy[k + 16] += float(sums[2])
-            energy[k + 24] += float(sums[3])
-            energy[k + 32] += float(sums[8])
-            energy[k + 40] += float(sums[9])
+            energy[k] += sums[0]
+            energy[k + 8] += sums[1]
+            energy[k + 16] += sums[2]
+            energy[k + 24] += sums[3]
+            energy[k + 32] += sums[8]
+            energy[k + 40] += sums[9]
         # Time-ordered bookkeeping at window, period, switch and interval ends
-        u = self.u[:e]
-        f = self.f[:e]
-        thd_u = self.thd_u[self.ms[:e]]
         thd_i_min = self._thd_i()
-        thd_i = thd_i_min[self.ms[:e]]
-        self._pq_windows(e, u, f, thd_u, thd_i)
+        self._pq_windows(e, self.thd_u, thd_i_min)
         period = m.period_s
         off = m.rtc.standard_offset
         ends = [t for t in range(t0 + period - t0 % period, t_end + 1, period)]
@@ -512,14 +535,17 @@ class Chunk:
         events += [(t0 + 60 * j, 1, j) for j in switch]
         events += [(t, 2, None) for t in an_ends]
         events.sort()
-        an_values = self._analysis_values(e, thd_u, thd_i)
+        an_min = self._analysis_minutes(mins, thd_i_min)
         an_from = 0
+        cum6_at = cum6.T.tolist()
+        tariff_at = per_minute.tolist()
         for t, kind, _ in events:
-            i = t - t0  # seconds since t0: the second t is index i − 1
+            j = (t - t0) // 60  # minutes since t0: the second t is in minute j − 1
             if kind == 0:
-                energies = {k: float(e6_start[n] + cum6[i // 60 - 1, n]) for n, k in enumerate(_DEMAND_KEYS)}
+                at = cum6_at[j - 1]
+                energies = {k: e6_start[n] + at[n] for n, k in enumerate(_DEMAND_KEYS)}
                 local_day = (t - period + off) // 86400
-                m.demand.end_of_period(t, energies, int(tariff[i - 1]), local_day)
+                m.demand.end_of_period(t, energies, int(tariff_at[j - 1]), local_day)
                 registered = m.demand.period_energy
                 values = {obis: registered[key] / 1000.0 for obis, key in _LP_CHANNELS.items()}
                 m.load_profile.record(t, values, m._lp_status)
@@ -529,15 +555,14 @@ class Chunk:
                 m.tariffs.update(m.rtc.wall_time(t))
                 m._tariff_changed(t)
             else:
-                self._analysis_record(t, an_values, an_from, i)
-                an_from = i
+                self._analysis_record(t, an_min, an_from, j)
+                an_from = j
         # The analysis logger's running means
-        n_an = e - an_from
-        if n_an:
-            part = an_values[an_from:e].sum(axis=0)
+        if mins > an_from:
+            part = an_min[:, an_from:mins].sum(axis=1).tolist()
             for j in range(len(m._an_sum)):
-                m._an_sum[j] += float(part[j])
-            m._an_n += n_an
+                m._an_sum[j] += part[j]
+            m._an_n += 60 * (mins - an_from)
         # S0
         if m.s0 is not None:
             self._s0_commit(e)
@@ -566,8 +591,8 @@ class Chunk:
         pq._last_t = t_end
         pq._fast_until = min(pq._mean.end, pq._counter.end)
         rvc = pq._rvc
-        rvc.p1, rvc.p2, rvc.p3 = (float(x) for x in u[-1])
-        pq._c[RVC] += int(self.rvc_hit[:e].sum())
+        rvc.p1, rvc.p2, rvc.p3 = (float(x) for x in self.u[:, e - 1])
+        pq._c[RVC] += int(np.count_nonzero(self.rvc_hit[:e]))
         # The minute call at t_end (its draws are counted above), then midnight
         m._minute(t_end, tick=False)
         if (t_end + off) % 86400 == 0:
@@ -580,11 +605,12 @@ class Chunk:
         mins = self.minutes
         out = np.empty((mins + 1, 3))
         out[0] = m._thd_i
-        _seg_t, seg_p, _, seg_e, idx = self.seg
+        seg_t, seg_p, _, seg_e = self.seg
         at = np.arange(1, mins + 1) * 60 - 1  # index of the minute call's second
+        idx = np.searchsorted(seg_t, self.t0 + at + 1, side="right") - 1
         k = self.k[at]
-        lp = np.array(seg_p)[idx[at]]
-        ep = np.array(seg_e)[idx[at]]
+        lp = np.array(seg_p)[idx]
+        ep = np.array(seg_e)[idx]
         electronic = ep * k[:, None]
         total = (lp + self.fp[1:]) * k[:, None] + hh.extra_w / 3.0 + self.ev_w[at][:, None]
         lin = np.maximum(total - electronic, 0.0)
@@ -595,152 +621,143 @@ class Chunk:
         out[1:] = thd if m.breaker.closed else 0.0
         return out
 
-    def _analysis_values(self, e: int, thd_u: Floats, thd_i: Floats) -> Floats:
+    def _analysis_minutes(self, mins: int, thd_i: Floats) -> Floats:
+        """Per channel of the analysis logger, the sums of its per-second values over each minute (J, mins)."""
         m = self.m
-        cols = np.zeros((e, len(m.analysis.channels)))
-        inst = self._instant_source(e)
+        out = np.zeros((len(m.analysis.channels), mins))
         for j, idx in m._an_inst:
-            cols[:, j] = inst(INSTANT_KEYS[idx])
-        for j, arr, i in m._an_thd:
-            cols[:, j] = (thd_u if arr is m._thd_u else thd_i)[:, i]
-        return cols
+            out[j] = self._instant_minutes(INSTANT_KEYS[idx])[:mins]
+        for j, arr, i in m._an_thd:  # constant within a minute (minute state j − 1 … for the seconds of minute j)
+            out[j] = 60.0 * (self.thd_u if arr is m._thd_u else thd_i)[:mins, i]
+        return out
 
-    def _instant_source(self, e: int) -> Callable[[str], Floats]:
-        pt, qt, stot = self.pt[:e], self.qt[:e], self.st[:e]
-        pz, qz, sz, imp, exp = self.pz[:e], self.qz[:e], self.sz[:e], self.imp[:e], self.exp[:e]
-
-        def value(key: str) -> Any:  # each branch an array of the chunk's seconds
-            if key == "p_plus":
-                return np.where(pt > 0.0, pt, 0.0)
-            if key == "p_minus":
-                return np.where(pt < 0.0, -pt, 0.0)
-            if key == "q_plus":
-                return np.where(qt > 0.0, qt, 0.0)
-            if key == "q_minus":
-                return np.where(qt < 0.0, -qt, 0.0)
-            if key == "s_plus":
-                return np.where(pt >= 0.0, stot, 0.0)
-            if key == "s_minus":
-                return np.where(pt < 0.0, stot, 0.0)
-            if key == "pf":
-                return np.where(stot > 0.0, np.abs(pt) / np.where(stot > 0.0, stot, 1.0), 1.0)
-            if key == "frequency":
-                return self.f[:e]
-            name, ph = key.rsplit("_l", 1)
-            i = int(ph) - 1
-            if name == "p_plus":
-                return np.where(imp[:, i], pz[:, i], 0.0)
-            if name == "p_minus":
-                return np.where(exp[:, i], -pz[:, i], 0.0)
-            if name == "s_plus":
-                return np.where(imp[:, i], sz[:, i], 0.0)
-            if name == "s_minus":
-                return np.where(exp[:, i], sz[:, i], 0.0)
-            if name == "q_plus":
-                return np.where(qz[:, i] > 0.0, qz[:, i], 0.0)
-            if name == "q_minus":
-                return np.where(qz[:, i] < 0.0, -qz[:, i], 0.0)
-            if name == "u":
-                return self.u[:e, i]
-            s, p, u = self.s_meas[:e, i], self.p_meas[:e, i], self.u[:e, i]
-            if name == "i":
-                return np.where(u > 1.0, s / u, 0.0)
-            s_div = np.where(s > 0.0, s, 1.0)  # PF as metrology: |P|/S (1 without load)
-            return np.where(imp[:, i], p / s_div, np.where(exp[:, i], -p / s_div,
-                                                           np.where(s > 0.0, np.abs(p) / s_div, 1.0)))
-
-        return value
+    def _instant_minutes(self, key: str) -> Floats:
+        """Minute sums of one instantaneous value over the chunk (as Metrology.step sets it each second)."""
+        ms = self.minute_sums
+        direct = _ROW_OF.get(key)
+        if direct is not None:
+            row, sign = direct
+            out: Floats = ms[row] if sign > 0 else -ms[row]
+            return out
+        pt, stot = self.pt, self.st
+        if key == "pf":
+            return _sums_of(np.where(stot > 0.0, np.abs(pt) / np.where(stot > 0.0, stot, 1.0), 1.0), 60)
+        name, ph = key.rsplit("_l", 1)
+        i = int(ph) - 1
+        st = self.m.metrology.starting_threshold_w
+        p = self.p_meas[i]
+        if name == "q_plus":
+            return _sums_of(np.maximum(self.qz[i], 0.0), 60)
+        if name == "q_minus":
+            return -_sums_of(np.minimum(self.qz[i], 0.0), 60)
+        s = np.sqrt(p * p + self.q_meas[i] * self.q_meas[i])
+        imp, exp = p >= st, p <= -st
+        if name == "s_plus":
+            return _sums_of(s * imp, 60)
+        if name == "s_minus":
+            return _sums_of(s * exp, 60)
+        u = self.u[i]
+        if name == "i":
+            return _sums_of(np.where(u > 1.0, s / u, 0.0), 60)
+        s_div = np.where(s > 0.0, s, 1.0)  # PF as metrology: |P|/S (1 without load)
+        return _sums_of(np.where(imp, p / s_div, np.where(exp, -p / s_div, np.where(s > 0.0, np.abs(p) / s_div,
+                                                                                   1.0))), 60)
 
     def _analysis_record(self, t: int, values: Floats, a: int, b: int) -> None:
         m = self.m
-        n = m._an_n + (b - a)
-        part = values[a:b].sum(axis=0)
+        n = m._an_n + 60 * (b - a)
+        part = values[:, a:b].sum(axis=1).tolist()
         averaged = {j for j, _ in m._an_inst} | {j for j, _, _ in m._an_thd}
         record: dict[str, float | int | None] = {}
         for j, key in enumerate(m.analysis.channels):
-            record[key] = (m._an_sum[j] + float(part[j])) / n if n and j in averaged else None
+            record[key] = (m._an_sum[j] + part[j]) / n if n and j in averaged else None
         m.analysis.record(t, record)
         m._an_sum = [0.0] * len(m._an_sum)
         m._an_n = 0
         m.logs_revision += 1
 
-    def _pq_windows(self, e: int, u: Floats, f: Floats, thd_u: Floats, thd_i: Floats) -> None:
+    def _pq_windows(self, e: int, thd_u: Floats, thd_i: Floats) -> None:
+        """The mean and counter windows (sums over each window's seconds at once), the 10-s frequency windows;
+        thd_u and thd_i per minute state (mins + 1, 3)."""
         m = self.m
         pq = m.pq
         t0 = self.t0
         t_end = t0 + e
-        u1, u2, u3 = u[:, 0], u[:, 1], u[:, 2]
-        neg = u1 * u1 + u2 * u2 + u3 * u3 - u1 * u2 - u2 * u3 - u3 * u1
-        ub = np.where(neg > 0.0, np.sqrt(np.maximum(neg, 0.0)) / (u1 + u2 + u3), 0.0)
+        u = self.u[:, :e]
         # Mean window(s)
         w = pq._mean
-        a = 0
-        while True:
-            end = min(w.end, t_end)
-            b = end - t0
-            seg = u[a:b]
-            if b > a:
-                w.n += b - a
-                w.s1 += float(seg[:, 0].sum())
-                w.s2 += float(seg[:, 1].sum())
-                w.s3 += float(seg[:, 2].sum())
-                mx, mn = seg.max(axis=0), seg.min(axis=0)
-                for i in range(3):
-                    w.mx[i] = max(w.mx[i], float(mx[i]))
-                    w.mn[i] = min(w.mn[i], float(mn[i]))
-            if w.end > t_end:
-                break
-            w.finish()
-            a = b
+        starts, n_closed = _windows(w.end - t0, w.width, e)
+        sums = np.add.reduceat(u, starts, axis=1).T.tolist()
+        mxs = np.maximum.reduceat(u, starts, axis=1).T.tolist()
+        mns = np.minimum.reduceat(u, starts, axis=1).T.tolist()
+        lengths = np.diff(starts, append=e).tolist()
+        for k, size in enumerate(lengths):
+            w.n += size
+            s1, s2, s3 = sums[k]
+            w.s1 += s1
+            w.s2 += s2
+            w.s3 += s3
+            mx, mn = mxs[k], mns[k]
+            for i in range(3):
+                w.mx[i] = max(w.mx[i], mx[i])
+                w.mn[i] = min(w.mn[i], mn[i])
+            if k < n_closed:
+                w.finish()
+        # Counter window(s): voltages, unbalance (the model's operations), THD (constant within each minute)
         c = pq._counter
-        a = 0
-        while True:
-            end = min(c.end, t_end)
-            b = end - t0
-            if b > a:
-                seg = u[a:b]
-                c.n += b - a
-                c.s1 += float(seg[:, 0].sum())
-                c.s2 += float(seg[:, 1].sum())
-                c.s3 += float(seg[:, 2].sum())
-                c.ub_sum += float(ub[a:b].sum())
-                c.ub_n += b - a
-                tu = thd_u[a:b].sum(axis=0)
-                ti = thd_i[a:b].sum(axis=0)
-                for i in range(3):
-                    c.thu[i] += float(tu[i])
-                    c.thi[i] += float(ti[i])
-            if c.end > t_end:
-                break
-            c.finish()
-            a = b
+        starts, n_closed = _windows(c.end - t0, c.width, e)
+        sums = np.add.reduceat(u, starts, axis=1).T.tolist()
+        u1, u2, u3 = u[0], u[1], u[2]
+        neg = u1 * u1
+        neg += u2 * u2
+        neg += u3 * u3
+        neg -= u1 * u2
+        neg -= u2 * u3
+        neg -= u3 * u1
+        ub = np.sqrt(np.maximum(neg, 0.0))  # 0 where neg ≤ 0, as unbalance()
+        ub /= u1 + u2 + u3
+        ub_sums = np.add.reduceat(ub, starts).tolist()
+        lengths = np.diff(starts, append=e).tolist()
+        if not (starts % 60).any():
+            tu = (np.add.reduceat(thd_u[:e // 60], starts // 60) * 60.0).tolist()
+            ti = (np.add.reduceat(thd_i[:e // 60], starts // 60) * 60.0).tolist()
+        else:  # windows not on whole minutes (a standard offset of seconds): per second
+            tu = np.add.reduceat(np.repeat(thd_u[:e // 60], 60, axis=0), starts).tolist()
+            ti = np.add.reduceat(np.repeat(thd_i[:e // 60], 60, axis=0), starts).tolist()
+        for k, size in enumerate(lengths):
+            c.n += size
+            s1, s2, s3 = sums[k]
+            c.s1 += s1
+            c.s2 += s2
+            c.s3 += s3
+            c.ub_sum += ub_sums[k]
+            c.ub_n += size
+            for i in range(3):
+                c.thu[i] += tu[k][i]
+                c.thi[i] += ti[k][i]
+            if k < n_closed:
+                c.finish()
         events = pq._flush()
         if events is not NO_EVENTS:
             m._power_quality(events)
         # Frequency windows: 10-s means (the chunk starts on a minute, so its windows are whole)
         fw = pq._freq
-        sums = f.reshape(-1, 10).sum(axis=1)
-        sums[0] += fw.sum
-        counts = np.full(len(sums), 10)
+        sums_f = _sums_of(self.f[:e], 10)
+        sums_f[0] += fw.sum
+        counts = np.full(len(sums_f), 10)
         counts[0] += fw.n
-        mean = sums / counts
+        mean = sums_f / counts
         cnt = pq._c
-        cnt[F1] += int((mean < fw.f1).sum())
-        cnt[F2] += int((mean > fw.f2).sum())
+        cnt[F1] += int(np.count_nonzero(mean < fw.f1))
+        cnt[F2] += int(np.count_nonzero(mean > fw.f2))
         e85, e94, e98, e99, e101, e102, e104, e115 = fw.edges
-        band = np.full(len(mean), -1)
-        low = mean < e99
-        band = np.where(low & (mean < e85), 6, band)
-        band = np.where(low & (mean >= e85) & (mean < e94), 2, band)
-        band = np.where(low & (mean >= e94) & (mean < e98), 4, band)
-        band = np.where(low & (mean >= e98), 0, band)
-        high = ~low & (mean > e101)
-        band = np.where(high & (mean > e115), 7, band)
-        band = np.where(high & (mean <= e115) & (mean > e104), 3, band)
-        band = np.where(high & (mean <= e104) & (mean > e102), 5, band)
-        band = np.where(high & (mean <= e102), 1, band)
+        # Below e99 the bands are closed below ([e85, e94) …), above e101 closed above ((e101, e102] …)
+        low = np.searchsorted(np.array([e85, e94, e98, e99]), mean, side="right")
+        high = np.searchsorted(np.array([e101, e102, e104, e115]), mean, side="left")
+        band = np.where(low < 4, np.array([6, 2, 4, 0, -1])[low], np.array([-1, 1, 5, 3, 7])[high])
+        counted = np.bincount(band + 1, minlength=9)
         for b_ in range(8):
-            fw.bands[b_] += int((band == b_).sum())
+            fw.bands[b_] += int(counted[b_ + 1])
         fw.sum = 0.0
         fw.n = 0
         fw.start, fw.end = t_end, t_end + 10
@@ -791,6 +808,33 @@ class Chunk:
             last = t
         s0.queued, s0._busy_until_ms, s0._last_t, s0.count = queued, busy, last, count
         s0.rate_hz = emitted / (t + 1 - gap_start)
+
+
+def _first(mask: Bools | np.bool_, n: int) -> int:
+    """The index of the first True, or n."""
+    a = np.asarray(mask)
+    i = int(a.argmax())
+    return i if a[i] else n
+
+
+def _sums_of(x: Floats, k: int) -> Floats:
+    """Sums of consecutive runs of k values (len(x) a multiple of k): a matrix-vector product, the quickest."""
+    out: Floats = x.reshape(-1, k) @ np.ones(k)
+    return out
+
+
+def _minute_sums(rows: Floats) -> Floats:
+    """(K, n) per-second rows → (K, n / 60) sums per minute."""
+    return _sums_of(rows.reshape(-1), 60).reshape(len(rows), -1)
+
+
+def _windows(first_end: int, width: int, e: int) -> tuple[Ints, int]:
+    """Windows of `width` seconds ending at first_end, first_end + width, … over the chunk's seconds 0 … e − 1:
+    the index at which each part within the chunk starts, and how many of the parts end a window (the first
+    ones; a last part that stops at e without reaching its window's end stays open)."""
+    ends = np.arange(first_end, e + 1, width, dtype=np.int64)
+    starts = np.concatenate([np.zeros(1, dtype=np.int64), ends[ends < e]])
+    return starts, len(ends)
 
 
 def _pick(cumulative: Floats, r: float) -> int:
