@@ -53,6 +53,7 @@ Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 
 _WH = 1.0 / 3600.0
+_NEVER = -(2**62)  # ms: before any time
 _MARGIN = 1e-7  # a value this close (relative) to a threshold could round the other way: leave it to the exact step
 _PER_DAY = np.array([a.per_day for a in APPLIANCES])
 _WEEKDAY_A = np.array(_WEEKDAY)
@@ -135,9 +136,9 @@ class Chunk:
         days = local // 86400
         weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
         first = int(days[0])
-        yday_of = {d: (date(1970, 1, 1) + timedelta(days=d)).timetuple().tm_yday
-                   for d in range(first, int(days[-1]) + 1)}
-        yday = np.array([yday_of[int(d)] for d in days])
+        yday_of = np.array([(date(1970, 1, 1) + timedelta(days=d)).timetuple().tm_yday
+                            for d in range(first, int(days[-1]) + 1)])
+        yday = yday_of[days - first]
         self.hour, self.weekday, self.yday, self.local_days = hour, weekday, yday, days
         # Appliance start rates (household.minute): the same float operations in the same order.
         h0 = hour.astype(np.int64) % 24
@@ -784,30 +785,38 @@ class Chunk:
                 s0._busy_until_ms = (mono0 + 10 * (k + 1)) * 1000 + int(whole[k]) * period
             s0._last_t = last_feed
             return
-        # A queue: S0Output.feed's bookkeeping, feed by feed, in integers (the pulses due come from above).
-        queued, busy, last, count = s0.queued, s0._busy_until_ms, s0._last_t, s0.count
-        emitted = 0
-        gap_start = 0
-        t = mono0
-        for k, w in enumerate(whole.astype(np.int64).tolist()):
-            t = mono0 + 10 * (k + 1)
-            gap_start = t if last is None else last + 1
-            emitted = 0
-            for a, b, add in ((gap_start * 1000, t * 1000, 0), (t * 1000, (t + 1) * 1000, w)):
-                queued += add
-                if queued == 0 or b <= a:
-                    continue
-                free = a if busy is None else max(a, busy)
-                if free >= b:
-                    continue
-                n = min(queued, (b - free + period - 1) // period)
-                busy = free + n * period
-                queued -= n
-                count += n
-                emitted += n
-            last = t
-        s0.queued, s0._busy_until_ms, s0._last_t, s0.count = queued, busy, last, count
-        s0.rate_hz = emitted / (t + 1 - gap_start)
+        # A queue (S0Output.feed, in integers): the windows feed after feed are contiguous, so every pulse starts
+        # at max(its release, the previous pulse's start + period), the releases being the feed seconds (the queue
+        # left over: the first window). Batch k's first pulse starts at s_k = max(R_k, end_k−1), and
+        # end_k − W_k = max(R_k − W_k−1, end_k−1 − W_k−1) with W the running pulse time: a running maximum.
+        t = mono0 + 10 * np.arange(1, feeds + 1, dtype=np.int64)
+        last = s0._last_t
+        gap0 = int(t[0]) if last is None else last + 1
+        w = np.concatenate([[s0.queued], whole]).astype(np.int64)
+        release = np.concatenate([[gap0 * 1000], t * 1000])
+        span = w * period
+        before = np.cumsum(span) - span
+        z = np.where(w > 0, release - before, _NEVER)
+        busy = s0._busy_until_ms
+        z[0] = max(int(z[0]), _NEVER if busy is None else busy)
+        np.maximum.accumulate(z, out=z)
+        start = z + before
+
+        def started_before(ms: int) -> Ints:  # pulses of each batch that start before ms
+            out: Ints = np.clip(-((start - ms) // period), 0, w)
+            return out
+
+        end_ms = (int(t[-1]) + 1) * 1000
+        gap = int(t[-2]) + 1 if feeds > 1 else gap0
+        by_end = started_before(end_ms)
+        n = int(by_end.sum())
+        if n:
+            k = int(np.flatnonzero(by_end)[-1])
+            s0._busy_until_ms = int(start[k]) + int(by_end[k]) * period
+        s0.rate_hz = (n - int(started_before(gap * 1000).sum())) / (int(t[-1]) + 1 - gap)
+        s0.queued += int(w[1:].sum()) - n
+        s0.count += n
+        s0._last_t = int(t[-1])
 
 
 def _first(mask: Bools | np.bool_, n: int) -> int:
@@ -929,9 +938,10 @@ def _grid_thd(m: Meter, hour: Floats, t: Floats) -> Floats:
 
 def _noise(g: Any, stream: str, t: Floats, spacing: int, amplitude: float) -> Floats:
     k = np.floor(t / spacing).astype(np.int64)
-    knots = {int(x): g._knot(stream, int(x)) for x in range(int(k[0]), int(k[-1]) + 2)}
-    k0 = np.array([knots[int(x)] for x in k])
-    k1 = np.array([knots[int(x) + 1] for x in k])
+    first = int(k[0])
+    knots = np.array([g._knot(stream, x) for x in range(first, int(k[-1]) + 2)])
+    k0 = knots[k - first]
+    k1 = knots[k - first + 1]
     w = (1.0 - np.cos(math.pi * (t / spacing - k))) / 2.0
     out: Floats = amplitude * (k0 + (k1 - k0) * w)
     return out
