@@ -54,6 +54,8 @@ Bools = npt.NDArray[np.bool_]
 
 _WH = 1.0 / 3600.0
 _NEVER = -(2**62)  # ms: before any time
+_ONES = {k: np.ones(k) for k in (10, 60)}
+_BLOCK_S = 7200  # seconds per block of Chunk._seconds: a block's arrays stay in the CPU's cache
 _MARGIN = 1e-7  # a value this close (relative) to a threshold could round the other way: leave it to the exact step
 _PER_DAY = np.array([a.per_day for a in APPLIANCES])
 _WEEKDAY_A = np.array(_WEEKDAY)
@@ -113,8 +115,11 @@ class Chunk:
         self._minute_inputs()
         self._household()
         self._grid()
-        self._metrology()
-        bad = self._flags()
+        self._tariffs()
+        bad = self._seconds()
+        s0 = self._s0_flags()
+        if s0 is not None:
+            bad = min(bad, s0)
         e = self.n if bad >= self.n else bad - bad % 60  # commit whole minutes before the first flagged second
         if e > 0:
             self._commit(e)
@@ -243,32 +248,16 @@ class Chunk:
         self.starts = starts
         # Load jitter: j += (r − 0.5)·0.006 − j·0.05
         self.jitter = first_order((jit - 0.5) * 0.006, 0.95, hh._jitter)
-        # Appliances: exact replay of the heap; each segment's loads repeated over the seconds it is in force
+        # Appliances: exact replay of the heap; the loads of each segment hold over the seconds it is in force
         seg_t, seg_p, seg_q, seg_e, _, _ = _replay(hh, starts, t0, t0 + n)
         seg_ta = np.array(seg_t, dtype=np.int64)
         self.seg = (seg_ta, seg_p, seg_q, seg_e)
         lo = np.maximum(seg_ta, t0 + 1)
         hi = np.minimum(np.append(seg_ta[1:], t0 + n + 1), t0 + n + 1)
         lengths = np.maximum(hi - lo, 0)
-        lp = np.repeat(np.array(seg_p).T, lengths, axis=1)  # (3, n): phases in rows, contiguous over time
-        lq = np.repeat(np.array(seg_q).T, lengths, axis=1)
-        k = (1.0 + self.jitter) * hh.load_scale
-        evw = s.ev_charger_kw * 1000.0 / 3.0
-        secs_t = t0 + np.arange(1, n + 1)
-        ev = np.where(secs_t < np.repeat(self.ev_until[:mins], 60), evw, 0.0)
-        self.ev_w = ev
-        ev_tot = ev + hh.extra_w / 3.0
-        pv = np.repeat(self.pv_w[:mins] * hh.pv_scale / 3.0, 60)
-        # p = (lp + fridge)·k + ev − pv, q = (lq + fridge)·k: the per-second model's operations, in place
-        lp += np.repeat(self.fp[:mins].T, 60, axis=1)
-        lp *= k
-        lp += ev_tot
-        lp -= pv
-        lq += np.repeat(self.fq[:mins].T, 60, axis=1)
-        lq *= k
-        self.p: Floats = lp
-        self.q: Floats = lq
-        self.k = k
+        self.seg_end = np.cumsum(lengths)  # chunk second (index) after each segment's last
+        self.seg_pq = np.array(seg_p).T.copy(), np.array(seg_q).T.copy()  # (3, segments)
+        self.evw = s.ev_charger_kw * 1000.0 / 3.0
 
     def _minute_draws(self, sec: int, draws: Floats, pos: int, extra: Ints, weather_at: set[int],
                       cloud_at: set[int], ev_candidates: set[int], weather: float, cloud_target: float,
@@ -350,63 +339,7 @@ class Chunk:
         d = self.grid_bulk.values
         self.noise = first_order((d[0::2] - 0.5) * 0.4, 0.98, g._noise)
         self.f = NOMINAL_HZ + first_order((d[1::2] - 0.5) * 0.004, 0.99, g.f - NOMINAL_HZ)
-        base = NOMINAL_V + np.repeat(self.daily[:self.minutes], 60) + self.noise
-        u = base + np.array(g.offset)[:, None]  # (3, n)
-        if self.m.breaker.closed:  # an open breaker draws nothing
-            drop = GRID_OHMS * self.p
-            drop /= NOMINAL_V
-            u -= drop
-        self.u = u
-
-    # --- metrology ---------------------------------------------------------------------------------------------------
-    def _metrology(self) -> None:
-        """The measured powers and, per minute, the sums of what the registers and the analysis logger add up
-        (rows of `_ROWS`, in W·s: the commit scales them to Wh)."""
-        m = self.m
-        p, q, u = self.p, self.q, self.u
-        acc = m.accuracy
-        self.near_gain: Bools | None = None
-        if not acc.ideal:
-            # sqrt(p² + q²) may differ from hypot in the last place: the margin below covers that
-            ratio = np.sqrt(p * p + q * q) / u
-            g = np.where((u > 1.0) & (ratio >= acc.itr), acc.gain_high, acc.gain_low)
-            self.near_gain = (np.abs(ratio - acc.itr) <= _MARGIN * acc.itr).any(axis=0)
-            p, q = p * g, q * g
-        if not m.breaker.closed:
-            p = np.zeros_like(p)
-            q = np.zeros_like(q)
-        st = m.metrology.starting_threshold_w
-        self.p_meas, self.q_meas = p, q
-        ap = np.abs(p)
-        self.ap = ap
-        live = ap >= st  # p ≥ st (import) or p ≤ −st (export): below the threshold a phase registers nothing
-        pz = p * live  # × False gives ±0.0: the same in every sum and sign test below as the model's 0.0
-        qz = q * live
-        self.pz, self.qz, self.live = pz, qz, live
-        pt = pz[0] + pz[1] + pz[2]
-        qt = qz[0] + qz[1] + qz[2]
-        stot = np.sqrt(pt * pt + qt * qt)
-        self.pt, self.qt, self.st = pt, qt, stot
-        pos_p = pt >= 0.0
-        neg_p = ~pos_p
-        rows = np.empty((len(_ROWS), self.n))
-        np.maximum(pt, 0.0, out=rows[0])
-        np.minimum(pt, 0.0, out=rows[1])
-        rp = np.maximum(qt, 0.0, out=rows[2])
-        rm = np.minimum(qt, 0.0, out=rows[3])
-        np.multiply(rp, pos_p, out=rows[4])
-        np.multiply(rp, neg_p, out=rows[5])
-        np.multiply(rm, neg_p, out=rows[6])
-        np.multiply(rm, pos_p, out=rows[7])
-        np.multiply(stot, pos_p, out=rows[8])
-        np.multiply(stot, neg_p, out=rows[9])
-        np.maximum(pz, 0.0, out=rows[10:13])
-        np.minimum(pz, 0.0, out=rows[13:16])
-        rows[16:19] = u
-        rows[19] = self.f
-        self.rows = rows
-        self.minute_sums = _minute_sums(rows)
-        self._tariffs()
+        self.grid_offset = np.array(g.offset)[:, None]
 
     def _tariffs(self) -> None:
         """The active tariff of each second: after the minute call before it (a copy of the tariffs follows the
@@ -426,49 +359,222 @@ class Chunk:
             per_minute[j] = last
         self.tariff_minute = per_minute
 
-    # --- what the chunk does not model -----------------------------------------------------------------------------
-    def _flags(self) -> int:
-        """Index (0-based second) of the first second the chunk cannot take, or n. Each test first looks at the
-        whole chunk at once (an extreme against the threshold) and finds the seconds only when that fails."""
+    # --- the seconds -----------------------------------------------------------------------------------------------
+    def _seconds(self) -> int:
+        """Loads, voltages, metrology and the stop tests, block by block (a block's arrays stay in the CPU's
+        cache through the many operations on them; day-long ones would not); per minute, the sums of the rows of
+        `_ROWS` (W·s: the commit scales them to Wh), of the analysis channels that are not rows and of the
+        unbalance, and the voltages' extremes. Stops after the block holding the first second the chunk cannot
+        take; returns that second's index, or n."""
         m = self.m
+        hh = m.household
+        n, mins = self.n, self.minutes
         pq = m.pq
-        n = self.n
-        u = self.u
-        lo, hi = pq._quiet_lo, pq._quiet_hi
-        lo = max(lo, UNDERVOLTAGE_LIMIT_V) * (1 + _MARGIN)
-        hi = min(hi, OVERVOLTAGE_LIMIT_V) * (1 - _MARGIN)
-        first = n
-        if u.min() < lo or u.max() > hi:
-            first = min(first, _first(((u < lo) | (u > hi)).any(axis=0), n))
-        c = m._fuse_check_va * (1 - _MARGIN)
-        p, q = self.p, self.q
-        if max(p.max(), -p.min()) + max(q.max(), -q.min()) > c:
-            first = min(first, _first(((np.abs(p) + np.abs(q)) > c).any(axis=0), n))
+        t0 = self.t0
+        # Power-quality windows on whole minutes (the usual case) take minute sums and extremes; others need the
+        # seconds' voltages and unbalance
+        self.pq_minutes = all((w.end - t0) % 60 == 0 and w.width % 60 == 0 for w in (pq._mean, pq._counter))
+        self.u_s = np.empty((3, 0 if self.pq_minutes else n))
+        self.ub_s = np.empty(0 if self.pq_minutes else n)
+        self.u_max = np.empty((3, mins))
+        self.u_min = np.empty((3, mins))
+        self.ub_min = np.empty(mins)
+        self.u_eom = np.empty((3, mins))  # at each minute's last second
+        self.rvc_hit = np.zeros(n, dtype=bool)
+        self.minute_sums = np.zeros((len(_ROWS), mins))
+        self.feed_wh = np.zeros(n // 10)  # A+ (W·s) per 10-s feed of the S0 output
+        self.an_extra = {INSTANT_KEYS[idx]: np.zeros(mins) for _, idx in m._an_inst if INSTANT_KEYS[idx] not in _ROW_OF}
+        # The fuse limit, tested once for the chunk on a bound of |p| + |q| (below it by far, as a rule)
+        seg_p, seg_q = self.seg_pq
+        k_max = float(np.abs(1.0 + self.jitter).max()) * abs(hh.load_scale)
+        p_max = ((np.abs(seg_p).max() + np.abs(self.fp).max()) * k_max + abs(self.evw) + abs(hh.extra_w / 3.0)
+                 + float(np.abs(self.pv_w).max()) * abs(hh.pv_scale) / 3.0)
+        q_max = (np.abs(seg_q).max() + np.abs(self.fq).max()) * k_max
+        self.fuse_clear = (p_max + q_max) * (1 + 1e-9) < m._fuse_check_va * (1 - _MARGIN)
+        rvc = pq._rvc
+        self.u_prev = np.array([[rvc.p1], [rvc.p2], [rvc.p3]])
+        self.done = 0
+        for a in range(0, n, _BLOCK_S):
+            b = min(n, a + _BLOCK_S)
+            bad = self._block(a, b)
+            self.done = b
+            if bad < b:
+                return bad
+        return n
+
+    def _block(self, a: int, b: int) -> int:
+        """Seconds a … b − 1 of the chunk (a, b multiples of 60); returns the first the chunk cannot take, or b."""
+        m = self.m
+        hh = m.household
+        t0 = self.t0
+        j0, j1 = a // 60, b // 60
+        width = b - a
+        # Household: p = (lp + fridge)·k + ev − pv, q = (lq + fridge)·k, the per-second model's operations
+        seg_end = self.seg_end
+        i0 = int(np.searchsorted(seg_end, a, side="right"))
+        i1 = int(np.searchsorted(seg_end, b, side="left")) + 1
+        lengths = np.diff(np.minimum(seg_end[i0:i1], b), prepend=a)
+        seg_p, seg_q = self.seg_pq
+        p = np.repeat(seg_p[:, i0:i1], lengths, axis=1)
+        q = np.repeat(seg_q[:, i0:i1], lengths, axis=1)
+        k = self.jitter[a:b] + 1.0
+        k *= hh.load_scale
+        secs_t = np.arange(t0 + a + 1, t0 + b + 1)
+        ev = np.where(secs_t < np.repeat(self.ev_until[j0:j1], 60), self.evw, 0.0)
+        ev += hh.extra_w / 3.0
+        p += np.repeat(self.fp[j0:j1].T, 60, axis=1)
+        p *= k
+        p += ev
+        p -= np.repeat(self.pv_w[j0:j1] * hh.pv_scale / 3.0, 60)
+        q += np.repeat(self.fq[j0:j1].T, 60, axis=1)
+        q *= k
+        # Grid
+        u = np.repeat(self.daily[j0:j1], 60)
+        u += NOMINAL_V  # (NOMINAL_V + daily) + noise, as the model
+        u += self.noise[a:b]
+        u = u + self.grid_offset
+        closed = m.breaker.closed
+        if closed:  # an open breaker draws nothing
+            drop = GRID_OHMS * p
+            drop /= NOMINAL_V
+            u -= drop
+        # Metrology
+        first = b
+        pm, qm = p, q
+        acc = m.accuracy
+        if not acc.ideal:
+            # sqrt(p² + q²) may differ from hypot in the last place: the margin below covers that
+            ratio = np.sqrt(p * p + q * q) / u
+            g = np.where((u > 1.0) & (ratio >= acc.itr), acc.gain_high, acc.gain_low)
+            first = min(first, a + _first((np.abs(ratio - acc.itr) <= _MARGIN * acc.itr).any(axis=0), width))
+            pm, qm = p * g, q * g
+        if not closed:
+            pm = np.zeros_like(p)
+            qm = np.zeros_like(q)
         st = m.metrology.starting_threshold_w
-        near = np.abs(self.ap - st)
+        ap = np.abs(pm)
+        live = ap >= st  # p ≥ st (import) or p ≤ −st (export): below the threshold a phase registers nothing
+        pz = pm * live  # × False gives ±0.0: the same in every sum and sign test below as the model's 0.0
+        qz = qm * live
+        pt = pz[0] + pz[1]
+        pt += pz[2]
+        qt = qz[0] + qz[1]
+        qt += qz[2]
+        stot = pt * pt
+        stot += qt * qt
+        np.sqrt(stot, out=stot)
+        pos_p = pt >= 0.0
+        neg_p = ~pos_p
+        rows = np.empty((16, width))
+        np.maximum(pt, 0.0, out=rows[0])
+        np.minimum(pt, 0.0, out=rows[1])
+        rp = np.maximum(qt, 0.0, out=rows[2])
+        rm = np.minimum(qt, 0.0, out=rows[3])
+        np.multiply(rp, pos_p, out=rows[4])
+        np.multiply(rp, neg_p, out=rows[5])
+        np.multiply(rm, neg_p, out=rows[6])
+        np.multiply(rm, pos_p, out=rows[7])
+        np.multiply(stot, pos_p, out=rows[8])
+        np.multiply(stot, neg_p, out=rows[9])
+        np.maximum(pz, 0.0, out=rows[10:13])
+        np.minimum(pz, 0.0, out=rows[13:16])
+        ms = self.minute_sums[:, j0:j1]
+        ms[:16] = _minute_sums(rows)
+        ms[16:19] = _minute_sums(u)
+        ms[19] = _sums_of(self.f[a:b], 60)
+        self.feed_wh[a // 10:b // 10] = _sums_of(rows[0], 10)
+        if self.an_extra:
+            self._instant_minutes(j0, j1, pm, qm, qz, pt, stot, u)
+        # Power quality: unbalance per second (the model's operations, in its order), voltage extremes
+        u1, u2, u3 = u[0], u[1], u[2]
+        neg = u1 * u1
+        neg += u2 * u2
+        neg += u3 * u3
+        neg -= u1 * u2
+        neg -= u2 * u3
+        neg -= u3 * u1
+        ub = np.sqrt(np.maximum(neg, 0.0, out=neg), out=neg)  # 0 where neg ≤ 0, as unbalance()
+        ub /= u1 + u2 + u3
+        self.ub_min[j0:j1] = _sums_of(ub, 60)
+        u_by_min = u.reshape(3, -1, 60)
+        self.u_max[:, j0:j1] = u_by_min.max(axis=2)
+        self.u_min[:, j0:j1] = u_by_min.min(axis=2)
+        self.u_eom[:, j0:j1] = u_by_min[:, :, -1]
+        if not self.pq_minutes:
+            self.u_s[:, a:b] = u
+            self.ub_s[a:b] = ub
+        # What the chunk does not model. Each test looks at the block's extreme first and finds the seconds only
+        # when that fails.
+        pq = m.pq
+        lo = max(pq._quiet_lo, UNDERVOLTAGE_LIMIT_V) * (1 + _MARGIN)
+        hi = min(pq._quiet_hi, OVERVOLTAGE_LIMIT_V) * (1 - _MARGIN)
+        if self.u_min[:, j0:j1].min() < lo or self.u_max[:, j0:j1].max() > hi:
+            first = min(first, a + _first(((u < lo) | (u > hi)).any(axis=0), width))
+        if not self.fuse_clear:
+            c = m._fuse_check_va * (1 - _MARGIN)
+            first = min(first, a + _first(((np.abs(p) + np.abs(q)) > c).any(axis=0), width))
+        ap -= st
+        near = np.abs(ap, out=ap)
         if near.min() <= _MARGIN * st:
-            first = min(first, _first((near <= _MARGIN * st).any(axis=0), n))
-        if self.near_gain is not None:
-            first = min(first, _first(self.near_gain, n))
+            first = min(first, a + _first((near <= _MARGIN * st).any(axis=0), width))
         # A sum within rounding of 0 (but not exactly 0, as when every phase is below the threshold) could change
         # quadrant the other way
-        for tot in (self.pt, self.qt):
-            a = np.abs(tot)
-            if a.min() <= 1e-9:
-                first = min(first, _first((a <= 1e-9) & (tot != 0.0), n))
+        for tot in (pt, qt):
+            t_abs = np.abs(tot)
+            if t_abs.min() <= 1e-9:
+                first = min(first, a + _first((t_abs <= 1e-9) & (tot != 0.0), width))
         # RVC: a step of at least the threshold (counted at the commit) near the threshold would be ambiguous
-        rvc = pq._rvc
-        d = np.abs(np.diff(u, axis=1, prepend=np.array([[rvc.p1], [rvc.p2], [rvc.p3]])))
-        th = rvc.threshold
-        self.rvc_hit = np.zeros(n, dtype=bool)
+        th = self.m.pq._rvc.threshold
+        d = np.diff(u, axis=1, prepend=self.u_prev)
+        np.abs(d, out=d)
+        self.u_prev = u[:, -1:]
         if np.fmax.reduce(d.reshape(-1)) >= th * (1 - _MARGIN):  # fmax: a NaN history (no previous sample) is
             # no step, and must not hide the others
-            self.rvc_hit = (d >= th).any(axis=0)
-            first = min(first, _first((np.abs(d - th) <= _MARGIN * th).any(axis=0), n))
-        s0 = self._s0_flags()
-        if s0 is not None:
-            first = min(first, s0)
+            self.rvc_hit[a:b] = (d >= th).any(axis=0)
+            first = min(first, a + _first((np.abs(d - th) <= _MARGIN * th).any(axis=0), width))
         return first
+
+    def _instant_minutes(self, j0: int, j1: int, p: Floats, q: Floats, qz: Floats, pt: Floats, stot: Floats,
+                         u: Floats) -> None:
+        """Minute sums of the analysis channels that are not rows (as Metrology.step sets them each second), over
+        a block: p, q the measured powers, qz the reactive ones registered, pt and stot the totals."""
+        st = self.m.metrology.starting_threshold_w
+        cache: dict[str, Floats] = {}
+
+        def per_phase(name: str) -> Floats:  # (3, minutes) for all phases at once, each once
+            if name in cache:
+                return cache[name]
+            if name == "q_plus":
+                x = np.maximum(qz, 0.0)
+            elif name == "q_minus":
+                x = -np.minimum(qz, 0.0)
+            elif name == "s":
+                x = p * p
+                x += q * q
+                np.sqrt(x, out=x)
+            elif name == "s_plus":
+                x = per_phase("s") * (p >= st)
+            elif name == "s_minus":
+                x = per_phase("s") * (p <= -st)
+            elif name == "i":  # u > 1 V at every second committed (the quiet band)
+                x = per_phase("s") / u
+            else:  # PF as metrology: |P|/S (1 without load)
+                s = per_phase("s")
+                s_div = np.where(s > 0.0, s, 1.0)
+                x = np.where(p >= st, p / s_div, np.where(p <= -st, -p / s_div,
+                                                          np.where(s > 0.0, np.abs(p) / s_div, 1.0)))
+            cache[name] = x
+            return x
+
+        sums: dict[str, Floats] = {}
+        for key, out in self.an_extra.items():
+            if key == "pf":
+                out[j0:j1] = _sums_of(np.where(stot > 0.0, np.abs(pt) / np.where(stot > 0.0, stot, 1.0), 1.0), 60)
+                continue
+            name, ph = key.rsplit("_l", 1)
+            if name not in sums:
+                sums[name] = _minute_sums(per_phase(name))
+            out[j0:j1] = sums[name][int(ph) - 1]
 
     def _s0_flags(self) -> int | None:
         """The S0 output's pulses per feed; the first second of a feed whose count is in doubt (or None)."""
@@ -477,7 +583,7 @@ class Chunk:
         if s0 is None:
             return None
         # Feeds at seconds with t % 10 == 0: the chunk starts on a minute, so every 10th second.
-        per_feed = _sums_of(self.rows[0], 10) * _WH  # Wh fed at each feed
+        per_feed = self.feed_wh[:self.done // 10] * _WH  # Wh fed at each feed
         per_feed[0] += m._s0_wh
         x = per_feed * s0.imp_per_kwh / 1000.0
         fed = np.cumsum(x)
@@ -592,7 +698,7 @@ class Chunk:
         pq._last_t = t_end
         pq._fast_until = min(pq._mean.end, pq._counter.end)
         rvc = pq._rvc
-        rvc.p1, rvc.p2, rvc.p3 = (float(x) for x in self.u[:, e - 1])
+        rvc.p1, rvc.p2, rvc.p3 = self.u_eom[:, e // 60 - 1].tolist()
         pq._c[RVC] += int(np.count_nonzero(self.rvc_hit[:e]))
         # The minute call at t_end (its draws are counted above), then midnight
         m._minute(t_end, tick=False)
@@ -609,11 +715,12 @@ class Chunk:
         seg_t, seg_p, _, seg_e = self.seg
         at = np.arange(1, mins + 1) * 60 - 1  # index of the minute call's second
         idx = np.searchsorted(seg_t, self.t0 + at + 1, side="right") - 1
-        k = self.k[at]
+        k = (1.0 + self.jitter[at]) * hh.load_scale
+        ev_w = np.where(self.t0 + at + 1 < self.ev_until[:mins], self.evw, 0.0)
         lp = np.array(seg_p)[idx]
         ep = np.array(seg_e)[idx]
         electronic = ep * k[:, None]
-        total = (lp + self.fp[1:]) * k[:, None] + hh.extra_w / 3.0 + self.ev_w[at][:, None]
+        total = (lp + self.fp[1:]) * k[:, None] + hh.extra_w / 3.0 + ev_w[:, None]
         lin = np.maximum(total - electronic, 0.0)
         el = np.maximum(electronic, 0.0)
         fund = lin + el
@@ -627,42 +734,16 @@ class Chunk:
         m = self.m
         out = np.zeros((len(m.analysis.channels), mins))
         for j, idx in m._an_inst:
-            out[j] = self._instant_minutes(INSTANT_KEYS[idx])[:mins]
+            key = INSTANT_KEYS[idx]
+            direct = _ROW_OF.get(key)
+            if direct is None:
+                out[j] = self.an_extra[key][:mins]
+            else:
+                row, sign = direct
+                out[j] = self.minute_sums[row, :mins] * sign
         for j, arr, i in m._an_thd:  # constant within a minute (minute state j − 1 … for the seconds of minute j)
             out[j] = 60.0 * (self.thd_u if arr is m._thd_u else thd_i)[:mins, i]
         return out
-
-    def _instant_minutes(self, key: str) -> Floats:
-        """Minute sums of one instantaneous value over the chunk (as Metrology.step sets it each second)."""
-        ms = self.minute_sums
-        direct = _ROW_OF.get(key)
-        if direct is not None:
-            row, sign = direct
-            out: Floats = ms[row] if sign > 0 else -ms[row]
-            return out
-        pt, stot = self.pt, self.st
-        if key == "pf":
-            return _sums_of(np.where(stot > 0.0, np.abs(pt) / np.where(stot > 0.0, stot, 1.0), 1.0), 60)
-        name, ph = key.rsplit("_l", 1)
-        i = int(ph) - 1
-        st = self.m.metrology.starting_threshold_w
-        p = self.p_meas[i]
-        if name == "q_plus":
-            return _sums_of(np.maximum(self.qz[i], 0.0), 60)
-        if name == "q_minus":
-            return -_sums_of(np.minimum(self.qz[i], 0.0), 60)
-        s = np.sqrt(p * p + self.q_meas[i] * self.q_meas[i])
-        imp, exp = p >= st, p <= -st
-        if name == "s_plus":
-            return _sums_of(s * imp, 60)
-        if name == "s_minus":
-            return _sums_of(s * exp, 60)
-        u = self.u[i]
-        if name == "i":
-            return _sums_of(np.where(u > 1.0, s / u, 0.0), 60)
-        s_div = np.where(s > 0.0, s, 1.0)  # PF as metrology: |P|/S (1 without load)
-        return _sums_of(np.where(imp, p / s_div, np.where(exp, -p / s_div, np.where(s > 0.0, np.abs(p) / s_div,
-                                                                                   1.0))), 60)
 
     def _analysis_record(self, t: int, values: Floats, a: int, b: int) -> None:
         m = self.m
@@ -678,22 +759,33 @@ class Chunk:
         m.logs_revision += 1
 
     def _pq_windows(self, e: int, thd_u: Floats, thd_i: Floats) -> None:
-        """The mean and counter windows (sums over each window's seconds at once), the 10-s frequency windows;
-        thd_u and thd_i per minute state (mins + 1, 3)."""
+        """The mean and counter windows (sums over each window's minutes, or seconds, at once), the 10-s frequency
+        windows; thd_u and thd_i per minute state (mins + 1, 3)."""
         m = self.m
         pq = m.pq
         t0 = self.t0
         t_end = t0 + e
-        u = self.u[:, :e]
+        mins = e // 60
+        if self.pq_minutes:  # every window on whole minutes: sums and extremes per minute, windows of minutes
+            scale = 60
+            u_sum, u_max, u_min = self.minute_sums[16:19, :mins], self.u_max[:, :mins], self.u_min[:, :mins]
+            ub_sum = self.ub_min[:mins]
+            thd_u_sum, thd_i_sum = thd_u[:mins] * 60.0, thd_i[:mins] * 60.0  # constant within a minute
+        else:
+            scale = 1
+            u_sum = u_max = u_min = self.u_s[:, :e]
+            ub_sum = self.ub_s[:e]
+            thd_u_sum, thd_i_sum = np.repeat(thd_u[:mins], 60, axis=0), np.repeat(thd_i[:mins], 60, axis=0)
+        size = mins if self.pq_minutes else e
         # Mean window(s)
         w = pq._mean
-        starts, n_closed = _windows(w.end - t0, w.width, e)
-        sums = np.add.reduceat(u, starts, axis=1).T.tolist()
-        mxs = np.maximum.reduceat(u, starts, axis=1).T.tolist()
-        mns = np.minimum.reduceat(u, starts, axis=1).T.tolist()
-        lengths = np.diff(starts, append=e).tolist()
-        for k, size in enumerate(lengths):
-            w.n += size
+        starts, n_closed = _windows((w.end - t0) // scale, w.width // scale, size)
+        sums = np.add.reduceat(u_sum, starts, axis=1).T.tolist()
+        mxs = np.maximum.reduceat(u_max, starts, axis=1).T.tolist()
+        mns = np.minimum.reduceat(u_min, starts, axis=1).T.tolist()
+        lengths = (np.diff(starts, append=size) * scale).tolist()
+        for k, n in enumerate(lengths):
+            w.n += n
             s1, s2, s3 = sums[k]
             w.s1 += s1
             w.s2 += s2
@@ -704,35 +796,22 @@ class Chunk:
                 w.mn[i] = min(w.mn[i], mn[i])
             if k < n_closed:
                 w.finish()
-        # Counter window(s): voltages, unbalance (the model's operations), THD (constant within each minute)
+        # Counter window(s): voltages, unbalance, THD
         c = pq._counter
-        starts, n_closed = _windows(c.end - t0, c.width, e)
-        sums = np.add.reduceat(u, starts, axis=1).T.tolist()
-        u1, u2, u3 = u[0], u[1], u[2]
-        neg = u1 * u1
-        neg += u2 * u2
-        neg += u3 * u3
-        neg -= u1 * u2
-        neg -= u2 * u3
-        neg -= u3 * u1
-        ub = np.sqrt(np.maximum(neg, 0.0))  # 0 where neg ≤ 0, as unbalance()
-        ub /= u1 + u2 + u3
-        ub_sums = np.add.reduceat(ub, starts).tolist()
-        lengths = np.diff(starts, append=e).tolist()
-        if not (starts % 60).any():
-            tu = (np.add.reduceat(thd_u[:e // 60], starts // 60) * 60.0).tolist()
-            ti = (np.add.reduceat(thd_i[:e // 60], starts // 60) * 60.0).tolist()
-        else:  # windows not on whole minutes (a standard offset of seconds): per second
-            tu = np.add.reduceat(np.repeat(thd_u[:e // 60], 60, axis=0), starts).tolist()
-            ti = np.add.reduceat(np.repeat(thd_i[:e // 60], 60, axis=0), starts).tolist()
-        for k, size in enumerate(lengths):
-            c.n += size
+        starts, n_closed = _windows((c.end - t0) // scale, c.width // scale, size)
+        sums = np.add.reduceat(u_sum, starts, axis=1).T.tolist()
+        ub_sums = np.add.reduceat(ub_sum, starts).tolist()
+        tu = np.add.reduceat(thd_u_sum, starts).tolist()
+        ti = np.add.reduceat(thd_i_sum, starts).tolist()
+        lengths = (np.diff(starts, append=size) * scale).tolist()
+        for k, n in enumerate(lengths):
+            c.n += n
             s1, s2, s3 = sums[k]
             c.s1 += s1
             c.s2 += s2
             c.s3 += s3
             c.ub_sum += ub_sums[k]
-            c.ub_n += size
+            c.ub_n += n
             for i in range(3):
                 c.thu[i] += tu[k][i]
                 c.thi[i] += ti[k][i]
@@ -827,8 +906,9 @@ def _first(mask: Bools | np.bool_, n: int) -> int:
 
 
 def _sums_of(x: Floats, k: int) -> Floats:
-    """Sums of consecutive runs of k values (len(x) a multiple of k): a matrix-vector product, the quickest."""
-    out: Floats = x.reshape(-1, k) @ np.ones(k)
+    """Sums of consecutive runs of k values (len(x) a multiple of k): a matrix-vector product, the quickest (the
+    matrices are a block's, small enough for BLAS to stay on one thread)."""
+    out: Floats = x.reshape(-1, k) @ _ONES[k]
     return out
 
 
