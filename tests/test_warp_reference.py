@@ -133,6 +133,23 @@ def test_several_seeds_plain(seed: int) -> None:
     _assert_same_meter(exact, warped)
 
 
+def test_other_analysis_channels_windows_and_accuracy() -> None:
+    """The analysis channels the chunk computes apart from its register rows, power-quality mean windows that do
+    not lie on whole minutes (per-second sums) and a meter with a registration error (two gains)."""
+    channels = ("pf", "pf_l1", "s_plus_l2", "s_minus_l3", "q_plus_l1", "q_minus_l2", "i_l3", "p_minus_l1", "s_minus",
+                "q_minus", "thd_u_l1", "thd_u_l3", "frequency", "u_l2", "p_plus_l3", "s_plus")
+    settings = MeterSimSettings(seed=21, household={"pv_kwp": 6.0, "ev_charger_kw": 11.0},
+                                analysis_logger={"channels": channels, "interval_s": 300},
+                                power_quality={"window_s": 90}, accuracy={"error_fraction": 1.0})
+    exact, warped = _pair(settings)
+    exact.advance_to(START + 86400 + 1800)
+    stats = WarpStats()
+    warp_to(warped, START + 86400 + 1800, stats)
+    _assert_same_meter(exact, warped)
+    assert stats.fast_s > 0.5 * 86400
+    assert exact.analysis.to_state()
+
+
 def test_simulate_writes_the_same_files_on_both_engines(tmp_path: Path) -> None:
     config = tmp_path / "meters.yaml"
     config.write_text("meters:\n  - id: f\n    start: '2026-03-28T12:00:00+00:00'\n    seed: 9\n"
