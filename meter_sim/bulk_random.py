@@ -24,6 +24,7 @@ def numpy_twin(rng: random.Random) -> np.random.RandomState:
     _, internal, _ = rng.getstate()
     twin = _shared()
     twin.set_state(("MT19937", np.array(internal[:624], dtype=np.uint32), int(internal[624]), 0, 0.0))
+    _local.at = None
     return twin
 
 
@@ -58,17 +59,21 @@ class Bulk:
 
     def __init__(self, rng: random.Random, n: int) -> None:
         self.rng = rng
-        self._marks: list[tuple[int, Any]] = [(0, numpy_twin(rng).get_state())]
+        _, internal, _ = rng.getstate()
+        self._marks: list[tuple[int, Any]] = [(0, ("MT19937", np.array(internal[:624], dtype=np.uint32),
+                                                   int(internal[624]), 0, 0.0))]
         self.values = np.empty(0)
         self.extend(n)
 
     def extend(self, n: int) -> Floats:
         """Draw n more (appended to `values`, which is returned)."""
         twin = _shared()
-        twin.set_state(self._marks[-1][1])  # the shared twin may have drawn for another stream since
+        if getattr(_local, "at", None) is not self._marks[-1]:  # the shared twin drew for another stream since
+            twin.set_state(self._marks[-1][1])
         more = twin.random_sample(n)
         self.values = more if not len(self.values) else np.concatenate([self.values, more])
         self._marks.append((len(self.values), twin.get_state()))
+        _local.at = self._marks[-1]  # the twin's state: setting one costs ~0.1–0.2 ms
         return self.values
 
     def consume(self, k: int) -> None:
@@ -79,5 +84,6 @@ class Bulk:
             return
         twin = _shared()
         twin.set_state(state)
+        _local.at = None
         twin.random_sample(k - at)
         _set(self.rng, twin.get_state())

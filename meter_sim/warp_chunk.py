@@ -525,7 +525,9 @@ class Chunk:
                 first = min(first, a + _first((t_abs <= 1e-9) & (tot != 0.0), width))
         # RVC: a step of at least the threshold (counted at the commit) near the threshold would be ambiguous
         th = self.m.pq._rvc.threshold
-        d = np.diff(u, axis=1, prepend=self.u_prev)
+        d = np.empty_like(u)
+        np.subtract(u[:, 1:], u[:, :-1], out=d[:, 1:])
+        np.subtract(u[:, :1], self.u_prev, out=d[:, :1])
         np.abs(d, out=d)
         self.u_prev = u[:, -1:]
         if np.fmax.reduce(d.reshape(-1)) >= th * (1 - _MARGIN):  # fmax: a NaN history (no previous sample) is
