@@ -235,16 +235,24 @@ class Chunk:
                 stop_k += 1
             i = nxt + 1
         self.draws = draws
-        # Draw positions: r of second s at 2(s−1) + extra draws of the seconds before.
-        before = np.concatenate([[0], np.cumsum(extra[1:-1])])
-        r_pos = 2 * np.arange(n) + before
-        started = np.zeros(n, dtype=np.int64)
-        for sec, _, _ in starts:
-            started[sec - 1] = 1
-        jit = draws[r_pos + 1 + started]
-        self.consumed = r_pos + 2 + extra[1:]  # draws used up to and including second s (index s−1)
+        # Draw positions: r of second s at 2(s−1) + the extra draws of the seconds before, its jitter next (after
+        # the duration draw if an appliance started). The offset changes only at the seconds with extra draws: the
+        # jitter draws are copied run by run between them.
+        jit = np.empty(n)
+        started = {sec for sec, _, _ in starts}
+        off = 0
+        s0 = 1
+        for sec in np.flatnonzero(extra).tolist():
+            p0 = 2 * (s0 - 1) + 1 + off
+            jit[s0 - 1:sec - 1] = draws[p0:p0 + 2 * (sec - s0):2]
+            jit[sec - 1] = draws[2 * (sec - 1) + 1 + off + (sec in started)]
+            off += int(extra[sec])
+            s0 = sec + 1
+        p0 = 2 * (s0 - 1) + 1 + off
+        jit[s0 - 1:] = draws[p0:p0 + 2 * (n - s0 + 1):2]
+        self.extra = extra  # the draws used up to second s: 2s + extra[1 … s]
         # Minute-level state sequences: clouds (sequential, as the model), PV, EV
-        self._minute_sequences(weather_at, cloud_at, ev_candidates, draws, r_pos, started)
+        self._minute_sequences(weather_at, cloud_at, ev_candidates)
         self.starts = starts
         # Load jitter: j += (r − 0.5)·0.006 − j·0.05
         self.jitter = first_order((jit - 0.5) * 0.006, 0.95, hh._jitter)
@@ -290,8 +298,7 @@ class Chunk:
                     extra[sec] += 1
         return pos, weather, cloud_target, ev_until, ev_day
 
-    def _minute_sequences(self, weather_at: set[int], cloud_at: set[int], ev_candidates: set[int],
-                          draws: Floats, r_pos: Ints, started: Ints) -> None:
+    def _minute_sequences(self, weather_at: set[int], cloud_at: set[int], ev_candidates: set[int]) -> None:
         m = self.m
         hh = m.household
         s = hh.settings
@@ -608,7 +615,7 @@ class Chunk:
         t_end = t0 + e
         mins = e // 60
         # Random streams: exactly the draws the per-second model makes up to t_end
-        self.hh_bulk.consume(int(self.consumed[e - 1]))
+        self.hh_bulk.consume(2 * e + int(self.extra[1:e + 1].sum()))
         self.grid_bulk.consume(2 * e)
         # Energies (Wh) per minute: the tariff and periods change on minutes
         c = self.minute_sums[:16, :mins] * _ROW_SIGN[:, None]
