@@ -12,6 +12,9 @@ What a chunk computes, and from where (each must mirror the per-second code it s
 - metrology (starting threshold, quadrants, tariffs, accuracy), the S0 output and its queue, demand periods and
   the load profile, power-quality windows and counters, the analysis logger's means, the hour counter.
 
+The per-second part runs in blocks of two hours (`Chunk._seconds`), phases in rows, and keeps per-minute sums (and
+the voltages' per-minute extremes) from which the commit takes the registers, demand, tariffs, windows and means.
+
 Anything the chunk does not model stops it at that second (see `Chunk.run`); warp.py then steps exactly.
 """
 
@@ -98,8 +101,8 @@ def eligible(meter: Meter) -> bool:
 
 
 class Chunk:
-    """Seconds meter.t + 1 … end (end − meter.t a multiple of 60), computed at once, committed up to the first
-    second the chunk does not model."""
+    """Seconds meter.t + 1 … end (end − meter.t a multiple of 60), computed block by block up to the first second
+    the chunk does not model, committed up to the minute before it."""
 
     def __init__(self, meter: Meter, end: int) -> None:
         self.m = meter
