@@ -939,6 +939,7 @@ def run(
     *,
     start: float | None = None,
     chunk_s: int = 3600,
+    step_to: Callable[[Any, float], None] | None = None,
 ) -> list[Outcome]:
     """Advance the meter to the true time `until`, applying each action at its time once the meter has run up
     to it.
@@ -946,7 +947,8 @@ def run(
     Times are true time (the injected clock): a `set_time` event moves the meter's own clock (`meter.t`) but not
     the scenario's. `start` anchors offsets ("2d 06:30"), by default the meter's present true time.
     `on_progress(t)` is called with the true time after every chunk of at most `chunk_s` simulated seconds (for a
-    progress bar); chunking does not change the results.
+    progress bar); chunking does not change the results. `step_to(meter, t)` advances the meter to meter time t
+    (default `meter.advance_to`; the time-warp engine passes `meter_sim.warp.warp_to`).
     """
     begin = true_time(meter) if start is None else int(start)
     actions = scenario.timeline(begin, until) if isinstance(scenario, Scenario) else list(scenario)
@@ -956,9 +958,9 @@ def run(
             break
         if action.t < true_time(meter):
             raise ValueError(f"{action} at {action.t} lies before the meter's present time {true_time(meter)}")
-        advance(meter, action.t, on_progress, chunk_s)
+        advance(meter, action.t, on_progress, chunk_s, step_to)
         outcomes.append(apply(meter, action))
-    advance(meter, until, on_progress, chunk_s)
+    advance(meter, until, on_progress, chunk_s, step_to)
     return outcomes
 
 
@@ -967,11 +969,16 @@ def true_time(meter: ScenarioTarget) -> int:
 
 
 def advance(
-    meter: ScenarioTarget, t: float, on_progress: Callable[[int], None] | None = None, chunk_s: int = 3600
+    meter: ScenarioTarget, t: float, on_progress: Callable[[int], None] | None = None, chunk_s: int = 3600,
+    step_to: Callable[[Any, float], None] | None = None,
 ) -> None:
-    """Run the meter up to the true time t, in chunks of at most chunk_s seconds."""
+    """Run the meter up to the true time t, in chunks of at most chunk_s seconds (with `step_to`, see `run`)."""
     # The meter steps whole seconds; a fractional t stops at the last whole one.
     while (now := true_time(meter)) + 1 <= t:
-        meter.advance_to(min(t, now + chunk_s) + meter.clock_offset)
+        to = min(t, now + chunk_s) + meter.clock_offset
+        if step_to is None:
+            meter.advance_to(to)
+        else:
+            step_to(meter, to)
         if on_progress is not None:
             on_progress(true_time(meter))
