@@ -132,8 +132,8 @@ class Meter:
         self._thd_u = [0.0, 0.0, 0.0]
         self._wall = datetime.fromtimestamp(0)  # local wall time of the present minute (prepayment only)
         self._working_day = True
+        self._thd_i = [0.0, 0.0, 0.0]  # before the analysis channels, which may average it (thd_i_lN)
         self._analysis_channels()
-        self._thd_i = [0.0, 0.0, 0.0]
         self.period_s = settings.integration_period_s
         self.demand = Demand(self.period_s, settings.power_threshold_w)
         self.debiting_periods = 0

@@ -312,6 +312,16 @@ def test_analysis_logger_records_its_channels_and_spans_the_pool() -> None:
     assert m.analysis.capacity == ANALYSIS_POOL_VALUES // 3
 
 
+def test_analysis_logger_averages_current_thd() -> None:
+    """Found by the time-warp's reference test: a thd_i channel made the meter fail to start (the channel was set
+    up before the value it averages existed)."""
+    m = meter(analysis_logger={"channels": ["thd_i_l1", "thd_u_l1"], "interval_s": 900})
+    m.advance_to(T0 + 1800)
+    entries = m.analysis.entries()
+    assert [e.t for e in entries] == [T0 + 900, T0 + 1800]
+    assert all(0.0 < float(e.values["thd_i_l1"]) < 100.0 for e in entries)  # type: ignore[arg-type]
+
+
 def test_sub_second_sag_is_counted_when_deep_enough() -> None:
     m = meter()
     m.advance_to(T0 + 10)
