@@ -17,7 +17,7 @@ from math import isfinite
 from operator import itemgetter, truediv
 from typing import Any
 
-from omnipower.registers import TOTAL_KEYS, Register
+from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS, Register
 
 # What the gateway needs of a state besides its JSON: the totals it guards (never backwards) and what the
 # console line of each publication shows.
@@ -53,7 +53,13 @@ class StateJson:
         self._keys = tuple(r.key for r in registers)
         self._get_all = itemgetter(*self._keys)
         self._types: tuple[type, ...] | None = None
-        self._compiled: dict[tuple[type, ...], tuple[str, tuple[str, ...], tuple[float, ...], Any, Any]] = {}
+        self._template = ""
+        self._floats: tuple[str, ...] = ()
+        self._units: tuple[float, ...] = ()
+        self._get_floats: Any = None
+        self._others: tuple[tuple[str, str, float, str, int, bool], ...] = ()
+        self._summed: tuple[tuple[str, int, bool], ...] = ()
+        self._compiled: dict[tuple[type, ...], tuple[Any, ...]] = {}
         self._strings: dict[str, str] = {}
 
     def _compile(self, types: tuple[type, ...]) -> None:
@@ -61,7 +67,7 @@ class StateJson:
         the meters sharing this renderer alternate between a few (a peak's time is None until the first peak)."""
         known = self._compiled.get(types)
         if known is not None:
-            self._template, self._floats, self._units, self._get_floats, self._others = known
+            self._template, self._floats, self._units, self._get_floats, self._others, self._summed = known
             self._types = types
             return
         parts = ['{"time":%(time)s']
@@ -78,21 +84,37 @@ class StateJson:
         self._floats, self._units = tuple(floats), tuple(units)
         self._get_floats = itemgetter(*floats) if len(floats) > 1 else None
         self._others = tuple(p for p in self._plan if p[1] in set(others))
+        # The summary's registers: (key, decimals, whether the template has it as a scaled float).
+        self._summed = tuple((key, decimals, key in floats) for key, _, decimals in self._summary)
         self._types = types
-        self._compiled[types] = (self._template, self._floats, self._units, self._get_floats, self._others)
+        self._compiled[types] = (self._template, self._floats, self._units, self._get_floats, self._others,
+                                 self._summed)
 
     def render(self, time: str, base: Mapping[str, Value], extra: Mapping[str, Value]) -> bytes:
         """`{"time": …, <each register>…, <extra>…}` as `json.dumps(readings, separators=(",", ":"))` would give
         it (up to the spelling of numbers), from the model's unrounded base values."""
+        return self.render_state(time, base, extra)[0]
+
+    def render_state(self, time: str, base: Mapping[str, Value],
+                     extra: Mapping[str, Value]) -> tuple[bytes, dict[str, Value]]:
+        """`render` and `summary` together (the summary's floats are taken from the scaled values)."""
         types = tuple(map(type, self._get_all(base)))
         if types != self._types:
             self._compile(types)
         if self._get_floats is None:
-            return self.render_each(time, base, extra)
+            return self.render_each(time, base, extra), self.summary(time, base)
         scaled = list(map(truediv, self._get_floats(base), self._units))
         if not isfinite(sum(scaled)):  # an inf or a nan somewhere: json's own spelling, register by register
-            return self.render_each(time, base, extra)
+            return self.render_each(time, base, extra), self.summary(time, base)
         values: dict[str, Value] = dict(zip(self._floats, scaled, strict=True))
+        summary: dict[str, Value] = {"time": time}
+        for key, decimals, scaled_float in self._summed:
+            if scaled_float:
+                summary[key] = round(values[key], decimals) + 0.0  # type: ignore[arg-type]
+            else:
+                summary[key] = base[key]
+        if type(hours := base.get("hour_counter")) is float:
+            summary["hour_counter"] = int(self._hours(hours))
         values["time"] = self._text(time)
         for _, key, per_unit, _, decimals, whole in self._others:
             value = base[key]
@@ -101,7 +123,12 @@ class StateJson:
         text = self._template % values
         if ":-0" in text:
             text = _NEGATIVE_ZERO.sub("", text)  # the plain path publishes round(x) + 0.0: never -0.0
-        return (text + "".join(f",{json.dumps(k)}:{json.dumps(v)}" for k, v in extra.items()) + "}").encode()
+        tail = "".join(f",{json.dumps(k)}:{self._text(v)}" for k, v in extra.items())
+        return (text + tail + "}").encode(), summary
+
+    def _hours(self, value: float) -> float:
+        reg = REGISTERS_BY_KEY["hour_counter"]
+        return round(value / reg.kind.spec.base_per_unit, reg.kind.spec.decimals) + 0.0
 
     def _text(self, value: Value) -> str:
         if type(value) is int:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 SOURCE_TIMEOUT = 15.0
+SLICE = 0.002  # the longest a publication round holds the event loop before giving way (s)
 
 
 async def call(awaitable: Awaitable[T]) -> T:
@@ -88,8 +89,15 @@ class StatePublisher:
             if due < now:
                 due += (now - due) // self.interval * self.interval
             await asyncio.sleep(due - now)
+            # An in-process meter never makes the loop wait: without a pause, a round of thousands of meters
+            # would hold the loop for seconds, and the sender (and the acknowledgements it waits for, and the
+            # requests) would run only between rounds. So the round gives way every SLICE.
+            pause = loop.time() + SLICE
             for mid in self.sources:
                 self._send(await self.state_messages(mid, persist=True))
+                if loop.time() >= pause:
+                    await asyncio.sleep(0)
+                    pause = loop.time() + SLICE
 
     async def state_messages(self, meter_id: str, persist: bool = False) -> list[Outgoing]:
         """Read the meter: its state (and availability when that changed); with `persist`, what was read is

@@ -68,9 +68,13 @@ def test_the_members_cover_the_fleets_type_numbers() -> None:
 
 @pytest.mark.parametrize("meter", meters(), ids=lambda m: m.id)
 def test_rendered_state_equals_the_plain_path(meter: Meter) -> None:
+    """The JSON, and the summary that comes with it (totals and console values, as readings has them)."""
     for minute in range(0, 24 * 60, 7):
         meter.advance_to(T0 + 60 * minute + 1)
         same(rendered(meter, "auto"), plain(meter, "auto"))
+        _, summary = StateJson(meter.registers).render_state(meter.rtc.iso(meter.t), meter.base_values(), {})
+        readings = meter.readings()
+        assert [(k, type(v), v) for k, v in summary.items()] == [(k, type(readings[k]), readings[k]) for k in summary]
     same(rendered(meter, "2"), plain(meter, "2"))
 
 

@@ -164,8 +164,8 @@ class SimulatedSource(Source):
         if self._state_json.registers is not meter.registers:
             self._state_json = state_json(meter.registers)
         base, time = meter.base_values(), meter.rtc.iso(meter.t)
-        payload = self._state_json.render(time, base, {"tariff_control": self._tariff_control()})
-        return self._state_json.summary(time, base), payload
+        payload, summary = self._state_json.render_state(time, base, {"tariff_control": self._tariff_control()})
+        return summary, payload
 
     def _tariff_control(self) -> str:
         override = self.meter.tariffs.override
