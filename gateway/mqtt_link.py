@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 IO_TIMEOUT = 10.0
 WINDOW = 256  # QoS 1 messages in flight at once: the sender never waits a round trip per message
+BURST = 32  # messages handed to paho before the sender gives the event loop way
 # A lost or refused connection is retried fast (the broker restarting is the common case); a broker that
 # answers but refuses us (CONNACK: bad password, not authorised) slowly, as retrying cannot help.
 BACKOFF_MIN, BACKOFF_MAX, BACKOFF_REFUSED_MAX = 0.05, 1.0, 30.0
@@ -209,10 +210,11 @@ class MqttLink:
         except TimeoutError:
             log.warning("could not say goodbye to the broker: timeout")
 
-    def queue(self, msgs: list[Outgoing]) -> None:
-        """Everything goes out through the outbox, in order. Producers never wait for the network."""
+    def queue(self, msgs: list[Outgoing], urgent: bool = False) -> None:
+        """Everything goes out through the outbox, in order (`urgent`: answers and events, ahead of the waiting
+        state; see Outbox.put). Producers never wait for the network."""
         if msgs:
-            self.outbox.put(msgs, connected=self._client is not None)
+            self.outbox.put(msgs, connected=self._client is not None, urgent=urgent)
 
     async def _flush(self, client: aiomqtt.Client) -> None:
         """The one sender of a session. Up to WINDOW messages are in flight at once (pipelined: paho writes them
@@ -235,9 +237,16 @@ class MqttLink:
                 while inflight and inflight[0].is_published():
                     inflight.popleft()
                     self.outbox.sent()
-                while len(inflight) < WINDOW and (msg := self.outbox.take(len(inflight))) is not None:
+                burst = 0
+                # The window bounds the periodic state in flight; an answer or an event never waits for it.
+                while ((len(inflight) < WINDOW or self.outbox.urgent_waiting) and burst < BURST
+                       and (msg := self.outbox.take(len(inflight)))):
                     inflight.append(self._publish(paho, msg))
+                    burst += 1
                 self.outbox.in_flight = len(inflight)
+                if burst == BURST:  # give way (requests, acknowledgements) before handing paho more
+                    await asyncio.sleep(0)
+                    continue
                 if inflight and inflight[0].is_published():
                     continue
                 if not inflight:
@@ -284,7 +293,7 @@ class MqttLink:
             response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
             correlation = getattr(props, "CorrelationData", None) if props is not None else None
             incoming = Incoming(str(message.topic), bytes(payload), message.retain, response_topic, correlation)
-            self.queue(await handle(incoming))
+            self.queue(await handle(incoming), urgent=True)
 
 
 def granted(result: object) -> bool:

@@ -16,10 +16,11 @@ Where events are kept (SQLite, the standard library's, WAL with `synchronous=FUL
 - while the broker is **away**, each batch of events is committed before `put` returns, so a `kill -9`
   at any point loses nothing queued;
 - while it is **there**, an event goes out at once and is written only if the broker has not acknowledged
-  it within WRITE_BEHIND_S (`write_behind`, called by the link), or when the connection is lost. Almost
-  every event is acknowledged well before that and never costs an fsync: a command's response is not held
-  behind the disk. The price: a `kill -9` or power cut can lose an event of the last WRITE_BEHIND_S that
-  had been handed to the socket but not yet acknowledged (the broker has usually already received it).
+  it within WRITE_BEHIND_S (`write_behind`, called by the link), without an fsync of its own, or durably
+  when the connection is lost. Almost every event is acknowledged well before that and never touches the
+  disk: a command's response is not held behind it. The price: a `kill -9` can lose an event of the last
+  WRITE_BEHIND_S that had been handed to the socket but not yet acknowledged (the broker has usually
+  already received it), and a power cut also one written behind since the last durable commit.
 A message leaves the table only after its PUBACK (a message whose PUBACK was lost is sent again: MQTT
 QoS 1 is at least once); the deletes of acknowledged rows are batched into the next write.
 """
@@ -58,6 +59,8 @@ class _Entry:
     row: int | None = None  # its row in the table, once written (only events are)
     queued: float = field(default_factory=time.monotonic)
     taken: bool = False  # handed to the sender (in flight): never replaced
+    urgent: bool = False  # in the lane ahead of the waiting state (see Outbox.put)
+    done: bool = False  # acknowledged (or dropped): out of the queue
 
 
 class Outbox:
@@ -65,7 +68,9 @@ class Outbox:
         self.limit = limit
         self._queue: deque[_Entry] = deque()
         self._unwritten = 0  # events queued while connected and not yet written (see the module's docstring)
+        self._pending: deque[_Entry] = deque()  # those events, oldest first (some may be done since)
         self._latest: dict[str, _Entry] = {}  # retained state waiting to be sent, by topic (see put)
+        self._urgent_waiting = 0  # urgent entries not yet taken, right behind the ones in flight
         self._acknowledged: list[int] = []  # rows whose message the broker has: deleted with the next write
         self._kept = 0
         self._changed = asyncio.Event()
@@ -87,8 +92,9 @@ class Outbox:
             rows = self._db.execute("SELECT id, topic, payload, qos, retain, correlation FROM events ORDER BY id")
             for row_id, topic, payload, qos, retain, correlation in rows:
                 msg = Outgoing(topic, bytes(payload), qos, bool(retain), correlation, True)
-                self._queue.append(_Entry(msg, row_id))
+                self._queue.append(_Entry(msg, row_id, urgent=True))
                 self._kept += 1
+                self._urgent_waiting += 1
             if self._kept:
                 self.emptied.clear()
                 log.info("outbox: %d event(s) kept from before the restart", self._kept)
@@ -100,60 +106,86 @@ class Outbox:
     def events(self) -> int:
         return self._kept
 
-    def put(self, msgs: Iterable[Outgoing], connected: bool) -> None:
-        """Queue in order; while the broker is away, state is not kept (see the module's docstring)."""
-        rows: list[Outgoing] = []
-        for msg in msgs:
-            if msg.keep and not connected:
-                rows.append(msg)
-            elif msg.keep or connected:
-                self._flush_rows(rows)
-                rows = []
-                if not msg.keep and msg.retain:
+    def put(self, msgs: Iterable[Outgoing], connected: bool, urgent: bool = False) -> None:
+        """Queue; while the broker is away, state is not kept (see the module's docstring).
+
+        Two lanes. **Urgent** — every event, and (`urgent`) a request's answer or an event's batch — goes right
+        behind what is in flight and the urgent messages before it, in order; the **periodic state** waits
+        behind. So a command is answered at network speed while a fleet's thousands of states queue, and events
+        keep their order among themselves (all of them are urgent, the ones kept from an outage or a restart
+        included). An urgent retained message also replaces the waiting state on its topic, so that an older
+        state cannot follow it."""
+        batch = list(msgs)
+        if not connected:
+            events = [m for m in batch if m.keep]
+            if events:  # committed before they are queued: a kill -9 loses none of them
+                self.write_behind(0.0)
+                entries = [_Entry(m, urgent=True) for m in events]
+                self._write(entries)
+                self._insert_urgent(entries)
+        elif urgent:
+            self._insert_urgent([_Entry(m, urgent=True) for m in batch])
+        else:
+            for msg in batch:
+                if msg.keep:
+                    self._insert_urgent([_Entry(msg, urgent=True)])
+                elif msg.retain:
                     # Retained state is only worth its latest value: a newer one takes the place of one still
                     # waiting, so a broker slower than the meters delays states instead of growing the queue.
                     waiting = self._latest.get(msg.topic)
                     if waiting is not None and not waiting.taken:
                         waiting.msg = msg
-                        continue
-                entry = _Entry(msg)
-                self._queue.append(entry)
-                if msg.keep:
-                    self._kept += 1
-                    self._unwritten += 1
-                elif msg.retain:
-                    self._latest[msg.topic] = entry
-        self._flush_rows(rows)
+                    else:
+                        self._latest[msg.topic] = entry = _Entry(msg)
+                        self._queue.append(entry)
+                else:
+                    self._queue.append(_Entry(msg))
         self._bound()
         if self._queue:
             self.emptied.clear()
         self._changed.set()
 
-    def _flush_rows(self, msgs: list[Outgoing]) -> None:
-        """Commit events queued while the broker is away (after any still unwritten before them: order)."""
-        if not msgs:
-            return
-        self.write_behind(0.0)
-        entries = [_Entry(m) for m in msgs]
-        self._write(entries)
-        self._queue.extend(entries)
-        self._kept += len(msgs)
+    def _insert_urgent(self, entries: list[_Entry]) -> None:
+        at = self.in_flight + self._urgent_waiting
+        for entry in entries:
+            self._queue.insert(at, entry)
+            at += 1
+            self._urgent_waiting += 1
+            msg = entry.msg
+            if msg.keep:
+                self._kept += 1
+                if entry.row is None:
+                    self._unwritten += 1
+                    self._pending.append(entry)
+            elif msg.retain:
+                waiting = self._latest.get(msg.topic)
+                if waiting is not None and not waiting.taken:
+                    waiting.msg = msg
 
-    def write_behind(self, older_than: float = WRITE_BEHIND_S) -> None:
+    def write_behind(self, older_than: float = WRITE_BEHIND_S, durable: bool = False) -> None:
         """Write the events queued while connected that are still unacknowledged after `older_than` seconds
         (all of them with 0), and delete the rows of acknowledged ones, in one transaction."""
         if self._db is None or not (self._unwritten or self._acknowledged):
             return
         due = time.monotonic() - older_than
-        late = [e for e in self._queue if e.msg.keep and e.row is None and e.queued <= due] if self._unwritten else []
+        late: list[_Entry] = []
+        pending = self._pending
+        while pending and pending[0].queued <= due:
+            entry = pending.popleft()
+            if not entry.done and entry.row is None:
+                late.append(entry)
         if late or self._acknowledged:
-            self._write(late)
+            # These went to the broker already: written for a crash of this process, without an fsync of
+            # their own (WAL, synchronous=NORMAL: the next full commit or checkpoint makes them durable). An
+            # fsync here would stop the event loop for tens of ms on a busy disk, with a fleet every 50 ms.
+            self._write(late, durable)
             self._unwritten -= len(late)
 
-    def _write(self, entries: list[_Entry]) -> None:
+    def _write(self, entries: list[_Entry], durable: bool = True) -> None:
         if self._db is None:
             return
-        with self._db:  # one transaction (one fsync) for the lot
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        with self._db:  # one transaction (one fsync when durable) for the lot
             if self._acknowledged:
                 self._db.executemany("DELETE FROM events WHERE id = ?", [(r,) for r in self._acknowledged])
                 self._acknowledged.clear()
@@ -171,6 +203,8 @@ class Outbox:
     def _drop_oldest_event(self) -> None:
         for i, entry in enumerate(self._queue):
             if entry.msg.keep and i >= self.in_flight:
+                if entry.urgent and not entry.taken:
+                    self._urgent_waiting -= 1
                 del self._queue[i]
                 self._forget(entry)
                 self.dropped += 1
@@ -182,11 +216,18 @@ class Outbox:
         """The message `index` places behind the front (the sender keeps several in flight)."""
         return self._queue[index].msg if index < len(self._queue) else None
 
+    @property
+    def urgent_waiting(self) -> bool:
+        """Whether an urgent message waits for the sender (it goes even when the window is full)."""
+        return self._urgent_waiting > 0
+
     def take(self, index: int) -> Outgoing | None:
         """`peek` for the sender: the message is about to be in flight, and no newer state replaces it now."""
         if index >= len(self._queue):
             return None
         entry = self._queue[index]
+        if entry.urgent and not entry.taken:
+            self._urgent_waiting -= 1
         entry.taken = True
         return entry.msg
 
@@ -218,10 +259,12 @@ class Outbox:
         """The connection is gone: queued state is stale (the next connect announces the latest), and every
         event not yet written is written now (the outage may outlast the gateway)."""
         self._queue = deque(e for e in self._queue if e.msg.keep)
+        self.write_behind(0.0, durable=True)  # the outage may outlast this process, and the power
         self._latest.clear()
-        for e in self._queue:
+        for e in self._queue:  # what is left are events, in order: all urgent, none in flight any more
             e.taken = False
-        self.write_behind(0.0)
+            e.urgent = True
+        self._urgent_waiting = len(self._queue)
         if not self._queue:
             self.emptied.set()
 
@@ -241,6 +284,7 @@ class Outbox:
             self._db = None
 
     def _forget(self, entry: _Entry) -> None:
+        entry.done = True
         if not entry.msg.keep:
             return
         self._kept -= 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 
 from gateway import __version__
@@ -57,6 +58,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or forever); sources save their state on the way out."""
     stop = stop or asyncio.Event()
     sources = [make_source(m, settings) for m in settings.meters] + fleet_sources(settings)
+    # The meters are millions of long-lived objects: left to the cyclic collector, each of its full passes
+    # walks them all and stops the event loop for tens of milliseconds with a fleet (requests' p99 was 20 ms
+    # with 1,000 meters). Move what exists now out of its sight; what comes later is still collected.
+    gc.collect()
+    gc.freeze()
     choice = await choose(settings.mqtt)
     async with contextlib.AsyncExitStack() as stack:
         if choice.embedded:

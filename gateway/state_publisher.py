@@ -44,7 +44,8 @@ async def direct(awaitable: Awaitable[T]) -> T:
 
 class StatePublisher:
     def __init__(self, topics: Topics, sources: dict[str, Source], interval: float,
-                 discovery: DiscoveryLifecycle, send: Callable[[list[Outgoing]], None], state_qos: int = 1) -> None:
+                 discovery: DiscoveryLifecycle, send: Callable[[list[Outgoing], bool], None],
+                 state_qos: int = 1) -> None:
         self.topics = topics
         self.state_qos = state_qos
         self.sources = sources
@@ -94,7 +95,7 @@ class StatePublisher:
             # requests) would run only between rounds. So the round gives way every SLICE.
             pause = loop.time() + SLICE
             for mid in self.sources:
-                self._send(await self.state_messages(mid, persist=True))
+                self._send(await self.state_messages(mid, persist=True), False)
                 if loop.time() >= pause:
                     await asyncio.sleep(0)
                     pause = loop.time() + SLICE
@@ -176,7 +177,7 @@ class StatePublisher:
             except (SourceError, TimeoutError) as exc:
                 log.warning("meter %s: event %s not published: %s", source.info.meter_id, event, exc)
                 continue
-            self._send(msgs)
+            self._send(msgs, True)  # events go ahead of the periodic state
 
     async def _event_messages(self, source: Source, event: SourceEvent) -> list[Outgoing]:
         mid = source.info.meter_id

@@ -33,12 +33,11 @@ def drain(box: Outbox) -> list[Outgoing]:
     return out
 
 
-def test_connected_everything_goes_in_order(tmp_path: Path) -> None:
+def test_connected_events_go_ahead_of_waiting_state_in_order(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3")
     other = Outgoing("omnipower/m2/state", b"{}", retain=True)
-    msgs = [state(1), event(1), other, event(2)]
-    box.put(msgs, connected=True)
-    assert drain(box) == msgs and box.events == 0
+    box.put([state(1), event(1), other, event(2)], connected=True)
+    assert drain(box) == [event(1), event(2), state(1), other] and box.events == 0
 
 
 def test_away_only_events_are_kept_and_survive_a_restart(tmp_path: Path) -> None:
@@ -69,34 +68,34 @@ def test_bounded_oldest_events_go_first(tmp_path: Path) -> None:
 @given(st.lists(st.tuples(st.booleans(), st.booleans()), max_size=40))
 @settings(max_examples=100, deadline=None)
 def test_order_is_kept_whatever_the_mix(ops: list[tuple[bool, bool]]) -> None:
-    """Events in order; a state while connected takes the place of the one still waiting (the same topic)."""
+    """Events in order, ahead of the waiting state; a state while connected takes the place of the one still
+    waiting on its topic; while away, no state is kept."""
     box = Outbox()
-    expected: list[Outgoing] = []
+    events: list[Outgoing] = []
+    latest: list[Outgoing] = []
     for n, (is_event, connected) in enumerate(ops):
         msg = event(n) if is_event else state(n)
         box.put([msg], connected)
         if is_event:
-            expected.append(msg)
+            events.append(msg)
         elif connected:
-            waiting = [i for i, m in enumerate(expected) if not m.keep]
-            if waiting:
-                expected[waiting[0]] = msg
-            else:
-                expected.append(msg)
-    assert drain(box) == expected
+            latest = [msg]
+    assert drain(box) == events + latest
 
 
 def test_a_newer_state_replaces_the_waiting_one_not_the_one_in_flight() -> None:
     box = Outbox()
     other = Outgoing("omnipower/m2/state", b"{}", retain=True)
-    box.put([state(1), other, event(1)], connected=True)
+    box.put([state(1), other], connected=True)
     assert box.take(0) == state(1)  # the sender has it
+    box.in_flight = 1
     box.put([state(2)], connected=True)  # so this one queues behind
     box.put([state(3)], connected=True)  # and this one replaces it
-    box.put([Outgoing("omnipower/m1/alarm", b"x")], connected=True)  # not retained: never replaced
-    box.put([Outgoing("omnipower/m1/alarm", b"y")], connected=True)
-    assert drain(box) == [state(1), other, event(1), state(3), Outgoing("omnipower/m1/alarm", b"x"),
-                          Outgoing("omnipower/m1/alarm", b"y")]
+    box.put([Outgoing("omnipower/m1/han", b"x", qos=0)], connected=True)  # not retained: never replaced
+    box.put([Outgoing("omnipower/m1/han", b"y", qos=0)], connected=True)
+    box.in_flight = 0
+    assert drain(box) == [state(1), other, state(3), Outgoing("omnipower/m1/han", b"x", qos=0),
+                          Outgoing("omnipower/m1/han", b"y", qos=0)]
     box.put([state(4)], connected=True)
     assert len(box) == 1 and box.peek() == state(4)
 
@@ -163,7 +162,7 @@ def test_connected_events_acknowledged_at_once_never_touch_the_disk(tmp_path: Pa
     box = Outbox(db)
     box.put([event(1), state(1), event(2)], connected=True)
     assert rows(db) == 0
-    assert drain(box) == [event(1), state(1), event(2)]
+    assert drain(box) == [event(1), event(2), state(1)]
     box.write_behind(0.0)
     assert rows(db) == 0 and box.events == 0
 
@@ -222,3 +221,57 @@ def test_order_and_durability_whatever_the_mix(tmp_path_factory: pytest.TempPath
 
 def drain_copy(box: Outbox) -> list[Outgoing]:
     return [m for i in range(len(box)) if (m := box.peek(i)) is not None]
+
+
+def test_an_answer_goes_ahead_of_the_waiting_state_behind_what_is_in_flight() -> None:
+    """A fleet queues thousands of states; a request's answer (and any event) must not wait behind them."""
+    box = Outbox()
+    states = [Outgoing(f"omnipower/f{n}/state", b"{}", retain=True) for n in range(5)]
+    box.put(states, connected=True)
+    assert box.take(0) == states[0] and box.take(1) == states[1]
+    box.in_flight = 2  # as the sender says
+    answer = [Outgoing("omnipower/m1/state", b"new", retain=True), event(1)]
+    box.put(answer, connected=True, urgent=True)
+    box.put([event(2)], connected=True, urgent=True)  # behind the earlier urgent ones, in order
+    assert drain_copy(box) == [*states[:2], *answer, event(2), *states[2:]]
+
+
+def test_an_urgent_state_replaces_the_waiting_one_so_no_older_state_follows_it() -> None:
+    box = Outbox()
+    box.put([state(1), state(9)], connected=True)  # state(9) replaced state(1): one waiting entry
+    box.put([state(2)], connected=True, urgent=True)
+    assert drain(box) == [state(2), state(2)]  # the waiting entry now says the same: never state(9) after 2
+
+
+@given(st.lists(st.tuples(st.sampled_from(["event", "state", "other", "take", "sent", "lost"]), st.booleans()),
+                max_size=50))
+@settings(max_examples=150, deadline=None)
+def test_events_keep_their_order_and_no_topic_goes_back_whatever_the_lanes(ops: list[tuple[str, bool]]) -> None:
+    """Urgent or not, taken or waiting, connection lost or not: events come out in the order they were put, and on
+    each retained topic the last message out is the last one put (no older state follows a newer one)."""
+    box = Outbox()
+    put_events: list[Outgoing] = []
+    last_put: dict[str, Outgoing] = {}
+    out: list[Outgoing] = []
+    for n, (op, urgent) in enumerate(ops):
+        if op in ("event", "state", "other"):
+            msg = event(n) if op == "event" else (state(n) if op == "state" else
+                                                  Outgoing("omnipower/m2/state", str(n).encode(), retain=True))
+            box.put([msg], connected=True, urgent=urgent)
+            (put_events.append(msg) if msg.keep else last_put.__setitem__(msg.topic, msg))
+        elif op == "take" and box.take(box.in_flight) is not None:
+            box.in_flight += 1
+        elif op == "sent" and box.in_flight:
+            out.append(box.peek())  # type: ignore[arg-type]
+            box.sent()
+            box.in_flight -= 1
+        elif op == "lost":
+            box.in_flight = 0
+            box.drop_state()
+            last_put.clear()  # the next connection announces the latest afresh
+            out = [m for m in out if m.keep]
+    box.in_flight = 0
+    out += drain(box)
+    assert [m for m in out if m.keep] == put_events
+    for topic, msg in last_put.items():
+        assert [m for m in out if m.topic == topic][-1] == msg
