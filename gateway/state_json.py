@@ -73,7 +73,7 @@ class StateJson:
         parts = ['{"time":%(time)s']
         floats, units, others = [], [], []
         for (prefix, key, per_unit, spec, _, whole), kind in zip(self._plan, types, strict=True):
-            if kind is float and not whole:
+            if issubclass(kind, float) and not whole:  # numpy's float64 too (the time-warp leaves some)
                 parts.append(f"{prefix}%({key}){spec[1:]}")
                 floats.append(key)
                 units.append(per_unit)
@@ -103,7 +103,7 @@ class StateJson:
             self._compile(types)
         if self._get_floats is None:
             return self.render_each(time, base, extra), self.summary(time, base)
-        scaled = list(map(truediv, self._get_floats(base), self._units))
+        scaled = list(map(float, map(truediv, self._get_floats(base), self._units)))  # numpy's floats too
         if not isfinite(sum(scaled)):  # an inf or a nan somewhere: json's own spelling, register by register
             return self.render_each(time, base, extra), self.summary(time, base)
         values: dict[str, Value] = dict(zip(self._floats, scaled, strict=True))
@@ -113,12 +113,12 @@ class StateJson:
                 summary[key] = round(values[key], decimals) + 0.0  # type: ignore[arg-type]
             else:
                 summary[key] = base[key]
-        if type(hours := base.get("hour_counter")) is float:
+        if isinstance(hours := base.get("hour_counter"), float):
             summary["hour_counter"] = int(self._hours(hours))
         values["time"] = self._text(time)
         for _, key, per_unit, _, decimals, whole in self._others:
             value = base[key]
-            values[key] = (str(int(round(value / per_unit, decimals))) if whole and type(value) is float
+            values[key] = (str(int(round(value / per_unit, decimals))) if whole and isinstance(value, float)
                            else self._text(value))
         text = self._template % values
         if ":-0" in text:
@@ -151,7 +151,7 @@ class StateJson:
         for prefix, key, per_unit, spec, decimals, whole in self._plan:
             value = base[key]
             append(prefix)
-            if type(value) is float:
+            if isinstance(value, float):
                 if whole:
                     append(str(int(round(value / per_unit, decimals))))
                     continue
@@ -174,7 +174,7 @@ class StateJson:
         out: dict[str, Value] = {"time": time}
         for key, per_unit, decimals in self._summary:
             value = base[key]
-            if type(value) is float:
+            if isinstance(value, float):
                 value = round(value / per_unit, decimals) + 0.0
                 out[key] = int(value) if key == "hour_counter" else value
             else:

@@ -773,7 +773,7 @@ class Meter:
         out: dict[str, float | int | str | None] = {"time": self.rtc.iso(self.t)}
         for key, per_unit, decimals in self._publish_plan:
             value = base[key]
-            out[key] = round(value / per_unit, decimals) + 0.0 if type(value) is float else value
+            out[key] = round(value / per_unit, decimals) + 0.0 if isinstance(value, float) else value
         hours = out.get("hour_counter")
         if isinstance(hours, float):
             out["hour_counter"] = int(hours)

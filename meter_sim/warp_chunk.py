@@ -796,11 +796,7 @@ class Chunk:
         mns = np.minimum.reduceat(u_min, starts, axis=1).T.tolist()
         lengths = (np.diff(starts, append=size) * scale).tolist()
         for k, n in enumerate(lengths):
-            w.n += n
-            s1, s2, s3 = sums[k]
-            w.s1 += s1
-            w.s2 += s2
-            w.s3 += s3
+            _add_seconds(w, n, sums[k])
             mx, mn = mxs[k], mns[k]
             for i in range(3):
                 w.mx[i] = max(w.mx[i], mx[i])
@@ -816,11 +812,7 @@ class Chunk:
         ti = np.add.reduceat(thd_i_sum, starts).tolist()
         lengths = (np.diff(starts, append=size) * scale).tolist()
         for k, n in enumerate(lengths):
-            c.n += n
-            s1, s2, s3 = sums[k]
-            c.s1 += s1
-            c.s2 += s2
-            c.s3 += s3
+            _add_seconds(c, n, sums[k])
             c.ub_sum += ub_sums[k]
             c.ub_n += n
             for i in range(3):
@@ -1036,3 +1028,13 @@ def _noise(g: Any, stream: str, t: Floats, spacing: int, amplitude: float) -> Fl
     w = (1.0 - np.cos(math.pi * (t / spacing - k))) / 2.0
     out: Floats = amplitude * (k0 + (k1 - k0) * w)
     return out
+
+
+def _add_seconds(window: Any, n: int, sums: list[float]) -> None:
+    """n seconds and their per-phase voltage sums into a power-quality window (mean or counter: they share
+    the bookkeeping, power_quality/windows.py), in the order the per-second model adds them."""
+    window.n += n
+    s1, s2, s3 = sums
+    window.s1 += s1
+    window.s2 += s2
+    window.s3 += s3

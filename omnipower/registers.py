@@ -350,7 +350,9 @@ def registers_for(energy_type: int, keys: Iterable[str] | None = None) -> tuple[
     )
 
 
-@functools.cache  # the same configuration, the same tuple: a fleet of thousands shares a handful
+# The same configuration, the same tuple: a fleet of thousands shares a handful. Typed, so that `True` is not
+# taken for an earlier call's `1` (it is refused below).
+@functools.lru_cache(maxsize=None, typed=True)
 def meter_registers(
     energy_type: int, *, ct: bool = False, pulse_unit: str | None = None, prepayment: str | None = None,
     pulse_input: bool = True, tariffs: int = BASIC_TARIFFS, tariff_plans: int = 1, phases: int = 3,
