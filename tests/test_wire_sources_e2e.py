@@ -203,16 +203,19 @@ async def test_han_source_equals_the_meter_at_each_push(mosquitto: Mosquitto, tm
         async with running_gateway(config), probe_client(mosquitto, "omnipower/#", "homeassistant/#") as probe:
             wanted = (lambda s: "a_plus" in s) if layout == "nve" else (lambda s: "pf_l1" in s)
             state = (await probe.wait_for("omnipower/wire/state", lambda m: wanted(m.json()), timeout=30)).json()
-            expected = twin_at(state["time"])
-            compared = 0
-            for key, value in state.items():
-                if key == "time":
-                    continue
-                prefix = key.split("_")[0]
-                tol = HAN_RESOLUTION.get(prefix, HAN_RESOLUTION.get(key[:2], 0.01))
-                assert value == pytest.approx(expected[key], abs=tol / 2 + 0.051), key
-                compared += 1
-            assert compared >= (14 if layout == "nve" else 20)
+            # At 600x a simulated second lasts under 2 ms: on a busy machine the push's clock and its values may
+            # be a second apart (seen in CI: p_minus 279 W against 278 W). The frame must equal the meter at its
+            # time or at the second before or after, every value of it.
+            stamp = datetime.fromisoformat(state["time"])
+            twins = [twin_at((stamp + timedelta(seconds=k)).isoformat()) for k in (0, -1, 1)]
+            keys = [key for key in state if key != "time"]
+            assert len(keys) >= (14 if layout == "nve" else 20)
+
+            def matches(twin: dict[str, object]) -> bool:
+                return all(state[key] == pytest.approx(twin[key], abs=HAN_RESOLUTION.get(
+                    key.split("_")[0], HAN_RESOLUTION.get(key[:2], 0.01)) / 2 + 0.051) for key in keys)
+
+            assert any(matches(twin) for twin in twins), (state, twins[0])
             # No breaker entities for a push-only meter; no command is accepted.
             configs = [m.topic for m in probe.messages if m.topic.startswith("homeassistant/")]
             assert not any("/switch/" in t or "/button/" in t or "/select/" in t for t in configs)
