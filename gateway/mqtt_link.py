@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import aiomqtt
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 
 IO_TIMEOUT = 10.0
 WINDOW = 256  # QoS 1 messages in flight at once: the sender never waits a round trip per message
-BURST = 32  # messages handed to paho before the sender gives the event loop way
+SLICE = 0.0005  # the longest the sender holds the event loop before giving way (s); see docs/performance.md
+READ_BURST = 16  # packets (mostly acknowledgements) paho decodes per pass of the event loop
 # A lost or refused connection is retried fast (the broker restarting is the common case); a broker that
 # answers but refuses us (CONNACK: bad password, not authorised) slowly, as retrying cannot help.
 BACKOFF_MIN, BACKOFF_MAX, BACKOFF_REFUSED_MAX = 0.05, 1.0, 30.0
@@ -148,6 +150,8 @@ class MqttLink:
         lost connection), and `_operate` (subscribe, announce, the user's tasks, incoming messages)."""
         self._client = client
         no_delay(client)
+        bounded_reads(client)
+        watched_writes(client)
         inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
         task = asyncio.current_task()
         assert task is not None
@@ -223,6 +227,7 @@ class MqttLink:
         Messages go straight to paho, not through aiomqtt's `publish`: that one costs a task, a future and a
         timeout per message, which at fleet rates cost more than paho itself (see docs/performance.md)."""
         paho = client._client
+        loop = asyncio.get_running_loop()
         chained = paho.on_publish
 
         def on_publish(*args: Any) -> None:  # an acknowledgement (QoS 1) or a write (QoS 0): look again
@@ -237,14 +242,20 @@ class MqttLink:
                 while inflight and inflight[0].is_published():
                     inflight.popleft()
                     self.outbox.sent()
-                burst = 0
+                pause = loop.time() + SLICE
+                held = False
+                handed = len(inflight)
                 # The window bounds the periodic state in flight; an answer or an event never waits for it.
-                while ((len(inflight) < WINDOW or self.outbox.urgent_waiting) and burst < BURST
+                while ((len(inflight) < WINDOW or self.outbox.urgent_waiting)
                        and (msg := self.outbox.take(len(inflight)))):
                     inflight.append(self._publish(paho, msg))
-                    burst += 1
+                    if loop.time() >= pause:
+                        held = True
+                        break
                 self.outbox.in_flight = len(inflight)
-                if burst == BURST:  # give way (requests, acknowledgements) before handing paho more
+                if len(inflight) > handed:
+                    write_now(paho)
+                if held:  # give way (requests, acknowledgements, paho's writes) before handing paho more
                     await asyncio.sleep(0)
                     continue
                 if inflight and inflight[0].is_published():
@@ -330,6 +341,73 @@ def _honour_cancellation() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+def write_now(paho: mqtt.Client) -> None:
+    """Write what was just handed to paho. paho would only ask aiomqtt to watch the socket for writing, and the
+    bytes would leave two passes of the event loop later; on a busy loop each pass is a slice of a publication
+    round. A lost connection is not raised here: paho reports it, and aiomqtt's reader ends the session."""
+    with contextlib.suppress(Exception):
+        paho.loop_write()
+
+
+def watched_writes(client: aiomqtt.Client) -> None:
+    """aiomqtt watches the socket for writing one pass of the event loop after paho asks; since `write_now` writes
+    at once, the socket may be closed by then, and the late watch raised (logged) on the closed descriptor. This
+    watch is set only on the socket paho still has."""
+    paho = client._client
+    loop = asyncio.get_running_loop()
+
+    def ready() -> None:
+        try:
+            paho.loop_write()
+        except Exception as exc:  # as aiomqtt's own writer: a broken pipe means the connection is gone
+            if not client._disconnected.done():
+                client._disconnected.set_exception(exc)
+
+    def watch(sock: Any) -> None:
+        current: Any = paho.socket()
+        if sock is not None and current is sock:
+            loop.add_writer(sock.fileno(), ready)
+
+    def register(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+        loop.call_soon_threadsafe(watch, sock)  # paho may ask from the thread that connects
+
+    closing = paho.on_socket_close
+
+    def close(client_: mqtt.Client, userdata: Any, sock: Any) -> None:
+        # aiomqtt forgets only its reader: a writer left on the closed descriptor would make the event loop refuse
+        # the next connection's reader when the system gives it the same number (a deaf session until timeout).
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_writer(sock.fileno())
+        if closing is not None:
+            closing(client_, userdata, sock)
+
+    paho.on_socket_register_write = register
+    paho.on_socket_close = close
+
+
+def bounded_reads(client: aiomqtt.Client) -> None:
+    """paho's `loop_read` decodes as many packets as there are messages in flight (256 acknowledgements: several
+    milliseconds) in one pass of the event loop, and an answer waits behind them. Decode at most READ_BURST a
+    pass: what is left is still in the socket, so the loop calls again at once, after the others had their turn.
+    (aiomqtt's reader keeps calling while a TLS socket holds decrypted bytes the selector cannot see.)"""
+    paho = client._client
+    read_packet = paho._packet_read
+    handle = paho._loop_rc_handle
+
+    def loop_read(max_packets: int = 1) -> MQTTErrorCode:
+        for _ in range(READ_BURST):
+            if paho._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = read_packet()
+            if rc > 0:
+                return handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                break
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    paho.loop_read = loop_read  # type: ignore[method-assign]
 
 
 def no_delay(client: aiomqtt.Client) -> None:

@@ -125,10 +125,10 @@ class RequestHandler:
                 error = f"{command.name}: internal error in the {source.info.source} source ({type(exc).__name__})"
                 break
         extra: list[Outgoing] = []
-        if data:  # something changed: publish the new state at once, not at the next interval
+        if data:  # something changed: the events it caused go before the response, the new state right after it
             extra = (self.publisher.discovery.refresh(meter_id)
-                     + await self.publisher.pending_event_messages(meter_id)
-                     + await self.publisher.state_messages(meter_id))
+                     + await self.publisher.pending_event_messages(meter_id))
+            self.publisher.publish_soon(meter_id)
         if error is not None:
             return Response(transaction=request.transaction, status="error", data=data or None, error=error), extra
         return Response(transaction=request.transaction, status="ok", data=data), extra

@@ -54,9 +54,23 @@ class StatePublisher:
         self._send = send
         self._published_totals: dict[str, dict[str, float]] = {mid: {} for mid in sources}
         self._availability: dict[str, str] = {}
+        self._soon: asyncio.Queue[str] = asyncio.Queue()
+
+    def publish_soon(self, meter_id: str) -> None:
+        """Publish the meter's state now, not at the next interval, but after what is being sent (a command's
+        response is queued first: reading and rendering the state is not on the answer's path)."""
+        self._soon.put_nowait(meter_id)
+
+    async def _publish_soon(self) -> None:
+        while True:
+            meter_id = await self._soon.get()
+            # The response was queued in the pass that woke us, and the sender writes it in the next: let it go
+            # first, as reading and rendering a state holds the loop for ~0.3 ms.
+            await asyncio.sleep(0)
+            self._send(await self.state_messages(meter_id), False)
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._publish_loop(), *(self._pump_events(s) for s in self.sources.values())]
+        return [self._publish_loop(), self._publish_soon(), *(self._pump_events(s) for s in self.sources.values())]
 
     async def announcements(self, meter_id: str) -> list[Outgoing]:
         """What a (re)connected broker must hold of one meter: availability, state, breaker and alarms."""
