@@ -24,6 +24,7 @@ from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS, Register
 SUMMARY_KEYS = ("a_plus", "a_minus", "p_plus", "p_minus", "u_l1", "u_l2", "u_l3", "tariff", "breaker")
 
 Value = float | int | str | None
+_HOUR_SPEC = REGISTERS_BY_KEY["hour_counter"].kind.spec
 # A number that formatted as minus zero ("-0.000", "-0.0"), where it ends: after a key, before the next.
 _NEGATIVE_ZERO = re.compile(r"(?<=:)-(?=0(?:\.0+)?[,}])")
 
@@ -127,8 +128,7 @@ class StateJson:
         return (text + tail + "}").encode(), summary
 
     def _hours(self, value: float) -> float:
-        reg = REGISTERS_BY_KEY["hour_counter"]
-        return round(value / reg.kind.spec.base_per_unit, reg.kind.spec.decimals) + 0.0
+        return round(value / _HOUR_SPEC.base_per_unit, _HOUR_SPEC.decimals) + 0.0
 
     def _text(self, value: Value) -> str:
         if type(value) is int:
