@@ -354,7 +354,7 @@ def write_now(paho: mqtt.Client) -> None:
 def watched_writes(client: aiomqtt.Client) -> None:
     """aiomqtt watches the socket for writing one pass of the event loop after paho asks; since `write_now` writes
     at once, the socket may be closed by then, and the late watch raised (logged) on the closed descriptor. This
-    watch is set only on the socket paho still has."""
+    watch is set only on the socket paho still has, and only while paho has something left to write."""
     paho = client._client
     loop = asyncio.get_running_loop()
 
@@ -367,7 +367,7 @@ def watched_writes(client: aiomqtt.Client) -> None:
 
     def watch(sock: Any) -> None:
         current: Any = paho.socket()
-        if sock is not None and current is sock:
+        if sock is not None and current is sock and paho.want_write():  # usually write_now has written it all
             loop.add_writer(sock.fileno(), ready)
 
     def register(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
