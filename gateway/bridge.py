@@ -49,7 +49,7 @@ class Bridge:
         self.discovery = DiscoveryLifecycle(self.mqtt, self.topics, self.sources, version, self._all_states,
                                             announced(settings, self.sources))
         self.publisher = StatePublisher(self.topics, self.sources, settings.publish_interval, self.discovery,
-                                        self.link.queue, self.mqtt.state_qos)
+                                        self.link.queue, self.mqtt.state_qos, self.link.answering)
         self.requests = RequestHandler(self.topics, self.sources, self.publisher)
         self.router: TopicRouter[Handler] = TopicRouter()
         for pattern, handler in self.discovery.routes() + self.requests.routes():

@@ -81,6 +81,7 @@ class MqttLink:
         self.v5 = protocol != "3.1.1"
         self._client: aiomqtt.Client | None = None
         self._stop = asyncio.Event()
+        self._unanswered = 0  # messages received in this session whose answers are not queued yet
 
     def stop(self) -> None:
         """Ask `run` to say goodbye and return."""
@@ -149,6 +150,7 @@ class MqttLink:
         """One connection. Everything runs in child tasks: the reader (which is how aiomqtt reports a
         lost connection), and `_operate` (subscribe, announce, the user's tasks, incoming messages)."""
         self._client = client
+        self._unanswered = 0  # a lost session's inbox is gone with it
         no_delay(client)
         bounded_reads(client)
         watched_writes(client)
@@ -213,6 +215,11 @@ class MqttLink:
                 await self.outbox.emptied.wait()
         except TimeoutError:
             log.warning("could not say goodbye to the broker: timeout")
+
+    def answering(self) -> bool:
+        """Whether a message was received and its answer is not yet handed to paho: work that can wait (a fleet's
+        publication round) gives way at once instead of at the end of its slice."""
+        return self._unanswered > 0 or self.outbox.urgent_waiting
 
     def queue(self, msgs: list[Outgoing], urgent: bool = False) -> None:
         """Everything goes out through the outbox, in order (`urgent`: answers and events, ahead of the waiting
@@ -293,6 +300,7 @@ class MqttLink:
         """Only reads: aiomqtt reports a lost connection through this iterator, so it must never
         wait behind a handler."""
         async for message in client.messages:
+            self._unanswered += 1
             inbox.put_nowait(message)
 
     async def _handle_incoming(self, inbox: asyncio.Queue[aiomqtt.Message],
@@ -304,7 +312,10 @@ class MqttLink:
             response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
             correlation = getattr(props, "CorrelationData", None) if props is not None else None
             incoming = Incoming(str(message.topic), bytes(payload), message.retain, response_topic, correlation)
-            self.queue(await handle(incoming), urgent=True)
+            try:
+                self.queue(await handle(incoming), urgent=True)
+            finally:
+                self._unanswered -= 1
 
 
 def granted(result: object) -> bool:

@@ -45,9 +45,11 @@ async def direct(awaitable: Awaitable[T]) -> T:
 class StatePublisher:
     def __init__(self, topics: Topics, sources: dict[str, Source], interval: float,
                  discovery: DiscoveryLifecycle, send: Callable[[list[Outgoing], bool], None],
-                 state_qos: int = 1) -> None:
+                 state_qos: int = 1, answering: Callable[[], bool] = lambda: False) -> None:
+        """`answering`: whether a request is being answered (the round then gives way after each meter)."""
         self.topics = topics
         self.state_qos = state_qos
+        self._answering = answering
         self.sources = sources
         self.interval = interval
         self.discovery = discovery
@@ -106,11 +108,13 @@ class StatePublisher:
             await asyncio.sleep(due - now)
             # An in-process meter never makes the loop wait: without a pause, a round of thousands of meters
             # would hold the loop for seconds, and the sender (and the acknowledgements it waits for, and the
-            # requests) would run only between rounds. So the round gives way every SLICE.
+            # requests) would run only between rounds. So the round gives way every SLICE, and after every meter
+            # while a request is being answered (an answer takes the loop a few passes).
             pause = loop.time() + SLICE
+            answering = self._answering
             for mid in self.sources:
                 self._send(await self.state_messages(mid, persist=True), False)
-                if loop.time() >= pause:
+                if loop.time() >= pause or answering():
                     await asyncio.sleep(0)
                     pause = loop.time() + SLICE
 
