@@ -909,9 +909,10 @@ def _first(mask: Bools | np.bool_, n: int) -> int:
 
 
 def _sums_of(x: Floats, k: int) -> Floats:
-    """Sums of consecutive runs of k values (len(x) a multiple of k). Not a matrix product with ones, though
-    quicker alone: BLAS spreads one that large over threads, which spin and stall when the other core is busy."""
-    out: Floats = np.add.reduce(x.reshape(-1, k), axis=1)
+    """Sums of consecutive runs of k values (len(x) a multiple of k). einsum: about 2.5× quicker than
+    `np.add.reduce(…, axis=1)` on rows this short, and no BLAS (a matrix product with ones would spread over
+    threads, which spin and stall when the other core is busy)."""
+    out: Floats = np.einsum("ij->i", x.reshape(-1, k))
     return out
 
 
