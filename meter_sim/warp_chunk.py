@@ -305,38 +305,45 @@ class Chunk:
         hh = m.household
         s = hh.settings
         mins = self.minutes
-        by_minute: dict[int, list[tuple[str, float]]] = {}
-        for kind, j, value in self._noted:
-            by_minute.setdefault(j, []).append((kind, value))
-        weather, target, cloud = hh._weather, hh._cloud_target, hh._cloud
+        # The states after each minute call (index 0: the meter's), held between the few calls that draw: filled
+        # run by run, not minute by minute
+        weather, target = hh._weather, hh._cloud_target
         ev_until, ev_day = hh._ev_until, hh._ev_day
+        weather_m = np.empty(mins + 1)
+        target_m = np.empty(mins + 1)
+        ev_arr = np.empty(mins + 1)
+        ev_day_m = np.empty(mins + 1, dtype=np.int64)
+        since = 0
+        for kind, j, value in self._noted:  # in time order
+            if j > since:
+                weather_m[since:j], target_m[since:j], ev_arr[since:j], ev_day_m[since:j] = (
+                    weather, target, ev_until, ev_day)
+                since = j
+            if kind == "weather":
+                weather = (1.0, 0.65, 0.25)[min(2, int(value * 3))]
+            elif kind == "cloud":
+                target = min(1.0, weather * (0.7 + 0.6 * value))
+            elif kind == "ev_day":
+                ev_day = int(value)
+            else:
+                ev_until = value
+        weather_m[since:], target_m[since:], ev_arr[since:], ev_day_m[since:] = weather, target, ev_until, ev_day
+        clouds = np.empty(mins + 1)
+        clouds[0] = hh._cloud
         pv_w = np.empty(mins + 1)
         pv_w[0] = hh.pv_w
-        ev_arr = np.empty(mins + 1)
-        ev_arr[0] = ev_until
-        clouds = np.empty(mins + 1)
-        clouds[0] = cloud
-        self.post: list[tuple[float, float, float, float, int]] = [(weather, target, cloud, ev_until, ev_day)]
-        pv_on = s.pv_kwp > 0
-        for j in range(1, mins + 1):
-            for kind, value in by_minute.get(j, ()):
-                if kind == "weather":
-                    weather = (1.0, 0.65, 0.25)[min(2, int(value * 3))]
-                elif kind == "cloud":
-                    target = min(1.0, weather * (0.7 + 0.6 * value))
-                elif kind == "ev_day":
-                    ev_day = int(value)
-                else:
-                    ev_until = value
-            if pv_on:
-                cloud += (target - cloud) * 0.2
-            clouds[j] = cloud
-            ev_arr[j] = ev_until
-            self.post.append((weather, target, cloud, ev_until, ev_day))
-        if pv_on:
+        if s.pv_kwp > 0:
+            cloud = hh._cloud
+            out = [0.0] * mins
+            for j, tg in enumerate(target_m[1:].tolist()):  # sequential, the model's operations
+                cloud += (tg - cloud) * 0.2
+                out[j] = cloud
+            clouds[1:] = out
             pv_w[1:] = _pv_clear(s, self.tm.astype(np.float64), self.yday) * clouds[1:]
         else:
+            clouds[1:] = hh._cloud
             pv_w[1:] = 0.0
+        self.post = (weather_m, target_m, clouds, ev_day_m)
         self.pv_w = pv_w
         self.ev_until = ev_arr
 
@@ -358,14 +365,16 @@ class Chunk:
         per_minute = np.empty(self.minutes + 1, dtype=np.int64)
         per_minute[0] = tr.active
         self.switch_minutes: list[int] = []
-        candidates = _switch_candidates(m, self.hour)
-        last = tr.active
-        for j in range(1, self.minutes + 1):
-            if j in candidates:
-                tr.update(m.rtc.wall_time(int(self.tm[j - 1])))
-                last = tr.active
-                self.switch_minutes.append(j)
-            per_minute[j] = last
+        # The tariff holds between candidates: fill those runs at once rather than minute by minute
+        last, since = tr.active, 1
+        for j in sorted(_switch_candidates(m, self.hour)):
+            if j > self.minutes:
+                break
+            per_minute[since:j] = last
+            tr.update(m.rtc.wall_time(int(self.tm[j - 1])))
+            last, since = tr.active, j
+            self.switch_minutes.append(j)
+        per_minute[since:] = last
         self.tariff_minute = per_minute
 
     # --- the seconds -----------------------------------------------------------------------------------------------
@@ -655,12 +664,15 @@ class Chunk:
         events.sort()
         an_min = self._analysis_minutes(mins, thd_i_min)
         an_from = 0
-        cum6_at = cum6.T.tolist()
+        # Only the minutes that end a period or an analysis interval are read: take those, not every minute
+        cum6_at = dict(zip(ends, cum6[:, [(t - t0) // 60 - 1 for t in ends]].T.tolist(), strict=True))
+        an_parts = self._analysis_parts(an_min, [(t - t0) // 60 for t in an_ends])
+        self.an_averaged = {j for j, _ in m._an_inst} | {j for j, _, _ in m._an_thd}
         tariff_at = per_minute.tolist()
         for t, kind, _ in events:
             j = (t - t0) // 60  # minutes since t0: the second t is in minute j − 1
             if kind == 0:
-                at = cum6_at[j - 1]
+                at = cum6_at[t]
                 energies = {k: e6_start[n] + at[n] for n, k in enumerate(_DEMAND_KEYS)}
                 local_day = (t - period + off) // 86400
                 m.demand.end_of_period(t, energies, int(tariff_at[j - 1]), local_day)
@@ -673,7 +685,7 @@ class Chunk:
                 m.tariffs.update(m.rtc.wall_time(t))
                 m._tariff_changed(t)
             else:
-                self._analysis_record(t, an_min, an_from, j)
+                self._analysis_record(t, an_parts[t], an_from, j)
                 an_from = j
         # The analysis logger's running means
         if mins > an_from:
@@ -703,8 +715,9 @@ class Chunk:
         hh.compose(t_end)
         grid.compose(hh.p if m.breaker.closed else [0.0, 0.0, 0.0])
         m._metrology_step(0.0, grid.u, m.breaker.closed)
-        weather, target, cloud, ev_until, ev_day = self.post[mins]
-        hh._weather, hh._cloud_target, hh._cloud, hh._ev_until, hh._ev_day = weather, target, cloud, ev_until, ev_day
+        weather_m, target_m, clouds, ev_day_m = self.post
+        hh._weather, hh._cloud_target, hh._cloud = float(weather_m[mins]), float(target_m[mins]), float(clouds[mins])
+        hh._ev_until, hh._ev_day = float(self.ev_until[mins]), int(ev_day_m[mins])
         # Power quality's per-second state
         pq._last_t = t_end
         pq._fast_until = min(pq._mean.end, pq._counter.end)
@@ -756,14 +769,23 @@ class Chunk:
             out[j] = 60.0 * (self.thd_u if arr is m._thd_u else thd_i)[:mins, i]
         return out
 
-    def _analysis_record(self, t: int, values: Floats, a: int, b: int) -> None:
+    def _analysis_parts(self, values: Floats, ends: list[int]) -> dict[int, list[float]]:
+        """Per analysis interval ending at minute j (of `ends`), its channels' sums over its minutes in the chunk
+        (keyed by the interval's end time)."""
+        if not ends:
+            return {}
+        starts = [0, *ends[:-1]]
+        sums = np.add.reduceat(values[:, :ends[-1]], starts, axis=1).T.tolist() if len(values) else [[]] * len(ends)
+        return {self.t0 + 60 * j: part for j, part in zip(ends, sums, strict=True)}
+
+    def _analysis_record(self, t: int, part: list[float], a: int, b: int) -> None:
         m = self.m
         n = m._an_n + 60 * (b - a)
-        part = values[:, a:b].sum(axis=1).tolist()
-        averaged = {j for j, _ in m._an_inst} | {j for j, _, _ in m._an_thd}
+        averaged = self.an_averaged
+        an_sum = m._an_sum
         record: dict[str, float | int | None] = {}
         for j, key in enumerate(m.analysis.channels):
-            record[key] = (m._an_sum[j] + part[j]) / n if n and j in averaged else None
+            record[key] = (an_sum[j] + part[j]) / n if n and j in averaged else None
         m.analysis.record(t, record)
         m._an_sum = [0.0] * len(m._an_sum)
         m._an_n = 0
