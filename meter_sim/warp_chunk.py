@@ -427,24 +427,28 @@ class Chunk:
         t0 = self.t0
         j0, j1 = a // 60, b // 60
         width = b - a
-        # Household: p = (lp + fridge)·k + ev − pv, q = (lq + fridge)·k, the per-second model's operations
+        # Household: p = (lp + fridge)·k + ev − pv, q = (lq + fridge)·k, the per-second model's operations. All but
+        # k hold over pieces of seconds (an appliance segment within a minute, split where the EV stops): they
+        # are computed per piece and repeated once, not repeated and added per second
         seg_end = self.seg_end
-        i0 = int(np.searchsorted(seg_end, a, side="right"))
-        i1 = int(np.searchsorted(seg_end, b, side="left")) + 1
-        lengths = np.diff(np.minimum(seg_end[i0:i1], b), prepend=a)
+        first_min = t0 + a + 1 + 60 * np.arange(width // 60)  # each minute's first second
+        ev_cut = np.ceil(self.ev_until[j0:j1] - first_min)  # seconds of the minute before the EV stops
+        ev_cut = ev_cut[(ev_cut > 0) & (ev_cut < 60)] + (60 * np.flatnonzero((ev_cut > 0) & (ev_cut < 60)))
+        segs = seg_end[(seg_end > a) & (seg_end < b)] - a
+        starts = np.unique(np.concatenate([np.arange(0, width, 60), segs, ev_cut.astype(np.int64)]))
+        lengths = np.diff(starts, append=width)
+        at_min = j0 + starts // 60
+        at_seg = np.searchsorted(seg_end, a + starts, side="right")
         seg_p, seg_q = self.seg_pq
-        p = np.repeat(seg_p[:, i0:i1], lengths, axis=1)
-        q = np.repeat(seg_q[:, i0:i1], lengths, axis=1)
         k = self.jitter[a:b] + 1.0
         k *= hh.load_scale
-        secs_t = np.arange(t0 + a + 1, t0 + b + 1)
-        ev = np.where(secs_t < np.repeat(self.ev_until[j0:j1], 60), self.evw, 0.0)
-        ev += hh.extra_w / 3.0
-        p += np.repeat(self.fp[j0:j1].T, 60, axis=1)
+        p = np.repeat(seg_p[:, at_seg] + self.fp[at_min].T, lengths, axis=1)
         p *= k
-        p += ev
-        p -= np.repeat(self.pv_w[j0:j1] * hh.pv_scale / 3.0, 60)
-        q += np.repeat(self.fq[j0:j1].T, 60, axis=1)
+        ev = np.where(t0 + a + 1 + starts < self.ev_until[at_min], self.evw, 0.0)
+        ev += hh.extra_w / 3.0
+        p += np.repeat(ev, lengths)
+        p -= np.repeat(self.pv_w[at_min] * hh.pv_scale / 3.0, lengths)
+        q = np.repeat(seg_q[:, at_seg] + self.fq[at_min].T, lengths, axis=1)
         q *= k
         # Grid
         u = np.repeat(self.daily[j0:j1], 60)
