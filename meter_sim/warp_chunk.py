@@ -59,6 +59,9 @@ _WH = 1.0 / 3600.0
 _NEVER = -(2**62)  # ms: before any time
 _BLOCK_S = 7200  # seconds per block of Chunk._seconds: a block's arrays stay in the CPU's cache
 _MARGIN = 1e-7  # a value this close (relative) to a threshold could round the other way: leave it to the exact step
+# max/min against a zero row run about twice as fast as against the scalar 0.0 (no vector loop for a scalar)
+_ZEROS = np.zeros(_BLOCK_S)
+_ZEROS.flags.writeable = False
 _PER_DAY = np.array([a.per_day for a in APPLIANCES])
 _WEEKDAY_A = np.array(_WEEKDAY)
 _WEEKEND_A = np.array(_WEEKEND)
@@ -120,8 +123,11 @@ class Chunk:
         self._tariffs()
         bad = self._seconds()
         s0 = self._s0_flags()
-        if s0 is not None:
-            bad = min(bad, s0)
+        if s0 is not None and s0 < bad:
+            bad = s0
+            if self.pq_minutes:  # the voltages' extremes of the block it stops in, per minute after all
+                a = s0 - s0 % _BLOCK_S
+                self._minute_extremes(a, min(self.n, a + _BLOCK_S))
         e = self.n if bad >= self.n else bad - bad % 60  # commit whole minutes before the first flagged second
         if e > 0:
             self._commit(e)
@@ -394,8 +400,12 @@ class Chunk:
         self.pq_minutes = all((w.end - t0) % 60 == 0 and w.width % 60 == 0 for w in (pq._mean, pq._counter))
         self.u_s = np.empty((3, 0 if self.pq_minutes else n))
         self.ub_s = np.empty(0 if self.pq_minutes else n)
-        self.u_max = np.empty((3, mins))
-        self.u_min = np.empty((3, mins))
+        # The voltages' extremes per piece of a block between the mean windows' ends (kept at the piece's first
+        # minute; the others stay at ∓inf): the windows need no finer ones
+        self.u_max = np.full((3, mins), -np.inf)
+        self.u_min = np.full((3, mins), np.inf)
+        w = pq._mean
+        self.window_ends = np.arange((w.end - t0) % w.width, n, w.width) if self.pq_minutes else np.empty(0, np.int64)
         self.ub_min = np.empty(mins)
         self.u_eom = np.empty((3, mins))  # at each minute's last second
         self.rvc_hit = np.zeros(n, dtype=bool)
@@ -420,23 +430,27 @@ class Chunk:
                 return bad
         return n
 
-    def _block(self, a: int, b: int) -> int:
-        """Seconds a … b − 1 of the chunk (a, b multiples of 60); returns the first the chunk cannot take, or b."""
-        m = self.m
-        hh = m.household
+    def _loads(self, a: int, b: int) -> tuple[Floats, Floats]:
+        """The household's p and q per phase and second (3, b − a): (lp + fridge)·k + ev − pv and
+        (lq + fridge)·k, the per-second model's operations. All but k hold over pieces of seconds (an appliance
+        segment within a minute, split where the EV stops): they are computed per piece and repeated once, not
+        repeated and added per second."""
+        hh = self.m.household
         t0 = self.t0
         j0, j1 = a // 60, b // 60
         width = b - a
-        # Household: p = (lp + fridge)·k + ev − pv, q = (lq + fridge)·k, the per-second model's operations. All but
-        # k hold over pieces of seconds (an appliance segment within a minute, split where the EV stops): they
-        # are computed per piece and repeated once, not repeated and added per second
         seg_end = self.seg_end
         first_min = t0 + a + 1 + 60 * np.arange(width // 60)  # each minute's first second
-        ev_cut = np.ceil(self.ev_until[j0:j1] - first_min)  # seconds of the minute before the EV stops
-        ev_cut = ev_cut[(ev_cut > 0) & (ev_cut < 60)] + (60 * np.flatnonzero((ev_cut > 0) & (ev_cut < 60)))
-        segs = seg_end[(seg_end > a) & (seg_end < b)] - a
-        starts = np.unique(np.concatenate([np.arange(0, width, 60), segs, ev_cut.astype(np.int64)]))
-        lengths = np.diff(starts, append=width)
+        ev_cut = np.ceil(self.ev_until[j0:j1] - first_min).astype(np.int64)  # seconds of the minute with the EV on
+        within = np.flatnonzero((ev_cut > 0) & (ev_cut < 60))
+        is_start = np.zeros(width, dtype=np.bool_)
+        is_start[::60] = True
+        is_start[seg_end[(seg_end > a) & (seg_end < b)] - a] = True
+        is_start[60 * within + ev_cut[within]] = True
+        starts = np.flatnonzero(is_start)
+        lengths = np.empty_like(starts)
+        lengths[:-1] = starts[1:] - starts[:-1]
+        lengths[-1] = width - starts[-1]
         at_min = j0 + starts // 60
         at_seg = np.searchsorted(seg_end, a + starts, side="right")
         seg_p, seg_q = self.seg_pq
@@ -450,16 +464,37 @@ class Chunk:
         p -= np.repeat(self.pv_w[at_min] * hh.pv_scale / 3.0, lengths)
         q = np.repeat(seg_q[:, at_seg] + self.fq[at_min].T, lengths, axis=1)
         q *= k
-        # Grid
-        u = np.repeat(self.daily[j0:j1], 60)
-        u += NOMINAL_V  # (NOMINAL_V + daily) + noise, as the model
-        u += self.noise[a:b]
-        u = u + self.grid_offset
-        closed = m.breaker.closed
-        if closed:  # an open breaker draws nothing
+        return p, q
+
+    def _voltages(self, a: int, b: int, p: Floats) -> Floats:
+        """The phase voltages (3, b − a) under the loads p."""
+        base = np.repeat(self.daily[a // 60:b // 60], 60)
+        base += NOMINAL_V  # (NOMINAL_V + daily) + noise, as the model
+        base += self.noise[a:b]
+        u: Floats = base + self.grid_offset
+        if self.m.breaker.closed:  # an open breaker draws nothing
             drop = GRID_OHMS * p
             drop /= NOMINAL_V
             u -= drop
+        return u
+
+    def _minute_extremes(self, a: int, b: int, u: Floats | None = None) -> None:
+        """The voltages' extremes per minute over seconds a … b − 1 (for a chunk that stops inside the block:
+        its last window may end inside a piece). Without u, the block's voltages are computed again."""
+        if u is None:
+            u = self._voltages(a, b, self._loads(a, b)[0])
+        by_min = u.reshape(3, -1, 60)
+        self.u_max[:, a // 60:b // 60] = by_min.max(axis=2)
+        self.u_min[:, a // 60:b // 60] = by_min.min(axis=2)
+
+    def _block(self, a: int, b: int) -> int:
+        """Seconds a … b − 1 of the chunk (a, b multiples of 60); returns the first the chunk cannot take, or b."""
+        m = self.m
+        j0, j1 = a // 60, b // 60
+        width = b - a
+        p, q = self._loads(a, b)
+        u = self._voltages(a, b, p)
+        closed = m.breaker.closed
         # Metrology
         first = b
         pm, qm = p, q
@@ -488,18 +523,19 @@ class Chunk:
         pos_p = pt >= 0.0
         neg_p = ~pos_p
         rows = np.empty((16, width))
-        np.maximum(pt, 0.0, out=rows[0])
-        np.minimum(pt, 0.0, out=rows[1])
-        rp = np.maximum(qt, 0.0, out=rows[2])
-        rm = np.minimum(qt, 0.0, out=rows[3])
+        zero = _ZEROS[:width]
+        np.maximum(pt, zero, out=rows[0])
+        np.minimum(pt, zero, out=rows[1])
+        rp = np.maximum(qt, zero, out=rows[2])
+        rm = np.minimum(qt, zero, out=rows[3])
         np.multiply(rp, pos_p, out=rows[4])
         np.multiply(rp, neg_p, out=rows[5])
         np.multiply(rm, neg_p, out=rows[6])
         np.multiply(rm, pos_p, out=rows[7])
         np.multiply(stot, pos_p, out=rows[8])
         np.multiply(stot, neg_p, out=rows[9])
-        np.maximum(pz, 0.0, out=rows[10:13])
-        np.minimum(pz, 0.0, out=rows[13:16])
+        np.maximum(pz, zero, out=rows[10:13])
+        np.minimum(pz, zero, out=rows[13:16])
         ms = self.minute_sums[:, j0:j1]
         ms[:16] = _minute_sums(rows)
         ms[16:19] = _minute_sums(u)
@@ -515,13 +551,16 @@ class Chunk:
         neg -= u1 * u2
         neg -= u2 * u3
         neg -= u3 * u1
-        ub = np.sqrt(np.maximum(neg, 0.0, out=neg), out=neg)  # 0 where neg ≤ 0, as unbalance()
+        ub = np.sqrt(np.maximum(neg, zero, out=neg), out=neg)  # 0 where neg ≤ 0, as unbalance()
         ub /= u1 + u2 + u3
         self.ub_min[j0:j1] = _sums_of(ub, 60)
-        u_by_min = u.reshape(3, -1, 60)
-        self.u_max[:, j0:j1] = u_by_min.max(axis=2)
-        self.u_min[:, j0:j1] = u_by_min.min(axis=2)
-        self.u_eom[:, j0:j1] = u_by_min[:, :, -1]
+        ends = self.window_ends
+        cuts = np.concatenate([[a], ends[(ends > a) & (ends < b)]])
+        u_max = np.maximum.reduceat(u, cuts - a, axis=1)
+        u_min = np.minimum.reduceat(u, cuts - a, axis=1)
+        self.u_max[:, cuts // 60] = u_max
+        self.u_min[:, cuts // 60] = u_min
+        self.u_eom[:, j0:j1] = u[:, 59::60]
         if not self.pq_minutes:
             self.u_s[:, a:b] = u
             self.ub_s[a:b] = ub
@@ -530,7 +569,7 @@ class Chunk:
         pq = m.pq
         lo = max(pq._quiet_lo, UNDERVOLTAGE_LIMIT_V) * (1 + _MARGIN)
         hi = min(pq._quiet_hi, OVERVOLTAGE_LIMIT_V) * (1 - _MARGIN)
-        if self.u_min[:, j0:j1].min() < lo or self.u_max[:, j0:j1].max() > hi:
+        if u_min.min() < lo or u_max.max() > hi:
             first = min(first, a + _first(((u < lo) | (u > hi)).any(axis=0), width))
         if not self.fuse_clear:
             c = m._fuse_check_va * (1 - _MARGIN)
@@ -547,15 +586,24 @@ class Chunk:
                 first = min(first, a + _first((t_abs <= 1e-9) & (tot != 0.0), width))
         # RVC: a step of at least the threshold (counted at the commit) near the threshold would be ambiguous
         th = self.m.pq._rvc.threshold
-        d = np.empty_like(u)
-        np.subtract(u[:, 1:], u[:, :-1], out=d[:, 1:])
-        np.subtract(u[:, :1], self.u_prev, out=d[:, :1])
-        np.abs(d, out=d)
-        self.u_prev = u[:, -1:]
-        if np.fmax.reduce(d.reshape(-1)) >= th * (1 - _MARGIN):  # fmax: a NaN history (no previous sample) is
-            # no step, and must not hide the others
+        # The steps within each phase's row, on the flat array (one contiguous pass; the two steps across rows
+        # are not steps and are cleared), then into the block's first second
+        flat = u.reshape(-1)
+        steps = np.subtract(flat[1:], flat[:-1])
+        np.abs(steps, out=steps)
+        steps[width - 1::width] = 0.0
+        into = np.abs(u[:, 0] - self.u_prev[:, 0])
+        if max(steps.max(), np.fmax.reduce(into)) >= th * (1 - _MARGIN):  # fmax: a NaN history (no previous
+            # sample) is no step, and must not hide the others
+            d = np.empty_like(u)
+            np.subtract(u[:, 1:], u[:, :-1], out=d[:, 1:])
+            np.subtract(u[:, :1], self.u_prev, out=d[:, :1])
+            np.abs(d, out=d)
             self.rvc_hit[a:b] = (d >= th).any(axis=0)
             first = min(first, a + _first((np.abs(d - th) <= _MARGIN * th).any(axis=0), width))
+        self.u_prev = u[:, -1:]
+        if first < b:  # the chunk stops in this block: the windows take its extremes per minute
+            self._minute_extremes(a, b, u)
         return first
 
     def _instant_minutes(self, j0: int, j1: int, p: Floats, q: Floats, qz: Floats, pt: Floats, stot: Floats,

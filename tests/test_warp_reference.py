@@ -150,6 +150,19 @@ def test_other_analysis_channels_windows_and_accuracy() -> None:
     assert exact.analysis.to_state()
 
 
+def test_chunks_that_stop_inside_a_block() -> None:
+    """A quiet band whose floor the evening voltages cross: chunks stop at seconds inside their blocks (the
+    voltages' extremes of such a block are taken per minute) and the exact step takes over, again and again."""
+    settings = MeterSimSettings(seed=5, household={"pv_kwp": 6.0, "ev_charger_kw": 11.0},
+                                power_quality={"u_low_sv": 227.7})
+    exact, warped = _pair(settings)
+    exact.advance_to(START + 86400 + 7 * 3600)
+    stats = WarpStats()
+    warp_to(warped, START + 86400 + 7 * 3600, stats)
+    _assert_same_meter(exact, warped)
+    assert stats.stopped_early > 20 and stats.fast_s > 0.3 * 86400
+
+
 def test_simulate_writes_the_same_files_on_both_engines(tmp_path: Path) -> None:
     config = tmp_path / "meters.yaml"
     config.write_text("meters:\n  - id: f\n    start: '2026-03-28T12:00:00+00:00'\n    seed: 9\n"
