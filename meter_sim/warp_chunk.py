@@ -48,7 +48,8 @@ from meter_sim.loggers import OVERVOLTAGE_LIMIT_V, UNDERVOLTAGE_LIMIT_V
 from meter_sim.meter import _LP_CHANNELS, Meter
 from meter_sim.metrology import ENERGY_KEYS, INSTANT_KEYS
 from meter_sim.power_quality import NO_EVENTS
-from meter_sim.power_quality.counters import F1, F2, RVC
+from meter_sim.power_quality.counters import F1, F2, HIGH, LOW1, LOW2, RVC, THD_I, THD_U, UNBALANCE
+from meter_sim.power_quality.windows import THD_LIMIT_PCT, UNBALANCE_LIMIT
 from meter_sim.recurrence import first_order
 
 Floats = npt.NDArray[np.float64]
@@ -862,30 +863,60 @@ class Chunk:
             ub_sum = self.ub_s[:e]
             thd_u_sum, thd_i_sum = np.repeat(thd_u[:mins], 60, axis=0), np.repeat(thd_i[:mins], 60, axis=0)
         size = mins if self.pq_minutes else e
-        # Mean window(s)
+        # Mean window(s). The whole windows inside the chunk (parts 1 … n_closed − 1) start from a reset window:
+        # when none of their means is out of bounds they close without an event, and only move the window on.
         w = pq._mean
         starts, n_closed = _windows((w.end - t0) // scale, w.width // scale, size)
-        sums = np.add.reduceat(u_sum, starts, axis=1).T.tolist()
+        part_sums = np.add.reduceat(u_sum, starts, axis=1)
+        part_n = np.diff(starts, append=size) * scale
+        inner = slice(1, max(1, n_closed))
+        means = part_sums[:, inner] / part_n[inner]
+        jump = n_closed - 1 if not ((means > w.hi) | (means < w.lo)).any() else 0
+        sums = part_sums.T.tolist()
         mxs = np.maximum.reduceat(u_max, starts, axis=1).T.tolist()
         mns = np.minimum.reduceat(u_min, starts, axis=1).T.tolist()
-        lengths = (np.diff(starts, append=size) * scale).tolist()
-        for k, n in enumerate(lengths):
-            _add_seconds(w, n, sums[k])
+        lengths = part_n.tolist()
+        for k in _visited(len(lengths), jump):
+            _add_seconds(w, lengths[k], sums[k])
             mx, mn = mxs[k], mns[k]
             for i in range(3):
                 w.mx[i] = max(w.mx[i], mx[i])
                 w.mn[i] = min(w.mn[i], mn[i])
             if k < n_closed:
                 w.finish()
-        # Counter window(s): voltages, unbalance, THD
+            if k == 0 and jump:
+                w.start, w.end = w.start + jump * w.width, w.end + jump * w.width
+        # Counter window(s): voltages, unbalance, THD. The whole windows inside the chunk are counted at once
+        # (the same divisions and comparisons as CounterWindow.finish, from a reset window).
         c = pq._counter
         starts, n_closed = _windows((c.end - t0) // scale, c.width // scale, size)
-        sums = np.add.reduceat(u_sum, starts, axis=1).T.tolist()
-        ub_sums = np.add.reduceat(ub_sum, starts).tolist()
-        tu = np.add.reduceat(thd_u_sum, starts).tolist()
-        ti = np.add.reduceat(thd_i_sum, starts).tolist()
-        lengths = (np.diff(starts, append=size) * scale).tolist()
-        for k, n in enumerate(lengths):
+        part_sums = np.add.reduceat(u_sum, starts, axis=1)
+        part_ub = np.add.reduceat(ub_sum, starts)
+        part_tu = np.add.reduceat(thd_u_sum, starts)
+        part_ti = np.add.reduceat(thd_i_sum, starts)
+        part_n = np.diff(starts, append=size) * scale
+        jump = max(0, n_closed - 1)
+        if jump:
+            inner = slice(1, n_closed)
+            k_n = part_n[inner]
+            means = part_sums[:, inner] / k_n
+            cnt = c.counters
+            cnt[LOW1] += int(np.count_nonzero((means < c.low1_v).any(axis=0)))
+            cnt[LOW2] += int(np.count_nonzero((means < c.low2_v).any(axis=0)))
+            cnt[HIGH] += int(np.count_nonzero((means > c.high_v).any(axis=0)))
+            thd_u_over = np.count_nonzero(part_tu[inner] / k_n[:, None] > THD_LIMIT_PCT, axis=0).tolist()
+            thd_i_over = np.count_nonzero(part_ti[inner] / k_n[:, None] > THD_LIMIT_PCT, axis=0).tolist()
+            for i in range(3):
+                cnt[THD_U + i] += thd_u_over[i]
+                cnt[THD_I + i] += thd_i_over[i]
+            cnt[UNBALANCE] += int(np.count_nonzero(part_ub[inner] / k_n > UNBALANCE_LIMIT))
+        sums = part_sums.T.tolist()
+        ub_sums = part_ub.tolist()
+        tu = part_tu.tolist()
+        ti = part_ti.tolist()
+        lengths = part_n.tolist()
+        for k in _visited(len(lengths), jump):
+            n = lengths[k]
             _add_seconds(c, n, sums[k])
             c.ub_sum += ub_sums[k]
             c.ub_n += n
@@ -894,6 +925,8 @@ class Chunk:
                 c.thi[i] += ti[k][i]
             if k < n_closed:
                 c.finish()
+            if k == 0 and jump:
+                c.start, c.end = c.start + jump * c.width, c.end + jump * c.width
         events = pq._flush()
         if events is not NO_EVENTS:
             m._power_quality(events)
@@ -1002,6 +1035,11 @@ def _windows(first_end: int, width: int, e: int) -> tuple[Ints, int]:
     ends = np.arange(first_end, e + 1, width, dtype=np.int64)
     starts = np.concatenate([np.zeros(1, dtype=np.int64), ends[ends < e]])
     return starts, len(ends)
+
+
+def _visited(parts: int, jump: int) -> list[int]:
+    """The window parts added one by one: all of them, or without the `jump` whole windows after the first."""
+    return [0, *range(1 + jump, parts)] if parts else []
 
 
 def _pick(cumulative: Floats, r: float) -> int:
