@@ -18,6 +18,7 @@ profile, billing entries, event logs, alarm and breaker events and random-genera
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from meter_sim.meter import Meter
@@ -38,8 +39,11 @@ class WarpStats:
     stopped_early: int = 0
 
 
-def warp_to(meter: Meter, t: float, stats: WarpStats | None = None) -> None:
-    """Step the meter to meter time t (as `Meter.advance_to`), vectorised where the meter's state allows."""
+def warp_to(meter: Meter, t: float, stats: WarpStats | None = None,
+            on_chunk: Callable[[Meter], None] | None = None) -> None:
+    """Step the meter to meter time t (as `Meter.advance_to`), vectorised where the meter's state allows;
+    `on_chunk(meter)` after each vectorised chunk (up to a day: for a progress display that does not split the
+    run into shorter calls, each of which ends a chunk)."""
     st = stats if stats is not None else WarpStats()
     limit = _DAY
     while meter.t + 1 <= t:
@@ -61,6 +65,8 @@ def warp_to(meter: Meter, t: float, stats: WarpStats | None = None) -> None:
             limit = _RETRY_S
         else:
             limit = min(_DAY, limit * 2)
+        if on_chunk is not None:
+            on_chunk(meter)
 
 
 def _exact(meter: Meter, t: float, st: WarpStats) -> None:
