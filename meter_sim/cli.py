@@ -36,7 +36,7 @@ from meter_sim.fleet import member_id, member_settings, members
 from meter_sim.log_export import all_events, query_log
 from meter_sim.meter import Meter
 from meter_sim.modules.han_push import HanSettings
-from meter_sim.scenario import Outcome, Scenario, ScenarioError, run
+from meter_sim.scenario import Outcome, Scenario, ScenarioError, run, true_time
 from meter_sim.serve import SUPPORTED, serve
 from meter_sim.warp import warp_to
 from omnipower.address import AddressError, parse_address
@@ -176,9 +176,14 @@ def simulate(meter_cfg: SimMeter, days: float, out: Path, progress: bool = True,
         bar = "#" * int(done * 30)
         print(f"\r{meter_cfg.id:>12} [{bar:<30}] {done:6.1%} {meter.rtc.iso(meter.t)}", end="", file=sys.stderr)
 
-    if engine == "warp":  # a day per progress update: the warp's chunks are up to a day long
-        outcomes = run(meter, scenario or Scenario(), end, show if progress else None, chunk_s=86400,
-                       step_to=warp_to)
+    if engine == "warp":
+        # One warp call from action to action, the progress shown after each of its chunks (up to a day): calls a
+        # day long would end a chunk at every call, two chunks a day when the start is not a local midnight.
+        def step_to(m: Meter, t: float) -> None:
+            warp_to(m, t, on_chunk=(lambda mm: show(true_time(mm))) if progress else None)
+
+        outcomes = run(meter, scenario or Scenario(), end, show if progress else None,
+                       chunk_s=int(end - t0) + 86400, step_to=step_to)
     else:
         outcomes = run(meter, scenario or Scenario(), end, show if progress else None)
     print(f"{'' if progress else meter_cfg.id + ': '}{days:g} simulated days in {time.monotonic() - began:.1f} s",

@@ -18,6 +18,10 @@ profile, billing entries, event logs, alarm and breaker events and random-genera
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from meter_sim.meter import Meter
@@ -26,6 +30,7 @@ from meter_sim.warp_chunk import Chunk, eligible
 _DAY = 86400
 _MIN_CHUNK_S = 600  # shorter spans are not worth NumPy's per-call overhead: step them exactly
 _RETRY_S = 900  # after a chunk stopped early, the next one tries this long first, doubling on success
+_HEAP_PAD = 32 << 20  # bytes: see _keep_heap
 
 
 @dataclass
@@ -38,8 +43,12 @@ class WarpStats:
     stopped_early: int = 0
 
 
-def warp_to(meter: Meter, t: float, stats: WarpStats | None = None) -> None:
-    """Step the meter to meter time t (as `Meter.advance_to`), vectorised where the meter's state allows."""
+def warp_to(meter: Meter, t: float, stats: WarpStats | None = None,
+            on_chunk: Callable[[Meter], None] | None = None) -> None:
+    """Step the meter to meter time t (as `Meter.advance_to`), vectorised where the meter's state allows;
+    `on_chunk(meter)` after each vectorised chunk (up to a day: for a progress display that does not split the
+    run into shorter calls, each of which ends a chunk)."""
+    _keep_heap()
     st = stats if stats is not None else WarpStats()
     limit = _DAY
     while meter.t + 1 <= t:
@@ -61,6 +70,26 @@ def warp_to(meter: Meter, t: float, stats: WarpStats | None = None) -> None:
             limit = _RETRY_S
         else:
             limit = min(_DAY, limit * 2)
+        if on_chunk is not None:
+            on_chunk(meter)
+
+
+@functools.cache  # once per process
+def _keep_heap() -> None:
+    """On glibc: keep freed heap memory (up to 32 MB at the top, arrays up to 32 MB on the heap)
+    instead of handing it back to the system. A chunk allocates and frees arrays of 0.1–2 MB by the hundred; with
+    glibc's defaults, depending on the order of those, the heap's top was trimmed and grown again over and over:
+    up to 400,000 page faults (a quarter of the run time) over 120 simulated days, against 15,000 with the heap
+    kept. The cost: the process's freed memory up to those sizes stays mapped."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return
+    mallopt(-3, _HEAP_PAD)  # M_MMAP_THRESHOLD
+    mallopt(-2, _HEAP_PAD)  # M_TOP_PAD
 
 
 def _exact(meter: Meter, t: float, st: WarpStats) -> None:

@@ -150,6 +150,33 @@ def test_other_analysis_channels_windows_and_accuracy() -> None:
     assert exact.analysis.to_state()
 
 
+def test_chunks_that_stop_inside_a_block() -> None:
+    """A quiet band whose floor the evening voltages cross: chunks stop at seconds inside their blocks (the
+    voltages' extremes of such a block are taken per minute) and the exact step takes over, again and again."""
+    settings = MeterSimSettings(seed=5, household={"pv_kwp": 6.0, "ev_charger_kw": 11.0},
+                                power_quality={"u_low_sv": 227.7})
+    exact, warped = _pair(settings)
+    exact.advance_to(START + 86400 + 7 * 3600)
+    stats = WarpStats()
+    warp_to(warped, START + 86400 + 7 * 3600, stats)
+    _assert_same_meter(exact, warped)
+    assert stats.stopped_early > 20 and stats.fast_s > 0.3 * 86400
+
+
+@pytest.mark.parametrize("pq", [{"u_low_mean": 227.7}, {"u_high_mean": 232.3, "window_s": 90}])
+def test_mean_windows_out_of_bounds(pq: dict[str, float]) -> None:
+    """Mean-window limits the evening (or midday) means cross: windows inside a chunk log mean_under/mean_over
+    events, the others close quietly (counted at once by the chunk)."""
+    settings = MeterSimSettings(seed=8, household={"pv_kwp": 6.0, "ev_charger_kw": 11.0}, power_quality=pq)
+    exact, warped = _pair(settings)
+    exact.advance_to(START + 86400 + 5 * 3600 + 33)
+    stats = WarpStats()
+    warp_to(warped, START + 86400 + 5 * 3600 + 33, stats)
+    _assert_same_meter(exact, warped)
+    assert stats.fast_s > 86400
+    assert "mean_" in json.dumps(exact.logs_state())  # events were logged, and compared
+
+
 def test_simulate_writes_the_same_files_on_both_engines(tmp_path: Path) -> None:
     config = tmp_path / "meters.yaml"
     config.write_text("meters:\n  - id: f\n    start: '2026-03-28T12:00:00+00:00'\n    seed: 9\n"
