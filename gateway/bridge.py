@@ -28,6 +28,7 @@ from gateway.outbox import Outbox, Outgoing
 from gateway.requests import Handler, RequestHandler
 from gateway.sources.base import Source
 from gateway.state_publisher import StatePublisher
+from gateway.state_stream import StateStream
 from gateway.topic_router import TopicRouter
 from gateway.topics import Topics
 
@@ -45,7 +46,9 @@ class Bridge:
         self.version = version
         self.link = MqttLink(self.mqtt, host, port, protocol, will=Outgoing(
             self.topics.bridge_state, BridgeState(state="offline").to_bytes(), retain=True),
-            outbox=Outbox(outbox_path(settings), self.mqtt.outbox_limit))
+            outbox=Outbox(outbox_path(settings), self.mqtt.outbox_limit),
+            stream=StateStream(self.mqtt, host, port, self.mqtt.state_qos)
+            if settings.fleet is not None and settings.fleet.state_connection else None)
         self.discovery = DiscoveryLifecycle(self.mqtt, self.topics, self.sources, version, self._all_states,
                                             announced(settings, self.sources))
         self.publisher = StatePublisher(self.topics, self.sources, settings.publish_interval, self.discovery,

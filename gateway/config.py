@@ -186,6 +186,8 @@ class FleetSettings(BaseModel):
     template: MeterSimSettings = Field(default_factory=MeterSimSettings,
                                        description="the simulation settings every member starts from")
     speed: Annotated[float, Field(gt=0, le=3600)] = Field(1.0, description="simulated seconds per real second")
+    state_connection: bool = Field(True, description="publish the members' state and display on an MQTT connection "
+                                   "of their own, lighter than the main one (see gateway/state_stream.py)")
 
     @field_validator("id_prefix")
     @classmethod

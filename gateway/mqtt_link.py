@@ -28,6 +28,7 @@ from paho.mqtt.properties import Properties
 
 from gateway.config import MqttSettings, TlsSettings
 from gateway.outbox import WRITE_BEHIND_S, Outbox, Outgoing
+from gateway.state_stream import StateStream
 
 __all__ = ["Incoming", "LinkUser", "MqttLink", "Outgoing"]
 
@@ -71,7 +72,8 @@ class _Stopped(Exception):
 
 class MqttLink:
     def __init__(self, mqtt: MqttSettings, host: str, port: int, protocol: str, will: Outgoing,
-                 outbox: Outbox | None = None) -> None:
+                 outbox: Outbox | None = None, stream: StateStream | None = None) -> None:
+        """`stream`: a fleet's state connection; the periodic messages (`Outgoing.periodic`) then go there."""
         self.mqtt = mqtt
         self.host, self.port = host, port
         self.protocol = protocol  # "auto" | "5" | "3.1.1"
@@ -82,12 +84,22 @@ class MqttLink:
         self._client: aiomqtt.Client | None = None
         self._stop = asyncio.Event()
         self._unanswered = 0  # messages received in this session whose answers are not queued yet
+        self.stream = stream
 
     def stop(self) -> None:
         """Ask `run` to say goodbye and return."""
         self._stop.set()
 
     async def run(self, user: LinkUser) -> None:
+        stream = asyncio.create_task(self.stream.run()) if self.stream is not None else None
+        try:
+            await self._run(user)
+        finally:
+            if stream is not None:
+                stream.cancel()
+                await asyncio.gather(stream, return_exceptions=True)
+
+    async def _run(self, user: LinkUser) -> None:
         attempt = 0
         while not self._stop.is_set():
             cap = BACKOFF_MAX
@@ -224,6 +236,11 @@ class MqttLink:
     def queue(self, msgs: list[Outgoing], urgent: bool = False) -> None:
         """Everything goes out through the outbox, in order (`urgent`: answers and events, ahead of the waiting
         state; see Outbox.put). Producers never wait for the network."""
+        if self.stream is not None:
+            for msg in msgs:
+                if msg.periodic:
+                    self.stream.offer(msg.topic, msg.payload, msg.retain)
+            msgs = [msg for msg in msgs if not msg.periodic]
         if msgs:
             self.outbox.put(msgs, connected=self._client is not None, urgent=urgent)
 

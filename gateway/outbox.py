@@ -51,6 +51,7 @@ class Outgoing:
     retain: bool = False
     correlation_data: bytes | None = None
     keep: bool = False  # an event: kept across broker outages and gateway restarts, in order
+    periodic: bool = False  # a meter's state or display: a fleet's go on the state connection (state_stream.py)
 
 
 @dataclass(slots=True)

@@ -139,7 +139,7 @@ class StatePublisher:
         # A wire source learns what the meter has from its reads (the Modbus function block): announce that first.
         out = self.discovery.refresh(meter_id) + self._availability_messages(meter_id, "online")
         out.append(Outgoing(self.topics.meter(meter_id, "state"), payload or _json(readings), self.state_qos,
-                            retain=True))
+                            retain=True, periodic=True))
         _report(meter_id, readings)
         try:
             lcd = await bounded(source.display())
@@ -147,7 +147,8 @@ class StatePublisher:
             log.warning("meter %s: display not readable: %s", meter_id, exc)
             lcd = None
         if lcd is not None:
-            out.append(Outgoing(self.topics.meter(meter_id, "display"), _json(lcd), self.state_qos, retain=True))
+            out.append(Outgoing(self.topics.meter(meter_id, "display"), _json(lcd), self.state_qos, retain=True,
+                                periodic=True))
         return out
 
     def _availability_messages(self, meter_id: str, state: str) -> list[Outgoing]:
