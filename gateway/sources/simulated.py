@@ -39,6 +39,7 @@ SW_VERSION = "50981173 (simulated)"
 # the rest of the meter's life (energy flowing, `get`) at most `save_interval` later.
 SAVE_INTERVAL = 1.0
 COMMAND_SAVE_DELAY = 0.005
+COMMAND_SAVE_GAP = 0.05
 
 
 class SimulatedSource(Source):
@@ -107,9 +108,12 @@ class SimulatedSource(Source):
             await asyncio.sleep(tick)
 
     async def _save_behind(self) -> None:
-        """Save what changed: at once (after COMMAND_SAVE_DELAY, so the response goes out first) when a command
-        changed the meter, else every `save_interval` while it runs. The first wait is a part of the interval
-        drawn from the meter id, so that the meters of a fleet do not all save in the same second."""
+        """Save what changed: at once (after COMMAND_SAVE_DELAY, so the response goes out first, and no sooner
+        than COMMAND_SAVE_GAP after the last save) when a command changed the meter, else every `save_interval`
+        while it runs. The first wait is a part of the interval drawn from the meter id, so that the meters of a
+        fleet do not all save in the same second."""
+        loop = asyncio.get_running_loop()
+        last = -COMMAND_SAVE_GAP
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.save_interval * (zlib.crc32(self.config.id.encode()) % 997) / 997):
                 await self._save_soon.wait()
@@ -118,9 +122,13 @@ class SimulatedSource(Source):
                 async with asyncio.timeout(self.save_interval):
                     await self._save_soon.wait()
             if self._save_soon.is_set():
-                await asyncio.sleep(COMMAND_SAVE_DELAY)
+                # A burst of commands is saved at most every COMMAND_SAVE_GAP: each save holds the event loop
+                # for its snapshot, and back to back they would land on the answers of the commands that follow.
+                wait = max(COMMAND_SAVE_DELAY, last + COMMAND_SAVE_GAP - loop.time())
+                await asyncio.sleep(wait)
                 self._save_soon.clear()
             if self._unsaved:
+                last = loop.time()
                 await self._save()
 
     def _advance(self) -> None:
