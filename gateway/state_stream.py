@@ -191,9 +191,13 @@ def ssl_context(tls: bool | TlsSettings) -> ssl.SSLContext | None:
     certificate; `insecure` accepts any certificate."""
     if tls is False:
         return None
+    ctx = ssl.create_default_context(cafile=str(tls.ca_file) if isinstance(tls, TlsSettings) and tls.ca_file
+                                     else None)
+    # Python 3.13 makes the default context X.509-strict (it refuses, e.g., a CA without an authority key
+    # identifier); paho's context on the main connection is not, and both must accept the same brokers.
+    ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
     if tls is True:
-        return ssl.create_default_context()
-    ctx = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+        return ctx
     if tls.cert_file:
         ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
     if tls.insecure:
