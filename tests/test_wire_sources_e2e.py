@@ -211,11 +211,13 @@ async def test_han_source_equals_the_meter_at_each_push(mosquitto: Mosquitto, tm
             keys = [key for key in state if key != "time"]
             assert len(keys) >= (14 if layout == "nve" else 20)
 
-            def matches(twin: dict[str, object]) -> bool:
-                return all(state[key] == pytest.approx(twin[key], abs=HAN_RESOLUTION.get(
-                    key.split("_")[0], HAN_RESOLUTION.get(key[:2], 0.01)) / 2 + 0.051) for key in keys)
+            def close(key: str, twin: dict[str, object]) -> bool:
+                return bool(state[key] == pytest.approx(twin[key], abs=HAN_RESOLUTION.get(
+                    key.split("_")[0], HAN_RESOLUTION.get(key[:2], 0.01)) / 2 + 0.051))
 
-            assert any(matches(twin) for twin in twins), (state, twins[0])
+            # On failure: what differs from the meter at the frame's time, and the frame's time.
+            assert any(all(close(key, twin) for key in keys) for twin in twins), (state["time"], {
+                key: (state[key], twins[0][key]) for key in keys if not close(key, twins[0])})
             # No breaker entities for a push-only meter; no command is accepted.
             configs = [m.topic for m in probe.messages if m.topic.startswith("homeassistant/")]
             assert not any("/switch/" in t or "/button/" in t or "/select/" in t for t in configs)
