@@ -18,7 +18,7 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiomqtt
 import paho.mqtt.client as mqtt
@@ -28,7 +28,9 @@ from paho.mqtt.properties import Properties
 
 from gateway.config import MqttSettings, TlsSettings
 from gateway.outbox import WRITE_BEHIND_S, Outbox, Outgoing
-from gateway.state_stream import StateStream
+
+if TYPE_CHECKING:  # the state stream imports this module's back-off
+    from gateway.state_stream import StateStream
 
 __all__ = ["Incoming", "LinkUser", "MqttLink", "Outgoing"]
 
@@ -129,7 +131,7 @@ class MqttLink:
                 self.outbox.drop_state()
             if self._stop.is_set():
                 return
-            delay = min(cap, BACKOFF_MIN * 2 ** min(attempt, 16)) * random.uniform(0.5, 1.0)
+            delay = backoff_delay(attempt, cap)
             attempt += 1
             log.log(logging.INFO if attempt == 1 else logging.DEBUG, "reconnecting in %.2f s", delay)
             with contextlib.suppress(TimeoutError):
@@ -335,6 +337,11 @@ class MqttLink:
                 self._unanswered -= 1
 
 
+def backoff_delay(attempt: int, cap: float) -> float:
+    """The wait before reconnect attempt `attempt` (0 first): BACKOFF_MIN doubling to `cap`, with jitter."""
+    return min(cap, BACKOFF_MIN * 2.0 ** min(attempt, 16)) * random.uniform(0.5, 1.0)
+
+
 def granted(result: object) -> bool:
     """Whether a SUBACK granted every subscription: MQTT 3.1.1 gives the granted QoS per topic or 0x80, MQTT 5 a
     reason code per topic, a failure from 0x80 up."""
@@ -345,7 +352,7 @@ def granted(result: object) -> bool:
 def raise_session_end(group: BaseExceptionGroup[BaseException]) -> None:
     """How a session's TaskGroup ended, as `run` understands it: a stop returns, a lost connection
     raises the first bare MqttError, anything else raises the group unchanged."""
-    leaves = _leaves(group)
+    leaves = leaves_of(group)
     if all(isinstance(e, _Stopped) for e in leaves):
         return
     lost = [e for e in leaves if isinstance(e, aiomqtt.MqttError)]
@@ -354,10 +361,11 @@ def raise_session_end(group: BaseExceptionGroup[BaseException]) -> None:
     raise group
 
 
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+def leaves_of(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The exceptions of a (nested) group, in order."""
     out: list[BaseException] = []
     for exc in group.exceptions:
-        out += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+        out += leaves_of(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
     return out
 
 

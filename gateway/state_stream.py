@@ -18,19 +18,17 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import ssl
 
 from gateway import mqtt_wire
 from gateway.config import MqttSettings, TlsSettings
+from gateway.mqtt_link import BACKOFF_MAX, BACKOFF_REFUSED_MAX, IO_TIMEOUT, backoff_delay, leaves_of
 
 log = logging.getLogger(__name__)
 
 WINDOW = 1000  # QoS 1 messages in flight on this connection
 BATCH = 256  # messages encoded into one write
-IO_TIMEOUT = 10.0
-BACKOFF_MIN, BACKOFF_MAX, BACKOFF_REFUSED_MAX = 0.05, 1.0, 30.0
 
 
 class StateStream:
@@ -71,7 +69,7 @@ class StateStream:
             finally:
                 self.connected.clear()
                 self._unacked.clear()
-            delay = min(cap, BACKOFF_MIN * 2 ** min(attempt, 16)) * random.uniform(0.5, 1.0)
+            delay = backoff_delay(attempt, cap)
             attempt += 1
             await asyncio.sleep(delay)
 
@@ -107,7 +105,7 @@ class StateStream:
                 tg.create_task(self._write(writer))
                 tg.create_task(self._ping(writer))
         except BaseExceptionGroup as group:  # not `except*`: see raise_session_end in gateway/mqtt_link.py
-            raise _first(group) from None
+            raise leaves_of(group)[0] from None
         finally:
             writer.close()
             with contextlib.suppress(Exception):
@@ -178,12 +176,6 @@ class StateStream:
 
 class ConnectionRefusedByBroker(Exception):
     """CONNACK with a non-zero return code (bad password, not authorised …): retried slowly."""
-
-
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first failure of a session's tasks (the others were cancelled because of it)."""
-    first = group.exceptions[0]
-    return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def ssl_context(tls: bool | TlsSettings) -> ssl.SSLContext | None:
