@@ -64,6 +64,8 @@ class StateStream:
             except (OSError, EOFError, TimeoutError, mqtt_wire.ProtocolError) as exc:
                 log.log(logging.WARNING if attempt == 0 else logging.DEBUG,
                         "state connection to %s:%d lost or failed: %s", self.host, self.port, exc or type(exc).__name__)
+            except Exception:  # a fault of ours must not end the fleet's state for good: log it, connect again
+                log.exception("state connection failed; reconnecting")
             else:
                 attempt = 0
             finally:

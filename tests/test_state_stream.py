@@ -162,3 +162,19 @@ async def test_a_refused_login_is_said_once_and_never_connects(mosquitto: Mosqui
     refusals = [r for r in caplog.records if "refused" in r.getMessage()]
     assert len(refusals) == 1 and "not authorized" in refusals[0].getMessage()
     assert not stream.connected.is_set()
+
+
+@pytest.mark.integration
+async def test_a_fault_of_ours_is_logged_and_the_stream_goes_on(mosquitto: Mosquitto,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    stream = StateStream(MqttSettings(), mosquitto.host, mosquitto.port, 1)
+    task = asyncio.create_task(stream.run())
+    try:
+        await asyncio.wait_for(stream.connected.wait(), 10)
+        stream.offer("omnipower/m1/state", "not bytes", True)  # type: ignore[arg-type]  # encoding it fails
+        await _until(lambda: not stream.connected.is_set())
+        stream.offer("omnipower/m2/state", b"fine", True)
+        await _until(lambda: stream.written == 1)
+    finally:
+        task.cancel()
+    assert any("state connection failed" in r.getMessage() for r in caplog.records)
