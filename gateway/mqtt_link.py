@@ -154,8 +154,7 @@ class MqttLink:
             keepalive=m.keepalive,
             protocol=aiomqtt.ProtocolVersion.V5 if self.v5 else aiomqtt.ProtocolVersion.V311,
             will=aiomqtt.Will(self.will.topic, self.will.payload, self.will.qos, self.will.retain),
-            tls_params=tls_parameters(m.tls),
-            tls_insecure=True if isinstance(m.tls, TlsSettings) and m.tls.insecure else None,
+            tls_context=ssl_context(m.tls),
             timeout=IO_TIMEOUT,
             max_inflight_messages=WINDOW,
         )
@@ -456,16 +455,22 @@ def no_delay(client: aiomqtt.Client) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def tls_parameters(tls: bool | TlsSettings) -> aiomqtt.TLSParameters | None:
-    """`tls: true`: the system's CAs; a TlsSettings: our own CA and, for client certificates, cert and key.
-    `insecure: true` accepts any certificate (tests and broken set-ups only)."""
+def ssl_context(tls: bool | TlsSettings) -> ssl.SSLContext | None:
+    """The TLS of both connections (the main one and a fleet's state connection). `tls: true`: the system's
+    CAs; a TlsSettings: our own CA and, for client certificates, cert and key. `insecure: true` accepts any
+    certificate and host name (tests and broken set-ups only)."""
     if tls is False:
         return None
+    ctx = ssl.create_default_context(cafile=str(tls.ca_file) if isinstance(tls, TlsSettings) and tls.ca_file
+                                     else None)
+    # Python 3.13 makes the default context X.509-strict (it refuses, e.g., a CA without an authority key
+    # identifier); paho's own context, which the main connection used before, is not.
+    ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
     if tls is True:
-        return aiomqtt.TLSParameters(cert_reqs=ssl.CERT_REQUIRED)
-    return aiomqtt.TLSParameters(
-        ca_certs=str(tls.ca_file) if tls.ca_file else None,
-        certfile=str(tls.cert_file) if tls.cert_file else None,
-        keyfile=str(tls.key_file) if tls.key_file else None,
-        cert_reqs=ssl.CERT_NONE if tls.insecure else ssl.CERT_REQUIRED,
-    )
+        return ctx
+    if tls.cert_file:
+        ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
+    if tls.insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx

@@ -19,11 +19,10 @@ import contextlib
 import logging
 import os
 import socket
-import ssl
 
 from gateway import mqtt_wire
-from gateway.config import MqttSettings, TlsSettings
-from gateway.mqtt_link import BACKOFF_MAX, BACKOFF_REFUSED_MAX, IO_TIMEOUT, backoff_delay, leaves_of
+from gateway.config import MqttSettings
+from gateway.mqtt_link import BACKOFF_MAX, BACKOFF_REFUSED_MAX, IO_TIMEOUT, backoff_delay, leaves_of, ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -178,23 +177,3 @@ class StateStream:
 
 class ConnectionRefusedByBroker(Exception):
     """CONNACK with a non-zero return code (bad password, not authorised …): retried slowly."""
-
-
-def ssl_context(tls: bool | TlsSettings) -> ssl.SSLContext | None:
-    """As the main link's TLS (gateway.mqtt_link.tls_parameters): the system's CAs, or our own CA and a client
-    certificate; `insecure` accepts any certificate."""
-    if tls is False:
-        return None
-    ctx = ssl.create_default_context(cafile=str(tls.ca_file) if isinstance(tls, TlsSettings) and tls.ca_file
-                                     else None)
-    # Python 3.13 makes the default context X.509-strict (it refuses, e.g., a CA without an authority key
-    # identifier); paho's context on the main connection is not, and both must accept the same brokers.
-    ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
-    if tls is True:
-        return ctx
-    if tls.cert_file:
-        ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
-    if tls.insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
