@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import select
 import socket
 import ssl
+import sys
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -73,6 +75,9 @@ class _Stopped(Exception):
 
 
 class MqttLink:
+    _paho: mqtt.Client | None
+    _inflight: deque[mqtt.MQTTMessageInfo]
+
     def __init__(self, mqtt: MqttSettings, host: str, port: int, protocol: str, will: Outgoing,
                  outbox: Outbox | None = None, stream: StateStream | None = None) -> None:
         """`stream`: a fleet's state connection; the periodic messages (`Outgoing.periodic`) then go there."""
@@ -87,6 +92,14 @@ class MqttLink:
         self._stop = asyncio.Event()
         self._unanswered = 0  # messages received in this session whose answers are not queued yet
         self.stream = stream
+        self._paho = None  # while a session's sender runs
+        self._inflight = deque()  # handed to paho, oldest first
+        self._backlog: deque[Incoming] = deque()  # received while an earlier message's answer waits
+        self._answering: asyncio.Task[None] | None = None  # the answer that had to wait (a wire source)
+        self._handler_failed: asyncio.Future[None] | None = None
+        self._holding = True
+        self._next_message: Callable[[], None] = lambda: None
+        self._incoming: select.poll | None = None  # the session's socket, to see a request before it is read
 
     def stop(self) -> None:
         """Ask `run` to say goodbye and return."""
@@ -164,17 +177,22 @@ class MqttLink:
         lost connection), and `_operate` (subscribe, announce, the user's tasks, incoming messages)."""
         self._client = client
         self._unanswered = 0  # a lost session's inbox is gone with it
+        self._backlog.clear()
+        self._handler_failed = asyncio.get_running_loop().create_future()
         no_delay(client)
         bounded_reads(client)
         watched_writes(client)
-        inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+        self._holding = True  # messages that come with the subscriptions (retained ones) wait for the announcements
+        self._take_messages(client, user.handle)
+        self._incoming = watched_reads(client)
         task = asyncio.current_task()
         assert task is not None
         cancelling = task.cancelling()
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._receive(client, inbox))
-                tg.create_task(self._operate(client, inbox, tg, user))
+                tg.create_task(self._receive(client))
+                tg.create_task(self._watch_answers())
+                tg.create_task(self._operate(client, tg, user))
         except BaseExceptionGroup as group:
             # A TaskGroup whose child fails while the parent already waits in __aexit__ cancels the parent
             # and never takes the request back (Python 3.11). Python 3.11.2's asyncio.timeout then ends in
@@ -186,9 +204,10 @@ class MqttLink:
             # an exception raised inside `except*` leaves wrapped in a new ExceptionGroup, which `run`'s
             # `except aiomqtt.MqttError` then misses and the gateway dies on a broker restart.
             raise_session_end(group)
+        finally:
+            self._incoming = None
 
-    async def _operate(self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message],
-                       tg: asyncio.TaskGroup, user: LinkUser) -> None:
+    async def _operate(self, client: aiomqtt.Client, tg: asyncio.TaskGroup, user: LinkUser) -> None:
         refused = []
         for topic in user.subscriptions():
             if not granted(await client.subscribe(topic, qos=1)):
@@ -202,7 +221,8 @@ class MqttLink:
         tg.create_task(self._flush(client))
         tg.create_task(self._write_behind())
         self.connected.set()
-        tg.create_task(self._handle_incoming(inbox, user.handle))
+        self._holding = False
+        self._next_message()
         await self._stop.wait()
         await self._say_goodbye(user.goodbye())
         raise _Stopped
@@ -230,9 +250,9 @@ class MqttLink:
             log.warning("could not say goodbye to the broker: timeout")
 
     def answering(self) -> bool:
-        """Whether a message was received and its answer is not yet handed to paho: work that can wait (a fleet's
-        publication round) gives way at once instead of at the end of its slice."""
-        return self._unanswered > 0 or self.outbox.urgent_waiting
+        """Whether a message is waiting to be read, or was received and its answer is not yet handed to paho: work
+        that can wait (a fleet's publication round) gives way at once instead of at the end of its slice."""
+        return self._unanswered > 0 or self.outbox.urgent_waiting or bool(self._incoming and self._incoming.poll(0))
 
     def queue(self, msgs: list[Outgoing], urgent: bool = False) -> None:
         """Everything goes out through the outbox, in order (`urgent`: answers and events, ahead of the waiting
@@ -261,7 +281,9 @@ class MqttLink:
             self.outbox.poke()
 
         paho.on_publish = on_publish
-        inflight: deque[mqtt.MQTTMessageInfo] = deque()
+        inflight = self._inflight
+        inflight.clear()
+        self._paho = paho
         try:
             while True:
                 while inflight and inflight[0].is_published():
@@ -294,9 +316,24 @@ class MqttLink:
                 except TimeoutError:
                     raise aiomqtt.MqttError(f"no acknowledgement from the broker within {IO_TIMEOUT:g} s") from None
         finally:
+            self._paho = None
             paho.on_publish = chained
             self.outbox.connection_lost(was_in_flight=bool(inflight))
+            inflight.clear()
             self.outbox.in_flight = 0
+
+    def _send_urgent(self) -> None:
+        """Hand the waiting answers and events to paho and write them now, in this pass of the event loop, as the
+        sender would in its next: on a busy loop (a fleet's publication round) every pass costs a slice."""
+        paho, inflight = self._paho, self._inflight
+        if paho is None or not self.outbox.urgent_waiting:
+            return
+        handed = len(inflight)
+        while self.outbox.urgent_waiting and (msg := self.outbox.take(len(inflight))):
+            inflight.append(self._publish(paho, msg))
+        self.outbox.in_flight = len(inflight)
+        if len(inflight) > handed:
+            write_now(paho)
 
     def _publish(self, paho: mqtt.Client, msg: Outgoing) -> mqtt.MQTTMessageInfo:
         props = None
@@ -314,26 +351,105 @@ class MqttLink:
             await asyncio.sleep(WRITE_BEHIND_S)
             self.outbox.write_behind()
 
-    async def _receive(self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message]) -> None:
-        """Only reads: aiomqtt reports a lost connection through this iterator, so it must never
-        wait behind a handler."""
-        async for message in client.messages:
-            self._unanswered += 1
-            inbox.put_nowait(message)
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        """Only waits: aiomqtt reports a lost connection through its message iterator (the messages themselves are
+        taken from paho by `_take_messages`)."""
+        async for _ in client.messages:
+            pass
 
-    async def _handle_incoming(self, inbox: asyncio.Queue[aiomqtt.Message],
-                               handle: Callable[[Incoming], Awaitable[list[Outgoing]]]) -> None:
-        while True:
-            message = await inbox.get()
-            payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
-            props = message.properties
-            response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
-            correlation = getattr(props, "CorrelationData", None) if props is not None else None
-            incoming = Incoming(str(message.topic), bytes(payload), message.retain, response_topic, correlation)
+    async def _watch_answers(self) -> None:
+        """A fault in a handler ends the session (logged, and a new one made), as any fault of ours; an answer still
+        waiting when the session ends is dropped with it."""
+        assert self._handler_failed is not None
+        try:
+            await self._handler_failed
+        finally:
+            if self._answering is not None:
+                self._answering.cancel()
+                self._answering = None
+
+    def _take_messages(self, client: aiomqtt.Client,
+                       handle: Callable[[Incoming], Awaitable[list[Outgoing]]]) -> None:
+        """Each message is handled from the pass of the event loop in which paho decoded it, and its answer written
+        as soon as it is queued: a request costs two passes of a busy loop (a fleet's publication round gives way
+        between them) instead of the five it took through aiomqtt's queue, an inbox and the sender, each a task
+        waking the next. Messages are handled one at a time, in order: one that arrives while an answer waits (a
+        wire source) is kept until that answer is queued."""
+        failed = self._handler_failed
+        assert failed is not None
+        loop = asyncio.get_running_loop()
+
+        async def answer(incoming: Incoming) -> None:
             try:
                 self.queue(await handle(incoming), urgent=True)
             finally:
                 self._unanswered -= 1
+            self._send_urgent()
+
+        def fail(exc: BaseException) -> None:  # see _watch_answers
+            if not failed.done():
+                failed.set_exception(exc)
+
+        def next_message() -> None:
+            while self._backlog and self._answering is None and not self._holding and not failed.done():
+                task = start_now(answer(self._backlog.popleft()), loop)
+                if not task.done():
+                    self._answering = task
+                    task.add_done_callback(finished)
+                elif not task.cancelled() and (exc := task.exception()) is not None:
+                    fail(exc)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            self._answering = None
+            if task.cancelled():
+                return
+            if (exc := task.exception()) is not None:
+                fail(exc)
+                return
+            next_message()
+
+        def on_message(_client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+            props = getattr(message, "properties", None)
+            payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+            self._unanswered += 1
+            self._backlog.append(Incoming(message.topic, bytes(payload), bool(message.retain),
+                                          getattr(props, "ResponseTopic", None) if props is not None else None,
+                                          getattr(props, "CorrelationData", None) if props is not None else None))
+            next_message()
+
+        client._client.on_message = on_message
+        self._next_message = next_message
+
+
+if sys.version_info >= (3, 12):
+    def start_now(coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
+        """A task whose first step runs now, not in the next pass of the event loop (an eager task)."""
+        if asyncio.current_task(loop) is not None:
+            return loop.create_task(coro)
+        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+else:
+    class _EagerTask(asyncio.tasks._PyTask):  # type: ignore[name-defined,misc]
+        """Python 3.11 has no eager tasks: the plain Python Task, whose first step, scheduled by its constructor,
+        is run at once instead (and the scheduled one skipped). Every later step is the Task's own."""
+
+        def __init__(self, coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> None:
+            self._skip = True
+            super().__init__(coro, loop=loop)
+            self._context.run(asyncio.tasks._PyTask._Task__step, self)  # type: ignore[attr-defined]
+
+        def _Task__step(self, exc: BaseException | None = None) -> None:
+            # The constructor's scheduled first step ran in the constructor; it comes before any later step, as
+            # the loop runs callbacks in the order they were scheduled.
+            if self._skip:
+                self._skip = False
+                return
+            asyncio.tasks._PyTask._Task__step(self, exc)  # type: ignore[attr-defined]
+
+    def start_now(coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
+        """A task whose first step runs now, not in the next pass of the event loop (an eager task)."""
+        if asyncio.current_task(loop) is not None:
+            return loop.create_task(coro)
+        return _EagerTask(coro, loop)
 
 
 def backoff_delay(attempt: int, cap: float) -> float:
@@ -420,6 +536,16 @@ def watched_writes(client: aiomqtt.Client) -> None:
 
     paho.on_socket_register_write = register
     paho.on_socket_close = close
+
+
+def watched_reads(client: aiomqtt.Client) -> select.poll | None:
+    """A poll of the connection's socket: `poll(0)` says whether the broker sent something not yet read."""
+    sock = client._client.socket()
+    if not isinstance(sock, socket.socket):
+        return None
+    watch = select.poll()
+    watch.register(sock.fileno(), select.POLLIN)
+    return watch
 
 
 def bounded_reads(client: aiomqtt.Client) -> None:

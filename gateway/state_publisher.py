@@ -46,7 +46,8 @@ class StatePublisher:
     def __init__(self, topics: Topics, sources: dict[str, Source], interval: float,
                  discovery: DiscoveryLifecycle, send: Callable[[list[Outgoing], bool], None],
                  state_qos: int = 1, answering: Callable[[], bool] = lambda: False) -> None:
-        """`answering`: whether a request is being answered (the round then gives way after each meter)."""
+        """`answering`: whether a request waits to be read or is being answered (the round then gives way after each
+        meter)."""
         self.topics = topics
         self.state_qos = state_qos
         self._answering = answering
@@ -109,7 +110,7 @@ class StatePublisher:
             # An in-process meter never makes the loop wait: without a pause, a round of thousands of meters
             # would hold the loop for seconds, and the sender (and the acknowledgements it waits for, and the
             # requests) would run only between rounds. So the round gives way every SLICE, and after every meter
-            # while a request is being answered (an answer takes the loop a few passes).
+            # while a request waits to be read or is being answered.
             pause = loop.time() + SLICE
             answering = self._answering
             for mid in self.sources:
