@@ -34,6 +34,8 @@ class Peak:
     time: int | None = None  # end of the period that set it (UTC s)
 
 
+NO_PEAK = Peak()  # a register with no peak yet (frozen: one is enough; `peak` is read every second per meter)
+
 class Demand:
     def __init__(self, period_s: int, pth_w: float = 0.0) -> None:
         if period_s not in (300, 900, 1800, 3600):
@@ -83,11 +85,11 @@ class Demand:
             self.daily_min = Peak(p, t)
 
     def _raise(self, key: str, value: float, t: int) -> None:
-        if value > self.peaks.get(key, Peak()).value:
+        if value > self.peaks.get(key, NO_PEAK).value:
             self.peaks[key] = Peak(value, t)
 
     def peak(self, key: str) -> Peak:
-        return self.peaks.get(key, Peak())
+        return self.peaks.get(key, NO_PEAK)
 
     def debiting_stop(self) -> None:
         """At a debiting stop each peak is added to its accumulated register (the snapshot follows,
