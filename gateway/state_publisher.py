@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from gateway.api import ActiveAlarm, AlarmEventPayload, AlarmsPayload, Availability, BreakerPayload
 from gateway.discovery_lifecycle import DiscoveryLifecycle
 from gateway.outbox import Outgoing
-from gateway.sources.base import BreakerStatus, MeterInfo, RawFrame, Readings, Source, SourceError, SourceEvent
+from gateway.sources.base import BreakerStatus, RawFrame, Readings, Source, SourceError, SourceEvent
 from gateway.topics import Topics
 from omnipower.registers import TOTAL_KEYS
 
@@ -57,9 +57,9 @@ class StatePublisher:
         self.discovery = discovery
         self._send = send
         self._published_totals: dict[str, dict[str, float]] = {mid: {} for mid in sources}
-        # Per meter: its info and number of readings, and a getter of the totals in `_published_totals`' order, as
-        # the last `guard_each` found them (see _guard_totals).
-        self._guarded: dict[str, tuple[MeterInfo, int, Callable[[Readings], tuple[Any, ...]]]] = {}
+        # Per meter: the keys of its readings and a getter of its totals in `_published_totals`' order, as the last
+        # `guard_each` found them (see _guard_totals).
+        self._guarded: dict[str, tuple[frozenset[str], Callable[[Readings], tuple[Any, ...]]]] = {}
         self._availability: dict[str, str] = {}
         self._soon: asyncio.Queue[str] = asyncio.Queue()
 
@@ -167,21 +167,24 @@ class StatePublisher:
         """A total_increasing register never goes backwards on MQTT, whatever a source says: such a value is
         replaced by the last published one. Whether any was.
 
-        The common case first (a fleet guards thousands of states a second): the same totals as last time, none
-        smaller; `guard_each` is the plain form, and decides whenever this one cannot."""
+        The common case first (a fleet guards thousands of states a second): the same registers as last time, and
+        the same totals, each a number none smaller; `guard_each` is the plain form, and decides whenever this one
+        cannot."""
         last = self._published_totals[meter_id]
         known = self._guarded.get(meter_id)
-        info = self.sources[meter_id].info  # replaced when the meter's registers change
-        if known is not None and known[0] is info and known[1] == len(readings):
+        if known is not None and readings.keys() == known[0]:
             try:
-                values = known[2](readings)
+                values = known[1](readings)
                 if all(map(ge, values, last.values())):
                     last.update(zip(last, map(float, values), strict=True))
                     return False
-            except (KeyError, TypeError):  # a total gone, or not a number: register by register
+            except TypeError:  # not a number: register by register
                 pass
         changed = self.guard_each(meter_id, readings)
-        self._guarded[meter_id] = (info, len(readings), _getter(tuple(last)))
+        if last.keys() == TOTAL_KEYS.intersection(readings):  # each total here, a number: the next may go fast
+            self._guarded[meter_id] = (frozenset(readings), _getter(tuple(last)))
+        else:
+            self._guarded.pop(meter_id, None)
         return changed
 
     def guard_each(self, meter_id: str, readings: Readings) -> bool:
