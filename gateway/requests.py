@@ -152,23 +152,24 @@ class RequestHandler:
         if stray := sorted(set(doc) & set(LOG_FIELDS[1:])):
             return Response(transaction=txn, status="error",
                             error=f"{stray[0]}: only with a log request (add \"log\": NAME)"), []
-        try:
-            readings = await call(self.sources[meter_id].read())
-        except (SourceError, TimeoutError) as exc:
-            return Response(transaction=txn, status="error", error=f"registers: meter does not answer ({exc})"), []
         wanted = doc.get("registers")
-        if wanted is None:
-            return Response(transaction=txn, status="ok", data={"registers": readings}), []
-        if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
+        if wanted is not None and (not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted)):
             return Response(transaction=txn, status="error",
                             error="registers: expected a list of OBIS codes or keys"), []
+        source = self.sources[meter_id]
+        keys = None if wanted is None else [_register_key(name) for name in wanted]
+        try:
+            readings = await call(source.read() if keys is None else source.read_registers(keys))
+        except (SourceError, TimeoutError) as exc:
+            return Response(transaction=txn, status="error", error=f"registers: meter does not answer ({exc})"), []
+        if wanted is None or keys is None:
+            return Response(transaction=txn, status="ok", data={"registers": readings}), []
         out: dict[str, Any] = {}
-        for name in wanted:
-            reg = REGISTERS_BY_OBIS.get(name) or REGISTERS_BY_KEY.get(name)
-            if reg is None or reg.key not in readings:
+        for name, key in zip(wanted, keys, strict=True):
+            if key not in readings:
                 return Response(transaction=txn, status="error",
                                 error=f"registers: {name!r} is not a register of this meter"), []
-            out[name] = readings[reg.key]
+            out[name] = readings[key]
         return Response(transaction=txn, status="ok", data={"registers": out}), []
 
     async def _get_log(self, meter_id: str, txn: Any, doc: dict[str, Any]) -> Response:
@@ -182,6 +183,12 @@ class RequestHandler:
             return Response(transaction=txn, status="error", error=f"log: meter does not answer ({exc})")
         return Response(transaction=txn, status="ok",
                         data={"log": name, "total": total, "offset": offset, "entries": entries})
+
+
+def _register_key(name: str) -> str:
+    """The key of the register named by OBIS code or key; "" (which no meter has) for none."""
+    reg = REGISTERS_BY_OBIS.get(name) or REGISTERS_BY_KEY.get(name)
+    return reg.key if reg is not None else ""
 
 
 def parse_log_request(doc: dict[str, Any]) -> tuple[str, int | None, int | None, int, int]:

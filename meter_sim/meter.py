@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -695,6 +695,7 @@ class Meter:
             pulse_outputs=(outputs[0] is not None, outputs[1] is not None),
         )
         self._publish_plan = _publish_plan(self.registers)
+        self._plan_of = {entry[0]: entry for entry in self._publish_plan}
 
     # --- readings ----------------------------------------------------------------------------
     def base_values(self) -> dict[str, float | int | str | None]:
@@ -765,13 +766,18 @@ class Meter:
     def _iso(self, t: float | None) -> str | None:
         return None if t is None else self.rtc.iso(t)
 
-    def readings(self) -> dict[str, float | int | str | None]:
-        """The state the gateway publishes: `time` plus one key per register, in published units.
-        Every publication and request reads all of them, so the register table's conversions are looked up
-        once per register set (`_publish_plan`), not per value; `reference_readings` is the plain form."""
+    def readings(self, keys: Iterable[str] | None = None) -> dict[str, float | int | str | None]:
+        """The state the gateway publishes: `time` plus one key per register, in published units (with `keys`,
+        `time` and those of them the meter has). Every publication and request reads them, so the register table's
+        conversions are looked up once per register set (`_publish_plan`), not per value; `reference_readings`
+        is the plain form."""
         base = self.base_values()
         out: dict[str, float | int | str | None] = {"time": self.rtc.iso(self.t)}
-        for key, per_unit, decimals in self._publish_plan:
+        plan = self._publish_plan
+        if keys is not None:
+            of = self._plan_of
+            plan = tuple(of[key] for key in keys if key in of)
+        for key, per_unit, decimals in plan:
             value = base[key]
             out[key] = round(value / per_unit, decimals) + 0.0 if isinstance(value, float) else value
         hours = out.get("hour_counter")

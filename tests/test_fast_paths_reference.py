@@ -205,7 +205,7 @@ def test_the_reference_is_not_the_fast_path() -> None:
 def test_readings_equal_the_register_tables_own_conversion(type_number: str, extra: dict[str, Any]) -> None:
     """`Meter.readings` (conversions looked up once per register set) against `reference_readings` (each register's
     `publish`), every simulated minute for a day with PV and an EV: the same keys, types and values (by repr: -0.0
-    is not 0.0 on MQTT)."""
+    is not 0.0 on MQTT); and `readings(keys)` (a `get` of some registers) the same values for those keys."""
     settings = MeterSimSettings(type_number=type_number, seed=3, household={"pv_kwp": 6, "ev_charger_kw": 11},
                                 **extra)
     meter = Meter("ref", settings, SteppedClock(T0))
@@ -213,6 +213,12 @@ def test_readings_equal_the_register_tables_own_conversion(type_number: str, ext
         meter.advance_to(T0 + 60 * minute)
         fast, plain = meter.readings(), meter.reference_readings()
         assert [(k, type(v), repr(v)) for k, v in fast.items()] == [(k, type(v), repr(v)) for k, v in plain.items()]
+        some = [key for n, key in enumerate(plain) if (n * 7 + minute) % 5 == 0 and key != "time"]
+        some.append("no_such_register")
+        chosen = meter.readings(some)
+        assert [(k, type(v), repr(v)) for k, v in chosen.items()] == [
+            (k, type(plain[k]), repr(plain[k])) for k in ["time", *some] if k in plain]
     meter.metrology.energy[0] = -1e-12  # rounds to -0.0: both must publish 0.0
     fast, plain = meter.readings(), meter.reference_readings()
     assert repr(fast["a_plus"]) == repr(plain["a_plus"]) == "0.0"
+    assert repr(meter.readings(["a_plus"])["a_plus"]) == "0.0"

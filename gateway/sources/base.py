@@ -88,6 +88,12 @@ class Source(ABC):
     async def read(self) -> Readings:
         """The current readings: `time` plus one key per register (and `tariff_control`)."""
 
+    async def read_registers(self, keys: list[str]) -> Readings:
+        """`time` and those of the registers `keys` the meter has (a `get` of a few registers): `read()`'s, unless
+        the source can read just those."""
+        readings = await self.read()
+        return {key: readings[key] for key in ["time", *keys] if key in readings}
+
     async def state(self) -> tuple[Readings, bytes | None]:
         """For the `state` topic: the readings and, where the source renders it faster itself, their JSON. With
         a JSON, the readings need only hold the time, the total registers and the console line's values (see

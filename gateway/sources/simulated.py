@@ -162,6 +162,11 @@ class SimulatedSource(Source):
         readings["tariff_control"] = self._tariff_control()
         return readings
 
+    async def read_registers(self, keys: list[str]) -> Readings:
+        self._advance()
+        self._unsaved = True
+        return self.meter.readings(keys)
+
     async def state(self) -> tuple[Readings, bytes | None]:
         """The state JSON written straight from the model (gateway/state_json.py), unless the display needs this
         second's readings anyway."""
