@@ -13,10 +13,12 @@ import functools
 import json
 import math
 import re
+from array import array
 from collections.abc import Callable, Mapping
 from itertools import compress, repeat
 from math import isfinite
 from operator import add, itemgetter, ne, truediv
+from sys import intern
 from typing import Any
 
 from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS, Register
@@ -40,10 +42,12 @@ class LastState:
     __slots__ = ("compiled", "parts", "summed", "values")
 
     def __init__(self) -> None:
+        # Kept for each of a fleet's thousands of meters, so as small as it can be: arrays, not lists of floats,
+        # and texts interned (a register at zero has the same text in every meter).
         self.compiled: object = None  # the template the parts were made for
-        self.values: list[float] = []
-        self.parts: list[str] = []
-        self.summed: dict[str, Value] = {}  # the summary's floats, rounded
+        self.values = array("d")  # the scaled floats
+        self.parts: list[str] = []  # part 0 the time, then each register's `,"key":value`
+        self.summed = array("d")  # the summary's floats, rounded, in `StateJson._summed_floats` order
 
 
 @functools.cache
@@ -80,9 +84,9 @@ class StateJson:
         self._compiled: dict[tuple[type, ...], tuple[Any, ...]] = {}
         self._current: tuple[Any, ...] = ()
         self._strings: dict[str, str] = {}
-        # For LastState: per float (in `_floats` order) its part's index, prefix and format; per other register its
-        # part's index and plan entry. Part 0 is the time.
-        self._float_parts: tuple[tuple[int, str, str, str | None], ...] = ()
+        # For LastState: per float (in `_floats` order) its part's index, prefix, format and place among the summary's
+        # floats (-1: not one); per other register its part's index and plan entry. Part 0 is the time.
+        self._float_parts: tuple[tuple[int, str, str, int], ...] = ()
         self._other_parts: tuple[tuple[int, tuple[str, str, float, str, int, bool]], ...] = ()
         # The summary's floats: keys, decimals and where they are among the scaled floats; its other registers.
         self._summed_floats: tuple[str, ...] = ()
@@ -122,9 +126,9 @@ class StateJson:
         self._get_summed = _getter(tuple(floats.index(key) for key in self._summed_floats))
         self._summed_others = tuple(key for key, _, scaled_float in self._summed if not scaled_float)
         part_of = {plan[1]: n for n, plan in enumerate(self._plan, start=1)}
-        summed_keys = {key for key, _, _ in self._summary}
+        summed_at = {key: n for n, key in enumerate(self._summed_floats)}
         self._float_parts = tuple((part_of[key], self._plan[part_of[key] - 1][0], self._plan[part_of[key] - 1][3],
-                                   key if key in summed_keys else None) for key in floats)
+                                   summed_at.get(key, -1)) for key in floats)
         self._other_parts = tuple((part_of[plan[1]], plan) for plan in self._others)
         self._types = types
         self._current = self._compiled[types] = (
@@ -154,7 +158,7 @@ class StateJson:
         summary: dict[str, Value] = {"time": time}
         if last is not None:
             payload = self.render_changed(last, scaled, time, base, extra)
-            summary.update(last.summed)
+            summary.update(zip(self._summed_floats, last.summed, strict=True))
         else:
             summary.update(zip(self._summed_floats, map(add, map(round, self._get_summed(scaled),
                                                                  self._summed_decimals), repeat(0.0)), strict=True))
@@ -182,19 +186,19 @@ class StateJson:
         gives the same text), the others are formatted; the registers of other types and the time every time."""
         if last.compiled is not self._current:
             last.compiled = self._current
-            last.values = [math.nan] * len(scaled)  # nan equals nothing: every float is formatted
+            last.values = array("d", [math.nan]) * len(scaled)  # nan equals nothing: every float is formatted
             last.parts = [""] * (len(self._plan) + 1)
-            last.summed = {}
+            last.summed = array("d", [0.0]) * len(self._summed_floats)
         parts, float_parts, summed = last.parts, self._float_parts, last.summed
         for i in compress(range(len(scaled)), map(ne, scaled, last.values)):
-            at, prefix, spec, summed_key = float_parts[i]
+            at, prefix, spec, summed_at = float_parts[i]
             text = spec % scaled[i]
             if text[:2] == "-0" and not text.strip("-0."):
                 text = text[1:]  # the plain path publishes round(x) + 0.0: never -0.0
-            parts[at] = prefix + text
-            if summed_key is not None:  # the text is the decimal round(x, N) stands for: the same float
-                summed[summed_key] = float(text)
-        last.values = scaled
+            parts[at] = intern(prefix + text)
+            if summed_at >= 0:  # the text is the decimal round(x, N) stands for: the same float
+                summed[summed_at] = float(text)
+        last.values = array("d", scaled)
         parts[0] = '{"time":' + self._text(time)
         for at, (prefix, key, per_unit, _, decimals, whole) in self._other_parts:
             value = base[key]
