@@ -7,7 +7,9 @@ breaker commands, a tariff override, PV and an EV)."""
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import random
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -26,6 +28,7 @@ from meter_sim.meter import Meter
 from meter_sim.recurrence import first_order
 from meter_sim.scenario import Scenario, run
 from meter_sim.warp import WarpStats, warp_to
+from meter_sim.warp_chunk import _BLOCK_S, _WH, Chunk
 
 # 12:00 UTC on Saturday 28 March 2026: the EU summer time starts the next night, the debiting stop of 1 April
 # (00:00 standard time) follows three days later.
@@ -161,6 +164,71 @@ def test_chunks_that_stop_inside_a_block() -> None:
     warp_to(warped, START + 86400 + 7 * 3600, stats)
     _assert_same_meter(exact, warped)
     assert stats.stopped_early > 20 and stats.fast_s > 0.3 * 86400
+
+
+def test_a_chunk_that_stops_at_an_s0_pulse_inside_a_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An S0 feed whose pulses due come within rounding of a whole pulse stops the chunk, the exact step taking that
+    feed: arranged through the S0 remainder, at a feed inside the chunk's second block, 70 s after a mean window's
+    start. The chunk then takes the voltages' extremes of that block per minute, or the open mean window would hold
+    those of seconds it did not commit. That shows only until the exact steps have added the same seconds: the
+    meter is compared right after the chunk (and the exact minute after it), and at the end."""
+    settings = MeterSimSettings(seed=3, household={"pv_kwp": 0.0})  # A+ fed at every feed
+    t1 = START - START % 60 + 60  # the first chunk starts here and runs to `until` (before midnight)
+    until = t1 + 5 * 3600 + 17
+    probe = Meter("x", settings, SteppedClock(START))
+    probe.advance_to(t1)
+    assert probe.s0 is not None  # the default type number has an S0 output (X13 = 1)
+    chunk = Chunk(probe, until - until % 60)
+    chunk._minute_inputs()
+    chunk._household()
+    chunk._grid()
+    chunk._tariffs()
+    assert chunk._seconds() == chunk.n == 5 * 3600 and chunk.pq_minutes  # no other stop; windows on minutes
+    # Pulses fed up to each feed (as Chunk._s0_flags); the one to stop at: 70 s after a mean window's start
+    per_feed = chunk.feed_wh * _WH
+    per_feed[0] += probe._s0_wh
+    fed = np.cumsum(per_feed * probe.s0.imp_per_kwh / 1000.0)
+    start = int(chunk.window_ends[chunk.window_ends > _BLOCK_S + 1800][0])
+    stop = start + 70
+    j = stop // 10
+    assert fed[j] > fed[j - 1] and _BLOCK_S < stop < 2 * _BLOCK_S - 600
+    # A tenth of a nano-pulse past a whole pulse at that feed: near enough to stop the chunk (1e-9), far beyond the
+    # rounding of either engine's sums (~1e-12 here), so both count that pulse at that feed
+    remainder = Fraction(math.ceil(fed[j])) - Fraction(float(fed[j])) + Fraction(1, 10**10)
+    assert 0 < remainder < 1
+    flags: list[tuple[int, int | None]] = []
+    extremes: list[tuple[int, int, int, bool]] = []
+    s0_flags, minute_extremes = Chunk._s0_flags, Chunk._minute_extremes
+
+    def record_flags(self: Chunk) -> int | None:
+        out = s0_flags(self)
+        flags.append((self.t0, out))
+        return out
+
+    def record_extremes(self: Chunk, a: int, b: int, u: Any = None) -> None:
+        extremes.append((self.t0, a, b, u is None))
+        minute_extremes(self, a, b, u)
+
+    monkeypatch.setattr(Chunk, "_s0_flags", record_flags)
+    monkeypatch.setattr(Chunk, "_minute_extremes", record_extremes)
+    exact, warped = _pair(settings)
+    snapshots: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+    for m in (exact, warped):
+        m.advance_to(t1)
+        assert m.s0 is not None
+        m.s0._remainder = remainder
+    stats = WarpStats()
+    warp_to(warped, until, stats, on_chunk=lambda m: snapshots.append(
+        (m.t, copy.deepcopy(m.to_state()), copy.deepcopy(m.logs_state()))))
+    assert flags[0] == (t1, stop) and stats.stopped_early >= 1  # the S0 feed stopped the first chunk …
+    assert (t1, _BLOCK_S, 2 * _BLOCK_S, True) in extremes  # … which took its block's extremes per minute
+    t, state, logs = snapshots[0]
+    assert t == t1 + stop - stop % 60 + 60  # committed to the minute before, then stepped through its minute
+    exact.advance_to(t)
+    _same(exact.to_state(), state, "state")
+    _same(exact.logs_state(), logs, "logs")
+    exact.advance_to(until)
+    _assert_same_meter(exact, warped)
 
 
 @pytest.mark.parametrize("pq", [{"u_low_mean": 227.7}, {"u_high_mean": 232.3, "window_s": 90}])
