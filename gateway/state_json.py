@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
-from array import array
-from collections.abc import Callable, Mapping
-from itertools import compress, repeat
+from collections.abc import Mapping
 from math import isfinite
-from operator import add, itemgetter, ne, truediv
-from sys import intern
+from operator import itemgetter, truediv
 from typing import Any
 
 from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS, Register
@@ -31,23 +27,6 @@ Value = float | int | str | None
 _HOUR_SPEC = REGISTERS_BY_KEY["hour_counter"].kind.spec
 # A number that formatted as minus zero ("-0.000", "-0.0"), where it ends: after a key, before the next.
 _NEGATIVE_ZERO = re.compile(r"(?<=:)-(?=0(?:\.0+)?[,}])")
-
-
-class LastState:
-    """One meter's last state, kept by its source between publications: its scaled floats and the JSON text of
-    each register. About a third of a meter's floats change from one second to the next (the rest: energies below
-    their resolution, peaks, means, counters), and formatting the floats is most of a state's cost: only the
-    changed ones are formatted again (`StateJson.render_state`)."""
-
-    __slots__ = ("compiled", "parts", "summed", "values")
-
-    def __init__(self) -> None:
-        # Kept for each of a fleet's thousands of meters, so as small as it can be: arrays, not lists of floats,
-        # and texts interned (a register at zero has the same text in every meter).
-        self.compiled: object = None  # the template the parts were made for
-        self.values = array("d")  # the scaled floats
-        self.parts: list[str] = []  # part 0 the time, then each register's `,"key":value`
-        self.summed = array("d")  # the summary's floats, rounded, in `StateJson._summed_floats` order
 
 
 @functools.cache
@@ -82,27 +61,15 @@ class StateJson:
         self._others: tuple[tuple[str, str, float, str, int, bool], ...] = ()
         self._summed: tuple[tuple[str, int, bool], ...] = ()
         self._compiled: dict[tuple[type, ...], tuple[Any, ...]] = {}
-        self._current: tuple[Any, ...] = ()
         self._strings: dict[str, str] = {}
-        # For LastState: per float (in `_floats` order) its part's index, prefix, format and place among the summary's
-        # floats (-1: not one); per other register its part's index and plan entry. Part 0 is the time.
-        self._float_parts: tuple[tuple[int, str, str, int], ...] = ()
-        self._other_parts: tuple[tuple[int, tuple[str, str, float, str, int, bool]], ...] = ()
-        # The summary's floats: keys, decimals and where they are among the scaled floats; its other registers.
-        self._summed_floats: tuple[str, ...] = ()
-        self._summed_decimals: tuple[int, ...] = ()
-        self._get_summed: Callable[[list[float]], tuple[float, ...]] = _getter(())
-        self._summed_others: tuple[str, ...] = ()
 
     def _compile(self, types: tuple[type, ...]) -> None:
         """The template for this combination of value types (floats formatted in it, the rest as text); kept, as
         the meters sharing this renderer alternate between a few (a peak's time is None until the first peak)."""
         known = self._compiled.get(types)
         if known is not None:
-            (self._template, self._floats, self._units, self._get_floats, self._others, self._summed,
-             self._float_parts, self._other_parts, self._summed_floats, self._summed_decimals, self._get_summed,
-             self._summed_others) = known
-            self._current, self._types = known, types
+            self._template, self._floats, self._units, self._get_floats, self._others, self._summed = known
+            self._types = types
             return
         parts = ['{"time":%(time)s']
         floats, units, others = [], [], []
@@ -120,31 +87,18 @@ class StateJson:
         self._others = tuple(p for p in self._plan if p[1] in set(others))
         # The summary's registers: (key, decimals, whether the template has it as a scaled float).
         self._summed = tuple((key, decimals, key in floats) for key, _, decimals in self._summary)
-        summed_floats = [(key, decimals) for key, decimals, scaled_float in self._summed if scaled_float]
-        self._summed_floats = tuple(key for key, _ in summed_floats)
-        self._summed_decimals = tuple(decimals for _, decimals in summed_floats)
-        self._get_summed = _getter(tuple(floats.index(key) for key in self._summed_floats))
-        self._summed_others = tuple(key for key, _, scaled_float in self._summed if not scaled_float)
-        part_of = {plan[1]: n for n, plan in enumerate(self._plan, start=1)}
-        summed_at = {key: n for n, key in enumerate(self._summed_floats)}
-        self._float_parts = tuple((part_of[key], self._plan[part_of[key] - 1][0], self._plan[part_of[key] - 1][3],
-                                   summed_at.get(key, -1)) for key in floats)
-        self._other_parts = tuple((part_of[plan[1]], plan) for plan in self._others)
         self._types = types
-        self._current = self._compiled[types] = (
-            self._template, self._floats, self._units, self._get_floats, self._others, self._summed,
-            self._float_parts, self._other_parts, self._summed_floats, self._summed_decimals, self._get_summed,
-            self._summed_others)
+        self._compiled[types] = (self._template, self._floats, self._units, self._get_floats, self._others,
+                                 self._summed)
 
     def render(self, time: str, base: Mapping[str, Value], extra: Mapping[str, Value]) -> bytes:
         """`{"time": …, <each register>…, <extra>…}` as `json.dumps(readings, separators=(",", ":"))` would give
         it (up to the spelling of numbers), from the model's unrounded base values."""
         return self.render_state(time, base, extra)[0]
 
-    def render_state(self, time: str, base: Mapping[str, Value], extra: Mapping[str, Value],
-                     last: LastState | None = None) -> tuple[bytes, dict[str, Value]]:
-        """`render` and `summary` together (the summary's floats are taken from the scaled values); with `last`,
-        the meter's previous state, only the floats that changed since are formatted (`render_changed`)."""
+    def render_state(self, time: str, base: Mapping[str, Value],
+                     extra: Mapping[str, Value]) -> tuple[bytes, dict[str, Value]]:
+        """`render` and `summary` together (the summary's floats are taken from the scaled values)."""
         types = tuple(map(type, self._get_all(base)))
         if types != self._types:
             self._compile(types)
@@ -152,23 +106,16 @@ class StateJson:
             return self.render_each(time, base, extra), self.summary(time, base)
         scaled = list(map(float, map(truediv, self._get_floats(base), self._units)))  # numpy's floats too
         if not isfinite(sum(scaled)):  # an inf or a nan somewhere: json's own spelling, register by register
-            if last is not None:
-                last.compiled = None
             return self.render_each(time, base, extra), self.summary(time, base)
+        values: dict[str, Value] = dict(zip(self._floats, scaled, strict=True))
         summary: dict[str, Value] = {"time": time}
-        if last is not None:
-            payload = self.render_changed(last, scaled, time, base, extra)
-            summary.update(zip(self._summed_floats, last.summed, strict=True))
-        else:
-            summary.update(zip(self._summed_floats, map(add, map(round, self._get_summed(scaled),
-                                                                 self._summed_decimals), repeat(0.0)), strict=True))
-        for key in self._summed_others:
-            summary[key] = base[key]
+        for key, decimals, scaled_float in self._summed:
+            if scaled_float:
+                summary[key] = round(values[key], decimals) + 0.0  # type: ignore[arg-type]
+            else:
+                summary[key] = base[key]
         if isinstance(hours := base.get("hour_counter"), float):
             summary["hour_counter"] = int(self._hours(hours))
-        if last is not None:
-            return payload, summary
-        values: dict[str, Value] = dict(zip(self._floats, scaled, strict=True))
         values["time"] = self._text(time)
         for _, key, per_unit, _, decimals, whole in self._others:
             value = base[key]
@@ -179,33 +126,6 @@ class StateJson:
             text = _NEGATIVE_ZERO.sub("", text)  # the plain path publishes round(x) + 0.0: never -0.0
         tail = "".join(f",{json.dumps(k)}:{self._text(v)}" for k, v in extra.items())
         return (text + tail + "}").encode(), summary
-
-    def render_changed(self, last: LastState, scaled: list[float], time: str, base: Mapping[str, Value],
-                       extra: Mapping[str, Value]) -> bytes:
-        """The template's text, as parts: the floats that equal the last state's keep their text (the same float
-        gives the same text), the others are formatted; the registers of other types and the time every time."""
-        if last.compiled is not self._current:
-            last.compiled = self._current
-            last.values = array("d", [math.nan]) * len(scaled)  # nan equals nothing: every float is formatted
-            last.parts = [""] * (len(self._plan) + 1)
-            last.summed = array("d", [0.0]) * len(self._summed_floats)
-        parts, float_parts, summed = last.parts, self._float_parts, last.summed
-        for i in compress(range(len(scaled)), map(ne, scaled, last.values)):
-            at, prefix, spec, summed_at = float_parts[i]
-            text = spec % scaled[i]
-            if text[:2] == "-0" and not text.strip("-0."):
-                text = text[1:]  # the plain path publishes round(x) + 0.0: never -0.0
-            parts[at] = intern(prefix + text)
-            if summed_at >= 0:  # the text is the decimal round(x, N) stands for: the same float
-                summed[summed_at] = float(text)
-        last.values = array("d", scaled)
-        parts[0] = '{"time":' + self._text(time)
-        for at, (prefix, key, per_unit, _, decimals, whole) in self._other_parts:
-            value = base[key]
-            parts[at] = prefix + (str(int(round(value / per_unit, decimals))) if whole and isinstance(value, float)
-                                  else self._text(value))
-        tail = "".join("," + self._text(k) + ":" + self._text(v) for k, v in extra.items())
-        return ("".join(parts) + tail + "}").encode()
 
     def _hours(self, value: float) -> float:
         return round(value / _HOUR_SPEC.base_per_unit, _HOUR_SPEC.decimals) + 0.0
@@ -260,16 +180,6 @@ class StateJson:
             else:
                 out[key] = value
         return out
-
-
-def _getter(indices: tuple[int, ...]) -> Callable[[list[float]], tuple[float, ...]]:
-    """`itemgetter` that always gives a tuple (itemgetter of one index gives the item)."""
-    if len(indices) == 1:
-        index = indices[0]
-        return lambda values: (values[index],)
-    if not indices:
-        return lambda values: ()
-    return itemgetter(*indices)
 
 
 def _format(decimals: int) -> str:

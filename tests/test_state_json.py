@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.state_json import LastState, StateJson
+from gateway.state_json import StateJson
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.fleet import FLEET_TYPE_NUMBERS, member_settings
@@ -77,41 +77,6 @@ def test_rendered_state_equals_the_plain_path(meter: Meter) -> None:
         readings = meter.readings()
         assert [(k, type(v), v) for k, v in summary.items()] == [(k, type(readings[k]), readings[k]) for k in summary]
     same(rendered(meter, "2"), plain(meter, "2"))
-
-
-@pytest.mark.parametrize("meter", meters(), ids=lambda m: m.id)
-def test_formatting_only_what_changed_equals_the_plain_path(meter: Meter) -> None:
-    """A fleet member keeps its last state (LastState) and formats only the floats that changed: second after
-    second (few change), minutes apart (most change), and across a change of types (a first peak's time)."""
-    renderer, last = StateJson(meter.registers), LastState()
-    checked = 0
-    for minute in range(0, 24 * 60, 53):
-        for second in range(4):
-            meter.advance_to(T0 + 60 * minute + second + 1)
-            control = "auto" if minute % 2 else "3"
-            payload, summary = renderer.render_state(meter.rtc.iso(meter.t), meter.base_values(),
-                                                     {"tariff_control": control}, last)
-            same(payload, plain(meter, control))
-            reference = renderer.summary(meter.rtc.iso(meter.t), meter.base_values())
-            assert sorted((k, type(v).__name__, v) for k, v in summary.items()) == sorted(
-                (k, type(v).__name__, v) for k, v in reference.items())
-            checked += 1
-    assert checked == 4 * len(range(0, 24 * 60, 53))
-    assert len(renderer._compiled) > 1 or meter.id == "pp"  # the types changed on the way (a first peak)
-
-
-def test_what_changed_to_and_from_edge_values_is_formatted_again() -> None:
-    meter = Meter("edge", MeterSimSettings(), SteppedClock(T0))
-    meter.advance_to(T0 + 3600)
-    renderer, last = StateJson(meter.registers), LastState()
-    for value in [1.5, -0.0, -1e-12, 0.0, 2.675, math.nan, 3.5, -0.0004999, math.inf, 0.0005]:
-        for index in range(len(meter.metrology.energy)):
-            meter.metrology.energy[index] = value
-        for index in range(len(meter.metrology.instant)):
-            meter.metrology.instant[index] = value * 7.1
-        payload, _ = renderer.render_state(meter.rtc.iso(meter.t), meter.base_values(), {"tariff_control": "auto"},
-                                           last)
-        same(payload, plain(meter, "auto"))
 
 
 @pytest.mark.parametrize("value", [0.0, -0.0, -1e-12, 1e-12, -0.0004999, 0.0005, 2.675, -2.675, 1e16, -1e16, 123456.789,

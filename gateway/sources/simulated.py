@@ -18,7 +18,7 @@ from gateway.command_table import COMMANDS_BY_NAME, SIMULATED_COMMANDS
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source
-from gateway.state_json import LastState, state_json
+from gateway.state_json import state_json
 from meter_sim.alarms import AlarmEvent
 from meter_sim.breaker import BreakerChange
 from meter_sim.clock import ScaledClock
@@ -66,7 +66,6 @@ class SimulatedSource(Source):
         self.meter = Meter(config.id, config, clock, state, logs=logs)
         self._saved_logs = -1
         self._state_json = state_json(self.meter.registers)
-        self._last_state = LastState()  # the last state's text, so that only what changed is formatted again
         self._read: tuple[int, Readings] = (-1, {})  # the meter time and readings of the last read()
         serial = f"{(zlib.crc32(config.id.encode()) + config.seed * 7919) % 100_000_000:08d}"
         self.info = MeterInfo(
@@ -178,8 +177,7 @@ class SimulatedSource(Source):
         if self._state_json.registers is not meter.registers:
             self._state_json = state_json(meter.registers)
         base, time = meter.base_values(), meter.rtc.iso(meter.t)
-        payload, summary = self._state_json.render_state(time, base, {"tariff_control": self._tariff_control()},
-                                                         self._last_state)
+        payload, summary = self._state_json.render_state(time, base, {"tariff_control": self._tariff_control()})
         return summary, payload
 
     def _tariff_control(self) -> str:
