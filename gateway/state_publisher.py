@@ -60,6 +60,7 @@ class StatePublisher:
         # Per meter: the keys of its readings and a getter of its totals in `_published_totals`' order, as the last
         # `guard_each` found them (see _guard_totals).
         self._guarded: dict[str, tuple[frozenset[str], Callable[[Readings], tuple[Any, ...]]]] = {}
+        self._key_sets: dict[frozenset[str], frozenset[str]] = {}
         self._availability: dict[str, str] = {}
         self._soon: asyncio.Queue[str] = asyncio.Queue()
 
@@ -182,7 +183,9 @@ class StatePublisher:
                 pass
         changed = self.guard_each(meter_id, readings)
         if last.keys() == TOTAL_KEYS.intersection(readings):  # each total here, a number: the next may go fast
-            self._guarded[meter_id] = (frozenset(readings), _getter(tuple(last)))
+            keys = frozenset(readings)
+            keys = self._key_sets.setdefault(keys, keys)  # one per register set, not one per meter of a fleet
+            self._guarded[meter_id] = (keys, _getter(tuple(last)))
         else:
             self._guarded.pop(meter_id, None)
         return changed
