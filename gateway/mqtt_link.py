@@ -370,11 +370,11 @@ class MqttLink:
 
     def _take_messages(self, client: aiomqtt.Client,
                        handle: Callable[[Incoming], Awaitable[list[Outgoing]]]) -> None:
-        """Each message is handled from the pass of the event loop in which paho decoded it, and its answer written
-        as soon as it is queued: a request costs two passes of a busy loop (a fleet's publication round gives way
-        between them) instead of the five it took through aiomqtt's queue, an inbox and the sender, each a task
-        waking the next. Messages are handled one at a time, in order: one that arrives while an answer waits (a
-        wire source) is kept until that answer is queued."""
+        """Each message is handled in the pass of the event loop in which paho decoded it (`start_now`), and its
+        answer written as soon as it is queued: an in-process meter's answer leaves in that one pass of a busy loop
+        instead of the five it took through aiomqtt's queue, an inbox and the sender, each a task waking the next.
+        Messages are handled one at a time, in order: one that arrives while an answer waits (a wire source) is
+        kept until that answer is queued."""
         failed = self._handler_failed
         assert failed is not None
         loop = asyncio.get_running_loop()
@@ -421,11 +421,16 @@ class MqttLink:
         self._next_message = next_message
 
 
+def start_now(coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
+    """A task whose first step runs now, not in the next pass of the event loop (an eager task); from inside a
+    task (which cannot run another's step within its own), an ordinary one."""
+    if asyncio.current_task(loop) is not None:
+        return loop.create_task(coro)
+    return _eager_task(coro, loop)
+
+
 if sys.version_info >= (3, 12):
-    def start_now(coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
-        """A task whose first step runs now, not in the next pass of the event loop (an eager task)."""
-        if asyncio.current_task(loop) is not None:
-            return loop.create_task(coro)
+    def _eager_task(coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
         return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
 else:
     class _EagerTask(asyncio.tasks._PyTask):  # type: ignore[name-defined,misc]
@@ -445,10 +450,7 @@ else:
                 return
             asyncio.tasks._PyTask._Task__step(self, exc)  # type: ignore[attr-defined]
 
-    def start_now(coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
-        """A task whose first step runs now, not in the next pass of the event loop (an eager task)."""
-        if asyncio.current_task(loop) is not None:
-            return loop.create_task(coro)
+    def _eager_task(coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
         return _EagerTask(coro, loop)
 
 

@@ -36,6 +36,7 @@ class Peak:
 
 NO_PEAK = Peak()  # a register with no peak yet (frozen: one is enough; `peak` is read every second per meter)
 
+
 class Demand:
     def __init__(self, period_s: int, pth_w: float = 0.0) -> None:
         if period_s not in (300, 900, 1800, 3600):
