@@ -38,8 +38,8 @@ def state_json(registers: tuple[Register, ...]) -> StateJson:
 class StateJson:
     """Renders one register set's state; built once per register set (a reconfigured meter gets a new one).
 
-    The fast path is one `%` formatting of a template, `{"time":%(time)s,"a_plus":%(a_plus).3f,…}`, with a dict
-    of the values scaled to their published units (built by C-level maps, not a loop per register). It holds
+    The fast path is one `%` formatting of a template, `{"time":%s,"a_plus":%.3f,…}`, with the values scaled to
+    their published units (by C-level maps, not a loop per register). It holds
     while each register has the type it had when the template was made (floats where `%.Nf` stands); any other
     second — a float that is inf or nan, a value of another type — takes `render_each`, one register at a time.
     """
@@ -55,40 +55,54 @@ class StateJson:
         self._get_all = itemgetter(*self._keys)
         self._types: tuple[type, ...] | None = None
         self._template = ""
-        self._floats: tuple[str, ...] = ()
         self._units: tuple[float, ...] = ()
         self._get_floats: Any = None
         self._others: tuple[tuple[str, str, float, str, int, bool], ...] = ()
-        self._summed: tuple[tuple[str, int, bool], ...] = ()
+        self._order: Any = None
+        self._summed: tuple[tuple[str, int, int], ...] = ()
         self._compiled: dict[tuple[type, ...], tuple[Any, ...]] = {}
         self._strings: dict[str, str] = {}
 
     def _compile(self, types: tuple[type, ...]) -> None:
         """The template for this combination of value types (floats formatted in it, the rest as text); kept, as
-        the meters sharing this renderer alternate between a few (a peak's time is None until the first peak)."""
+        the meters sharing this renderer alternate between a few (a peak's time is None until the first peak).
+
+        The template takes its values by position (named `%(key)s` fields cost a dict and a lookup each, a third
+        of the formatting): the time, the scaled floats and the other values' texts, put in the registers' order
+        by one itemgetter."""
         known = self._compiled.get(types)
         if known is not None:
-            self._template, self._floats, self._units, self._get_floats, self._others, self._summed = known
+            self._template, self._units, self._get_floats, self._others, self._order, self._summed = known
             self._types = types
             return
-        parts = ['{"time":%(time)s']
-        floats, units, others = [], [], []
+        parts = ['{"time":%s']
+        floats: list[str] = []
+        units: list[float] = []
+        others: list[str] = []
+        slots: list[tuple[bool, int]] = []  # per register: (a float?, its index among the floats or the others)
         for (prefix, key, per_unit, spec, _, whole), kind in zip(self._plan, types, strict=True):
+            escaped = prefix.replace("%", "%%")
             if issubclass(kind, float) and not whole:  # numpy's float64 too (the time-warp leaves some)
-                parts.append(f"{prefix}%({key}){spec[1:]}")
+                parts.append(escaped + spec)
+                slots.append((True, len(floats)))
                 floats.append(key)
                 units.append(per_unit)
             else:
-                parts.append(f"{prefix}%({key})s")
+                parts.append(escaped + "%s")
+                slots.append((False, len(others)))
                 others.append(key)
+        # The arguments are [time, *floats, *others]: register i's position in that list.
+        order = [0] + [1 + i if is_float else 1 + len(floats) + i for is_float, i in slots]
         self._template = "".join(parts)
-        self._floats, self._units = tuple(floats), tuple(units)
+        self._units = tuple(units)
         self._get_floats = itemgetter(*floats) if len(floats) > 1 else None
         self._others = tuple(p for p in self._plan if p[1] in set(others))
-        # The summary's registers: (key, decimals, whether the template has it as a scaled float).
-        self._summed = tuple((key, decimals, key in floats) for key, _, decimals in self._summary)
+        self._order = itemgetter(*order)
+        # The summary's registers: (key, decimals, index among the scaled floats, or -1 when not one).
+        self._summed = tuple((key, decimals, floats.index(key) if key in floats else -1)
+                             for key, _, decimals in self._summary)
         self._types = types
-        self._compiled[types] = (self._template, self._floats, self._units, self._get_floats, self._others,
+        self._compiled[types] = (self._template, self._units, self._get_floats, self._others, self._order,
                                  self._summed)
 
     def render(self, time: str, base: Mapping[str, Value], extra: Mapping[str, Value]) -> bytes:
@@ -107,21 +121,17 @@ class StateJson:
         scaled = list(map(float, map(truediv, self._get_floats(base), self._units)))  # numpy's floats too
         if not isfinite(sum(scaled)):  # an inf or a nan somewhere: json's own spelling, register by register
             return self.render_each(time, base, extra), self.summary(time, base)
-        values: dict[str, Value] = dict(zip(self._floats, scaled, strict=True))
         summary: dict[str, Value] = {"time": time}
-        for key, decimals, scaled_float in self._summed:
-            if scaled_float:
-                summary[key] = round(values[key], decimals) + 0.0  # type: ignore[arg-type]
-            else:
-                summary[key] = base[key]
+        for key, decimals, index in self._summed:
+            summary[key] = base[key] if index < 0 else round(scaled[index], decimals) + 0.0
         if isinstance(hours := base.get("hour_counter"), float):
             summary["hour_counter"] = int(self._hours(hours))
-        values["time"] = self._text(time)
+        texts = [self._text(time), *scaled]
         for _, key, per_unit, _, decimals, whole in self._others:
             value = base[key]
-            values[key] = (str(int(round(value / per_unit, decimals))) if whole and isinstance(value, float)
-                           else self._text(value))
-        text = self._template % values
+            texts.append(str(int(round(value / per_unit, decimals))) if whole and isinstance(value, float)
+                         else self._text(value))
+        text = self._template % self._order(texts)
         if ":-0" in text:
             text = _NEGATIVE_ZERO.sub("", text)  # the plain path publishes round(x) + 0.0: never -0.0
         tail = "".join(f",{json.dumps(k)}:{self._text(v)}" for k, v in extra.items())

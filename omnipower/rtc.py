@@ -32,6 +32,9 @@ def eu_dst_bounds(year: int) -> tuple[int, int]:
     return start, end
 
 
+_SHARED_ISO: dict[tuple[int, bool, float], str] = {}
+
+
 class Rtc:
     def __init__(self, z11: int = 1, z15: int = 1) -> None:
         self.standard_offset = z11_offset_hours(z11) * 3600
@@ -59,10 +62,18 @@ class Rtc:
 
     def iso(self, t: float) -> str:
         # Every reading carries several times (now, peaks, daily max/min) that mostly repeat from one
-        # publication to the next: a small memo of this pure function saves most of their formatting.
+        # publication to the next: a small memo of this pure function saves most of their formatting. The
+        # meters of a fleet all ask for the same new second: the memo shared by the Rtcs of the same settings
+        # formats it once for all of them.
         text = self._iso_memo.get(t)
         if text is None:
             if len(self._iso_memo) >= 64:
                 self._iso_memo.clear()
-            text = self._iso_memo[t] = self.wall_time(t).isoformat(timespec="seconds")
+            key = (self.standard_offset, self.eu_dst, t)
+            text = _SHARED_ISO.get(key)
+            if text is None:
+                if len(_SHARED_ISO) >= 64:
+                    _SHARED_ISO.clear()
+                text = _SHARED_ISO[key] = self.wall_time(t).isoformat(timespec="seconds")
+            self._iso_memo[t] = text
         return text

@@ -568,3 +568,18 @@ def test_logger_obis_codes() -> None:
         "voltage_quality": "1.1.99.98.16.255",
         "occurrence_counters": "1.1.99.98.17.255",
     }
+
+
+def test_rtc_times_are_formatted_per_offset_and_dst_even_when_meters_share_a_second() -> None:
+    """Rtc.iso shares its formatting between meters of the same settings (a fleet asks for the same second
+    thousands of times): meters of other settings, asking for the same instant, still get their own wall time."""
+    from datetime import UTC, datetime
+
+    from omnipower.rtc import Rtc
+
+    t = int(datetime(2026, 7, 1, 12, tzinfo=UTC).timestamp())  # summer: DST applies where Z15 = 1
+    for _ in range(2):  # the second pass is answered from the memos
+        assert Rtc(z11=1, z15=1).iso(t) == "2026-07-01T14:00:00+02:00"
+        assert Rtc(z11=1, z15=0).iso(t) == "2026-07-01T13:00:00+01:00"
+        assert Rtc(z11=2, z15=1).iso(t) == "2026-07-01T15:00:00+03:00"
+        assert Rtc(z11=0, z15=0).iso(t) == "2026-07-01T12:00:00+00:00"
