@@ -13,8 +13,9 @@ import functools
 import json
 import re
 from collections.abc import Mapping
+from itertools import repeat
 from math import isfinite
-from operator import itemgetter, truediv
+from operator import add, itemgetter, truediv
 from typing import Any
 
 from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS, Register
@@ -52,6 +53,7 @@ class StateJson:
         self._summary = tuple((r.key, r.kind.spec.base_per_unit, r.kind.spec.decimals) for r in registers
                               if r.key in TOTAL_KEYS or r.key in SUMMARY_KEYS)
         self._keys = tuple(r.key for r in registers)
+        self._has_hours = "hour_counter" in self._keys
         self._get_all = itemgetter(*self._keys)
         self._types: tuple[type, ...] | None = None
         self._template = ""
@@ -59,7 +61,7 @@ class StateJson:
         self._get_floats: Any = None
         self._others: tuple[tuple[str, str, float, str, int, bool], ...] = ()
         self._order: Any = None
-        self._summed: tuple[tuple[str, int, int], ...] = ()
+        self._summed: tuple[tuple[str, ...], Any, tuple[int, ...], tuple[str, ...]] = ((), None, (), ())
         self._compiled: dict[tuple[type, ...], tuple[Any, ...]] = {}
         self._strings: dict[str, str] = {}
 
@@ -98,9 +100,13 @@ class StateJson:
         self._get_floats = itemgetter(*floats) if len(floats) > 1 else None
         self._others = tuple(p for p in self._plan if p[1] in set(others))
         self._order = itemgetter(*order)
-        # The summary's registers: (key, decimals, index among the scaled floats, or -1 when not one).
-        self._summed = tuple((key, decimals, floats.index(key) if key in floats else -1)
-                             for key, _, decimals in self._summary)
+        # The summary's registers: those among the scaled floats (keys, a getter of them, their decimals), and the
+        # others (taken as they are).
+        summed = [(key, floats.index(key), decimals) for key, _, decimals in self._summary if key in floats]
+        indices = [i for _, i, _ in summed]
+        pick = itemgetter(*indices) if len(indices) > 1 else _one_or_none(indices)
+        self._summed = (tuple(k for k, _, _ in summed), pick, tuple(d for _, _, d in summed),
+                        tuple(key for key, _, _ in self._summary if key not in floats))
         self._types = types
         self._compiled[types] = (self._template, self._units, self._get_floats, self._others, self._order,
                                  self._summed)
@@ -121,10 +127,13 @@ class StateJson:
         scaled = list(map(float, map(truediv, self._get_floats(base), self._units)))  # numpy's floats too
         if not isfinite(sum(scaled)):  # an inf or a nan somewhere: json's own spelling, register by register
             return self.render_each(time, base, extra), self.summary(time, base)
+        keys, pick, decimals, as_they_are = self._summed
         summary: dict[str, Value] = {"time": time}
-        for key, decimals, index in self._summed:
-            summary[key] = base[key] if index < 0 else round(scaled[index], decimals) + 0.0
-        if isinstance(hours := base.get("hour_counter"), float):
+        rounded = map(add, map(round, pick(scaled), decimals), repeat(0.0))  # round(x) + 0.0: never -0.0
+        summary.update(zip(keys, rounded, strict=True))
+        for key in as_they_are:
+            summary[key] = base[key]
+        if self._has_hours and isinstance(hours := base["hour_counter"], float):
             summary["hour_counter"] = int(self._hours(hours))
         texts = [self._text(time), *scaled]
         for _, key, per_unit, _, decimals, whole in self._others:
@@ -190,6 +199,11 @@ class StateJson:
             else:
                 out[key] = value
         return out
+
+
+def _one_or_none(indices: list[int]) -> Any:
+    """The summary's getter when it has one scaled float or none (itemgetter gives a tuple only from two)."""
+    return lambda scaled: tuple(scaled[i] for i in indices)
 
 
 def _format(decimals: int) -> str:

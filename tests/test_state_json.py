@@ -120,3 +120,22 @@ def test_a_different_spelling_would_fail() -> None:
         same(b'{"a":1,"b":2}', b'{"b":2,"a":1}')
     with pytest.raises(AssertionError):
         same(b'{"a":-0.0}', b'{"a":0.0}')
+
+
+@pytest.mark.parametrize("keys", [("a_plus", "thd_u_l1", "breaker"), ("a_plus", "a_minus", "thd_u_l1"),
+                                  ("thd_u_l1", "thd_u_l2")], ids=["one summed", "two summed", "none summed"])
+def test_small_register_sets_render_and_sum_up_as_the_plain_path(keys: tuple[str, ...]) -> None:
+    """A register set with one scaled float in the summary (totals, console values) or none takes another getter
+    for it than the usual dozens."""
+    from gateway.state_json import SUMMARY_KEYS
+    from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS
+
+    meter = Meter("small", MeterSimSettings(), SteppedClock(T0))
+    meter.advance_to(T0 + 86_400)
+    registers = tuple(REGISTERS_BY_KEY[k] for k in keys)
+    base, time = meter.base_values(), meter.rtc.iso(meter.t)
+    readings = meter.readings(keys)
+    payload, summary = StateJson(registers).render_state(time, base, {})
+    same(payload, json.dumps(readings, separators=(",", ":")).encode())
+    assert summary == {k: readings[k] for k in summary}
+    assert set(summary) == {"time", *(k for k in keys if k in TOTAL_KEYS or k in SUMMARY_KEYS)}
