@@ -104,7 +104,7 @@ class StateJson:
         # others (taken as they are).
         summed = [(key, floats.index(key), decimals) for key, _, decimals in self._summary if key in floats]
         indices = [i for _, i, _ in summed]
-        pick = itemgetter(*indices) if len(indices) > 1 else _one_or_none(indices)
+        pick = _picker(indices)
         self._summed = (tuple(k for k, _, _ in summed), pick, tuple(d for _, _, d in summed),
                         tuple(key for key, _, _ in self._summary if key not in floats))
         self._types = types
@@ -127,9 +127,9 @@ class StateJson:
         scaled = list(map(float, map(truediv, self._get_floats(base), self._units)))  # numpy's floats too
         if not isfinite(sum(scaled)):  # an inf or a nan somewhere: json's own spelling, register by register
             return self.render_each(time, base, extra), self.summary(time, base)
-        keys, pick, decimals, as_they_are = self._summed
+        keys, pick, places, as_they_are = self._summed
         summary: dict[str, Value] = {"time": time}
-        rounded = map(add, map(round, pick(scaled), decimals), repeat(0.0))  # round(x) + 0.0: never -0.0
+        rounded = map(add, map(round, pick(scaled), places), repeat(0.0))  # round(x) + 0.0: never -0.0
         summary.update(zip(keys, rounded, strict=True))
         for key in as_they_are:
             summary[key] = base[key]
@@ -201,9 +201,11 @@ class StateJson:
         return out
 
 
-def _one_or_none(indices: list[int]) -> Any:
-    """The summary's getter when it has one scaled float or none (itemgetter gives a tuple only from two)."""
-    return lambda scaled: tuple(scaled[i] for i in indices)
+def _picker(indices: list[int]) -> Any:
+    """A getter of these items as a tuple (itemgetter gives a tuple only from two)."""
+    if len(indices) > 1:
+        return itemgetter(*indices)
+    return lambda values: tuple(values[i] for i in indices)
 
 
 def _format(decimals: int) -> str:
