@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 SOURCE_TIMEOUT = 15.0
 SLICE = 0.0005  # the longest a publication round holds the event loop before giving way (s): see performance.md
+PACED_FROM = 20  # more meters than this (a fleet): a round is spread over the interval, see _publish_loop
+SPREAD = 0.8  # the part of the interval a fleet's round is spread over (room for a round that runs late)
+AHEAD_S = 0.001  # how far ahead of its meter's slot a round goes on before it sleeps
 
 
 async def call(awaitable: Awaitable[T]) -> T:
@@ -118,7 +121,15 @@ class StatePublisher:
             # while a request waits to be read or is being answered.
             pause = loop.time() + SLICE
             answering = self._answering
-            for mid in self.sources:
+            # A fleet's round is spread over the interval: meter n has its slot at due + n·step, and the round
+            # sleeps when it is AHEAD_S ahead of the next slot (behind, it runs flat out). In one burst at the
+            # top of the interval the round, the broker taking its states and any client share the cores at
+            # once, and a request answered then waits for the scheduler (docs/performance.md).
+            step = self.interval * SPREAD / len(self.sources) if len(self.sources) > PACED_FROM else 0.0
+            for n, mid in enumerate(self.sources):
+                if step and (ahead := due + n * step - loop.time()) > AHEAD_S:
+                    await asyncio.sleep(ahead)
+                    pause = loop.time() + SLICE
                 self._send(await self.state_messages(mid, persist=True), False)
                 if loop.time() >= pause or answering():
                     await asyncio.sleep(0)
