@@ -36,8 +36,11 @@ class SteppedClock:
 class ScaledClock:
     """Real time, optionally accelerated: `speed` simulated seconds pass per real second.
 
-    `start` is the simulated time at creation (default: now). Uses the monotonic clock, so a
-    change of the system time does not make the meter jump.
+    `start` is the simulated time at the first reading (default: now), which is the meter's power-on: a
+    meter reads its clock when it is built. Not at the clock's creation: a meter that took 4 ms to build at
+    600× would start 2 s late, and its seconds would not be those of the same meter built elsewhere (seen
+    as a HAN push 1 W away from the meter it stands for, in a test run under load). Uses the monotonic
+    clock, so a change of the system time does not make the meter jump.
     """
 
     def __init__(self, speed: float = 1.0, start: float | None = None) -> None:
@@ -45,7 +48,10 @@ class ScaledClock:
             raise ValueError(f"speed must be > 0, got {speed}")
         self.speed = speed
         self._start = time.time() if start is None else float(start)
-        self._mono0 = time.monotonic()
+        self._mono0: float | None = None
 
     def now(self) -> float:
-        return self._start + (time.monotonic() - self._mono0) * self.speed
+        mono = time.monotonic()
+        if self._mono0 is None:
+            self._mono0 = mono
+        return self._start + (mono - self._mono0) * self.speed
