@@ -70,7 +70,6 @@ async def test_two_shards_publish_every_member_and_answer_for_their_own(mosquitt
                                  lambda m: m.json() == {"state": "offline"}, timeout=10)
 
 
-
 async def test_a_fleet_s_round_is_spread_over_the_interval(mosquitto: Mosquitto, tmp_path: Path) -> None:
     """A fleet's states of one round go out across the publish interval, not in one burst at its start (a burst
     shares the cores with the broker and any client at once, and requests answered then wait: see

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from meter_sim.loggers import (
     voltage_status,
 )
 from omnipower.loggers import LOGGER_OBIS
+from omnipower.rtc import Rtc
 
 T0 = 1_767_225_600  # 2026-01-01 00:00:00 UTC
 A4 = ("1.8.0", "2.8.0", "3.8.0", "4.8.0")
@@ -573,10 +575,6 @@ def test_logger_obis_codes() -> None:
 def test_rtc_times_are_formatted_per_offset_and_dst_even_when_meters_share_a_second() -> None:
     """Rtc.iso shares its formatting between meters of the same settings (a fleet asks for the same second
     thousands of times): meters of other settings, asking for the same instant, still get their own wall time."""
-    from datetime import UTC, datetime
-
-    from omnipower.rtc import Rtc
-
     t = int(datetime(2026, 7, 1, 12, tzinfo=UTC).timestamp())  # summer: DST applies where Z15 = 1
     for _ in range(2):  # the second pass is answered from the memos
         assert Rtc(z11=1, z15=1).iso(t) == "2026-07-01T14:00:00+02:00"

@@ -407,23 +407,3 @@ def test_annual_consumption_setting_is_what_the_meter_registers() -> None:
         daily[annual] = meter.register("a_plus") / 14
         assert daily[annual] == pytest.approx(annual / 365.25, rel=0.15)
     assert daily[9000.0] / daily[4500.0] == pytest.approx(2.0, rel=0.2)
-
-
-def test_a_meter_on_an_accelerated_clock_starts_at_its_start_however_long_it_was_in_the_making() -> None:
-    """At 600× a 4 ms build is 2 simulated seconds: the meter's first second must still be its configured start,
-    or its seconds are not those of the same meter elsewhere (a served meter and its twin in the HAN end-to-end
-    test were 1 W apart, under load). The clock starts at its first reading: the meter's power-on."""
-    import time
-
-    from meter_sim.clock import ScaledClock
-
-    start = 1_768_474_800  # 2026-01-15 11:00 UTC
-    clock = ScaledClock(600, start)
-    time.sleep(0.02)  # 12 simulated seconds before the meter reads its clock
-    meter = Meter("slow", MeterSimSettings(seed=1), clock)
-    assert meter.t == start
-    twin = Meter("twin", MeterSimSettings(seed=1), SteppedClock(start))
-    target = meter.t + 166
-    meter.advance_to(target)
-    twin.advance_to(target)
-    assert meter.readings() == twin.readings()

@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.state_json import StateJson
+from gateway.state_json import SUMMARY_KEYS, StateJson
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.fleet import FLEET_TYPE_NUMBERS, member_settings
 from meter_sim.meter import Meter
 from meter_sim.warp import warp_to
+from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS
 
 T0 = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
 
@@ -127,9 +128,6 @@ def test_a_different_spelling_would_fail() -> None:
 def test_small_register_sets_render_and_sum_up_as_the_plain_path(keys: tuple[str, ...]) -> None:
     """A register set with one scaled float in the summary (totals, console values) or none takes another getter
     for it than the usual dozens."""
-    from gateway.state_json import SUMMARY_KEYS
-    from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS
-
     meter = Meter("small", MeterSimSettings(), SteppedClock(T0))
     meter.advance_to(T0 + 86_400)
     registers = tuple(REGISTERS_BY_KEY[k] for k in keys)
