@@ -49,11 +49,21 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
         proc.wait()
 
 
+_ISSUED: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port nothing listens on, and never one this process has handed out before: the kernel may
+    give a port just closed to the next `bind(0)`, and a test that asks for several before starting a server
+    (a NATS node's MQTT and cluster ports) would then get the same one twice (seen in CI: a node failed with
+    "address already in use" on its own port)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _ISSUED:
+            _ISSUED.add(port)
+            return port
 
 
 @dataclass
