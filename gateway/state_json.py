@@ -13,9 +13,8 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from itertools import repeat
 from math import isfinite
-from operator import add, itemgetter, truediv
+from operator import itemgetter, truediv
 from typing import Any
 
 from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS, Register
@@ -61,7 +60,7 @@ class StateJson:
         self._get_floats: Any = None
         self._others: tuple[tuple[str, str, float, str, int, bool], ...] = ()
         self._order: Any = None
-        self._summed: tuple[tuple[str, ...], Any, tuple[int, ...], tuple[str, ...]] = ((), None, (), ())
+        self._summed: tuple[tuple[str, ...], Any, tuple[str, ...]] = ((), None, ())
         self._compiled: dict[tuple[type, ...], tuple[Any, ...]] = {}
         self._strings: dict[str, str] = {}
 
@@ -100,12 +99,10 @@ class StateJson:
         self._get_floats = itemgetter(*floats) if len(floats) > 1 else None
         self._others = tuple(p for p in self._plan if p[1] in set(others))
         self._order = itemgetter(*order)
-        # The summary's registers: those among the scaled floats (keys, a getter of them, their decimals), and the
-        # others (taken as they are).
-        summed = [(key, floats.index(key), decimals) for key, _, decimals in self._summary if key in floats]
-        indices = [i for _, i, _ in summed]
-        pick = _picker(indices)
-        self._summed = (tuple(k for k, _, _ in summed), pick, tuple(d for _, _, d in summed),
+        # The summary's registers: those among the scaled floats (keys, a getter of them), and the others (taken
+        # as they are).
+        summed = [(key, floats.index(key)) for key, _, _ in self._summary if key in floats]
+        self._summed = (tuple(k for k, _ in summed), _picker([i for _, i in summed]),
                         tuple(key for key, _, _ in self._summary if key not in floats))
         self._types = types
         self._compiled[types] = (self._template, self._units, self._get_floats, self._others, self._order,
@@ -118,7 +115,12 @@ class StateJson:
 
     def render_state(self, time: str, base: Mapping[str, Value],
                      extra: Mapping[str, Value]) -> tuple[bytes, dict[str, Value]]:
-        """`render` and `summary` together (the summary's floats are taken from the scaled values)."""
+        """`render` and a summary: the totals and the console line's values in published units, its floats the
+        scaled values *unrounded*. Rounding to a register's resolution is monotone, so a total that is not smaller
+        than the last one is not published smaller either: the totals guard compares these as they are, and
+        rounds only the rare total that did get smaller (`StatePublisher.guard_each`). Rounding each of ~50
+        totals for every state (`round(x, 3)` goes through a decimal conversion) cost a tenth of a fleet's time
+        (py-spy, docs/performance.md)."""
         types = tuple(map(type, self._get_all(base)))
         if types != self._types:
             self._compile(types)
@@ -127,10 +129,9 @@ class StateJson:
         scaled = list(map(float, map(truediv, self._get_floats(base), self._units)))  # numpy's floats too
         if not isfinite(sum(scaled)):  # an inf or a nan somewhere: json's own spelling, register by register
             return self.render_each(time, base, extra), self.summary(time, base)
-        keys, pick, places, as_they_are = self._summed
+        keys, pick, as_they_are = self._summed
         summary: dict[str, Value] = {"time": time}
-        rounded = map(add, map(round, pick(scaled), places), repeat(0.0))  # round(x) + 0.0: never -0.0
-        summary.update(zip(keys, rounded, strict=True))
+        summary.update(zip(keys, pick(scaled), strict=True))  # unrounded: see render_state's docstring
         for key in as_they_are:
             summary[key] = base[key]
         if self._has_hours and isinstance(hours := base["hour_counter"], float):
@@ -189,7 +190,8 @@ class StateJson:
         return "".join(parts).encode()
 
     def summary(self, time: str, base: Mapping[str, Value]) -> dict[str, Value]:
-        """The totals and the console line's values, in published units (as `Meter.readings` has them)."""
+        """The totals and the console line's values, in published units and rounded (as `Meter.readings` has
+        them; `render_state`'s summary leaves them unrounded, and the guard takes either)."""
         out: dict[str, Value] = {"time": time}
         for key, per_unit, decimals in self._summary:
             value = base[key]

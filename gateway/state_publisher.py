@@ -22,7 +22,7 @@ from gateway.discovery_lifecycle import DiscoveryLifecycle
 from gateway.outbox import Outgoing
 from gateway.sources.base import BreakerStatus, RawFrame, Readings, Source, SourceError, SourceEvent
 from gateway.topics import Topics
-from omnipower.registers import TOTAL_KEYS
+from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,10 @@ class StatePublisher:
         return changed
 
     def guard_each(self, meter_id: str, readings: Readings) -> bool:
-        """`_guard_totals`, register by register."""
+        """`_guard_totals`, register by register. Totals may come rounded (`Source.read`) or not (the summary of
+        a state the source rendered itself): what is compared, and what replaces a smaller one, is each at the
+        register's published resolution, so a total that only lost what rounding drops is not "backwards", and a
+        replaced one is published as it was."""
         changed = False
         last = self._published_totals[meter_id]
         for key in TOTAL_KEYS.intersection(readings):
@@ -211,12 +214,13 @@ class StatePublisher:
                 continue
             previous = last.get(key)
             if previous is not None and value < previous:
-                log.warning("meter %s: %s went backwards (%s < %s); keeping %s", meter_id, key, value,
-                            previous, previous)
-                readings[key] = previous
-                changed = True
-            else:
-                last[key] = float(value)
+                shown, kept = _published(key, value), _published(key, previous)
+                if shown < kept:
+                    log.warning("meter %s: %s went backwards (%s < %s); keeping %s", meter_id, key, shown, kept, kept)
+                    readings[key] = kept
+                    changed = True
+                    continue
+            last[key] = float(value)
         return changed
 
     def breaker_message(self, meter_id: str, status: BreakerStatus) -> Outgoing:
@@ -267,6 +271,11 @@ def _getter(keys: tuple[str, ...]) -> Callable[[Readings], tuple[Any, ...]]:
     return itemgetter(*keys) if keys else lambda readings: ()
 
 
+def _published(key: str, value: float) -> float:
+    """A total as the state topic spells it: rounded to its register's resolution (never -0.0)."""
+    return round(value, REGISTERS_BY_KEY[key].kind.spec.decimals) + 0.0
+
+
 def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
@@ -275,8 +284,12 @@ def _report(meter_id: str, r: Readings) -> None:
     """One console line per publication, so a demo shows the meter living."""
     if not log.isEnabledFor(logging.INFO):  # a fleet's thousands a second would build the line for nothing
         return
+    def shown(key: str) -> Any:  # a rendered state's summary is unrounded (gateway/state_json.py)
+        value = r.get(key)
+        return round(value, REGISTERS_BY_KEY[key].kind.spec.decimals) + 0.0 if isinstance(value, float) else value
+
     log.info(
         "%s %s  A+ %s kWh  A- %s kWh  P+ %s W  P- %s W  U %s/%s/%s V  tariff %s  breaker %s",
-        meter_id, r.get("time"), r.get("a_plus"), r.get("a_minus"), r.get("p_plus"), r.get("p_minus"),
-        r.get("u_l1"), r.get("u_l2"), r.get("u_l3"), r.get("tariff"), r.get("breaker"),
+        meter_id, r.get("time"), shown("a_plus"), shown("a_minus"), shown("p_plus"), shown("p_minus"),
+        shown("u_l1"), shown("u_l2"), shown("u_l3"), r.get("tariff"), r.get("breaker"),
     )

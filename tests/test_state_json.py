@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,12 @@ def same(a: bytes, b: bytes) -> None:
             assert (type(x), x) == (type(y), y), key
 
 
+def published(summary: dict[str, Any]) -> dict[str, Any]:
+    """A rendered state's summary at the registers' resolution: it comes unrounded (StateJson.render_state)."""
+    return {k: round(v, REGISTERS_BY_KEY[k].kind.spec.decimals) + 0.0 if isinstance(v, float) else v
+            for k, v in summary.items()}
+
+
 def meters() -> list[Meter]:
     """Fleet members: the first of each type number in the palette, then more up to eight."""
     template = MeterSimSettings(household={"pv_kwp": 6, "ev_charger_kw": 11})
@@ -70,13 +77,18 @@ def test_the_members_cover_the_fleets_type_numbers() -> None:
 
 @pytest.mark.parametrize("meter", meters(), ids=lambda m: m.id)
 def test_rendered_state_equals_the_plain_path(meter: Meter) -> None:
-    """The JSON, and the summary that comes with it (totals and console values, as readings has them)."""
+    """The JSON, and the summary that comes with it: totals and console values in published units, unrounded,
+    which rounded are what readings has."""
     for minute in range(0, 24 * 60, 7):
         meter.advance_to(T0 + 60 * minute + 1)
         same(rendered(meter, "auto"), plain(meter, "auto"))
-        _, summary = StateJson(meter.registers).render_state(meter.rtc.iso(meter.t), meter.base_values(), {})
+        base = meter.base_values()
+        _, summary = StateJson(meter.registers).render_state(meter.rtc.iso(meter.t), base, {})
         readings = meter.readings()
-        assert [(k, type(v), v) for k, v in summary.items()] == [(k, type(readings[k]), readings[k]) for k in summary]
+        assert [(k, type(v), v) for k, v in published(summary).items()] == [
+            (k, type(readings[k]), readings[k]) for k in summary]
+        a_plus = REGISTERS_BY_KEY["a_plus"].kind.spec.base_per_unit
+        assert summary["a_plus"] == base["a_plus"] / a_plus  # unrounded
     same(rendered(meter, "2"), plain(meter, "2"))
 
 
@@ -135,5 +147,5 @@ def test_small_register_sets_render_and_sum_up_as_the_plain_path(keys: tuple[str
     readings = meter.readings(keys)
     payload, summary = StateJson(registers).render_state(time, base, {})
     same(payload, json.dumps(readings, separators=(",", ":")).encode())
-    assert summary == {k: readings[k] for k in summary}
+    assert published(summary) == {k: readings[k] for k in summary}
     assert set(summary) == {"time", *(k for k in keys if k in TOTAL_KEYS or k in SUMMARY_KEYS)}

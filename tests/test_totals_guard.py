@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.state_publisher import StatePublisher
-from omnipower.registers import TOTAL_KEYS
+from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS
 
 TOTALS = sorted(TOTAL_KEYS)[:6]
 
@@ -60,3 +60,30 @@ def test_a_total_that_goes_backwards_is_replaced_by_the_last_one_published() -> 
     assert p._guard_totals("m1", smaller) is True
     assert smaller == {"a_plus": 10.5, "a_minus": 1.5}
     assert p._published_totals["m1"] == {"a_plus": 10.5, "a_minus": 1.5}
+
+
+A_PLUS_PLACES = REGISTERS_BY_KEY["a_plus"].kind.spec.decimals
+# Totals near the register's resolution: whole steps of it and a little either side, so that an unrounded total can
+# be smaller than the last while it rounds to the same, to a smaller or to a larger published value.
+NEAR_STEPS = st.builds(lambda k, d: k / 10**A_PLUS_PLACES + d, st.integers(0, 30),
+                       st.floats(-1.2, 1.2).map(lambda x: x / 10**A_PLUS_PLACES))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(NEAR_STEPS, min_size=1, max_size=40))
+def test_published_totals_never_go_backwards_from_unrounded_summaries(totals: list[float]) -> None:
+    """As `state_messages` uses the guard: a rendered state's summary holds the totals unrounded, and when the guard
+    finds one smaller the state is read again (rounded) and guarded, and published from those readings; otherwise
+    the rendered text, which spells the rounded total, is published. What is published is the running maximum."""
+    p = publisher()
+    shown: list[float] = []
+    for total in totals:
+        if p._guard_totals("m1", {"a_plus": total}):
+            readings: dict[str, float | int | str | None] = {"a_plus": round(total, A_PLUS_PLACES) + 0.0}
+            p._guard_totals("m1", readings)
+            value = readings["a_plus"]
+            assert isinstance(value, float)
+            shown.append(value)
+        else:
+            shown.append(round(total, A_PLUS_PLACES) + 0.0)
+    assert shown == [max(round(t, A_PLUS_PLACES) + 0.0 for t in totals[:n + 1]) for n in range(len(totals))]
