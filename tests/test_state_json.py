@@ -17,7 +17,7 @@ from gateway.state_json import SUMMARY_KEYS, StateJson
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.fleet import FLEET_TYPE_NUMBERS, member_settings
-from meter_sim.meter import Meter
+from meter_sim.meter import VECTOR_KEYS, Meter
 from meter_sim.warp import warp_to
 from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS
 
@@ -29,8 +29,12 @@ def plain(meter: Meter, tariff_control: str) -> bytes:
 
 
 def rendered(meter: Meter, tariff_control: str) -> bytes:
-    return StateJson(meter.registers).render(meter.rtc.iso(meter.t), meter.base_values(),
-                                             {"tariff_control": tariff_control})
+    """Rendered from `base_values` and from `base_vector` (what a fleet uses), which must give the same bytes."""
+    renderer, time, extra = StateJson(meter.registers), meter.rtc.iso(meter.t), {"tariff_control": tariff_control}
+    from_dict = renderer.render(time, meter.base_values(), extra)
+    from_vector, _ = renderer.render_vector(time, meter.base_vector(), extra)
+    assert from_vector == from_dict
+    return from_dict
 
 
 def same(a: bytes, b: bytes) -> None:
@@ -89,6 +93,12 @@ def test_rendered_state_equals_the_plain_path(meter: Meter) -> None:
             (k, type(readings[k]), readings[k]) for k in summary]
         a_plus = REGISTERS_BY_KEY["a_plus"].kind.spec.base_per_unit
         assert summary["a_plus"] == base["a_plus"] / a_plus  # unrounded
+        assert StateJson(meter.registers).render_vector(meter.rtc.iso(meter.t), meter.base_vector(), {})[1] == summary
+        # The vector is base_values' values in VECTOR_KEYS' order (the same objects: types and signs too).
+        vector = meter.base_vector()
+        assert len(vector) == len(VECTOR_KEYS) == len(base)
+        assert all(base[key] is value or (type(base[key]), base[key]) == (type(value), value)
+                   for key, value in zip(VECTOR_KEYS, vector, strict=True))
     same(rendered(meter, "2"), plain(meter, "2"))
 
 

@@ -176,8 +176,8 @@ class SimulatedSource(Source):
         meter = self.meter
         if self._state_json.registers is not meter.registers:
             self._state_json = state_json(meter.registers)
-        base, time = meter.base_values(), meter.rtc.iso(meter.t)
-        payload, summary = self._state_json.render_state(time, base, {"tariff_control": self._tariff_control()})
+        payload, summary = self._state_json.render_vector(meter.rtc.iso(meter.t), meter.base_vector(),
+                                                          {"tariff_control": self._tariff_control()})
         return summary, payload
 
     def _tariff_control(self) -> str:
