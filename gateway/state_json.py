@@ -60,11 +60,12 @@ class StateJson:
         self._template = ""
         self._units: tuple[float, ...] = ()
         self._get_floats: Any = None
-        self._others: tuple[tuple[int, float, int, bool], ...] = ()  # (position, unit divisor, decimals, whole)
+        self._others: tuple[tuple[int, bool], ...] = ()  # (position, whole)
         self._order: Any = None
         self._summed: tuple[tuple[str, ...], Any, tuple[tuple[str, int], ...]] = ((), None, ())
         self._compiled: dict[tuple[type, ...], tuple[Any, ...]] = {}
         self._strings: dict[str, str] = {}
+        self._tails: dict[tuple[tuple[str, Value], ...], str] = {}
 
     def _compile(self, types: tuple[type, ...]) -> None:
         """The template for this combination of value types (floats formatted in it, the rest as text); kept, as
@@ -101,7 +102,7 @@ class StateJson:
         # Both take from the tuple of all the values in the registers' order.
         at = {key: n for n, key in enumerate(self._keys)}
         self._get_floats = itemgetter(*(at[key] for key in floats)) if len(floats) > 1 else None
-        self._others = tuple((at[p[1]], p[2], p[4], p[5]) for p in self._plan if p[1] in set(others))
+        self._others = tuple((at[p[1]], p[5]) for p in self._plan if p[1] in set(others))
         self._order = itemgetter(*order)
         # The summary's registers: those among the scaled floats (keys, a getter of them), and the others (taken
         # as they are: key, position).
@@ -150,21 +151,38 @@ class StateJson:
         summary.update(zip(keys, pick(scaled), strict=True))  # unrounded: see render_state's docstring
         for key, position in as_they_are:
             summary[key] = values[position]
-        if self._hours_at is not None and isinstance(hours := values[self._hours_at], float):
-            summary["hour_counter"] = int(self._hours(hours))
+        hours = None  # the hour counter, the one register published as a whole number ("whole" below)
+        if self._hours_at is not None and isinstance(value := values[self._hours_at], float):
+            summary["hour_counter"] = hours = self._hours(value)
         texts = [self._text(time), *scaled]
-        for position, per_unit, decimals, whole in self._others:
-            value = values[position]
-            texts.append(str(int(round(value / per_unit, decimals))) if whole and isinstance(value, float)
-                         else self._text(value))
+        for position, whole in self._others:
+            texts.append(str(hours) if whole and hours is not None else self._text(values[position]))
         text = self._template % self._order(texts)
         if ":-0" in text:
             text = _NEGATIVE_ZERO.sub("", text)  # the plain path publishes round(x) + 0.0: never -0.0
-        tail = "".join(f",{json.dumps(k)}:{self._text(v)}" for k, v in extra.items())
-        return (text + tail + "}").encode(), summary
+        return (text + self._tail(extra) + "}").encode(), summary
 
-    def _hours(self, value: float) -> float:
-        return round(value / _HOUR_SPEC.base_per_unit, _HOUR_SPEC.decimals) + 0.0
+    def _tail(self, extra: Mapping[str, Value]) -> str:
+        """The extra keys' JSON (`tariff_control`), kept per value: a fleet has a few."""
+        try:
+            items = tuple(extra.items())
+            tail = self._tails.get(items)
+        except TypeError:  # a value that cannot be a dict key
+            items, tail = None, None
+        if tail is None:
+            tail = "".join(f",{json.dumps(k)}:{self._text(v)}" for k, v in extra.items())
+            if items is not None:
+                if len(self._tails) > 64:
+                    self._tails.clear()
+                self._tails[items] = tail
+        return tail
+
+    @staticmethod
+    def _hours(value: float) -> int:
+        """The hour counter as published, a whole number. `round(x)` and `round(x, 0)` both round half to even,
+        exactly; the first without the decimal conversion."""
+        x = value / _HOUR_SPEC.base_per_unit
+        return int(round(x) if _HOUR_SPEC.decimals == 0 else round(x, _HOUR_SPEC.decimals))
 
     def _text(self, value: Value) -> str:
         if type(value) is int:

@@ -159,3 +159,15 @@ def test_small_register_sets_render_and_sum_up_as_the_plain_path(keys: tuple[str
     same(payload, json.dumps(readings, separators=(",", ":")).encode())
     assert published(summary) == {k: readings[k] for k in summary}
     assert set(summary) == {"time", *(k for k in keys if k in TOTAL_KEYS or k in SUMMARY_KEYS)}
+
+
+@pytest.mark.parametrize("hours", [0.0, 0.5, 1.5, 2.5, 0.4999999, 2.5000001, 1e9 + 0.5, 12345.25])
+def test_the_hour_counter_rounds_as_the_plain_path(hours: float) -> None:
+    """Published as a whole number: half an hour rounds to even, as `round(x, 0)` does in the plain path."""
+    meter = Meter("hours", MeterSimSettings(), SteppedClock(T0))
+    meter.advance_to(T0 + 60)
+    meter.powered_s = hours * 3600.0
+    same(rendered(meter, "auto"), plain(meter, "auto"))
+    _, summary = StateJson(meter.registers).render_state(meter.rtc.iso(meter.t), meter.base_values(), {})
+    assert summary["hour_counter"] == meter.readings()["hour_counter"]
+    assert type(summary["hour_counter"]) is int
