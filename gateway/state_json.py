@@ -142,10 +142,10 @@ class StateJson:
         if types != self._types:
             self._compile(types)
         if self._get_floats is None:
-            return self.render_each(time, base(), extra), self.summary(time, base())
+            return self._render_plain(time, base(), extra)
         scaled = list(map(float, map(truediv, self._get_floats(values), self._units)))  # numpy's floats too
         if not isfinite(sum(scaled)):  # an inf or a nan somewhere: json's own spelling, register by register
-            return self.render_each(time, base(), extra), self.summary(time, base())
+            return self._render_plain(time, base(), extra)
         keys, pick, as_they_are = self._summed
         summary: dict[str, Value] = {"time": time}
         summary.update(zip(keys, pick(scaled), strict=True))  # unrounded: see render_state's docstring
@@ -161,6 +161,10 @@ class StateJson:
         if ":-0" in text:
             text = _NEGATIVE_ZERO.sub("", text)  # the plain path publishes round(x) + 0.0: never -0.0
         return (text + self._tail(extra) + "}").encode(), summary
+
+    def _render_plain(self, time: str, base: Mapping[str, Value],
+                      extra: Mapping[str, Value]) -> tuple[bytes, dict[str, Value]]:
+        return self.render_each(time, base, extra), self.summary(time, base)
 
     def _tail(self, extra: Mapping[str, Value]) -> str:
         """The extra keys' JSON (`tariff_control`), kept per value: a fleet has a few."""

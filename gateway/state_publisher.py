@@ -286,7 +286,7 @@ def _report(meter_id: str, r: Readings) -> None:
         return
     def shown(key: str) -> Any:  # a rendered state's summary is unrounded (gateway/state_json.py)
         value = r.get(key)
-        return round(value, REGISTERS_BY_KEY[key].kind.spec.decimals) + 0.0 if isinstance(value, float) else value
+        return _published(key, value) if isinstance(value, float) else value
 
     log.info(
         "%s %s  A+ %s kWh  A- %s kWh  P+ %s W  P- %s W  U %s/%s/%s V  tariff %s  breaker %s",
