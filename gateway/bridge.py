@@ -24,7 +24,7 @@ from gateway.api import BridgeInfo, BridgeState, MeterSummary
 from gateway.config import Settings
 from gateway.discovery_lifecycle import DiscoveryLifecycle
 from gateway.mqtt_link import Incoming, MqttLink
-from gateway.outbox import Outbox, Outgoing
+from gateway.outbox import EVENT_LIMIT, Outbox, Outgoing
 from gateway.requests import Handler, RequestHandler
 from gateway.sources.base import Source
 from gateway.state_publisher import StatePublisher
@@ -46,7 +46,7 @@ class Bridge:
         self.version = version
         self.link = MqttLink(self.mqtt, host, port, protocol, will=Outgoing(
             self.topics.bridge_state, BridgeState(state="offline").to_bytes(), retain=True),
-            outbox=Outbox(outbox_path(settings), self.mqtt.outbox_limit),
+            outbox=Outbox(outbox_path(settings), outbox_limit(settings, len(sources))),
             stream=StateStream(self.mqtt, host, port, self.mqtt.state_qos)
             if settings.fleet is not None and settings.fleet.state_connection else None)
         self.discovery = DiscoveryLifecycle(self.mqtt, self.topics, self.sources, version, self._all_states,
@@ -148,6 +148,17 @@ def announced(settings: Settings, sources: dict[str, Source]) -> frozenset[str]:
     fleet = settings.fleet
     members = set(fleet.member_ids()) if fleet is not None and not fleet.announced else set()
     return frozenset(mid for mid in sources if mid not in members)
+
+
+# Each meter publishes its breaker as an event when the gateway starts: a process with a fleet of 25,000 meters
+# dropped 15,000 of them from an outbox of 10,000 before its first connection.
+EVENTS_PER_METER = 10
+
+
+def outbox_limit(settings: Settings, meters: int) -> int:
+    """`mqtt.outbox_limit`, or by default 10,000 events or 10 per meter of this process, whichever is more."""
+    configured = settings.mqtt.outbox_limit
+    return configured if configured is not None else max(EVENT_LIMIT, EVENTS_PER_METER * meters)
 
 
 def outbox_path(settings: Settings) -> Path:

@@ -80,8 +80,9 @@ class MqttSettings(BaseModel):
     protocol: Literal["auto", "5", "3.1.1"] = "auto"
     tls: bool | TlsSettings = Field(False, description="true: TLS with the system's CAs; or ca_file, cert_file, "
                                     "key_file, insecure")
-    outbox_limit: Annotated[int, Field(ge=100, le=10_000_000)] = Field(
-        10_000, description="events (alarms, breaker changes, responses) kept while the broker is away")
+    outbox_limit: Annotated[int, Field(ge=100, le=10_000_000)] | None = Field(
+        None, description="events (alarms, breaker changes, responses) kept while the broker is away (default: "
+        "10,000, or 10 per meter of this process where that is more)")
     state_qos: Literal[0, 1] = Field(
         1, description="QoS of the periodic state and display publications (events and responses are always 1)")
     base_topic: str = "omnipower"

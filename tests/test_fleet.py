@@ -11,9 +11,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.bridge import announced, bridge_name, outbox_path
+from gateway.bridge import Bridge, announced, bridge_name, outbox_path
 from gateway.cli import with_shard
 from gateway.config import ConfigError, load_settings
+from gateway.service import fleet_sources
 from meter_sim.config import MeterSimSettings
 from meter_sim.fleet import FLEET_TYPE_NUMBERS, Shard, member_id, member_settings, members, parse_shard
 
@@ -74,6 +75,18 @@ def test_a_fleet_alone_has_no_default_meter_and_its_shards_run_their_members(tmp
                                                         for n in (2, 5, 8)]
     assert bridge_name(settings) == "bridge/shard-2-of-3"
     assert outbox_path(settings).name == "outbox-shard-2-of-3.sqlite3"
+
+
+async def test_the_outbox_holds_ten_events_per_member_unless_configured(tmp_path: Path) -> None:
+    """Every member says its breaker as an event at start, before the broker may be there: an outbox of 10,000
+    dropped 15,000 of a 25,000-member shard's. By default it keeps 10 per member of the process, at least 10,000."""
+    for doc, limit in (({"fleet": {"count": 2_200, "shard": "1/2"}}, 11_000),
+                       ({"fleet": {"count": 50}}, 10_000),
+                       ({"fleet": {"count": 2_200, "shard": "1/2"}, "mqtt": {"outbox_limit": 500}}, 500)):
+        settings = load_settings(config(tmp_path, **doc))
+        sources = fleet_sources(settings)
+        bridge = Bridge(settings, sources, "test", "127.0.0.1", 1, "5")
+        assert bridge.link.outbox.limit == limit, doc
 
 
 def test_discovery_is_off_above_a_few_members_unless_asked(tmp_path: Path) -> None:
