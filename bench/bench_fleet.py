@@ -9,11 +9,13 @@ Two measurements, each over a steady window after a warm-up:
 - **sustained**: a fleet of `--meters` at 1 Hz split into `--shards` gateway processes (`--shard K/N`): the
   states published per second, each process's CPU and peak RSS, and a sample of meters (spread over
   the shards) checked to publish every second.
-- **capacity**: one gateway process with `--capacity-meters` meters at `publish_interval: 0.5` (more than it can
-  publish, so it runs flat out): its rate against the bare loop's rate, the ratio the goal is about (≥ 0.8).
+- **capacity**: one gateway process with `--capacity-meters` meters at `publish_interval: 0.5`, by default enough
+  that the schedule asks 1.2× the bare loop's rate (at least 5,000), so it runs flat out: its rate against the bare
+  loop's rate, the ratio the goal is about (≥ 0.8). A run whose schedule was met is said not to be flat out
+  (its ratio then says only that the gateway kept up).
 
 Run: .venv/bin/python bench/bench_fleet.py [--meters 10000] [--shards 2] [--qos 1] [--seconds 30]
-     [--capacity-meters 5000] [--skip-sustained] [--skip-capacity] [--count broker|subscriber]
+     [--capacity-meters N] [--skip-sustained] [--skip-capacity] [--count broker|subscriber]
 """
 
 from __future__ import annotations
@@ -230,7 +232,7 @@ def run_fleet(folder: Path, broker: Broker, meters: int, shards: int, qos: int, 
         for p in procs:
             p.terminate()
         for p in procs:
-            p.wait(60)
+            p.wait(600)  # a fleet saves every member on the way out
         watcher.stop()
     return {"rate": rate, "cpu": [(b - a) / (t1 - t0) for a, b in zip(cpu0, cpu1, strict=True)], "rss": rss,
             "ready": ready, "gap_p50": statistics.median(gaps) if gaps else float("nan"),
@@ -243,7 +245,8 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--qos", type=int, choices=(0, 1), default=1)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--capacity-meters", type=int, default=5_000)
+    parser.add_argument("--capacity-meters", type=int, default=0,
+                        help="meters of the capacity run (default: the schedule asks 1.2x the bare loop's rate)")
     parser.add_argument("--skip-sustained", action="store_true")
     parser.add_argument("--skip-capacity", action="store_true")
     parser.add_argument("--count", choices=("broker", "subscriber"), default="broker",
@@ -269,10 +272,13 @@ def main() -> None:
                       f"{sum(rss) / args.meters * 1000:.0f} MB per 1,000 meters)")
                 print(f"  sampled meters: median gap {r['gap_p50']:.2f} s, longest {r['gap_max']:.2f} s")
             if not args.skip_capacity:
-                r = run_fleet(folder, broker, args.capacity_meters, 1, args.qos, 0.5, args.seconds, everything)
+                meters = args.capacity_meters or max(5_000, round(bare * 1.2 * 0.5 / 1000) * 1000)
+                r = run_fleet(folder, broker, meters, 1, args.qos, 0.5, args.seconds, everything)
                 rate, cpu = r["rate"], r["cpu"]
                 assert isinstance(rate, float) and isinstance(cpu, list)
-                print(f"capacity: one process, {args.capacity_meters:,} meters every 0.5 s (flat out): "
+                demand = meters / 0.5
+                how = "flat out" if rate < 0.95 * demand else "NOT flat out: it kept up, raise --capacity-meters"
+                print(f"capacity: one process, {meters:,} meters every 0.5 s ({demand:,.0f} msg/s asked, {how}): "
                       f"{rate:,.0f} msg/s ({cpu[0]:.2f} cores); bare paho {bare:,.0f} msg/s: ratio {rate / bare:.2f} "
                       f"(goal ≥ 0.8)")
         finally:
