@@ -48,12 +48,15 @@ def fleet_sources(settings: Settings) -> list[Source]:
     fleet = settings.fleet
     if fleet is None:
         return []
+    from gateway.sources.save_batches import SaveBatches
     from gateway.sources.simulated import SimulatedSource
 
     # Read every second anyway: ticking thousands of meters on their own as well would only add wake-ups.
     tick = None if settings.publish_interval <= 1 else 1.0
+    saves = SaveBatches()  # one writer for the fleet's saves: see gateway/sources/save_batches.py
     return [SimulatedSource(config, settings.data_dir, tick, save_interval=fleet.save_interval,
-                            save_before_publishing=False, display=fleet.display) for config in fleet.member_configs()]
+                            save_before_publishing=False, display=fleet.display, saves=saves)
+            for config in fleet.member_configs()]
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -18,6 +18,7 @@ from gateway.command_table import COMMANDS_BY_NAME, SIMULATED_COMMANDS
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source
+from gateway.sources.save_batches import SaveBatches
 from gateway.state_json import state_json
 from meter_sim.alarms import AlarmEvent
 from meter_sim.breaker import BreakerChange
@@ -47,10 +48,12 @@ class SimulatedSource(Source):
 
     def __init__(self, config: MeterConfig, data_dir: Path, tick: float | None = 1.0,
                  save_interval: float = SAVE_INTERVAL, save_before_publishing: bool = True,
-                 display: bool = True) -> None:
+                 display: bool = True, saves: SaveBatches | None = None) -> None:
         """A fleet member (see `gateway.service.fleet_sources`) saves every `save_interval` but not before each
-        publication, may publish no display, and need not tick (`tick` None) when it is read every second anyway."""
+        publication, may publish no display, and need not tick (`tick` None) when it is read every second anyway;
+        the members of a fleet share `saves` (gateway/sources/save_batches.py)."""
         super().__init__()
+        self._saves = saves if saves is not None else SaveBatches()
         self.config = config
         self.tick = tick
         self.save_interval = save_interval
@@ -148,10 +151,10 @@ class SimulatedSource(Source):
 
     async def _save(self) -> None:
         self._unsaved = False
-        await asyncio.to_thread(self.store.save, self.meter.to_state())
+        await self._saves.save(self.store, self.meter.to_state())
         if self.meter.logs_revision != self._saved_logs:
             self._saved_logs = self.meter.logs_revision
-            await asyncio.to_thread(self.log_store.save, self.meter.logs_state())
+            await self._saves.save(self.log_store, self.meter.logs_state())
 
     async def read(self) -> Readings:
         self._advance()

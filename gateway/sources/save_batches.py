@@ -1,0 +1,60 @@
+"""Saving the permanent memory of a fleet's meters in batches, one worker thread at a time.
+
+Why: a fleet member saves every `fleet.save_interval` (60 s), so 19,000 members make ~320 saves a second. Each
+save on a thread of its own (`asyncio.to_thread`) hands the interpreter lock back and forth a dozen times (open,
+write, fsync, rename …) and wakes the event loop when done: measured, a save cost the event loop ~0.7 ms, and a
+gateway of 19,000 members published 3,600 states a second instead of 9,700 (docs/performance.md). Written in
+batches — whatever waits when the thread is free, in one thread job — the same saves cost next to nothing.
+
+A save is done (its file durable, as `MeterStore.save` makes it) when `save` returns; an error is raised to the
+caller whose save it was, and the rest of the batch is saved. A caller cancelled while it waits does not stop the
+batch: the writer is a task of its own, so the saves of the others are never lost with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from meter_sim.persistence import MeterStore
+
+_Item = tuple[MeterStore, dict[str, Any], "asyncio.Future[None]"]
+
+
+class SaveBatches:
+    def __init__(self) -> None:
+        self._waiting: list[_Item] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = 0  # thread jobs so far (for tests and benches)
+
+    async def save(self, store: MeterStore, state: dict[str, Any]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((store, state, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+        await future
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            self.batches += 1
+            errors = await asyncio.to_thread(_save_all, [(store, state) for store, state, _ in batch])
+            for (_, _, future), error in zip(batch, errors, strict=True):
+                if future.done():  # its caller was cancelled: the save happened all the same
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+
+
+def _save_all(items: list[tuple[MeterStore, dict[str, Any]]]) -> list[BaseException | None]:
+    errors: list[BaseException | None] = []
+    for store, state in items:
+        try:
+            store.save(state)
+        except Exception as exc:  # the caller's error (a full disk …), not the batch's
+            errors.append(exc)
+        else:
+            errors.append(None)
+    return errors
