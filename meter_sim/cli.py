@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="nve: list 1 every 10 s + list 2 hourly; dk: the 65-element DLMS push 1 every 10 s "
                      "(default: by the meter's country, dk for Denmark)")
     srv.add_argument("--han-keys", metavar="EK:AK", help="encrypt HAN pushes (AES-128-GCM): two 32-digit hex keys")
-    for name, what in (("han", "CCC/HAN DLMS push"), ("mbus", "M-Bus slave"), ("modbus", "Modbus TCP slave"),
+    for name, what in (("dlms", "DLMS/COSEM server, IEC 62056-47 wrapper (tcp:HOST:PORT only)"),
+                       ("han", "CCC/HAN DLMS push"), ("mbus", "M-Bus slave"), ("modbus", "Modbus TCP slave"),
                        ("modbus-rtu", "Modbus RTU slave"), ("optical", "IEC 62056-21 optical port (mode C)"),
                        ("optical-push", "IEC 62056-21 mode D push (2400 Bd)")):
         srv.add_argument(f"--{name}", metavar="ADDR", help=f"{what}: tcp:HOST:PORT, pty:PATH or a device path")

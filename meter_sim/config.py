@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from meter_sim.disconnect import SmartDisconnectSettings
 from meter_sim.display import DisplayLists
@@ -108,6 +108,21 @@ class HouseholdSettings(StrictModel):
     longitude: Annotated[float, Field(ge=-180, le=180)] = 10.0
 
 
+class DlmsSettings(StrictModel):
+    """The meter's DLMS/COSEM associations (meter_sim/modules/dlms_server.py): the public client 16 reads without
+    authentication; the management client 1 authenticates with this password (low-level security), and without
+    one it is refused."""
+
+    password: SecretStr | None = Field(None, description="LLS password of the management client 1 (never logged)")
+
+    @field_validator("password")
+    @classmethod
+    def _check_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not 1 <= len(value.get_secret_value().encode()) <= 64:
+            raise ValueError("must be 1 to 64 bytes")
+        return value
+
+
 class MeterSimSettings(StrictModel):
     """What the simulated meter needs beyond its id. Z codes use the data sheet's numbering."""
 
@@ -160,6 +175,7 @@ class MeterSimSettings(StrictModel):
     household: HouseholdSettings = HouseholdSettings()
     power_quality: PqSettings = PqSettings()
     breaker: BreakerSettings = BreakerSettings()
+    dlms: DlmsSettings = DlmsSettings()
     smart_disconnect: SmartDisconnectSettings = SmartDisconnectSettings()
     prepayment: PrepaymentSettings = PrepaymentSettings()
     tamper: TamperSettings = TamperSettings()

@@ -15,6 +15,7 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from meter_sim.clock import ScaledClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
+from meter_sim.modules.dlms_server import converse_wrapper
 from meter_sim.modules.han_push import HanPush, HanSettings
 from meter_sim.modules.mbus_slave import MbusSlave
 from meter_sim.modules.modbus_slave import ModbusSlave
@@ -30,7 +31,7 @@ DEFAULT_SERIAL = {
     "modbus-rtu": (9600, "8N1"), "han": (2400, "8N1"), "optical": (300, "7E1"), "optical-push": (2400, "7E1"),
     "mbus": (2400, "8E1"),
 }
-SUPPORTED = ("han", "mbus", "modbus", "modbus-rtu", "optical", "optical-push")
+SUPPORTED = ("dlms", "han", "mbus", "modbus", "modbus-rtu", "optical", "optical-push")
 
 
 Converse = Callable[[asyncio.StreamReader, Callable[[bytes], None]], Awaitable[None]]
@@ -106,6 +107,17 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                     reader, writer = await _open_line(stack, addr, *DEFAULT_SERIAL[name])
                     tasks.append(asyncio.create_task(_on_line(slave.converse, reader, writer)))
                 log.info("mbus (primary address 1, id %08d) of meter %s on %s", slave.id, meter_id, addr)
+                continue
+            if name == "dlms":
+                if addr.kind != "tcp":
+                    raise ValueError(f"--dlms takes tcp:HOST:PORT (the IEC 62056-47 wrapper; got {addr})")
+
+                async def dlms(reader: asyncio.StreamReader, write: Callable[[bytes], None]) -> None:
+                    await converse_wrapper(meter, reader, write)
+
+                tcp = await _line_server(dlms, addr)
+                stack.push_async_callback(_close_server, tcp)
+                log.info("dlms (IEC 62056-47 wrapper, logical device 1) of meter %s on %s", meter_id, addr)
                 continue
             if name == "optical":
                 optical = OpticalPort(meter)

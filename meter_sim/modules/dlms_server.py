@@ -1,0 +1,444 @@
+"""The meter's DLMS/COSEM server: associations and the GET, SET and ACTION services on its COSEM objects.
+
+Sans-IO: `DlmsAssociation.handle(apdu) -> response APDU` for one client's connection; `converse_wrapper` is the
+IEC 62056-47 TCP transport (the GPRS module's path) around it. The objects are the register table's COSEM face
+(`omnipower/cosem.py`); their values are the model's, read when asked.
+
+Associations (logical device 1; the generic DLMS defaults, as no OMNIPOWER document publishes its own, §10.2):
+- **public client 16**, lowest-level security: reads every object, writes and operates nothing;
+- **management client 1**, low-level security (the `dlms.password` of the meter's settings): reads every object,
+  sets the clock (logged as the MQTT `time` command is) and operates the breaker through Disconnect Control.
+A wrong password, a missing one, another mechanism or a ciphered context is refused in the AARE, never answered
+with data. A Variant 2 meter (X8 = 2) answers no DLMS query at all, as the data sheet says.
+
+What a refused request gets (the Blue Book's codes): an object the meter does not have `object-undefined`, a
+class that is not the object's `object-class-inconsistent`, an attribute the client may not read or write
+`read-write-denied`, a value of the wrong type `type-unmatched`, a breaker operation its state does not allow
+`temporary-failure`; an APDU before the association or that cannot be decoded an EXCEPTION-Response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from meter_sim.breaker import Action
+from meter_sim.meter import Meter
+from meter_sim.refusals import MeterRefused
+from omnipower import dlms_apdu as ap
+from omnipower.cosem import (
+    CLOCK,
+    CURRENT_ASSOCIATION,
+    LOGICAL_DEVICE_NAME,
+    CosemClass,
+    CosemObject,
+    cosem_objects,
+)
+from omnipower.dlms import CosemDateTime, Data, DataType, encode_data
+from omnipower.dlms_wrapper import WrapperReader, encode_wrapper
+from omnipower.errors import CodecError
+
+log = logging.getLogger(__name__)
+
+LOGICAL_DEVICE = 1  # the server's wrapper port / SAP: the management logical device
+PUBLIC_CLIENT = 16
+MANAGEMENT_CLIENT = 1
+SERVER_MAX_PDU = 1024  # what the meter receives and sends in one APDU; longer answers go in blocks
+# What the meter offers (the client's proposal is cut down to it)
+CONFORMANCE = (ap.Conformance.GET | ap.Conformance.SET | ap.Conformance.ACTION
+               | ap.Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ | ap.Conformance.MULTIPLE_REFERENCES)
+_BLOCK_OVERHEAD = 16  # a GET-Response-With-Datablock's header, at most (tag, choice, invoke, flag, number, length)
+_UNSPECIFIED_DEVIATION = 0x8000
+
+
+def serial_number(meter_id: str) -> int:
+    """The 8-digit serial number the meter's DLMS names are made of (as the HAN push's meter id is)."""
+    import zlib
+
+    return zlib.crc32(meter_id.encode()) % 10**8
+
+
+def system_title(meter_id: str) -> bytes:
+    """"KAME" and the serial number (four bytes), as on the meter's ciphered HAN frames (§10.2)."""
+    return b"KAME" + serial_number(meter_id).to_bytes(4, "big")
+
+
+@dataclass
+class _Blocks:
+    """A long GET answer being read block by block."""
+
+    invoke: ap.InvokeIdAndPriority
+    data: bytes
+    size: int
+    sent: int = 0  # the blocks sent so far; block n is data[(n-1)·size : n·size]
+
+
+class DlmsAssociation:
+    """One client's connection: at most one association at a time, released by RLRQ or by the connection's end."""
+
+    def __init__(self, meter: Meter, client: int, on_change: Callable[[], None] = lambda: None) -> None:
+        """`client`: the client's SAP (its wrapper port or HDLC address); `on_change` is called after the meter was
+        changed (a clock set, a breaker operation), for its owner to save it."""
+        self.meter = meter
+        self.client = client
+        self.on_change = on_change
+        self.associated = False
+        self.max_pdu = SERVER_MAX_PDU
+        self.conformance = ap.Conformance(0)
+        self._blocks: _Blocks | None = None
+        self._objects = {(o.logical_name): o for o in cosem_objects(meter.registers)}
+
+    # --- association ---------------------------------------------------------------------------------------
+    def handle(self, apdu: bytes) -> bytes:
+        """The answer to one APDU from the client."""
+        try:
+            request = ap.decode_apdu(apdu)
+        except CodecError as exc:
+            log.debug("client %d: undecodable APDU: %s", self.client, exc)
+            return _exception(ap.StateError.SERVICE_UNKNOWN, ap.ServiceError.SERVICE_NOT_SUPPORTED)
+        if isinstance(request, ap.Aarq):
+            return self._associate(request).to_bytes()
+        if isinstance(request, ap.ReleaseRequest):
+            self.associated = False
+            self._blocks = None
+            return ap.ReleaseResponse(reason=ap.ReleaseResponseReason.NORMAL).to_bytes()
+        if not self.associated:
+            return _exception(ap.StateError.SERVICE_NOT_ALLOWED, ap.ServiceError.OPERATION_NOT_POSSIBLE)
+        service = _SERVICES.get(type(request))
+        if service is None:  # a response, or a service this meter does not offer
+            return _exception(ap.StateError.SERVICE_UNKNOWN, ap.ServiceError.SERVICE_NOT_SUPPORTED)
+        return service(self, request)
+
+    def _associate(self, aarq: ap.Aarq) -> ap.Aare:
+        self.associated = False
+        self._blocks = None
+
+        def refuse(diagnostic: ap.AcseUserDiagnostic) -> ap.Aare:
+            log.info("client %d: association refused (%s)", self.client, diagnostic.name.lower())
+            return ap.Aare(result=ap.AssociationResult.REJECTED_PERMANENT, diagnostic=diagnostic)
+
+        if aarq.application_context is not ap.ApplicationContext.LN:
+            return refuse(ap.AcseUserDiagnostic.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED)
+        mechanism = aarq.mechanism if aarq.authentication else ap.AuthenticationMechanism.LOWEST
+        if self.client == PUBLIC_CLIENT:
+            if mechanism is not ap.AuthenticationMechanism.LOWEST:
+                return refuse(ap.AcseUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)
+        elif self.client == MANAGEMENT_CLIENT:
+            if mechanism is ap.AuthenticationMechanism.LOWEST:
+                return refuse(ap.AcseUserDiagnostic.AUTHENTICATION_REQUIRED)
+            if mechanism is not ap.AuthenticationMechanism.LLS:
+                return refuse(ap.AcseUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)
+            password = self.meter.settings.dlms.password
+            given = aarq.calling_authentication_value
+            if password is None or given is None or given != password.get_secret_value().encode():
+                return refuse(ap.AcseUserDiagnostic.AUTHENTICATION_FAILURE)
+        else:
+            return refuse(ap.AcseUserDiagnostic.CALLING_AP_TITLE_NOT_RECOGNIZED)
+        initiate = aarq.user_information
+        if not isinstance(initiate, ap.InitiateRequest):  # absent, or ciphered (no keys in this association)
+            return refuse(ap.AcseUserDiagnostic.NO_REASON_GIVEN)
+        if initiate.proposed_dlms_version < 6:
+            too_low = ap.ConfirmedServiceError(service=ap.ConfirmedService.INITIATE_ERROR,
+                                               error_class=ap.ServiceErrorClass.INITIATE,
+                                               error=ap.InitiateError.DLMS_VERSION_TOO_LOW)
+            return ap.Aare(result=ap.AssociationResult.REJECTED_PERMANENT,
+                           diagnostic=ap.AcseUserDiagnostic.NO_REASON_GIVEN, user_information=too_low)
+        client_pdu = initiate.client_max_receive_pdu_size or 0xFFFF  # 0: no limit
+        self.max_pdu = max(64, min(SERVER_MAX_PDU, client_pdu))
+        self.conformance = initiate.proposed_conformance & CONFORMANCE
+        self.associated = True
+        log.info("client %d associated (%s)", self.client, "public" if self.client == PUBLIC_CLIENT else "management")
+        return ap.Aare(result=ap.AssociationResult.ACCEPTED, diagnostic=ap.AcseUserDiagnostic.NULL,
+                       user_information=ap.InitiateResponse(negotiated_conformance=self.conformance,
+                                                            server_max_receive_pdu_size=SERVER_MAX_PDU))
+
+    # --- GET -----------------------------------------------------------------------------------------------
+    def _get(self, request: ap.GetRequestNormal) -> bytes:
+        self._blocks = None
+        result = self._read(request.attribute, request.access)
+        response = ap.GetResponseNormal(result=result, invoke=request.invoke).to_bytes()
+        if len(response) <= self.max_pdu or not isinstance(result, Data):
+            return response
+        if not self.conformance & ap.Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ:
+            return ap.GetResponseNormal(result=ap.DataAccessResult.OTHER_REASON, invoke=request.invoke).to_bytes()
+        self._blocks = _Blocks(request.invoke, encode_data(result), self.max_pdu - _BLOCK_OVERHEAD)
+        return self._next_block(request.invoke)
+
+    def _get_next(self, request: ap.GetRequestNext) -> bytes:
+        blocks = self._blocks
+        if blocks is None:
+            return ap.GetResponseWithBlock(last_block=True, block_number=request.block_number,
+                                           result=ap.DataAccessResult.NO_LONG_GET_IN_PROGRESS,
+                                           invoke=request.invoke).to_bytes()
+        if request.block_number != blocks.sent:
+            self._blocks = None
+            return ap.GetResponseWithBlock(last_block=True, block_number=request.block_number,
+                                           result=ap.DataAccessResult.DATA_BLOCK_NUMBER_INVALID,
+                                           invoke=request.invoke).to_bytes()
+        return self._next_block(request.invoke)
+
+    def _next_block(self, invoke: ap.InvokeIdAndPriority) -> bytes:
+        blocks = self._blocks
+        assert blocks is not None
+        start = blocks.sent * blocks.size
+        chunk = blocks.data[start:start + blocks.size]
+        blocks.sent += 1
+        last = start + blocks.size >= len(blocks.data)
+        if last:
+            self._blocks = None
+        return ap.GetResponseWithBlock(last_block=last, block_number=blocks.sent, result=chunk,
+                                       invoke=invoke).to_bytes()
+
+    def _get_list(self, request: ap.GetRequestWithList) -> bytes:
+        self._blocks = None
+        if not self.conformance & ap.Conformance.MULTIPLE_REFERENCES:
+            return _exception(ap.StateError.SERVICE_NOT_ALLOWED, ap.ServiceError.SERVICE_NOT_SUPPORTED)
+        results = tuple(self._read(item.attribute, item.access) for item in request.attributes)
+        response = ap.GetResponseWithList(results=results, invoke=request.invoke).to_bytes()
+        if len(response) > self.max_pdu:  # a list too long for one APDU: ask for fewer at a time
+            return _exception(ap.StateError.SERVICE_NOT_ALLOWED, ap.ServiceError.PDU_TOO_LONG)
+        return response
+
+    def _read(self, attribute: ap.AttributeDescriptor,
+              access: ap.AccessSelection | None) -> Data | ap.DataAccessResult:
+        obj = self._objects.get(attribute.logical_name)
+        if obj is None:
+            return ap.DataAccessResult.OBJECT_UNDEFINED
+        if attribute.class_id != obj.class_id:
+            return ap.DataAccessResult.OBJECT_CLASS_INCONSISTENT
+        if attribute.attribute_id not in obj.attributes:
+            return ap.DataAccessResult.OBJECT_UNDEFINED
+        if access is not None:  # selective access: only profiles have it (none served yet)
+            return ap.DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+        if attribute.attribute_id == 1:
+            return Data(DataType.OCTET_STRING, obj.logical_name)
+        value = self._value(obj, attribute.attribute_id)
+        return ap.DataAccessResult.TEMPORARY_FAILURE if value is None else value
+
+    def _value(self, obj: CosemObject, attribute: int) -> Data | None:
+        """Attribute 2 and up of an object, as the model has it now (None: no value to give, e.g. not a number)."""
+        meter = self.meter
+        if obj.logical_name == LOGICAL_DEVICE_NAME:
+            return Data(DataType.OCTET_STRING, f"KAM{serial_number(meter.id):08d}".encode())
+        if obj.logical_name == CLOCK:
+            return self._clock(attribute)
+        if obj.logical_name == CURRENT_ASSOCIATION:
+            return self._association(attribute)
+        assert obj.key is not None
+        value = meter.base_values().get(obj.key)
+        if obj.class_id is CosemClass.DISCONNECT_CONTROL:
+            return self._disconnect_control(attribute)
+        if obj.class_id is CosemClass.DATA:
+            if obj.options:
+                return Data(DataType.ENUM, obj.options.index(str(value))) if value in obj.options else None
+            return Data(obj.data_type, int(value)) if isinstance(value, int | float) and math.isfinite(value) else None
+        # Register / Extended Register
+        if attribute == 3:
+            return Data.structure(Data(DataType.INTEGER, obj.scaler), Data(DataType.ENUM, int(obj.unit)))
+        if attribute == 2:
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                return None
+            count = obj.count(value)
+            lo, hi = ((-(2**31), 2**31 - 1) if obj.data_type is DataType.DOUBLE_LONG else (0, 2**32 - 1))
+            return Data(obj.data_type, min(max(count, lo), hi))
+        if attribute == 4:  # status: none kept
+            return Data(DataType.NULL_DATA)
+        assert obj.time_key is not None  # attribute 5: capture time
+        return self._date_time(meter.base_values().get(obj.time_key))
+
+    def _date_time(self, iso: object) -> Data:
+        """An ISO time of the model (None before the first peak) as a COSEM date-time, with the meter's deviation."""
+        if not isinstance(iso, str):
+            return Data(DataType.OCTET_STRING, CosemDateTime(None, None, None, None, None, None, None,
+                                                             None, None).to_bytes())
+        when = datetime.fromisoformat(iso)
+        return self._cosem_time(when.timestamp())
+
+    def _cosem_time(self, t: float) -> Data:
+        rtc = self.meter.rtc
+        wall = rtc.wall_time(t)
+        # DLMS deviation: minutes from local time to UTC (UTC = local + deviation), so CET is -60.
+        return Data.date_time(CosemDateTime.from_datetime(wall.replace(tzinfo=None), hundredths=0,
+                                                          deviation=-rtc.utc_offset(t) // 60,
+                                                          clock_status=0x80 if rtc.dst_active(t) else 0x00))
+
+    def _clock(self, attribute: int) -> Data | None:
+        rtc, t = self.meter.rtc, self.meter.t
+        return {
+            2: lambda: self._cosem_time(t),
+            3: lambda: Data(DataType.LONG, -rtc.standard_offset // 60),  # time_zone: as the deviation, standard time
+            4: lambda: Data(DataType.UNSIGNED, 0x80 if rtc.dst_active(t) else 0x00),  # status
+            5: lambda: self._dst_bound(0),  # daylight_savings_begin
+            6: lambda: self._dst_bound(1),  # daylight_savings_end
+            7: lambda: Data(DataType.INTEGER, 60 if rtc.eu_dst else 0),  # daylight_savings_deviation
+            8: lambda: Data(DataType.BOOLEAN, rtc.eu_dst),  # daylight_savings_enabled
+            9: lambda: Data(DataType.ENUM, 1),  # clock_base: internal crystal
+        }[attribute]()
+
+    def _dst_bound(self, which: int) -> Data:
+        """The EU rule (last Sunday of March and of October, 01:00 UTC) as a recurring date-time: any year, the
+        last Sunday (day 0xFE, weekday 7), at the local time of the switch."""
+        rtc = self.meter.rtc
+        if not rtc.eu_dst:
+            return Data.date_time(CosemDateTime(None, None, None, None, None, None, None, None, None))
+        month, offset = ((3, rtc.standard_offset), (10, rtc.standard_offset + 3600))[which]
+        local = datetime(2000, 1, 1, 1, tzinfo=UTC) + timedelta(seconds=offset)
+        raw = bytearray(CosemDateTime(2000, month, 1, 7, local.hour, 0, 0, 0, -offset // 60).to_bytes())
+        raw[0:2] = b"\xff\xff"  # any year
+        raw[3] = 0xFE  # the last day of the month that is a Sunday
+        return Data(DataType.OCTET_STRING, bytes(raw))
+
+    def _association(self, attribute: int) -> Data | None:
+        if attribute == 2:
+            return Data.array(*(self._list_entry(o) for o in self._objects.values()))
+        if attribute == 3:  # associated_partners_id: client SAP, server SAP
+            return Data.structure(Data(DataType.INTEGER, self.client), Data(DataType.LONG_UNSIGNED, LOGICAL_DEVICE))
+        if attribute == 4:  # application_context_name: LN, no ciphering
+            return Data(DataType.OCTET_STRING, bytes((0x60, 0x85, 0x74, 0x05, 0x08, 0x01, 0x01)))
+        if attribute == 5:  # xdlms_context_info
+            return Data.structure(
+                Data(DataType.BIT_STRING, tuple(bool(CONFORMANCE & (1 << (23 - n))) for n in range(24))),
+                Data(DataType.LONG_UNSIGNED, SERVER_MAX_PDU), Data(DataType.LONG_UNSIGNED, SERVER_MAX_PDU),
+                Data(DataType.UNSIGNED, 6), Data(DataType.INTEGER, 0), Data(DataType.OCTET_STRING, b""))
+        if attribute == 6:  # authentication_mechanism_name
+            mechanism = 0 if self.client == PUBLIC_CLIENT else 1
+            return Data(DataType.OCTET_STRING, bytes((0x60, 0x85, 0x74, 0x05, 0x08, 0x02, mechanism)))
+        if attribute == 7:  # secret: never read
+            return None
+        return Data(DataType.ENUM, 2 if self.associated else 0)  # association_status
+
+    def _list_entry(self, obj: CosemObject) -> Data:
+        """object_list element: class, version, logical name and this client's access rights."""
+        management = self.client == MANAGEMENT_CLIENT
+        attributes = tuple(Data.structure(Data(DataType.INTEGER, a),
+                                          Data(DataType.ENUM, self._access(obj, a, management)),
+                                          Data(DataType.NULL_DATA)) for a in obj.attributes)
+        methods = tuple(Data.structure(Data(DataType.INTEGER, m), Data(DataType.ENUM, 1 if management else 0))
+                        for m in obj.methods)
+        return Data.structure(Data(DataType.LONG_UNSIGNED, int(obj.class_id)), Data(DataType.UNSIGNED, obj.version),
+                              Data(DataType.OCTET_STRING, obj.logical_name),
+                              Data.structure(Data.array(*attributes), Data.array(*methods)))
+
+    @staticmethod
+    def _access(obj: CosemObject, attribute: int, management: bool) -> int:
+        """attribute_access: 0 none, 1 read, 3 read and write (the association's secret is never readable)."""
+        if obj.logical_name == CURRENT_ASSOCIATION and attribute == 7:
+            return 0
+        return 3 if management and obj.logical_name == CLOCK and attribute == 2 else 1
+
+    def _disconnect_control(self, attribute: int) -> Data:
+        """§5.6: control_state 0 disconnected, 1 connected, 2 ready for reconnection; output_state TRUE when
+        connected; control_mode 4 (remote reconnection releases, the button reconnects) or 2 (remote reconnects)."""
+        breaker = self.meter.breaker
+        state = {"disconnected": 0, "connected": 1, "ready_for_reconnection": 2}[breaker.state]
+        return {
+            2: lambda: Data(DataType.BOOLEAN, state == 1),
+            3: lambda: Data(DataType.ENUM, state),
+            4: lambda: Data(DataType.ENUM, 4 if breaker.push_button_requires_release else 2),
+        }[attribute]()
+
+    # --- SET -----------------------------------------------------------------------------------------------
+    def _set(self, request: ap.SetRequestNormal) -> bytes:
+        self._blocks = None
+        return ap.SetResponseNormal(result=self._write(request), invoke=request.invoke).to_bytes()
+
+    def _write(self, request: ap.SetRequestNormal) -> ap.DataAccessResult:
+        attribute = request.attribute
+        obj = self._objects.get(attribute.logical_name)
+        if obj is None or attribute.attribute_id not in obj.attributes:
+            return ap.DataAccessResult.OBJECT_UNDEFINED
+        if attribute.class_id != obj.class_id:
+            return ap.DataAccessResult.OBJECT_CLASS_INCONSISTENT
+        if self.client != MANAGEMENT_CLIENT or not (obj.logical_name == CLOCK and attribute.attribute_id == 2):
+            return ap.DataAccessResult.READ_WRITE_DENIED
+        value = request.value
+        if value.type is not DataType.OCTET_STRING or not isinstance(value.value, bytes) or len(value.value) != 12:
+            return ap.DataAccessResult.TYPE_UNMATCHED
+        try:
+            when = CosemDateTime.from_bytes(value.value)
+        except CodecError:
+            return ap.DataAccessResult.TYPE_UNMATCHED
+        local = when.to_datetime()
+        if local is None:
+            return ap.DataAccessResult.TYPE_UNMATCHED
+        t = self._instant(local, when.deviation)
+        self.meter.set_time(t, source="dlms")
+        self.on_change()
+        return ap.DataAccessResult.SUCCESS
+
+    def _instant(self, local: datetime, deviation: int | None) -> float:
+        """The instant a date-time names: with its deviation (UTC = local + deviation), or else as the meter's
+        own local time then."""
+        if deviation is not None and deviation != _UNSPECIFIED_DEVIATION:
+            return (local.replace(tzinfo=UTC) + timedelta(minutes=deviation)).timestamp()
+        rtc, guess = self.meter.rtc, local.replace(tzinfo=UTC).timestamp() - self.meter.rtc.standard_offset
+        return guess - (rtc.utc_offset(guess) - rtc.standard_offset)
+
+    # --- ACTION --------------------------------------------------------------------------------------------
+    def _action(self, request: ap.ActionRequestNormal) -> bytes:
+        self._blocks = None
+        return ap.ActionResponseNormal(result=self._operate(request.method), invoke=request.invoke).to_bytes()
+
+    def _operate(self, method: ap.MethodDescriptor) -> ap.ActionResult:
+        obj = self._objects.get(method.logical_name)
+        if obj is None or method.method_id not in obj.methods:
+            return ap.ActionResult.OBJECT_UNDEFINED
+        if method.class_id != obj.class_id:
+            return ap.ActionResult.OBJECT_CLASS_INCONSISTENT
+        if self.client != MANAGEMENT_CLIENT:
+            return ap.ActionResult.READ_WRITE_DENIED
+        # remote_disconnect (1); remote_reconnect (2): a release where the button must reconnect (§5.6)
+        breaker = self.meter.breaker
+        action: Action = "disconnect" if method.method_id == 1 else (
+            "release" if breaker.push_button_requires_release else "connect")
+        try:
+            self.meter.breaker_command(action)
+        except MeterRefused as exc:
+            log.info("client %d: %s refused: %s", self.client, action, exc)
+            return ap.ActionResult.TEMPORARY_FAILURE
+        self.on_change()
+        return ap.ActionResult.SUCCESS
+
+
+def _exception(state: ap.StateError, service: ap.ServiceError) -> bytes:
+    return ap.ExceptionResponse(state_error=state, service_error=service).to_bytes()
+
+
+_SERVICES: dict[type, Callable[[DlmsAssociation, ap.Apdu], bytes]] = {
+    ap.GetRequestNormal: DlmsAssociation._get,  # type: ignore[dict-item]
+    ap.GetRequestNext: DlmsAssociation._get_next,  # type: ignore[dict-item]
+    ap.GetRequestWithList: DlmsAssociation._get_list,  # type: ignore[dict-item]
+    ap.SetRequestNormal: DlmsAssociation._set,  # type: ignore[dict-item]
+    ap.ActionRequestNormal: DlmsAssociation._action,  # type: ignore[dict-item]
+}
+
+
+async def converse_wrapper(meter: Meter, reader: asyncio.StreamReader, write: Callable[[bytes], None],
+                           on_change: Callable[[], None] = lambda: None) -> None:
+    """One TCP connection of the wrapper transport: a client's APDUs (source port = its SAP) to logical device 1,
+    answered in order. A PDU to another logical device is not answered; a malformed header ends the connection
+    (the stream has no marker to find the next PDU by)."""
+    if not meter.settings.type.supports_dlms_query:
+        await reader.read()  # Variant 2: it listens, and says nothing
+        return
+    wire = WrapperReader(max_apdu=SERVER_MAX_PDU)
+    associations: dict[int, DlmsAssociation] = {}
+    while data := await reader.read(4096):
+        try:
+            pdus = wire.feed(data)
+        except CodecError as exc:
+            log.info("dlms wrapper: %s; closing the connection", exc)
+            return
+        for pdu in pdus:
+            if pdu.destination != LOGICAL_DEVICE:
+                log.debug("dlms wrapper: PDU for logical device %d ignored", pdu.destination)
+                continue
+            association = associations.get(pdu.source)
+            if association is None:
+                association = associations[pdu.source] = DlmsAssociation(meter, pdu.source, on_change)
+            meter.update()
+            write(encode_wrapper(LOGICAL_DEVICE, pdu.source, association.handle(pdu.apdu)))

@@ -1,0 +1,267 @@
+"""The simulated meter's DLMS/COSEM server over the IEC 62056-47 wrapper, judged by an independent client: dlms-cosem's
+`DlmsClient` reads the values the model holds, is refused what its association may not do, and operates the
+breaker through Disconnect Control with the management password."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from conftest import free_port
+from dlms_cosem import cosem, enumerations
+from dlms_cosem.client import ActionError, DlmsClient
+from dlms_cosem.dlms_data import DlmsDataParser
+from dlms_cosem.exceptions import CommunicationError, DlmsClientException
+from dlms_cosem.io import BlockingTcpIO, TcpTransport
+from dlms_cosem.security import LowLevelSecurityAuthentication, NoSecurityAuthentication
+from dlms_cosem.time import datetime_from_bytes, datetime_to_bytes
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meter_sim.clock import SteppedClock
+from meter_sim.config import MeterSimSettings
+from meter_sim.meter import Meter
+from meter_sim.modules.dlms_server import DlmsAssociation, converse_wrapper
+from omnipower import dlms_apdu as ap
+from omnipower.cosem import cosem_objects
+
+START = datetime.fromisoformat("2026-03-02T08:00:00+00:00").timestamp()
+PASSWORD = "12345678"
+REGISTER = enumerations.CosemInterface.REGISTER
+
+
+class MeterServer:
+    """A meter on a stepped clock behind the wrapper transport, served from a thread of its own."""
+
+    def __init__(self, settings: MeterSimSettings) -> None:
+        self.meter = Meter("dlms1", settings, SteppedClock(START))
+        self.meter.advance_to(START + 6 * 3600)  # a morning of energy, peaks and a load profile
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    def _run(self) -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await converse_wrapper(self.meter, reader, writer.write)
+            writer.close()
+
+        async def main() -> None:
+            self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+            self.ready.set()
+            await self.server.serve_forever()
+
+        asyncio.set_event_loop(self.loop)
+        with contextlib.suppress(asyncio.CancelledError):
+            self.loop.run_until_complete(main())
+
+    def client(self, client: int = 16, password: str | None = None) -> DlmsClient:
+        transport = TcpTransport(client_logical_address=client, server_logical_address=1,
+                                 io=BlockingTcpIO("127.0.0.1", self.port, timeout=5))
+        auth: Any = (NoSecurityAuthentication() if password is None
+                     else LowLevelSecurityAuthentication(password.encode()))
+        return DlmsClient(transport=transport, authentication=auth)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self.loop)])
+        self.thread.join(5)
+
+
+@pytest.fixture
+def served() -> Iterator[MeterServer]:
+    server = MeterServer(MeterSimSettings.model_validate({"dlms": {"password": PASSWORD}}))
+    yield server
+    server.close()
+
+
+def obis(text: str) -> cosem.Obis:
+    return cosem.Obis(*(int(p) for p in text.split(".")))
+
+
+def plain(item: Any) -> Any:
+    """dlms-cosem's data objects as Python values (structures and arrays as lists)."""
+    inner = item.value
+    return [plain(x) for x in inner] if isinstance(inner, list) else inner
+
+
+def value(data: bytes) -> Any:
+    return plain(DlmsDataParser().parse(data, limit=1)[0])
+
+
+def test_the_public_client_reads_registers_with_scaler_and_unit(served: MeterServer) -> None:
+    readings = served.meter.readings()
+    with served.client().session() as client:
+        for key, unit, per_unit in (("a_plus", 30, 1000.0), ("a_minus", 30, 1000.0), ("p_minus", 27, 1.0),
+                                    ("u_l1", 35, 1.0), ("i_l2", 33, 1.0), ("frequency", 44, 1.0)):
+            ln = obis(next(r.logical_name for r in served.meter.registers if r.key == key))
+            count = value(client.get(cosem.CosemAttribute(REGISTER, ln, 2)))
+            scaler, got_unit = value(client.get(cosem.CosemAttribute(REGISTER, ln, 3)))
+            assert got_unit == unit, key
+            published = readings[key]
+            assert isinstance(published, float)
+            # the count's resolution (10 Wh, 1 W, 1 V, 0.01 A) is coarser than or equal to the published one
+            assert count * 10**scaler / per_unit == pytest.approx(published, abs=10**scaler / per_unit), key
+        assert readings["a_minus"] > 0 and readings["p_minus"] > 0  # a sunny morning: the values mean something
+
+
+def test_the_clock_and_the_logical_device_name(served: MeterServer) -> None:
+    with served.client().session() as client:
+        raw = client.get(cosem.CosemAttribute(enumerations.CosemInterface.CLOCK, obis("0.1.1.0.0.255"), 2))
+        name = client.get(cosem.CosemAttribute(enumerations.CosemInterface.DATA, obis("0.0.42.0.0.255"), 2))
+    when, _status = datetime_from_bytes(value(raw))
+    assert when.timestamp() == served.meter.t  # local time with its deviation names the meter's instant
+    assert value(name).startswith(b"KAM")
+
+
+def test_the_object_list_is_the_register_table_s_face(served: MeterServer) -> None:
+    with served.client().session() as client:
+        raw = client.get(cosem.CosemAttribute(enumerations.CosemInterface.ASSOCIATION_LN, obis("0.0.40.0.0.255"), 2))
+    entries = value(raw)  # longer than one APDU: read in blocks
+    listed = {(e[0], bytes(e[2])) for e in entries}
+    expected = {(int(o.class_id), o.logical_name) for o in cosem_objects(served.meter.registers)}
+    assert listed == expected
+    assert (3, bytes((1, 1, 1, 8, 0, 255))) in listed and (70, bytes((1, 1, 128, 0, 11, 255))) in listed
+
+
+def test_unknown_and_inconsistent_objects_get_their_codes(served: MeterServer) -> None:
+    with served.client().session() as client:
+        with pytest.raises(Exception, match="OBJECT_UNDEFINED"):
+            client.get(cosem.CosemAttribute(REGISTER, obis("1.1.99.99.9.255"), 2))
+        with pytest.raises(Exception, match="OBJECT_CLASS_INCONSISTENT"):
+            client.get(cosem.CosemAttribute(enumerations.CosemInterface.DATA, obis("1.1.1.8.0.255"), 2))
+
+
+def test_the_public_client_cannot_operate_the_breaker(served: MeterServer) -> None:
+    with served.client().session() as client, pytest.raises(ActionError, match="READ_WRITE_DENIED"):
+        client.action(cosem.CosemMethod(enumerations.CosemInterface.DISCONNECT_CONTROL,
+                                        obis("1.1.128.0.11.255"), 1), b"\x0f\x00")
+    assert served.meter.breaker.state == "connected"
+
+
+def test_the_management_client_disconnects_and_releases_the_breaker(served: MeterServer) -> None:
+    control = obis("1.1.128.0.11.255")
+    state = cosem.CosemAttribute(enumerations.CosemInterface.DISCONNECT_CONTROL, control, 3)
+    with served.client(1, PASSWORD).session() as client:
+        assert value(client.get(state)) == 1  # connected
+        client.action(cosem.CosemMethod(enumerations.CosemInterface.DISCONNECT_CONTROL, control, 1), b"\x0f\x00")
+        assert served.meter.breaker.state == "disconnected" and value(client.get(state)) == 0
+        with pytest.raises(ActionError, match="TEMPORARY_FAILURE"):  # already disconnected
+            client.action(cosem.CosemMethod(enumerations.CosemInterface.DISCONNECT_CONTROL, control, 1), b"\x0f\x00")
+        served.meter.clock.advance(10)  # past the minimum reconnection delay
+        client.action(cosem.CosemMethod(enumerations.CosemInterface.DISCONNECT_CONTROL, control, 2), b"\x0f\x00")
+        # remote_reconnect releases: the customer's button reconnects (§5.6, push_button_requires_release)
+        assert served.meter.breaker.state == "ready_for_reconnection" and value(client.get(state)) == 2
+
+
+def test_the_management_client_sets_the_clock_and_the_public_one_cannot(served: MeterServer) -> None:
+    clock = cosem.CosemAttribute(enumerations.CosemInterface.CLOCK, obis("0.1.1.0.0.255"), 2)
+    target = datetime.fromtimestamp(served.meter.t + 3600, timezone(timedelta(hours=5)))  # any offset names it
+    with served.client().session() as client:
+        refused = client.set(clock, b"\x09\x0c" + datetime_to_bytes(target))
+    assert refused.result is enumerations.DataAccessResult.READ_WRITE_DENIED
+    with served.client(1, PASSWORD).session() as client:
+        done = client.set(clock, b"\x09\x0c" + datetime_to_bytes(target))
+        when, _ = datetime_from_bytes(value(client.get(clock)))
+    assert done.result is enumerations.DataAccessResult.SUCCESS
+    assert served.meter.t == target.timestamp() == when.timestamp()
+    events, _ = served.meter.logs.query("rtc_adjustment")
+    assert events[-1].detail["source"] == "dlms" and events[-1].detail["delta_s"] == 3600
+
+
+@pytest.mark.parametrize("password", [None, "wrong"])
+def test_the_management_client_needs_the_password(served: MeterServer, password: str | None) -> None:
+    client = served.client(1, password)
+    client.connect()
+    try:
+        with pytest.raises(DlmsClientException, match="REJECTED_PERMANENT"):
+            client.associate()
+    finally:
+        client.disconnect()
+
+
+def test_without_a_configured_password_the_management_client_is_refused() -> None:
+    server = MeterServer(MeterSimSettings())
+    try:
+        client = server.client(1, "")
+        client.connect()
+        with pytest.raises(DlmsClientException, match="REJECTED_PERMANENT"):
+            client.associate()
+        client.disconnect()
+    finally:
+        server.close()
+
+
+def test_requests_before_the_association_and_garbage_get_exception_responses() -> None:
+    meter = Meter("m", MeterSimSettings(), SteppedClock(START))
+    association = DlmsAssociation(meter, 16)
+    get = ap.GetRequestNormal(attribute=ap.AttributeDescriptor(3, bytes((1, 1, 1, 8, 0, 255)), 2)).to_bytes()
+    before = ap.decode_apdu(association.handle(get))
+    assert isinstance(before, ap.ExceptionResponse) and before.state_error is ap.StateError.SERVICE_NOT_ALLOWED
+    garbage = ap.decode_apdu(association.handle(b"\xc0\x01"))
+    assert isinstance(garbage, ap.ExceptionResponse)
+
+
+def test_omnipower_sim_serve_dlms_answers_a_head_end(tmp_path: Any) -> None:
+    """The command line's --dlms: a real process, read by the independent client."""
+    port = free_port()
+    config = tmp_path / "meter.yaml"
+    config.write_text("meters:\n  - id: m1\n    start: '2026-03-02T08:00:00Z'\n")
+    proc = subprocess.Popen([sys.executable, "-m", "meter_sim", "serve", "--config", str(config),
+                             "--dlms", f"tcp:127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True)
+    try:
+        transport = TcpTransport(client_logical_address=16, server_logical_address=1,
+                                 io=BlockingTcpIO("127.0.0.1", port, timeout=5))
+        client = DlmsClient(transport=transport, authentication=NoSecurityAuthentication())
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.connect()
+                break
+            except CommunicationError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the simulator did not listen"
+                time.sleep(0.1)
+        client.associate()
+        frequency = value(client.get(cosem.CosemAttribute(REGISTER, obis("1.1.14.7.0.255"), 2)))
+        client.release_association()
+        client.disconnect()
+        assert 4900 <= frequency <= 5100  # 49–51 Hz in hundredths
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _associated() -> DlmsAssociation:
+    association = DlmsAssociation(Meter("m", MeterSimSettings(), SteppedClock(START)), 16)
+    aarq = ap.Aarq(user_information=ap.InitiateRequest(proposed_conformance=ap.Conformance.GET | ap.Conformance.SET))
+    aare = ap.decode_apdu(association.handle(aarq.to_bytes()))
+    assert isinstance(aare, ap.Aare) and aare.result is ap.AssociationResult.ACCEPTED
+    return association
+
+
+_ASSOCIATED = _associated()
+_GET_PREFIX = ap.GetRequestNormal(attribute=ap.AttributeDescriptor(3, bytes(6), 2)).to_bytes()[:3]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.binary(max_size=64), st.binary(max_size=40).map(lambda tail: _GET_PREFIX + tail),
+                 st.binary(max_size=40).map(lambda tail: b"\xc1\x01\xc1" + tail),
+                 st.binary(max_size=40).map(lambda tail: b"\xc3\x01\xc1" + tail),
+                 st.binary(max_size=40).map(lambda tail: b"\x60" + tail)))
+def test_any_apdu_gets_a_decodable_answer_and_never_an_exception(apdu: bytes) -> None:
+    answer = ap.decode_apdu(_ASSOCIATED.handle(apdu))
+    assert isinstance(answer, ap.ExceptionResponse | ap.GetResponseNormal | ap.SetResponseNormal | ap.Aare
+                      | ap.ActionResponseNormal | ap.ReleaseResponse | ap.GetResponseWithBlock)
+    if not _ASSOCIATED.associated:  # an AARQ that was refused ends the association: start a new one
+        _ASSOCIATED.handle(ap.Aarq(user_information=ap.InitiateRequest(
+            proposed_conformance=ap.Conformance.GET)).to_bytes())
