@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from meter_sim.meter import Meter
 
 __all__ = [
-    "COMMANDS", "COMMANDS_BY_NAME", "COMMAND_NAMES", "MBUS_COMMANDS", "MODBUS_COMMANDS", "SIMULATED_COMMANDS",
+    "COMMANDS", "COMMANDS_BY_NAME", "COMMAND_NAMES", "DLMS_COMMANDS", "MBUS_COMMANDS", "MODBUS_COMMANDS",
+    "SIMULATED_COMMANDS",
     "Button", "CommandSpec", "Entity", "ModbusWrite", "Select", "Switch", "plan_options", "tariff_options",
 ]
 
@@ -103,6 +104,7 @@ class CommandSpec:
     simulate: SimAction
     modbus: ModbusWrite | None = None
     entities: tuple[Entity, ...] = ()
+    dlms: bool = False  # carried over DLMS/COSEM (gateway/sources/dlms.py): the breaker and the clock have objects
 
     @property
     def mbus(self) -> bool:
@@ -111,8 +113,9 @@ class CommandSpec:
 
     @property
     def sources(self) -> tuple[str, ...]:
-        """The sources that can carry it (han and optical carry none)."""
-        return ("simulated", *(("modbus",) if self.modbus else ()), *(("mbus",) if self.mbus else ()))
+        """The sources that can carry it (han and optical carry none; dlms only with the management client)."""
+        return ("simulated", *(("modbus",) if self.modbus else ()), *(("mbus",) if self.mbus else ()),
+                *(("dlms",) if self.dlms else ()))
 
 
 _MBUS_CODED = frozenset(name for name, _ in mbus.COMMAND_CODES)
@@ -230,6 +233,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
                    payload_on="connect", payload_off="disconnect"),
             Button("breaker_release", "Release breaker for reconnection", "mdi:lock-open-variant", "release"),
         ),
+        dlms=True,  # Disconnect Control: disconnect = remote_disconnect, connect and release = remote_reconnect
     ),
     CommandSpec(
         "tariff", cv.tariff, "`1`–`8`, `auto`",
@@ -292,6 +296,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "time", cv.clock_time, "ISO 8601 with offset, or POSIX seconds",
         "set the meter clock; logged in `rtc_adjustment` (changes under 7 s are not), flags the load-profile period",
         _time,
+        dlms=True,  # a SET of the clock's time
     ),
     CommandSpec(
         "configure", cv.settings, "JSON object",
@@ -314,3 +319,4 @@ assert len(COMMAND_NAMES) == len(COMMANDS), "command names must be unique"
 SIMULATED_COMMANDS = frozenset(c.name for c in COMMANDS if "simulated" in c.sources)
 MODBUS_COMMANDS = frozenset(c.name for c in COMMANDS if "modbus" in c.sources)
 MBUS_COMMANDS = frozenset(c.name for c in COMMANDS if "mbus" in c.sources)
+DLMS_COMMANDS = frozenset(c.name for c in COMMANDS if "dlms" in c.sources)

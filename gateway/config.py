@@ -29,7 +29,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from meter_sim.config import MeterSimSettings
+from meter_sim.config import DlmsSettings, MeterSimSettings
 from meter_sim.fleet import Shard, member_id, member_settings, members, parse_shard
 from omnipower.address import parse_address
 from omnipower.dlms import GloKeys, parse_glo_keys
@@ -127,17 +127,39 @@ class OpticalOptions(BaseModel):
     )
 
 
+class DlmsOptions(DlmsSettings):
+    """`source: dlms`: the association the gateway opens (the public client 16 reads; the management client 1 also
+    operates the breaker and sets the clock, with `password`), over the IEC 62056-47 wrapper."""
+
+    client: Literal[1, 16] = Field(16, description="client SAP: 16 public (read only), 1 management (LLS password)")
+    security: Literal["none", "low"] = Field(
+        "none", description="none for client 16, low (LLS password) for client 1")
+    hdlc: bool = Field(False, description="HDLC instead of the wrapper (not yet available to the gateway)")
+
+    @model_validator(mode="after")
+    def _security_fits_the_client(self) -> DlmsOptions:
+        if (self.client, self.security) not in ((16, "none"), (1, "low")):
+            raise ValueError(f"client {self.client} with security {self.security!r}: the public client 16 uses "
+                             "none, the management client 1 low (with password)")
+        if self.security == "low" and self.password is None:
+            raise ValueError("security low needs `password`")
+        if self.hdlc:
+            raise ValueError("hdlc: the gateway reads DLMS over the IEC 62056-47 wrapper (TCP) only, so far")
+        return self
+
+
 class MeterConfig(MeterSimSettings):
     """One meter of the gateway. For `source: simulated` the simulation settings apply."""
 
     id: Annotated[str, Field(min_length=1, max_length=64)]
-    source: Literal["simulated", "modbus", "han", "optical", "mbus"] = "simulated"
+    source: Literal["simulated", "modbus", "han", "optical", "mbus", "dlms"] = "simulated"
     transport: str | None = Field(None, description="ADDR of a wire source: tcp:HOST:PORT, pty:PATH or a device")
     unit_id: Annotated[int, Field(ge=1, le=247)] = Field(1, description="Modbus unit (slave) id")
     mbus_address: Annotated[int, Field(ge=0, le=250)] = Field(1, description="M-Bus primary address")
     mbus_secondary: str | None = Field(None, pattern=r"^[0-9F]{8}$", description="8-digit secondary address")
     han: HanOptions = HanOptions()
     optical: OpticalOptions = OpticalOptions()
+    dlms: DlmsOptions = DlmsOptions()  # a simulated meter's DLMS server, or how a dlms source reads its meter
     name: str | None = None
     # Bounded so that ticking the model never blocks the event loop for long (an hour of meter
     # life costs ~18 ms); longer time-warps are for `omnipower-sim simulate`.

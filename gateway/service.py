@@ -36,6 +36,10 @@ def make_source(config: MeterConfig, settings: Settings) -> Source:
         from gateway.sources.han import HanSource
 
         return HanSource(config)
+    if config.source == "dlms":
+        from gateway.sources.dlms import DlmsSource
+
+        return DlmsSource(config)
     if config.source == "modbus":
         from gateway.sources.modbus import ModbusSource
 

@@ -1,0 +1,157 @@
+"""The gateway's `dlms` source: `omnipower-sim serve --dlms` exposes a meter, the gateway reads it as a head-end
+over the IEC 62056-47 wrapper, and MQTT shows the same state (within the COSEM counts' resolution) as the in-process
+source of the same meter; the breaker and the clock go over DLMS with the management client."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Mosquitto, free_port, probe_client
+from gateway_harness import gateway_config, request, running_gateway
+from sim_harness import FROZEN, START, serving, sim_config
+
+from gateway.commands import Command, CommandError
+from gateway.config import ConfigError, MeterConfig, load_settings
+from gateway.sources.base import SourceError
+from gateway.sources.dlms import DlmsSource
+from meter_sim.clock import SteppedClock
+from meter_sim.config import MeterSimSettings
+from meter_sim.meter import Meter
+from meter_sim.modules.dlms_server import converse_wrapper
+from omnipower.cosem import cosem_objects
+from omnipower.registers import REGISTERS_BY_KEY
+
+PASSWORD = "s3cret-pw"
+
+
+def resolution(key: str) -> float:
+    """A reading's resolution over DLMS, in its published unit: one count (10 Wh for energy, 0.01 A …)."""
+    register = REGISTERS_BY_KEY[key]
+    obj = next(o for o in cosem_objects((register,)) if o.key == key)
+    return 10.0**obj.scaler * obj.unit_size / register.kind.spec.base_per_unit
+
+
+class Served:
+    """A meter on a stepped clock behind the wrapper, in the test's own event loop."""
+
+    def __init__(self, password: str | None = PASSWORD) -> None:
+        self.meter = Meter("wire", MeterSimSettings.model_validate(
+            {"start": START, "dlms": {"password": password} if password else {}}),
+            SteppedClock(MeterSimSettings(start=START).start.timestamp()))  # type: ignore[union-attr]
+        self.meter.advance_to(self.meter.t + 5 * 3600)
+        self.port = free_port()
+
+    async def __aenter__(self) -> Served:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await converse_wrapper(self.meter, reader, writer.write)
+            writer.close()
+
+        self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    def source(self, **dlms: Any) -> DlmsSource:
+        return DlmsSource(MeterConfig.model_validate(
+            {"id": "wire", "source": "dlms", "transport": f"tcp:127.0.0.1:{self.port}", "dlms": dlms}))
+
+
+async def test_a_read_gives_the_model_s_readings() -> None:
+    async with Served() as served:
+        source = served.source()
+        readings = await source.read()
+        model = served.meter.readings()
+    assert readings["time"] == model["time"]
+    keys = {r.key for r in source.info.registers}
+    assert {"a_plus", "a_minus", "p_plus", "u_l1", "i_l3", "frequency", "breaker", "p_plus_max_time"} <= keys
+    for key in keys:
+        assert key in readings, key
+        if isinstance(model[key], float):
+            assert readings[key] == pytest.approx(model[key], abs=resolution(key)), key
+        else:
+            assert readings[key] == model[key], key
+    assert source.online
+
+
+async def test_the_management_client_operates_the_breaker_and_sets_the_clock() -> None:
+    async with Served() as served:
+        source = served.source(client=1, security="low", password=PASSWORD)
+        answer = await source.execute(Command("breaker", "disconnect"))
+        assert answer == {"breaker": "disconnected"} and served.meter.breaker.state == "disconnected"
+        with pytest.raises(CommandError, match=r"temporary_failure.*the breaker is disconnected"):
+            await source.execute(Command("breaker", "disconnect"))
+        served.meter.clock.advance(10)  # type: ignore[attr-defined]
+        answer = await source.execute(Command("breaker", "release"))
+        assert answer == {"breaker": "ready_for_reconnection"}
+        target = served.meter.t + 7200.0
+        await source.execute(Command("time", target))
+        assert served.meter.t == target
+
+
+async def test_the_public_client_carries_no_command_and_a_wrong_password_gets_no_data() -> None:
+    async with Served() as served:
+        with pytest.raises(CommandError, match="not supported over DLMS"):
+            await served.source().execute(Command("breaker", "disconnect"))
+        wrong = served.source(client=1, security="low", password="nope")
+        with pytest.raises(SourceError, match=r"association refused .authentication_failure."):
+            await wrong.read()
+        assert not wrong.online and served.meter.breaker.state == "connected"
+
+
+async def test_a_meter_that_is_gone_is_a_source_error() -> None:
+    source = DlmsSource(MeterConfig.model_validate(
+        {"id": "gone", "source": "dlms", "transport": f"tcp:127.0.0.1:{free_port()}"}))
+    with pytest.raises(SourceError, match=r"DLMS exchange with tcp:127\.0\.0\.1:[0-9]+ failed"):
+        await source.read()
+
+
+@pytest.mark.parametrize(("dlms", "error"), [
+    ({"client": 1}, "client 1 with security 'none'"),
+    ({"client": 1, "security": "low"}, "security low needs `password`"),
+    ({"hdlc": True}, "the gateway reads DLMS over the IEC 62056-47 wrapper"),
+    ({"client": 2}, "dlms.client"),
+])
+def test_bad_dlms_options_are_named(tmp_path: Path, dlms: dict[str, Any], error: str) -> None:
+    path = tmp_path / "g.yaml"
+    path.write_text(f"meters:\n  - id: w\n    source: dlms\n    transport: tcp:127.0.0.1:4059\n    dlms: {dlms}\n")
+    with pytest.raises(ConfigError, match=error.replace("(", r"\(").replace(")", r"\)")):
+        load_settings(path)
+
+
+@pytest.mark.integration
+async def test_dlms_source_matches_the_in_process_source_on_mqtt(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    port = free_port()
+    wire = f"tcp:127.0.0.1:{port}"
+    meters = [
+        {"id": "local", "seed": 1, "start": START, "speed": float(FROZEN)},
+        {"id": "wire", "source": "dlms", "transport": wire,
+         "dlms": {"client": 1, "security": "low", "password": PASSWORD}},
+    ]
+    with serving(sim_config(tmp_path, dlms={"password": PASSWORD}), "--dlms", wire):
+        async with running_gateway(gateway_config(tmp_path, mosquitto.port, meters)), \
+                probe_client(mosquitto, "omnipower/#") as probe:
+            local = (await probe.wait_for("omnipower/local/state")).json()
+            remote = (await probe.wait_for("omnipower/wire/state")).json()
+            assert (await probe.wait_for("omnipower/wire/availability")).json() == {"state": "online"}
+            assert remote["time"] == local["time"]
+            compared = 0
+            for key, value in remote.items():
+                if key == "time":
+                    continue
+                if isinstance(value, float | int) and isinstance(local[key], float):
+                    assert value == pytest.approx(local[key], abs=resolution(key)), key
+                else:
+                    assert value == local[key], key
+                compared += 1
+            assert compared > 100  # every register of the meter, not a handful
+            mark = probe.mark()
+            answer = await request(probe, "omnipower/wire/set/breaker", "disconnect", meter="wire")
+            assert answer["status"] == "ok" and answer["data"] == {"breaker": "disconnected"}
+            await probe.wait_for("omnipower/wire/state", lambda m: m.json()["breaker"] == "disconnected", after=mark)
+            unsupported = await request(probe, "omnipower/wire/set/push_button", "hold", meter="wire")
+            assert unsupported["error"] == "push_button: not supported by a dlms meter"
