@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     dec.add_argument("kind", choices=KINDS)
     dec.add_argument("data", help="hex string, or a file with hex text or raw bytes")
     dec.add_argument("--scalers", choices=sorted(SCALERS), default="kamstrup", help="HAN units (none are pushed)")
-    dec.add_argument("--keys", metavar="EK:AK", help="HAN decryption keys, two 32-digit hex keys")
+    dec.add_argument("--keys", metavar="EK:AK", help="HAN or DLMS decryption keys, two 32-digit hex keys")
     return parser
 
 

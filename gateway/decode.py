@@ -7,22 +7,33 @@ status 1 with a one-line reason on standard error.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import string
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
+from enum import Enum, IntFlag
 from pathlib import Path
 from typing import Any
 
-from omnipower import mbus
-from omnipower.dlms import GloKeys
+from omnipower import dlms_apdu, mbus
+from omnipower.dlms import (
+    DATA_NOTIFICATION,
+    GENERAL_GLO_CIPHERING,
+    Data,
+    GloKeys,
+    decode_data_notification,
+    decrypt_glo,
+    strip_llc,
+)
+from omnipower.dlms_wrapper import WrapperReader
 from omnipower.errors import CodecError
 from omnipower.han import KAMSTRUP_SCALERS, HanScalers, decode_han
 from omnipower.hdlc import HdlcReader
 from omnipower.iec62056_21 import DataReadout, IdentificationMessage, Iec62056Reader, readings_from_readout
 from omnipower.p1 import P1Reader
 
-KINDS = ("han", "mbus", "p1", "optical")
+KINDS = ("han", "mbus", "p1", "optical", "dlms")
 
 
 class DecodeError(Exception):
@@ -58,6 +69,7 @@ def decode(kind: str, payload: bytes, *, scalers: HanScalers = KAMSTRUP_SCALERS,
         "p1": _p1,
         "optical": _optical,
         "mbus": _mbus,
+        "dlms": lambda b: _dlms(b, keys),
     }
     if kind not in decoders:
         raise DecodeError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
@@ -91,6 +103,83 @@ def _han(payload: bytes, scalers: HanScalers, keys: GloKeys | None) -> Iterator[
     tail = payload[len(payload) - reader.pending:] if reader.pending else b""
     if tail.strip(b"\x7e"):  # a closing flag may stay buffered as the next frame's opening flag
         yield f"{reader.pending} bytes at the end do not complete a frame"
+
+
+def _dlms(payload: bytes, keys: GloKeys | None) -> Iterator[dict[str, Any] | str]:
+    """HDLC frames (a capture starting with the 7E flag), wrapper PDUs (starting with its version 0001) or one bare
+    APDU; a general-glo-ciphering APDU deciphered with `keys`."""
+    if payload[:1] == b"\x7e":
+        reader = HdlcReader()
+        for frame in reader.feed(payload):
+            head = {"kind": "dlms", "transport": "hdlc", "client": None, "server": None, "control": frame.control,
+                    "segmented": frame.segmented}
+            head["client"], head["server"] = ((frame.dst_address, frame.src_address)
+                                              if frame.information[:3] == b"\xe6\xe7\x00"
+                                              else (frame.src_address, frame.dst_address))
+            if not frame.information:
+                yield head | {"apdu": None}
+                continue
+            try:
+                yield head | _apdu(strip_llc(frame.information), keys)
+            except CodecError as exc:
+                yield f"DLMS frame rejected: {exc}"
+        for skipped in reader.take_errors():
+            yield f"bytes rejected: {skipped}"
+        return
+    if payload[:2] == b"\x00\x01":
+        wire = WrapperReader()
+        try:
+            pdus = wire.feed(payload)
+        except CodecError as exc:
+            yield f"wrapper rejected: {exc}"
+            return
+        for pdu in pdus:
+            try:
+                yield {"kind": "dlms", "transport": "wrapper", "source": pdu.source,
+                       "destination": pdu.destination} | _apdu(pdu.apdu, keys)
+            except CodecError as exc:
+                yield f"DLMS APDU rejected: {exc}"
+        if wire.pending:
+            yield f"{wire.pending} bytes at the end do not complete a wrapper PDU"
+        return
+    try:
+        yield {"kind": "dlms", "transport": None} | _apdu(payload, keys)
+    except CodecError as exc:
+        yield f"DLMS APDU rejected: {exc}"
+
+
+def _apdu(apdu: bytes, keys: GloKeys | None) -> dict[str, Any]:
+    ciphered: dict[str, Any] = {}
+    if apdu[:1] == bytes((GENERAL_GLO_CIPHERING,)):
+        if keys is None:
+            raise CodecError("a ciphered APDU (general-glo-ciphering): give --keys EK:AK")
+        message = decrypt_glo(apdu, keys.encryption_key, keys.authentication_key)
+        ciphered = {"system_title": message.system_title.hex(), "frame_counter": message.frame_counter}
+        apdu = message.apdu
+    if apdu[:1] == bytes((DATA_NOTIFICATION,)):  # a push (HAN), not a request or a response
+        notification = decode_data_notification(apdu)
+        return {"apdu": "DataNotification", **ciphered, "fields": _plain(notification)}
+    decoded = dlms_apdu.decode_apdu(apdu)
+    return {"apdu": type(decoded).__name__, **ciphered, "fields": _plain(decoded)}
+
+
+def _plain(value: Any) -> Any:
+    """An APDU's fields as JSON values: bytes in hex, enumerations by name, A-XDR data as its Python value."""
+    if isinstance(value, Data):
+        return _plain(value.to_python())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: (".".join(map(str, v)) if f.name == "logical_name" and isinstance(v := getattr(value, f.name),
+                                                                                          bytes) else
+                         _plain(getattr(value, f.name))) for f in dataclasses.fields(value)}
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, IntFlag):
+        return [flag.name.lower() for flag in type(value) if flag in value and flag.name]
+    if isinstance(value, Enum):
+        return value.name.lower()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _p1(payload: bytes) -> Iterator[dict[str, Any] | str]:

@@ -118,3 +118,50 @@ def test_mbus_frames_of_our_record_map(tmp_path: Path) -> None:
     assert isinstance(got, dict)
     assert got["1.8.0"] == pytest.approx(readings["a_plus"], abs=0.01)
     assert got["32.7.0"] == pytest.approx(readings["u_l1"], abs=0.1)
+
+
+def test_dlms_wrapper_pdus_and_bare_apdus() -> None:
+    from omnipower import dlms_apdu as ap
+    from omnipower.dlms import Data, DataType
+    from omnipower.dlms_wrapper import encode_wrapper
+
+    get = ap.GetRequestNormal(attribute=ap.AttributeDescriptor(3, bytes((1, 1, 1, 8, 0, 255)), 2)).to_bytes()
+    answer = ap.GetResponseNormal(result=Data(DataType.DOUBLE_LONG_UNSIGNED, 123456)).to_bytes()
+    status, frames, err = decode("dlms", (encode_wrapper(16, 1, get) + encode_wrapper(1, 16, answer)).hex())
+    assert status == 0 and err == ""
+    assert [(f["source"], f["destination"], f["apdu"]) for f in frames] == [
+        (16, 1, "GetRequestNormal"), (1, 16, "GetResponseNormal")]
+    assert frames[0]["fields"]["attribute"] == {"class_id": 3, "logical_name": "1.1.1.8.0.255",  # type: ignore[index]
+                                                "attribute_id": 2}
+    assert frames[1]["fields"]["result"] == 123456  # type: ignore[index]
+    status, frames, _ = decode("dlms", answer.hex())
+    assert status == 0 and frames[0]["transport"] is None and frames[0]["apdu"] == "GetResponseNormal"
+
+
+def test_dlms_ciphered_apdus_need_the_keys() -> None:
+    from omnipower import dlms_apdu as ap
+    from omnipower.dlms import Data, DataType, encrypt_glo
+
+    ek, ak = bytes(range(16)), bytes(range(16, 32))
+    answer = ap.GetResponseNormal(result=Data(DataType.LONG_UNSIGNED, 5000)).to_bytes()
+    ciphered = encrypt_glo(answer, b"KAME\x00\x00\x00\x01", 7, ek, ak).hex()
+    status, frames, err = decode("dlms", ciphered, "--keys", f"{ek.hex()}:{ak.hex()}")
+    assert status == 0 and frames[0]["frame_counter"] == 7 and frames[0]["fields"]["result"] == 5000  # type: ignore[index]
+    status, _, err = decode("dlms", ciphered)
+    assert status == 1 and "give --keys EK:AK" in err
+    status, _, err = decode("dlms", ciphered, "--keys", f"{ak.hex()}:{ek.hex()}")
+    assert status == 1 and "authentication tag does not verify" in err
+
+
+@pytest.mark.reference("han")
+def test_dlms_reads_a_han_push_frame_as_a_data_notification() -> None:
+    status, frames, err = decode("dlms", str(REFERENCE / "han" / "no-list2-3ph.kamstrup-doc-example2.hex"))
+    assert status == 0 and err == ""
+    assert frames[0]["transport"] == "hdlc" and frames[0]["apdu"] == "DataNotification"
+    assert (frames[0]["client"], frames[0]["server"]) == (21, 16)
+    assert frames[0]["fields"]["body"][0] == "Kamstrup_V0001"  # type: ignore[index]
+
+
+def test_dlms_garbage_is_refused_with_a_reason() -> None:
+    status, frames, err = decode("dlms", "c0ff00")
+    assert status == 1 and frames == [] and "get-request choice 255 is not supported" in err
