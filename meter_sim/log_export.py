@@ -28,7 +28,7 @@ def query_log(meter: Meter, name: str, start: int | None = None, end: int | None
               limit: int | None = 100) -> tuple[list[dict[str, Any]], int]:
     """One page of a log's entries with start ≤ t < end (limit None: the whole log, unfiltered), and how many
     match in all. Raises ValueError for an unknown log (UnknownLogError) or bad paging."""
-    log, render = _log_of(meter, logger_named(name))
+    log, render = log_of(meter, logger_named(name))
     if limit is None:
         everything = log.entries()
         return [render(e) for e in everything], len(everything)
@@ -36,7 +36,7 @@ def query_log(meter: Meter, name: str, start: int | None = None, end: int | None
     return [render(e) for e in page], total
 
 
-def _log_of(meter: Meter, logger: Logger) -> tuple[Log, Callable[[Any], dict[str, Any]]]:
+def log_of(meter: Meter, logger: Logger) -> tuple[Log, Callable[[Any], dict[str, Any]]]:
     """Where the meter keeps a logger's entries, and how one is rendered (by the kind of its entries)."""
     if logger.kind == "event":
         return meter.logs[logger.name], partial(_event, meter, logger.name)

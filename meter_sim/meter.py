@@ -353,7 +353,7 @@ class Meter:
             self.debiting_stop("schedule")
         self._log("occurrence_counters", t, "snapshot", **self.pq.counters())  # (inferred) daily at midnight
         if is_logger2_due(day, self.settings.z25):
-            self.billing2.snapshot(t, self._snapshot(_LOGGER2_KEYS))
+            self.billing2.snapshot(t, self._snapshot(LOGGER2_KEYS))
             self.logs_revision += 1
 
     def _power_change(self, powered: bool) -> None:
@@ -469,7 +469,7 @@ class Meter:
         write the snapshot to the monthly debiting logger, reset the peaks."""
         self.debiting_periods += 1
         self.demand.debiting_stop()
-        self.billing.snapshot(self.t, self._snapshot(_BILLING_KEYS))
+        self.billing.snapshot(self.t, self._snapshot(BILLING_KEYS))
         self.demand.reset_peaks()
         self._log("meter_status", self.t, "debiting_stop", reason=reason, period=self.debiting_periods)
 
@@ -1080,7 +1080,7 @@ VECTOR_KEYS: tuple[str, ...] = (
 )
 _LP_CHANNELS = {"1.8.0": "a_plus", "2.8.0": "a_minus", "3.8.0": "r_plus", "4.8.0": "r_minus"}
 # Captured objects of the monthly debiting logger (spec §4.2) and of debiting logger 2 (§4.3)
-_BILLING_KEYS = (
+BILLING_KEYS = (
     "hour_counter", "debiting_periods", "power_threshold_counter",
     "a_plus", "a_minus", "r_plus", "r_minus", *(f"a_plus_t{t}" for t in (1, 2, 3, 4)),
     *(f"r_plus_t{t}" for t in (1, 2, 3, 4)), "e_plus", "e_minus",
@@ -1088,7 +1088,7 @@ _BILLING_KEYS = (
     "q_plus_max", "q_plus_max_time", "q_plus_max_acc", "p_plus_max_t1", "p_plus_max_t2",
     "q_plus_max_t1", "q_plus_max_t2", "s_plus_max", "s_plus_max_time", "s_minus_max", "s_minus_max_time",
 )
-_LOGGER2_KEYS = (
+LOGGER2_KEYS = (
     "hour_counter", "a_plus", "a_minus", "r_plus", "r_minus",
     *(f"{q}_t{t}" for q in ("a_plus", "a_minus", "r_plus", "r_minus") for t in (1, 2, 3, 4)),
 )

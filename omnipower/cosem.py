@@ -8,7 +8,21 @@ Each reading becomes the COSEM object a DLMS head-end expects (IEC 62056-6-2, th
 - the breaker (`128.0.11`): **Disconnect Control** (class 70), §5.6 of the facts digest;
 plus the objects every meter has: the logical device name (0.0.42.0.0.255), the clock (class 8, at 0.1.1.0.0.255
 as the meter's own HAN push names it, §10.5) and the current association (class 15, 0.0.40.0.0.255) whose object
-list is this table.
+list is this table;
+plus one more face of the logger table (`omnipower/loggers.py`): every logger with a DLMS logical name (§4) becomes a
+**Profile Generic** (class 7) at that name, and the fields its entries keep besides register values each a Data object
+its buffer captures (`LOGGER_FIELDS`):
+- the load profile's status word (§4.1): 0.0.96.10.1.255, long-unsigned, as IDIS names LP 1's "AMR profile status"
+  (the low byte of our status word is that byte, meter_sim/loggers.py);
+- an event logger's (§4.5, 1.1.99.98.E.255) event: 0.0.96.11.E.255 (the IDIS "event object" group, one per logger,
+  E as the logger's), a visible-string naming the event as MQTT does (OMNIPOWER publishes no event codes); and its
+  detail: 0.0.96.11.(128+E).255 (E 128+ is manufacturer-specific), the entry's details as JSON in a visible-string
+  (JSON escapes everything but printable ASCII, and visible-string is what every head-end decodes).
+Our own tariff and prepayment logs have no logical name, so no profile.
+A profile's columns (`capture_objects`: the clock first, then the captured registers' objects, then its fields)
+depend on the meter's configuration (load-profile channels, analysis channels), which the meter's side passes in.
+A load-profile column names its energy register, but holds what the entry holds: the energy registered in the
+period (§4.1, WELMEC 11.2), in that register's count.
 
 Counts: `count = round(base value / unit size / 10**scaler)`, base values as the model holds them (Wh, W, V, A …;
 `registers.py`); the scaler is the register table's (the Kamstrup HAN convention) except where the COSEM unit is
@@ -22,6 +36,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from omnipower.dlms import DataType
+from omnipower.loggers import LOGGERS, Logger, LogKind
 from omnipower.registers import Kind, Register
 
 
@@ -29,6 +44,7 @@ class CosemClass(IntEnum):
     DATA = 1
     REGISTER = 3
     EXTENDED_REGISTER = 4
+    PROFILE_GENERIC = 7
     CLOCK = 8
     ASSOCIATION_LN = 15
     DISCONNECT_CONTROL = 70
@@ -36,10 +52,13 @@ class CosemClass(IntEnum):
 
 # Interface class versions (Blue Book): what a client reads in the object list.
 CLASS_VERSIONS = {CosemClass.DATA: 0, CosemClass.REGISTER: 0, CosemClass.EXTENDED_REGISTER: 0, CosemClass.CLOCK: 0,
-                  CosemClass.ASSOCIATION_LN: 1, CosemClass.DISCONNECT_CONTROL: 0}
+                  CosemClass.PROFILE_GENERIC: 1, CosemClass.ASSOCIATION_LN: 1, CosemClass.DISCONNECT_CONTROL: 0}
 # Attributes each class has (1 is always the logical name) and its methods.
 CLASS_ATTRIBUTES = {CosemClass.DATA: (1, 2), CosemClass.REGISTER: (1, 2, 3),
                     CosemClass.EXTENDED_REGISTER: (1, 2, 3, 4, 5), CosemClass.CLOCK: (1, 2, 3, 4, 5, 6, 7, 8, 9),
+                    # logical_name, buffer, capture_objects, capture_period, sort_method, sort_object, entries_in_use,
+                    # profile_entries; no methods (reset and capture are not the public's to call)
+                    CosemClass.PROFILE_GENERIC: (1, 2, 3, 4, 5, 6, 7, 8),
                     CosemClass.ASSOCIATION_LN: (1, 2, 3, 4, 5, 6, 7, 8),
                     CosemClass.DISCONNECT_CONTROL: (1, 2, 3, 4)}
 CLASS_METHODS = {CosemClass.DISCONNECT_CONTROL: (1, 2)}
@@ -121,6 +140,8 @@ class CosemObject:
     unit_size: float = 1.0  # base units per unit
     data_type: DataType = DataType.DOUBLE_LONG_UNSIGNED
     options: tuple[str, ...] = ()  # Data holding an enumeration: its states, in order
+    logger: str | None = None  # a logger's objects (its Profile Generic and its fields): the logger's name
+    field: str | None = None  # a logger's field object: which field of the logger's entries it holds
 
     @property
     def version(self) -> int:
@@ -167,7 +188,77 @@ def cosem_objects(registers: tuple[Register, ...]) -> tuple[CosemObject, ...]:
                 CosemClass.EXTENDED_REGISTER if time_key in keys else CosemClass.REGISTER, ln, r.key, time_key, unit,
                 r.scaler if scaler is None else scaler, size,
                 DataType.DOUBLE_LONG if r.kind in _SIGNED else DataType.DOUBLE_LONG_UNSIGNED))
+    for lg in LOGGERS:
+        if lg.obis is not None:
+            objects += [CosemObject(CosemClass.DATA, logical_name_of_field(f, lg), data_type=f.data_type,
+                                    logger=lg.name, field=f.name) for f in LOGGER_FIELDS.get(lg.kind, ())]
+            objects.append(CosemObject(CosemClass.PROFILE_GENERIC, logical_name(lg.obis), logger=lg.name))
     names = [o.logical_name for o in objects]
     if len(set(names)) != len(names):
         raise ValueError("two objects with one logical name")
     return tuple(objects)
+
+
+# --- Profile Generic (class 7): the loggers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoggerField:
+    """A field a logger's entries keep besides register values, captured from a Data object of its own at
+    0.0.96.D.E.255: D as given, E from the logger's own E (its logical name's fifth number) plus `e_offset`, or
+    `e` when the field's object does not follow the logger's number."""
+
+    name: str  # the entry's field: LoadProfileEntry.status, Event.type, Event.detail (meter_sim/loggers.py)
+    data_type: DataType
+    d: int
+    e: int | None = None
+    e_offset: int = 0
+
+
+# Which fields each kind of logger keeps (see the module docstring for the logical names' reasons).
+LOGGER_FIELDS: dict[LogKind, tuple[LoggerField, ...]] = {
+    "load_profile": (LoggerField("status", DataType.LONG_UNSIGNED, 10, e=1),),
+    "event": (LoggerField("type", DataType.VISIBLE_STRING, 11),
+              LoggerField("detail", DataType.VISIBLE_STRING, 11, e_offset=128)),
+}
+
+
+def logical_name_of_field(field: LoggerField, logger: Logger) -> bytes:
+    assert logger.obis is not None
+    e = field.e if field.e is not None else logical_name(logger.obis)[4] + field.e_offset
+    return bytes((0, 0, 96, field.d, e, 255))
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureObject:
+    """capture_object_definition: one column of a profile's buffer (data_index 0: the whole attribute)."""
+
+    class_id: CosemClass
+    logical_name: bytes
+    attribute: int
+    data_index: int = 0
+
+
+CLOCK_CAPTURE = CaptureObject(CosemClass.CLOCK, CLOCK, 2)
+# attribute to capture by what a register key names in an object: its value, or an Extended Register's capture time
+_CAPTURED_ATTRIBUTE = {"key": 2, "time_key": 5}
+
+
+@functools.cache
+def capture_objects(objects: tuple[CosemObject, ...], logger: str, captures: tuple[str, ...]) -> tuple[
+        CaptureObject, ...]:
+    """A profile's columns: the clock, then the objects (of `cosem_objects`) of the registers the logger captures, in
+    its order (`captures`: register keys as the meter declares them; a peak's time key names its Extended Register's
+    capture time; a key the meter has no object for is left out, as the meter's snapshots leave it out), then the
+    logger's fields. Raises ValueError for a logger with no Profile Generic in `objects`."""
+    if not any(o.class_id is CosemClass.PROFILE_GENERIC and o.logger == logger for o in objects):
+        raise ValueError(f"logger {logger!r}: no Profile Generic in the object list")
+    by_key = {(getattr(o, name), name): o for o in objects for name in _CAPTURED_ATTRIBUTE if getattr(o, name)}
+    columns = [CLOCK_CAPTURE]
+    for key in captures:
+        for name, attribute in _CAPTURED_ATTRIBUTE.items():
+            obj = by_key.get((key, name))
+            if obj is not None:
+                columns.append(CaptureObject(obj.class_id, obj.logical_name, attribute))
+    columns += [CaptureObject(o.class_id, o.logical_name, 2) for o in objects if o.logger == logger and o.field]
+    return tuple(columns)

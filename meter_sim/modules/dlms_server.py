@@ -15,32 +15,53 @@ What a refused request gets (the Blue Book's codes): an object the meter does no
 class that is not the object's `object-class-inconsistent`, an attribute the client may not read or write
 `read-write-denied`, a value of the wrong type `type-unmatched`, a breaker operation its state does not allow
 `temporary-failure`; an APDU before the association or that cannot be decoded an EXCEPTION-Response.
+
+Profiles (Profile Generic, class 7, IEC 62056-6-2 §4.3.6): every logger of the logger table with a logical name (§4)
+is read from the meter's own loggers, as MQTT's `get {"log": …}` reads them (meter_sim/log_export.py). A buffer row
+is the entry's time stamp in local standard time with its deviation (§4: the loggers keep standard time), then each
+captured register as the count its COSEM object uses (a load-profile period's energy, a snapshot's reading, an
+analysis value; null-data where the entry has none), then the logger's fields (status; event and its details). The
+buffer is read whole, by range of time (selector 1) or by entry (selector 2, entry 1 the oldest). What a selective
+access the meter does not answer with data gets: a selector other than 1 or 2, or selective access to anything
+but a buffer, `scope-of-access-violated`; parameters not of the selector's shape (a structure of four, the types of
+the Blue Book, a date-time with every field given) `type-unmatched`; a restricting or selected object that is not one
+of the profile's capture objects, an entry 0, or a range of entries or columns upside down or out of the profile's
+columns `scope-of-access-violated`; a range restricted by a column other than the clock `other-reason` (the meter
+keeps its entries by time only).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from meter_sim.breaker import Action
-from meter_sim.meter import Meter
+from meter_sim.log_export import log_of  # where the meter keeps each logger's entries: one declaration
+from meter_sim.meter import BILLING_KEYS, LOGGER2_KEYS, Meter  # the debiting loggers' captures (§4.2, §4.3)
 from meter_sim.refusals import MeterRefused
 from omnipower import dlms_apdu as ap
 from omnipower.cosem import (
     CLOCK,
+    CLOCK_CAPTURE,
     CURRENT_ASSOCIATION,
     LOGICAL_DEVICE_NAME,
+    CaptureObject,
     CosemClass,
     CosemObject,
+    capture_objects,
     cosem_objects,
 )
-from omnipower.dlms import CosemDateTime, Data, DataType, encode_data
+from omnipower.dlms import INTEGER_TYPES, CosemDateTime, Data, DataType, encode_data
 from omnipower.dlms_wrapper import WrapperReader, encode_wrapper
 from omnipower.errors import CodecError
+from omnipower.loggers import BILLING, DEBITING_LOGGER_2, LOGGERS_BY_NAME, Logger, LogKind
+from omnipower.registers import REGISTERS_BY_OBIS, Register
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +111,8 @@ class DlmsAssociation:
         self.max_pdu = SERVER_MAX_PDU
         self.conformance = ap.Conformance(0)
         self._blocks: _Blocks | None = None
-        self._objects = {(o.logical_name): o for o in cosem_objects(meter.registers)}
+        self._object_list = cosem_objects(meter.registers)
+        self._objects = {(o.logical_name): o for o in self._object_list}
 
     # --- association ---------------------------------------------------------------------------------------
     def handle(self, apdu: bytes) -> bytes:
@@ -212,10 +234,12 @@ class DlmsAssociation:
             return ap.DataAccessResult.OBJECT_CLASS_INCONSISTENT
         if attribute.attribute_id not in obj.attributes:
             return ap.DataAccessResult.OBJECT_UNDEFINED
-        if access is not None:  # selective access: only profiles have it (none served yet)
-            return ap.DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+        if access is not None and not (obj.class_id is CosemClass.PROFILE_GENERIC and attribute.attribute_id == 2):
+            return ap.DataAccessResult.SCOPE_OF_ACCESS_VIOLATED  # only a profile's buffer is read selectively
         if attribute.attribute_id == 1:
             return Data(DataType.OCTET_STRING, obj.logical_name)
+        if obj.class_id is CosemClass.PROFILE_GENERIC:
+            return self._profile(obj, attribute.attribute_id, access)
         value = self._value(obj, attribute.attribute_id)
         return ap.DataAccessResult.TEMPORARY_FAILURE if value is None else value
 
@@ -228,6 +252,8 @@ class DlmsAssociation:
             return self._clock(attribute)
         if obj.logical_name == CURRENT_ASSOCIATION:
             return self._association(attribute)
+        if obj.field is not None:
+            return self._field_now(obj)
         assert obj.key is not None
         value = meter.base_values().get(obj.key)
         if obj.class_id is CosemClass.DISCONNECT_CONTROL:
@@ -242,9 +268,7 @@ class DlmsAssociation:
         if attribute == 2:
             if not isinstance(value, int | float) or not math.isfinite(value):
                 return None
-            count = obj.count(value)
-            lo, hi = ((-(2**31), 2**31 - 1) if obj.data_type is DataType.DOUBLE_LONG else (0, 2**32 - 1))
-            return Data(obj.data_type, min(max(count, lo), hi))
+            return _integer(obj.data_type, obj.count(value))
         if attribute == 4:  # status: none kept
             return Data(DataType.NULL_DATA)
         assert obj.time_key is not None  # attribute 5: capture time
@@ -341,6 +365,70 @@ class DlmsAssociation:
             4: lambda: Data(DataType.ENUM, 4 if breaker.push_button_requires_release else 2),
         }[attribute]()
 
+    # --- Profile Generic -----------------------------------------------------------------------------------
+    def _profile(self, obj: CosemObject, attribute: int,
+                 access: ap.AccessSelection | None) -> Data | ap.DataAccessResult:
+        """Attributes 2–8 of a logger's Profile Generic, from the logger as the meter has it now."""
+        assert obj.logger is not None
+        logger = LOGGERS_BY_NAME[obj.logger]
+        captures, period, depth = _SETUPS[logger.kind](self.meter, logger)
+        columns = capture_objects(self._object_list, logger.name, captures)
+        answers: dict[int, Callable[[], Data | ap.DataAccessResult]] = {
+            2: lambda: self._buffer(logger, columns, access),
+            3: lambda: Data.array(*(_definition(c) for c in columns)),
+            4: lambda: Data(DataType.DOUBLE_LONG_UNSIGNED, period),
+            5: lambda: Data(DataType.ENUM, _FIFO),
+            6: lambda: _NO_SORT_OBJECT,
+            7: lambda: Data(DataType.DOUBLE_LONG_UNSIGNED, len(log_of(self.meter, logger)[0])),
+            8: lambda: Data(DataType.DOUBLE_LONG_UNSIGNED, depth),
+        }
+        return answers[attribute]()
+
+    def _buffer(self, logger: Logger, columns: tuple[CaptureObject, ...],
+                access: ap.AccessSelection | None) -> Data | ap.DataAccessResult:
+        try:
+            selection = _selection(access, columns, self.meter.rtc.standard_offset)
+        except _Refusal as refusal:
+            log.info("client %d: %s buffer refused (%s): %s", self.client, logger.name, refusal.result.name.lower(),
+                     refusal)
+            return refusal.result
+        cells = [self._cell_reader(columns[i]) for i in selection.columns]
+        fields_of = _ENTRY_FIELDS[logger.kind]
+        registers = {r.obis: r for r in self.meter.registers}
+        rows = []
+        for entry in selection.rows(log_of(self.meter, logger)[0].entries()):
+            fields = fields_of(entry, registers)
+            rows.append(Data.structure(*(cell(entry, fields) for cell in cells)))
+        return Data.array(*rows)
+
+    def _cell_reader(self, column: CaptureObject) -> Callable[[Any, Mapping[str, object]], Data]:
+        """How one column's cell is read from an entry (and its fields, `_ENTRY_FIELDS`)."""
+        obj = self._objects[column.logical_name]
+        if column == CLOCK_CAPTURE:
+            return lambda entry, _: self._standard_time(entry.t)
+        if column.attribute == 5:  # an Extended Register's capture time: a peak's time stamp, as attribute 5 gives it
+            return lambda _, fields: self._date_time(fields.get(obj.time_key or ""))
+        name = obj.field or obj.key or ""
+        return lambda _, fields: _cell(obj, fields.get(name))
+
+    def _standard_time(self, t: int) -> Data:
+        """An entry's time stamp: local standard time, as the loggers keep it (§4), with the standard offset as its
+        deviation and no daylight-saving flag."""
+        rtc = self.meter.rtc
+        return Data.date_time(CosemDateTime.from_datetime(rtc.standard_time(t).replace(tzinfo=None), hundredths=0,
+                                                          deviation=-rtc.standard_offset // 60))
+
+    def _field_now(self, obj: CosemObject) -> Data:
+        """A logger's field object: the load profile's flags so far in the period in progress; an event logger's
+        newest event (an empty string before the first)."""
+        assert obj.logger is not None and obj.field is not None
+        if obj.field == "status":
+            return _cell(obj, self.meter.load_profile.pending_status)
+        logger = LOGGERS_BY_NAME[obj.logger]
+        newest = log_of(self.meter, logger)[0].entries()[-1:]
+        fields = _ENTRY_FIELDS[logger.kind](newest[0], {}) if newest else {}
+        return _cell(obj, fields.get(obj.field, ""))
+
     # --- SET -----------------------------------------------------------------------------------------------
     def _set(self, request: ap.SetRequestNormal) -> bytes:
         self._blocks = None
@@ -402,6 +490,205 @@ class DlmsAssociation:
             return ap.ActionResult.TEMPORARY_FAILURE
         self.on_change()
         return ap.ActionResult.SUCCESS
+
+
+# --- Profile Generic: the loggers' setups, their entries and selective access -----------------------------------
+
+_Setup = tuple[tuple[str, ...], int, int]  # the register keys captured, capture_period (s), profile_entries
+# The debiting loggers: their captured registers (the meter's own declarations) and capture period: the monthly one is
+# written at debiting stops (schedule or command, §4.2), debiting logger 2 daily or weekly by Z25 (§4.3; monthly has
+# no fixed period: 0, as for a profile captured on events).
+_DEBITING: dict[str, tuple[tuple[str, ...], Callable[[Meter], int]]] = {
+    BILLING.name: (BILLING_KEYS, lambda meter: 0),
+    DEBITING_LOGGER_2.name: (LOGGER2_KEYS, lambda meter: {1: 86400, 2: 7 * 86400, 3: 0}[meter.settings.z25]),
+}
+# Per kind of logger, what the meter's configuration says of it now.
+_SETUPS: dict[LogKind, Callable[[Meter, Logger], _Setup]] = {
+    "load_profile": lambda meter, _: (tuple(REGISTERS_BY_OBIS[c].key for c in meter.load_profile.channels),
+                                      meter.load_profile.period_s, meter.load_profile.capacity),
+    "analysis": lambda meter, _: (meter.analysis.channels, meter.analysis.interval_s, meter.analysis.capacity),
+    "debiting": lambda meter, lg: (_DEBITING[lg.name][0], _DEBITING[lg.name][1](meter), lg.fixed_capacity),
+    "event": lambda _, lg: ((), 0, lg.fixed_capacity),  # captured on events
+}
+
+
+def _in_base_units(values: Mapping[str, object], registers: Mapping[str, Register]) -> dict[str, object]:
+    """A logger's values by OBIS code in published units (kWh, h …, as the load profile and the snapshots keep
+    them) → by register key in the model's base units (what `CosemObject.count` takes); times stay ISO strings."""
+    out: dict[str, object] = {}
+    for code, value in values.items():
+        register = registers.get(code)
+        if register is None:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = value * register.kind.spec.base_per_unit
+        out[register.key] = value
+    return out
+
+
+# Per kind of logger, an entry's captured values by register key (base units) and its fields by name.
+_ENTRY_FIELDS: dict[LogKind, Callable[[Any, Mapping[str, Register]], Mapping[str, object]]] = {
+    "load_profile": lambda e, registers: {**_in_base_units(e.values, registers), "status": e.status},
+    "debiting": lambda e, registers: _in_base_units(e.registers, registers),
+    "analysis": lambda e, _: e.values,  # the model's values and means, in base units
+    "event": lambda e, _: {"type": e.type, "detail": json.dumps(e.detail, separators=(",", ":"), sort_keys=True)},
+}
+_FIFO = 1  # sort_method: entries in the order they were written (the loggers are rings)
+_NO_SORT_OBJECT = Data.structure(Data(DataType.LONG_UNSIGNED, 0), Data(DataType.OCTET_STRING, bytes(6)),
+                                 Data(DataType.INTEGER, 0), Data(DataType.LONG_UNSIGNED, 0))  # fifo needs none
+_BOUNDS = {DataType.DOUBLE_LONG: (-(2**31), 2**31 - 1), DataType.DOUBLE_LONG_UNSIGNED: (0, 2**32 - 1),
+           DataType.LONG_UNSIGNED: (0, 0xFFFF), DataType.UNSIGNED: (0, 0xFF)}
+_STRINGS = frozenset({DataType.VISIBLE_STRING, DataType.UTF8_STRING})
+
+
+def _integer(kind: DataType, value: int) -> Data:
+    """An integer of the object's type, held at the type's bounds (a count past them is the most it can say)."""
+    lo, hi = _BOUNDS[kind]
+    return Data(kind, min(max(value, lo), hi))
+
+
+def _cell(obj: CosemObject, value: object) -> Data:
+    """A captured value as the object's attribute 2 gives it: a Register's count, a Data object's number, state or
+    text; null-data where the entry has none (a register the snapshot lacks, an analysis channel with no mean)."""
+    if isinstance(value, str):
+        if obj.options:
+            return Data(DataType.ENUM, obj.options.index(value)) if value in obj.options else Data(DataType.NULL_DATA)
+        return Data(obj.data_type, value) if obj.data_type in _STRINGS else Data(DataType.NULL_DATA)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return Data(DataType.NULL_DATA)
+    if obj.class_id in (CosemClass.REGISTER, CosemClass.EXTENDED_REGISTER):
+        return _integer(obj.data_type, obj.count(value))
+    return _integer(obj.data_type, round(value)) if obj.data_type in _BOUNDS else Data(DataType.NULL_DATA)
+
+
+def _definition(column: CaptureObject) -> Data:
+    """capture_object_definition: {class_id, logical_name, attribute_index, data_index}."""
+    return Data.structure(Data(DataType.LONG_UNSIGNED, int(column.class_id)),
+                          Data(DataType.OCTET_STRING, column.logical_name),
+                          Data(DataType.INTEGER, column.attribute), Data(DataType.LONG_UNSIGNED, column.data_index))
+
+
+class _Refusal(MeterRefused):
+    """A selective access the meter answers with a data-access-result: which, and why (for the log)."""
+
+    def __init__(self, result: ap.DataAccessResult, reason: str) -> None:
+        super().__init__(reason)
+        self.result = result
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """What a buffer read asks for: its columns (indexes into the capture objects, in the order asked), the
+    entries `first`…`last` (1 = the oldest; `last` None = the newest) and of those the ones with since ≤ t ≤ until."""
+
+    columns: tuple[int, ...]
+    first: int = 1
+    last: int | None = None
+    since: float = -math.inf
+    until: float = math.inf
+
+    def rows(self, entries: Sequence[Any]) -> list[Any]:
+        return [e for e in entries[self.first - 1:self.last] if self.since <= e.t <= self.until]
+
+
+def _selection(access: ap.AccessSelection | None, columns: tuple[CaptureObject, ...],
+               standard_offset: int) -> _Selection:
+    """The selection a Selective-Access-Descriptor makes; raises _Refusal when it makes none."""
+    if access is None:
+        return _Selection(tuple(range(len(columns))))
+    parse = _SELECTORS.get(access.selector)
+    if parse is None:
+        raise _Refusal(ap.DataAccessResult.SCOPE_OF_ACCESS_VIOLATED,
+                       f"access selector {access.selector}: 1 (range) or 2 (entry)")
+    return parse(access.parameters, columns, standard_offset)
+
+
+def _by_range(parameters: Data, columns: tuple[CaptureObject, ...], standard_offset: int) -> _Selection:
+    """range_descriptor {restricting_object, from_value, to_value, selected_values}: the entries whose time lies in
+    [from_value, to_value], both ends included; a date-time without deviation is the loggers' standard time."""
+    restricting, start, end, selected = _structure(parameters, 4, "range_descriptor")
+    if columns[_column(restricting, columns, "restricting_object")] != CLOCK_CAPTURE:
+        raise _Refusal(ap.DataAccessResult.OTHER_REASON, "restricting_object: the buffer is kept by its clock only")
+    since = _range_instant(start, "from_value", standard_offset)
+    until = _range_instant(end, "to_value", standard_offset)
+    if selected.type is not DataType.ARRAY or not isinstance(selected.value, tuple):
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, "selected_values: an array of capture object definitions")
+    chosen = tuple(_column(d, columns, "selected_values") for d in _items(selected, "selected_values"))
+    return _Selection(chosen or tuple(range(len(columns))), since=since, until=until)
+
+
+def _by_entry(parameters: Data, columns: tuple[CaptureObject, ...], standard_offset: int) -> _Selection:
+    """entry_descriptor {from_entry, to_entry, from_selected_value, to_selected_value}: entries and columns numbered
+    from 1, a `to` of 0 meaning the last."""
+    items = _structure(parameters, 4, "entry_descriptor")
+    first, last, first_column, last_column = (
+        _unsigned(d, name, high) for d, (name, high) in zip(items, _ENTRY_FIELDS_RANGES, strict=True))
+    scope = ap.DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
+    if first == 0 or (last and last < first):
+        raise _Refusal(scope, f"entries {first}–{last}: from 1, and to 0 (the last) or not below from")
+    last_column = last_column or len(columns)
+    if not 1 <= first_column <= last_column <= len(columns):
+        raise _Refusal(scope, f"columns {first_column}–{last_column}: the profile has {len(columns)}")
+    return _Selection(tuple(range(first_column - 1, last_column)), first=first, last=last or None)
+
+
+_ENTRY_FIELDS_RANGES = (("from_entry", 2**32 - 1), ("to_entry", 2**32 - 1), ("from_selected_value", 0xFFFF),
+                        ("to_selected_value", 0xFFFF))
+_SELECTORS: dict[int, Callable[[Data, tuple[CaptureObject, ...], int], _Selection]] = {1: _by_range, 2: _by_entry}
+
+
+def _items(data: Data, what: str) -> tuple[Data, ...]:
+    items = data.value
+    if not isinstance(items, tuple) or not all(isinstance(item, Data) for item in items):
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: a structure or array of data")
+    return tuple(item for item in items if isinstance(item, Data))
+
+
+def _structure(data: Data, count: int, what: str) -> tuple[Data, ...]:
+    items = _items(data, what) if data.type is DataType.STRUCTURE else ()
+    if len(items) != count:
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: a structure of {count} elements")
+    return items
+
+
+def _unsigned(data: Data, what: str, high: int, low: int = 0) -> int:
+    value = data.value
+    if data.type not in INTEGER_TYPES or not isinstance(value, int) or isinstance(value, bool) \
+            or not low <= value <= high:
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: an integer {low}–{high}, got {data.to_python()!r}")
+    return value
+
+
+def _column(definition: Data, columns: tuple[CaptureObject, ...], what: str) -> int:
+    """The index of the capture object a capture_object_definition names."""
+    class_id, name, attribute, data_index = _structure(definition, 4, what)
+    if name.type is not DataType.OCTET_STRING or not isinstance(name.value, bytes) or len(name.value) != 6:
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: a logical name of six bytes")
+    wanted = (_unsigned(class_id, f"{what} class_id", 0xFFFF), name.value,
+              _unsigned(attribute, f"{what} attribute_index", 127, -128), _unsigned(data_index, f"{what} data_index",
+                                                                                    0xFFFF))
+    for i, c in enumerate(columns):
+        if (int(c.class_id), c.logical_name, c.attribute, c.data_index) == wanted:
+            return i
+    raise _Refusal(ap.DataAccessResult.SCOPE_OF_ACCESS_VIOLATED,
+                   f"{what}: {wanted[0]}/{name.value.hex()}/{wanted[2]}/{wanted[3]}: not one of the profile's columns")
+
+
+def _range_instant(data: Data, what: str, standard_offset: int) -> float:
+    """A range bound: a date-time with every date and time field given → UTC seconds (deviation: UTC = local +
+    deviation; none: local standard time, as the buffer is)."""
+    raw = data.value
+    if data.type is not DataType.OCTET_STRING or not isinstance(raw, bytes) or len(raw) != 12:
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: a date-time (octet-string of 12)")
+    try:
+        when = CosemDateTime.from_bytes(raw)
+    except CodecError as exc:
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: {exc}") from None
+    local = when.to_datetime()
+    if local is None:
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: {raw.hex()} leaves a date or time field open")
+    minutes = when.deviation if when.deviation is not None else -standard_offset // 60
+    return (local - datetime(1970, 1, 1)).total_seconds() + minutes * 60  # no datetime overflow at year 9999
 
 
 def _exception(state: ap.StateError, service: ap.ServiceError) -> bytes:
