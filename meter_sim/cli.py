@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                      "(default: by the meter's country, dk for Denmark)")
     srv.add_argument("--han-keys", metavar="EK:AK", help="encrypt HAN pushes (AES-128-GCM): two 32-digit hex keys")
     for name, what in (("dlms", "DLMS/COSEM server, IEC 62056-47 wrapper (tcp:HOST:PORT only)"),
+                       ("dlms-hdlc", "DLMS/COSEM server, IEC 62056-46 HDLC (serial default 9600 8N1)"),
                        ("han", "CCC/HAN DLMS push"), ("mbus", "M-Bus slave"), ("modbus", "Modbus TCP slave"),
                        ("modbus-rtu", "Modbus RTU slave"), ("optical", "IEC 62056-21 optical port (mode C)"),
                        ("optical-push", "IEC 62056-21 mode D push (2400 Bd)")):

@@ -15,6 +15,7 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from meter_sim.clock import ScaledClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
+from meter_sim.modules.dlms_hdlc import converse_hdlc
 from meter_sim.modules.dlms_server import converse_wrapper
 from meter_sim.modules.han_push import HanPush, HanSettings
 from meter_sim.modules.mbus_slave import MbusSlave
@@ -31,7 +32,7 @@ DEFAULT_SERIAL = {
     "modbus-rtu": (9600, "8N1"), "han": (2400, "8N1"), "optical": (300, "7E1"), "optical-push": (2400, "7E1"),
     "mbus": (2400, "8E1"),
 }
-SUPPORTED = ("dlms", "han", "mbus", "modbus", "modbus-rtu", "optical", "optical-push")
+SUPPORTED = ("dlms", "dlms-hdlc", "han", "mbus", "modbus", "modbus-rtu", "optical", "optical-push")
 
 
 Converse = Callable[[asyncio.StreamReader, Callable[[bytes], None]], Awaitable[None]]
@@ -118,6 +119,18 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                 tcp = await _line_server(dlms, addr)
                 stack.push_async_callback(_close_server, tcp)
                 log.info("dlms (IEC 62056-47 wrapper, logical device 1) of meter %s on %s", meter_id, addr)
+                continue
+            if name == "dlms-hdlc":
+                async def dlms_hdlc(reader: asyncio.StreamReader, write: Callable[[bytes], None]) -> None:
+                    await converse_hdlc(meter, reader, write)
+
+                if addr.kind == "tcp":
+                    tcp = await _line_server(dlms_hdlc, addr)
+                    stack.push_async_callback(_close_server, tcp)
+                else:
+                    reader, writer = await _open_line(stack, addr, 9600, "8N1")  # IEC 62056-46 lines: 9600 8N1
+                    tasks.append(asyncio.create_task(_on_line(dlms_hdlc, reader, writer)))
+                log.info("dlms (IEC 62056-46 HDLC, logical device 1) of meter %s on %s", meter_id, addr)
                 continue
             if name == "optical":
                 optical = OpticalPort(meter)

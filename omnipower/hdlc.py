@@ -32,8 +32,11 @@ __all__ = [
     "HdlcReader",
     "address_value",
     "decode_frame",
+    "encode_frame",
+    "encode_server_address",
     "encode_ui_frame",
     "hdlc_address",
+    "server_address",
 ]
 
 FLAG = 0x7E
@@ -264,3 +267,34 @@ class HdlcReader(StreamBuffer):
             frames.append(frame)
             del self._buf[: end - 1]  # keep the closing flag: it may open the next frame
         return frames
+
+
+# --- additions for the connection-oriented link (omnipower/hdlc_link.py) -------------------------------------------
+
+def encode_frame(control: int, dst: int | bytes, src: int | bytes, information: bytes = b"",
+                 segmented: bool = False) -> bytes:
+    """Any type-3 frame (I, RR, SNRM, UA, DM, FRMR, ...): the layout is the UI frame's, only the control differs."""
+    return encode_ui_frame(information, dst, src, control, segmented)
+
+
+def server_address(raw: bytes) -> tuple[int, int | None]:
+    """A server address's upper (logical device) and lower (physical) HDLC address (IEC 62056-46 §6.4.2.2).
+
+    One byte carries the upper address alone (lower None: point to point); two bytes carry one byte each, four
+    bytes two each. `server_address(b"\\x02\\x23")` == (1, 17).
+    """
+    if len(raw) == 1:
+        return address_value(raw), None
+    half = len(raw) // 2
+    return address_value(raw[:half]), address_value(raw[half:])
+
+
+def encode_server_address(upper: int, lower: int | None = None, size: int = 2) -> bytes:
+    """The wire bytes of a server address: upper alone in one byte, or upper and lower in `size` (2 or 4) bytes."""
+    if lower is None:
+        return hdlc_address(upper, 1)
+    if size not in (2, 4):
+        raise EncodeError(f"a server address with a lower address takes 2 or 4 bytes, not {size}")
+    half = size // 2
+    # The end-of-address bit (LSB) belongs on the lower address's last byte only.
+    return bytes(b & 0xFE for b in hdlc_address(upper, half)) + hdlc_address(lower, half)
