@@ -110,10 +110,14 @@ class HouseholdSettings(StrictModel):
 
 class DlmsSettings(StrictModel):
     """The meter's DLMS/COSEM associations (meter_sim/modules/dlms_server.py): the public client 16 reads without
-    authentication; the management client 1 authenticates with this password (low-level security), and without
-    one it is refused."""
+    authentication; the management client 1 authenticates with this password (low-level security) or with the
+    keys (high-level security HLS-GMAC, security suite 0, every APDU ciphered); without them it is refused."""
 
     password: SecretStr | None = Field(None, description="LLS password of the management client 1 (never logged)")
+    authentication_key: SecretStr | None = Field(None, description="HLS-GMAC authentication key AK, 32 hex digits")
+    encryption_key: SecretStr | None = Field(None, description="HLS-GMAC global unicast encryption key EK, 32 hex "
+                                             "digits")
+    system_title: str | None = Field(None, description='16 hex digits (default: "KAME" and the serial number)')
 
     @field_validator("password")
     @classmethod
@@ -121,6 +125,34 @@ class DlmsSettings(StrictModel):
         if value is not None and not 1 <= len(value.get_secret_value().encode()) <= 64:
             raise ValueError("must be 1 to 64 bytes")
         return value
+
+    @field_validator("authentication_key", "encryption_key")
+    @classmethod
+    def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[0-9A-Fa-f]{32}", value.get_secret_value()):
+            raise ValueError("must be 32 hex digits (a 16-byte AES key)")
+        return value
+
+    @field_validator("system_title")
+    @classmethod
+    def _check_title(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9A-Fa-f]{16}", value):
+            raise ValueError("must be 16 hex digits (8 bytes)")
+        return value
+
+    @model_validator(mode="after")
+    def _keys_go_together(self) -> DlmsSettings:
+        if (self.authentication_key is None) != (self.encryption_key is None):
+            raise ValueError("authentication_key and encryption_key go together (HLS-GMAC needs both)")
+        return self
+
+    @property
+    def keys(self) -> tuple[bytes, bytes] | None:
+        """(EK, AK) when HLS-GMAC is configured."""
+        if self.encryption_key is None or self.authentication_key is None:
+            return None
+        return (bytes.fromhex(self.encryption_key.get_secret_value()),
+                bytes.fromhex(self.authentication_key.get_secret_value()))
 
 
 class MeterSimSettings(StrictModel):

@@ -61,7 +61,8 @@ CLASS_ATTRIBUTES = {CosemClass.DATA: (1, 2), CosemClass.REGISTER: (1, 2, 3),
                     CosemClass.PROFILE_GENERIC: (1, 2, 3, 4, 5, 6, 7, 8),
                     CosemClass.ASSOCIATION_LN: (1, 2, 3, 4, 5, 6, 7, 8),
                     CosemClass.DISCONNECT_CONTROL: (1, 2, 3, 4)}
-CLASS_METHODS = {CosemClass.DISCONNECT_CONTROL: (1, 2)}
+# Association LN method 1 is reply_to_HLS_authentication (HLS-GMAC's second pass)
+CLASS_METHODS = {CosemClass.DISCONNECT_CONTROL: (1, 2), CosemClass.ASSOCIATION_LN: (1,)}
 
 
 class Unit(IntEnum):

@@ -17,11 +17,15 @@ from typing import Any
 import pytest
 from conftest import free_port
 from dlms_cosem import cosem, enumerations
-from dlms_cosem.client import ActionError, DlmsClient
+from dlms_cosem.client import ActionError, DlmsClient, HLSError
 from dlms_cosem.dlms_data import DlmsDataParser
 from dlms_cosem.exceptions import CommunicationError, DlmsClientException
 from dlms_cosem.io import BlockingTcpIO, TcpTransport
-from dlms_cosem.security import LowLevelSecurityAuthentication, NoSecurityAuthentication
+from dlms_cosem.security import (
+    HighLevelSecurityGmacAuthentication,
+    LowLevelSecurityAuthentication,
+    NoSecurityAuthentication,
+)
 from dlms_cosem.time import datetime_from_bytes, datetime_to_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -265,3 +269,103 @@ def test_any_apdu_gets_a_decodable_answer_and_never_an_exception(apdu: bytes) ->
     if not _ASSOCIATED.associated:  # an AARQ that was refused ends the association: start a new one
         _ASSOCIATED.handle(ap.Aarq(user_information=ap.InitiateRequest(
             proposed_conformance=ap.Conformance.GET)).to_bytes())
+
+
+# --- high-level security: HLS-GMAC, security suite 0 ------------------------------------------------------------------
+EK, AK = "000102030405060708090A0B0C0D0E0F", "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+CLIENT_TITLE = b"OMNIGW01"
+
+
+@pytest.fixture
+def served_hls() -> Iterator[MeterServer]:
+    server = MeterServer(MeterSimSettings.model_validate(
+        {"dlms": {"password": PASSWORD, "encryption_key": EK, "authentication_key": AK}}))
+    yield server
+    server.close()
+
+
+def hls_client(served: MeterServer, ek: str = EK, ak: str = AK) -> DlmsClient:
+    transport = TcpTransport(client_logical_address=1, server_logical_address=1,
+                             io=BlockingTcpIO("127.0.0.1", served.port, timeout=5))
+    return DlmsClient(transport=transport, authentication=HighLevelSecurityGmacAuthentication(challenge_length=32),
+                      encryption_key=bytes.fromhex(ek), authentication_key=bytes.fromhex(ak),
+                      client_system_title=CLIENT_TITLE)
+
+
+def test_hls_gmac_reads_ciphered_and_operates_the_breaker(served_hls: MeterServer) -> None:
+    """dlms-cosem's HLS-GMAC association: ciphered AARQ/AARE, both proofs checked, every APDU general-glo-ciphered."""
+    readings = served_hls.meter.readings()
+    control = obis("1.1.128.0.11.255")
+    with hls_client(served_hls).session() as client:
+        count = value(client.get(cosem.CosemAttribute(REGISTER, obis("1.1.2.8.0.255"), 2)))
+        client.action(cosem.CosemMethod(enumerations.CosemInterface.DISCONNECT_CONTROL, control, 1), b"\x0f\x00")
+        assert client.dlms_connection.meter_system_title[:4] == b"KAME"
+    published = readings["a_minus"]
+    assert isinstance(published, float) and count * 10 / 1000 == pytest.approx(published, abs=0.01)
+    assert served_hls.meter.breaker.state == "disconnected"
+
+
+def test_hls_gmac_with_a_wrong_key_gets_no_data(served_hls: MeterServer) -> None:
+    client = hls_client(served_hls, ak="00" * 16)
+    client.connect()
+    try:
+        with pytest.raises((DlmsClientException, HLSError, ActionError)):
+            client.associate()
+            client.get(cosem.CosemAttribute(REGISTER, obis("1.1.2.8.0.255"), 2))
+    finally:
+        client.disconnect()
+    assert served_hls.meter.breaker.state == "connected"
+
+
+def test_hls_gmac_needs_keys_configured_and_refuses_the_public_client(served: MeterServer) -> None:
+    client = hls_client(served)  # this meter has no keys
+    client.connect()
+    try:
+        with pytest.raises(DlmsClientException, match="REJECTED_PERMANENT"):
+            client.associate()
+    finally:
+        client.disconnect()
+
+
+def _hls_associated() -> tuple[DlmsAssociation, bytes, bytes]:
+    """Our own codec as the client, sans-IO: an association past the proofs; (association, EK, AK)."""
+    from omnipower.dlms import Data, DataType
+    from omnipower.dlms_security import hls_gmac, protect, unprotect
+
+    ek, ak = bytes.fromhex(EK), bytes.fromhex(AK)
+    meter = Meter("m", MeterSimSettings.model_validate({"dlms": {"encryption_key": EK, "authentication_key": AK}}),
+                  SteppedClock(START))
+    association = DlmsAssociation(meter, 1)
+    initiate = ap.InitiateRequest(proposed_conformance=ap.Conformance.GET | ap.Conformance.ACTION)
+    aarq = ap.Aarq(application_context=ap.ApplicationContext.LN_CIPHERED, calling_ap_title=CLIENT_TITLE,
+                   authentication=True, mechanism=ap.AuthenticationMechanism.HLS_GMAC,
+                   calling_authentication_value=b"C" * 16,
+                   user_information=ap.CipheredInitiate.from_bytes(
+                       protect(initiate.to_bytes(), CLIENT_TITLE, 1, ek, ak, 0x21)))
+    aare = ap.decode_apdu(association.handle(aarq.to_bytes()))
+    assert isinstance(aare, ap.Aare) and aare.result is ap.AssociationResult.ACCEPTED
+    assert aare.responding_authentication_value is not None and aare.responding_ap_title is not None
+    proof = hls_gmac(aare.responding_authentication_value, CLIENT_TITLE, 2, ek, ak)
+    reply = ap.ActionRequestNormal(method=ap.MethodDescriptor(15, bytes((0, 0, 40, 0, 0, 255)), 1),
+                                   parameters=Data(DataType.OCTET_STRING, proof))
+    answer = unprotect(association.handle(protect(reply.to_bytes(), CLIENT_TITLE, 3, ek, ak, 0xCB)),
+                       aare.responding_ap_title, ek, ak)
+    response = ap.decode_apdu(answer.apdu)
+    assert isinstance(response, ap.ActionResponseNormal) and response.result is ap.ActionResult.SUCCESS
+    assert association.associated
+    return association, ek, ak
+
+
+def test_a_replayed_ciphered_request_is_refused_with_the_counter_expected() -> None:
+    from omnipower.dlms_security import protect
+
+    association, ek, ak = _hls_associated()
+    get = protect(ap.GetRequestNormal(attribute=ap.AttributeDescriptor(3, bytes((1, 1, 1, 8, 0, 255)), 2)).to_bytes(),
+                  CLIENT_TITLE, 10, ek, ak, 0xC8)
+    assert association.handle(get)[0] == 0xCC  # glo-get-response: answered in the form asked
+    replayed = ap.decode_apdu(association.handle(get))
+    assert isinstance(replayed, ap.ExceptionResponse)
+    assert replayed.service_error is ap.ServiceError.INVOCATION_COUNTER_ERROR and replayed.invocation_counter == 11
+    plain = ap.decode_apdu(association.handle(ap.GetRequestNormal(
+        attribute=ap.AttributeDescriptor(3, bytes((1, 1, 1, 8, 0, 255)), 2)).to_bytes()))
+    assert isinstance(plain, ap.ExceptionResponse)  # a ciphered association takes no plain request

@@ -36,12 +36,14 @@ import asyncio
 import json
 import logging
 import math
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from meter_sim.breaker import Action
+from meter_sim.config import DlmsSettings
 from meter_sim.log_export import log_of  # where the meter keeps each logger's entries: one declaration
 from meter_sim.meter import BILLING_KEYS, LOGGER2_KEYS, Meter  # the debiting loggers' captures (§4.2, §4.3)
 from meter_sim.refusals import MeterRefused
@@ -57,7 +59,8 @@ from omnipower.cosem import (
     capture_objects,
     cosem_objects,
 )
-from omnipower.dlms import INTEGER_TYPES, CosemDateTime, Data, DataType, encode_data
+from omnipower.dlms import GENERAL_GLO_CIPHERING, INTEGER_TYPES, CosemDateTime, Data, DataType, encode_data
+from omnipower.dlms_security import check_hls_gmac, hls_gmac, protect, unprotect
 from omnipower.dlms_wrapper import WrapperReader, encode_wrapper
 from omnipower.errors import CodecError
 from omnipower.loggers import BILLING, DEBITING_LOGGER_2, LOGGERS_BY_NAME, Logger, LogKind
@@ -72,6 +75,7 @@ SERVER_MAX_PDU = 1024  # what the meter receives and sends in one APDU; longer a
 # What the meter offers (the client's proposal is cut down to it)
 CONFORMANCE = (ap.Conformance.GET | ap.Conformance.SET | ap.Conformance.ACTION
                | ap.Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ | ap.Conformance.MULTIPLE_REFERENCES)
+CIPHERED_SERVICE_TAGS = frozenset({GENERAL_GLO_CIPHERING, 0xC8, 0xC9, 0xCB})  # glo-get, glo-set, glo-action requests
 _BLOCK_OVERHEAD = 16  # a GET-Response-With-Datablock's header, at most (tag, choice, invoke, flag, number, length)
 _UNSPECIFIED_DEVIATION = 0x8000
 
@@ -88,6 +92,32 @@ def system_title(meter_id: str) -> bytes:
     return b"KAME" + serial_number(meter_id).to_bytes(4, "big")
 
 
+class ServerSecurity:
+    """The meter's side of security suite 0, shared by its connections: its system title and keys, the invocation
+    counter of what it ciphers, and the last counter accepted from each client system title (a replayed or older
+    counter is refused, §10.2)."""
+
+    def __init__(self, meter_id: str, settings: DlmsSettings) -> None:
+        self.title = bytes.fromhex(settings.system_title) if settings.system_title else system_title(meter_id)
+        self.keys = settings.keys
+        self._counter = 0
+        self._seen: dict[bytes, int] = {}
+
+    def next_counter(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    def fresh(self, client_title: bytes, counter: int) -> bool:
+        """Whether `counter` is newer than any accepted from that client (and accept it)."""
+        if counter <= self._seen.get(client_title, -1):
+            return False
+        self._seen[client_title] = counter
+        return True
+
+    def expected(self, client_title: bytes) -> int:
+        return self._seen.get(client_title, -1) + 1
+
+
 @dataclass
 class _Blocks:
     """A long GET answer being read block by block."""
@@ -101,13 +131,20 @@ class _Blocks:
 class DlmsAssociation:
     """One client's connection: at most one association at a time, released by RLRQ or by the connection's end."""
 
-    def __init__(self, meter: Meter, client: int, on_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, meter: Meter, client: int, on_change: Callable[[], None] = lambda: None,
+                 security: ServerSecurity | None = None) -> None:
         """`client`: the client's SAP (its wrapper port or HDLC address); `on_change` is called after the meter was
-        changed (a clock set, a breaker operation), for its owner to save it."""
+        changed (a clock set, a breaker operation), for its owner to save it; `security` is the meter's (shared by
+        its connections, so that a counter replayed on another connection is refused too)."""
         self.meter = meter
         self.client = client
         self.on_change = on_change
+        self.security = security if security is not None else ServerSecurity(meter.id, meter.settings.dlms)
         self.associated = False
+        # HLS-GMAC: the association is ciphered; until the client's proof arrives only that proof is taken
+        self.ciphered = False
+        self._client_title = b""
+        self._challenges: tuple[bytes, bytes] | None = None  # (StoC, CtoS) while the proof is pending
         self.max_pdu = SERVER_MAX_PDU
         self.conformance = ap.Conformance(0)
         self._blocks: _Blocks | None = None
@@ -117,6 +154,14 @@ class DlmsAssociation:
     # --- association ---------------------------------------------------------------------------------------
     def handle(self, apdu: bytes) -> bytes:
         """The answer to one APDU from the client."""
+        if apdu[:1] and apdu[0] in CIPHERED_SERVICE_TAGS:
+            return self._handle_ciphered(apdu)
+        if self.ciphered and apdu[:1] not in (b"\x60", b"\x62"):  # a plain service in a ciphered association
+            return _exception(ap.StateError.SERVICE_NOT_ALLOWED, ap.ServiceError.OPERATION_NOT_POSSIBLE)
+        return self.handle_plain(apdu)
+
+    def handle_plain(self, apdu: bytes) -> bytes:
+        """The answer to a plain (or deciphered) APDU."""
         try:
             request = ap.decode_apdu(apdu)
         except CodecError as exc:
@@ -125,8 +170,8 @@ class DlmsAssociation:
         if isinstance(request, ap.Aarq):
             return self._associate(request).to_bytes()
         if isinstance(request, ap.ReleaseRequest):
-            self.associated = False
-            self._blocks = None
+            self.associated = self.ciphered = False
+            self._blocks = self._challenges = None
             return ap.ReleaseResponse(reason=ap.ReleaseResponseReason.NORMAL).to_bytes()
         if not self.associated:
             return _exception(ap.StateError.SERVICE_NOT_ALLOWED, ap.ServiceError.OPERATION_NOT_POSSIBLE)
@@ -136,13 +181,15 @@ class DlmsAssociation:
         return service(self, request)
 
     def _associate(self, aarq: ap.Aarq) -> ap.Aare:
-        self.associated = False
-        self._blocks = None
+        self.associated = self.ciphered = False
+        self._blocks = self._challenges = None
 
         def refuse(diagnostic: ap.AcseUserDiagnostic) -> ap.Aare:
             log.info("client %d: association refused (%s)", self.client, diagnostic.name.lower())
             return ap.Aare(result=ap.AssociationResult.REJECTED_PERMANENT, diagnostic=diagnostic)
 
+        if aarq.application_context is ap.ApplicationContext.LN_CIPHERED:
+            return self._associate_hls(aarq, refuse)
         if aarq.application_context is not ap.ApplicationContext.LN:
             return refuse(ap.AcseUserDiagnostic.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED)
         mechanism = aarq.mechanism if aarq.authentication else ap.AuthenticationMechanism.LOWEST
@@ -169,14 +216,95 @@ class DlmsAssociation:
                                                error=ap.InitiateError.DLMS_VERSION_TOO_LOW)
             return ap.Aare(result=ap.AssociationResult.REJECTED_PERMANENT,
                            diagnostic=ap.AcseUserDiagnostic.NO_REASON_GIVEN, user_information=too_low)
-        client_pdu = initiate.client_max_receive_pdu_size or 0xFFFF  # 0: no limit
-        self.max_pdu = max(64, min(SERVER_MAX_PDU, client_pdu))
-        self.conformance = initiate.proposed_conformance & CONFORMANCE
+        response = self._accept(initiate)
         self.associated = True
         log.info("client %d associated (%s)", self.client, "public" if self.client == PUBLIC_CLIENT else "management")
         return ap.Aare(result=ap.AssociationResult.ACCEPTED, diagnostic=ap.AcseUserDiagnostic.NULL,
-                       user_information=ap.InitiateResponse(negotiated_conformance=self.conformance,
-                                                            server_max_receive_pdu_size=SERVER_MAX_PDU))
+                       user_information=response)
+
+    def _accept(self, initiate: ap.InitiateRequest) -> ap.InitiateResponse:
+        client_pdu = initiate.client_max_receive_pdu_size or 0xFFFF  # 0: no limit
+        self.max_pdu = max(64, min(SERVER_MAX_PDU, client_pdu))
+        self.conformance = initiate.proposed_conformance & CONFORMANCE
+        return ap.InitiateResponse(negotiated_conformance=self.conformance, server_max_receive_pdu_size=SERVER_MAX_PDU)
+
+    def _associate_hls(self, aarq: ap.Aarq, refuse: Callable[[ap.AcseUserDiagnostic], ap.Aare]) -> ap.Aare:
+        """HLS-GMAC, pass 1 and 2: the ciphered AARQ with the client's challenge (CtoS) and system title, answered
+        with the meter's challenge (StoC); the association is usable once the client's proof of StoC arrived."""
+        keys = self.security.keys
+        if keys is None or self.client != MANAGEMENT_CLIENT:
+            return refuse(ap.AcseUserDiagnostic.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED)
+        if not aarq.authentication or aarq.mechanism is not ap.AuthenticationMechanism.HLS_GMAC:
+            return refuse(ap.AcseUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)
+        title, ctos = aarq.calling_ap_title, aarq.calling_authentication_value
+        if title is None or len(title) != 8:
+            return refuse(ap.AcseUserDiagnostic.CALLING_AP_TITLE_NOT_RECOGNIZED)
+        if ctos is None or not 8 <= len(ctos) <= 64:
+            return refuse(ap.AcseUserDiagnostic.AUTHENTICATION_REQUIRED)
+        ciphered = aarq.user_information
+        if not isinstance(ciphered, ap.CipheredInitiate):
+            return refuse(ap.AcseUserDiagnostic.NO_REASON_GIVEN)
+        try:
+            plain = unprotect(ciphered.to_bytes(), title, *keys)
+            initiate = ap.InitiateRequest.from_bytes(plain.apdu)
+        except CodecError as exc:  # a wrong key, a tampered or malformed initiate
+            log.info("client %d: ciphered AARQ refused: %s", self.client, exc)
+            return refuse(ap.AcseUserDiagnostic.AUTHENTICATION_FAILURE)
+        if not self.security.fresh(title, plain.invocation_counter):
+            return refuse(ap.AcseUserDiagnostic.AUTHENTICATION_FAILURE)  # a replayed AARQ
+        response = self._accept(initiate)
+        stoc = secrets.token_bytes(16)
+        self._client_title, self._challenges, self.ciphered = title, (stoc, ctos), True
+        answer = protect(response.to_bytes(), self.security.title, self.security.next_counter(), *keys, 0x28)
+        return ap.Aare(result=ap.AssociationResult.ACCEPTED, diagnostic=ap.AcseUserDiagnostic.AUTHENTICATION_REQUIRED,
+                       application_context=ap.ApplicationContext.LN_CIPHERED, responding_ap_title=self.security.title,
+                       authentication=True, mechanism=ap.AuthenticationMechanism.HLS_GMAC,
+                       responding_authentication_value=stoc, user_information=ap.CipheredInitiate.from_bytes(answer))
+
+    def _handle_ciphered(self, apdu: bytes) -> bytes:
+        """A ciphered service request: deciphered with the client's title, refused when replayed, answered in the
+        form it came in. Before the proof of StoC only that proof (ACTION reply_to_HLS_authentication) is taken."""
+        keys = self.security.keys
+        if not self.ciphered or keys is None:
+            return _exception(ap.StateError.SERVICE_NOT_ALLOWED, ap.ServiceError.OPERATION_NOT_POSSIBLE)
+        try:
+            plain = unprotect(apdu, self._client_title, *keys)
+        except CodecError as exc:
+            log.info("client %d: ciphered APDU refused: %s", self.client, exc)
+            return _exception(ap.StateError.SERVICE_NOT_ALLOWED, ap.ServiceError.DECIPHERING_ERROR)
+        if not self.security.fresh(self._client_title, plain.invocation_counter):
+            return ap.ExceptionResponse(state_error=ap.StateError.SERVICE_NOT_ALLOWED,
+                                        service_error=ap.ServiceError.INVOCATION_COUNTER_ERROR,
+                                        invocation_counter=self.security.expected(self._client_title)).to_bytes()
+        answer = self._prove(plain.apdu) if self._challenges is not None else self.handle_plain(plain.apdu)
+        if answer[:1] == bytes((0xD8,)):  # an EXCEPTION-Response is never ciphered
+            return answer
+        return protect(answer, self.security.title, self.security.next_counter(), *keys, plain.form)
+
+    def _prove(self, apdu: bytes) -> bytes:
+        """Pass 3 and 4: the client's f(StoC) checked, the meter's f(CtoS) returned; anything else refused."""
+        assert self._challenges is not None and self.security.keys is not None
+        stoc, ctos = self._challenges
+        try:
+            request = ap.decode_apdu(apdu)
+        except CodecError:
+            request = None
+        if not (isinstance(request, ap.ActionRequestNormal) and request.method.logical_name == CURRENT_ASSOCIATION
+                and request.method.class_id == CosemClass.ASSOCIATION_LN and request.method.method_id == 1
+                and request.parameters is not None and isinstance(request.parameters.value, bytes)):
+            return _exception(ap.StateError.SERVICE_NOT_ALLOWED, ap.ServiceError.OPERATION_NOT_POSSIBLE)
+        try:
+            check_hls_gmac(request.parameters.value, stoc, self._client_title, *self.security.keys)
+        except CodecError as exc:
+            log.info("client %d: HLS-GMAC proof refused: %s", self.client, exc)
+            self.ciphered, self._challenges = False, None
+            return ap.ActionResponseNormal(result=ap.ActionResult.OTHER_REASON, invoke=request.invoke).to_bytes()
+        self._challenges, self.associated = None, True
+        log.info("client %d associated (management, HLS-GMAC)", self.client)
+        proof = hls_gmac(ctos, self.security.title, self.security.next_counter(), *self.security.keys)
+        return ap.ActionResponseNormal(result=ap.ActionResult.SUCCESS, return_parameters=Data(DataType.OCTET_STRING,
+                                                                                               proof),
+                                       invoke=request.invoke).to_bytes()
 
     # --- GET -----------------------------------------------------------------------------------------------
     def _get(self, request: ap.GetRequestNormal) -> bytes:
