@@ -128,21 +128,24 @@ class OpticalOptions(BaseModel):
 
 
 class DlmsOptions(DlmsSettings):
-    """`source: dlms`: the association the gateway opens (the public client 16 reads; the management client 1 also
-    operates the breaker and sets the clock, with `password`), over the IEC 62056-47 wrapper."""
+    """`source: dlms`: the association the gateway opens over the IEC 62056-47 wrapper: the public client 16 reads;
+    the management client 1 also operates the breaker and sets the clock, with the LLS `password` (security low) or
+    with the keys (security high_gmac: HLS-GMAC, every APDU ciphered; `system_title` is then the gateway's own)."""
 
-    client: Literal[1, 16] = Field(16, description="client SAP: 16 public (read only), 1 management (LLS password)")
-    security: Literal["none", "low"] = Field(
-        "none", description="none for client 16, low (LLS password) for client 1")
+    client: Literal[1, 16] = Field(16, description="client SAP: 16 public (read only), 1 management")
+    security: Literal["none", "low", "high_gmac"] = Field(
+        "none", description="none for client 16; low (LLS password) or high_gmac (keys) for client 1")
     hdlc: bool = Field(False, description="HDLC instead of the wrapper (not yet available to the gateway)")
 
     @model_validator(mode="after")
     def _security_fits_the_client(self) -> DlmsOptions:
-        if (self.client, self.security) not in ((16, "none"), (1, "low")):
+        if (self.client, self.security) not in ((16, "none"), (1, "low"), (1, "high_gmac")):
             raise ValueError(f"client {self.client} with security {self.security!r}: the public client 16 uses "
-                             "none, the management client 1 low (with password)")
+                             "none, the management client 1 low (with password) or high_gmac (with the keys)")
         if self.security == "low" and self.password is None:
             raise ValueError("security low needs `password`")
+        if self.security == "high_gmac" and self.keys is None:
+            raise ValueError("security high_gmac needs `authentication_key` and `encryption_key`")
         if self.hdlc:
             raise ValueError("hdlc: the gateway reads DLMS over the IEC 62056-47 wrapper (TCP) only, so far")
         return self

@@ -39,7 +39,7 @@ def make_source(config: MeterConfig, settings: Settings) -> Source:
     if config.source == "dlms":
         from gateway.sources.dlms import DlmsSource
 
-        return DlmsSource(config)
+        return DlmsSource(config, settings.data_dir)
     if config.source == "modbus":
         from gateway.sources.modbus import ModbusSource
 

@@ -16,7 +16,7 @@ from meter_sim.clock import ScaledClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
 from meter_sim.modules.dlms_hdlc import converse_hdlc
-from meter_sim.modules.dlms_server import converse_wrapper
+from meter_sim.modules.dlms_server import ServerSecurity, converse_wrapper
 from meter_sim.modules.han_push import HanPush, HanSettings
 from meter_sim.modules.mbus_slave import MbusSlave
 from meter_sim.modules.modbus_slave import ModbusSlave
@@ -83,6 +83,7 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
     han = han or HanSettings()
     start = settings.start.timestamp() if settings.start is not None else time.time()
     meter = Meter(meter_id, settings, ScaledClock(speed, start))
+    dlms_security = ServerSecurity(meter_id, settings.dlms)  # one per meter: its counters, whatever the interface
     async with contextlib.AsyncExitStack() as stack:
         tasks: list[asyncio.Task[None]] = []
         pushers: list[tuple[HanPush | ModeDPush, PushTransport]] = []
@@ -114,7 +115,7 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                     raise ValueError(f"--dlms takes tcp:HOST:PORT (the IEC 62056-47 wrapper; got {addr})")
 
                 async def dlms(reader: asyncio.StreamReader, write: Callable[[bytes], None]) -> None:
-                    await converse_wrapper(meter, reader, write)
+                    await converse_wrapper(meter, reader, write, security=dlms_security)
 
                 tcp = await _line_server(dlms, addr)
                 stack.push_async_callback(_close_server, tcp)
@@ -122,7 +123,7 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                 continue
             if name == "dlms-hdlc":
                 async def dlms_hdlc(reader: asyncio.StreamReader, write: Callable[[bytes], None]) -> None:
-                    await converse_hdlc(meter, reader, write)
+                    await converse_hdlc(meter, reader, write, security=dlms_security)
 
                 if addr.kind == "tcp":
                     tcp = await _line_server(dlms_hdlc, addr)

@@ -2,21 +2,30 @@
 over TCP).
 
 Each read opens the line, associates (public client 16 without authentication, or management client 1 with the LLS
-password), reads, and releases: a meter serves few associations, and a head-end that holds one blocks the others.
+password or with HLS-GMAC, every APDU then ciphered), reads, and releases: a meter serves few associations, and a
+head-end that holds one blocks the others.
 What the meter has is learnt once from its association's object list (the registers whose logical names the register
 table knows) with their scalers and units; after that a publication is the clock, the breaker and every register in
 GET-with-list requests as large as the negotiated PDU allows (one request for a meter's ~110 values at a 2 KB PDU).
 The breaker goes through Disconnect Control (class 70) and `time` through a SET of the clock, with the management
 client; anything else gets a clear error.
+
+With HLS-GMAC the gateway's invocation counter must only grow, across restarts too (a meter refuses a counter it has
+seen): it is kept in `<data_dir>/<meter>.dlms-counter`, reserved a thousand at a time so that a crash never reuses
+one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.command_table import DLMS_COMMANDS
@@ -27,7 +36,8 @@ from gateway.sources.lines import open_line
 from omnipower import dlms_apdu as ap
 from omnipower.address import parse_address
 from omnipower.cosem import BREAKER_KEY, CLOCK, CURRENT_ASSOCIATION, CosemClass, CosemObject, cosem_objects
-from omnipower.dlms import CosemDateTime, Data, DataType, decode_data
+from omnipower.dlms import GENERAL_GLO_CIPHERING, CosemDateTime, Data, DataType, decode_data
+from omnipower.dlms_security import CIPHERED_TAGS, check_hls_gmac, hls_gmac, protect, unprotect
 from omnipower.dlms_wrapper import WrapperReader, encode_wrapper
 from omnipower.errors import CodecError
 from omnipower.registers import ALL_REGISTERS, REGISTERS_BY_KEY
@@ -46,14 +56,49 @@ _UNSPECIFIED_DEVIATION = 0x8000
 _KNOWN = {o.logical_name: o for o in cosem_objects(ALL_REGISTERS)}
 
 
+COUNTER_RESERVE = 1000
+
+
+class InvocationCounter:
+    """The client's invocation counter: strictly increasing, persisted a reserve ahead of use (None: in memory)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.value = 0
+        if path is not None and path.exists():
+            text = path.read_text().strip()
+            if not text.isdigit():
+                raise ValueError(f"{path}: not an invocation counter ({text[:20]!r})")
+            self.value = int(text)
+        self._reserved = self.value
+
+    def next(self) -> int:
+        self.value += 1
+        if self.value > 0xFFFFFFFF:
+            raise _Refused("the invocation counter is exhausted: the keys must be renewed")
+        if self.value > self._reserved and self.path is not None:
+            self._reserved = self.value + COUNTER_RESERVE
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "w") as fh:
+                fh.write(str(self._reserved))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        return self.value
+
+
 class DlmsSource(Source):
-    def __init__(self, config: MeterConfig) -> None:
+    def __init__(self, config: MeterConfig, data_dir: Path | None = None) -> None:
         super().__init__()
         if config.transport is None:
             raise ValueError(f"meter {config.id}: a dlms source needs a transport")
         self.config = config
         self.address = parse_address(config.transport)
         self.settings = config.dlms
+        self.counter = InvocationCounter(data_dir / f"{config.id}.dlms-counter" if data_dir is not None else None)
+        self.title = (bytes.fromhex(self.settings.system_title) if self.settings.system_title
+                      else b"OMG" + zlib.crc32(config.id.encode()).to_bytes(4, "big") + b"\x01")
         self.info = MeterInfo(
             meter_id=config.id, name=config.name or f"OMNIPOWER {config.id}", source="dlms",
             model="OMNIPOWER (DLMS/COSEM)", serial_number="unknown", sw_version="unknown",
@@ -94,8 +139,13 @@ class DlmsSource(Source):
                 reader, writer = await open_line(self.address, 9600, "8N1")
                 try:
                     association = _Association(reader, writer, self.settings.client)
-                    await association.open(self.settings.password.get_secret_value().encode()
-                                           if self.settings.password is not None else None)
+                    if self.settings.security == "high_gmac":
+                        keys = self.settings.keys
+                        assert keys is not None  # the configuration says so
+                        await association.open_hls(self.title, keys, self.counter.next)
+                    else:
+                        await association.open(self.settings.password.get_secret_value().encode()
+                                               if self.settings.password is not None else None)
                     result = await work(association)
                     await association.release()
                     return result
@@ -208,9 +258,29 @@ class _Association:
         self.reader, self.writer, self.client = reader, writer, client
         self.wire = WrapperReader()
         self.max_pdu = CLIENT_MAX_PDU
+        # HLS-GMAC: (own title, meter's title, EK, AK, the counter's next) once the AARE named the meter
+        self._cipher: tuple[bytes, bytes, bytes, bytes, Callable[[], int]] | None = None
+        self._meter_counter = -1
+
+    def _protect(self, request: ap.Apdu) -> bytes:
+        plain = request.to_bytes()
+        if self._cipher is None or isinstance(request, ap.Aarq | ap.ReleaseRequest):
+            return plain
+        title, _, ek, ak, counter = self._cipher
+        return protect(plain, title, counter(), ek, ak, GENERAL_GLO_CIPHERING)
+
+    def _unprotect(self, apdu: bytes) -> bytes:
+        if self._cipher is None or not apdu or apdu[0] not in CIPHERED_TAGS:
+            return apdu
+        _, meter_title, ek, ak, _ = self._cipher
+        plain = unprotect(apdu, meter_title, ek, ak)
+        if plain.invocation_counter <= self._meter_counter:  # a replayed answer
+            raise _Refused(f"the meter's invocation counter went back to {plain.invocation_counter}")
+        self._meter_counter = plain.invocation_counter
+        return plain.apdu
 
     async def exchange(self, request: ap.Apdu) -> ap.Apdu:
-        self.writer.write(encode_wrapper(self.client, SERVER_DEVICE, request.to_bytes()))
+        self.writer.write(encode_wrapper(self.client, SERVER_DEVICE, self._protect(request)))
         async with asyncio.timeout(REPLY_TIMEOUT_S):
             while True:
                 data = await self.reader.read(65536)
@@ -218,7 +288,7 @@ class _Association:
                     raise ConnectionError("the meter closed the connection")
                 for pdu in self.wire.feed(data):
                     if pdu.source == SERVER_DEVICE and pdu.destination == self.client:
-                        answer = ap.decode_apdu(pdu.apdu)
+                        answer = ap.decode_apdu(self._unprotect(pdu.apdu))
                         if isinstance(answer, ap.ExceptionResponse):
                             raise _Refused(f"the meter answered {answer.state_error.name.lower()}, "
                                            f"{answer.service_error.name.lower()}")
@@ -238,6 +308,39 @@ class _Association:
             raise _Refused(f"association refused ({getattr(diagnostic, 'name', 'no reason').lower()})")
         if isinstance(aare.user_information, ap.InitiateResponse):
             self.max_pdu = min(CLIENT_MAX_PDU, aare.user_information.server_max_receive_pdu_size or CLIENT_MAX_PDU)
+
+    async def open_hls(self, title: bytes, keys: tuple[bytes, bytes], counter: Callable[[], int]) -> None:
+        """HLS-GMAC: the ciphered AARQ with our challenge, then our proof of the meter's challenge, and the check of
+        the meter's proof of ours (a meter that cannot prove the key is not read)."""
+        ek, ak = keys
+        ctos = secrets.token_bytes(32)
+        initiate = ap.InitiateRequest(proposed_conformance=CONFORMANCE, client_max_receive_pdu_size=CLIENT_MAX_PDU)
+        aarq = ap.Aarq(application_context=ap.ApplicationContext.LN_CIPHERED, calling_ap_title=title,
+                       authentication=True, mechanism=ap.AuthenticationMechanism.HLS_GMAC,
+                       calling_authentication_value=ctos,
+                       user_information=ap.CipheredInitiate.from_bytes(
+                           protect(initiate.to_bytes(), title, counter(), ek, ak, 0x21)))
+        aare = await self.exchange(aarq)
+        if not isinstance(aare, ap.Aare) or aare.result is not ap.AssociationResult.ACCEPTED:
+            diagnostic = getattr(aare, "diagnostic", None)
+            raise _Refused(f"association refused ({getattr(diagnostic, 'name', 'no reason').lower()})")
+        meter_title, stoc, ciphered = aare.responding_ap_title, aare.responding_authentication_value, \
+            aare.user_information
+        if meter_title is None or stoc is None or not isinstance(ciphered, ap.CipheredInitiate):
+            raise _Refused("the meter's AARE lacks its system title, challenge or ciphered initiate")
+        response = ap.InitiateResponse.from_bytes(unprotect(ciphered.to_bytes(), meter_title, ek, ak).apdu)
+        self.max_pdu = min(CLIENT_MAX_PDU, response.server_max_receive_pdu_size or CLIENT_MAX_PDU)
+        self._cipher = (title, meter_title, ek, ak, counter)
+        proof = hls_gmac(stoc, title, counter(), ek, ak)
+        answer = await self.exchange(ap.ActionRequestNormal(
+            method=ap.MethodDescriptor(CosemClass.ASSOCIATION_LN, CURRENT_ASSOCIATION, 1),
+            parameters=Data(DataType.OCTET_STRING, proof)))
+        if not isinstance(answer, ap.ActionResponseNormal) or answer.result is not ap.ActionResult.SUCCESS:
+            raise _Refused("the meter did not accept our HLS-GMAC proof")
+        theirs = answer.return_parameters
+        if not isinstance(theirs, Data) or not isinstance(theirs.value, bytes):
+            raise _Refused("the meter sent no HLS-GMAC proof")
+        check_hls_gmac(theirs.value, ctos, meter_title, ek, ak)  # DecryptionError: the meter is not who it says
 
     async def release(self) -> None:
         await self.exchange(ap.ReleaseRequest(reason=ap.ReleaseRequestReason.NORMAL))

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 
 from meter_sim.meter import Meter
-from meter_sim.modules.dlms_server import LOGICAL_DEVICE, SERVER_MAX_PDU, DlmsAssociation, serial_number
+from meter_sim.modules.dlms_server import LOGICAL_DEVICE, SERVER_MAX_PDU, DlmsAssociation, ServerSecurity, serial_number
 from omnipower.hdlc_link import Connected, Disconnected, HdlcServerLink, Request, Transmit
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ def physical_address(meter_id: str) -> int:
 
 
 async def converse_hdlc(meter: Meter, reader: asyncio.StreamReader, write: Callable[[bytes], None],
-                        on_change: Callable[[], None] = lambda: None) -> None:
+                        on_change: Callable[[], None] = lambda: None,
+                        security: ServerSecurity | None = None) -> None:
     """One line (a TCP connection, or a serial port or pty for its whole life) of the HDLC transport. Malformed
     frames are dropped by the link; a Variant 2 meter reads the line and answers nothing, as the data sheet says."""
     if not meter.settings.type.supports_dlms_query:
@@ -54,7 +55,7 @@ async def converse_hdlc(meter: Meter, reader: asyncio.StreamReader, write: Calla
                 case Request(client, apdu):
                     association = associations.get(client)
                     if association is None:
-                        association = associations[client] = DlmsAssociation(meter, client, on_change)
+                        association = associations[client] = DlmsAssociation(meter, client, on_change, security)
                     meter.update()
                     for frame in link.respond(client, association.handle(apdu)):
                         write(frame)

@@ -833,10 +833,12 @@ _SERVICES: dict[type, Callable[[DlmsAssociation, ap.Apdu], bytes]] = {
 
 
 async def converse_wrapper(meter: Meter, reader: asyncio.StreamReader, write: Callable[[bytes], None],
-                           on_change: Callable[[], None] = lambda: None) -> None:
+                           on_change: Callable[[], None] = lambda: None,
+                           security: ServerSecurity | None = None) -> None:
     """One TCP connection of the wrapper transport: a client's APDUs (source port = its SAP) to logical device 1,
     answered in order. A PDU to another logical device is not answered; a malformed header ends the connection
-    (the stream has no marker to find the next PDU by)."""
+    (the stream has no marker to find the next PDU by). `security`: the meter's, shared by its connections (else
+    the counters a client used are remembered for this connection only)."""
     if not meter.settings.type.supports_dlms_query:
         await reader.read()  # Variant 2: it listens, and says nothing
         return
@@ -854,6 +856,6 @@ async def converse_wrapper(meter: Meter, reader: asyncio.StreamReader, write: Ca
                 continue
             association = associations.get(pdu.source)
             if association is None:
-                association = associations[pdu.source] = DlmsAssociation(meter, pdu.source, on_change)
+                association = associations[pdu.source] = DlmsAssociation(meter, pdu.source, on_change, security)
             meter.update()
             write(encode_wrapper(LOGICAL_DEVICE, pdu.source, association.handle(pdu.apdu)))
