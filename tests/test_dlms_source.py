@@ -193,3 +193,27 @@ async def test_high_gmac_reads_and_operates_with_every_apdu_ciphered(tmp_path: P
             config | {"dlms": config["dlms"] | {"authentication_key": "00" * 16}}), tmp_path / "other")
         with pytest.raises(SourceError, match="association refused"):
             await wrong.read()
+
+
+async def test_logs_are_read_as_profiles_and_match_the_in_process_renderer() -> None:
+    from meter_sim.log_export import query_log
+
+    async with Served() as served:
+        meter = served.meter
+        meter.breaker_command("disconnect")  # an event in the disconnect log
+        t0 = int(meter.t) - 3 * 3600
+        source = served.source()
+        got, total = await source.log("load_profile", t0, int(meter.t), 0, 100)
+        want, want_total = query_log(meter, "load_profile", t0, int(meter.t), 0, 100)
+        assert total == want_total == len(got) == 12  # three hours of 15-minute periods
+        for ours, theirs in zip(got, want, strict=True):
+            assert ours["time"] == theirs["time"] and ours["status"] == theirs["status"]
+            for key, code in (("a_plus", "1.8.0"), ("a_minus", "2.8.0")):
+                assert ours[code] == pytest.approx(theirs[code], abs=resolution(key)), key
+        page, total = await source.log("load_profile", t0, int(meter.t), 10, 5)
+        assert total == 12 and [e["time"] for e in page] == [e["time"] for e in want[10:]]
+        events, _ = await source.log("disconnect", None, None, 0, 100)
+        want_events, _ = query_log(meter, "disconnect", None, None, 0, 100)
+        assert events == want_events and events[-1]["type"] == want_events[-1]["type"]
+        with pytest.raises(CommandError, match="unknown log 'nope'"):
+            await source.log("nope", None, None, 0, 10)
