@@ -5,6 +5,7 @@ Messages (7-bit characters; the optical port runs at 7E1, see `add_even_parity` 
     request          / ? [device address] ! CR LF                       HHU -> meter, 300 Bd
     identification   / XXX Z [\\W] identification CR LF                  meter -> HHU, 300 Bd
     option select    ACK V Z Y CR LF                                     HHU -> meter, 300 Bd (mode C/E)
+                     (mode E, binary: ACK 2 Z 2 CR LF; HDLC follows at the rate Z, Annex E)
     data readout     STX data-block ! CR LF ETX BCC                      meter -> HHU, at the new rate
     break            SOH B 0 ETX BCC
 
@@ -35,7 +36,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import Enum, IntEnum
@@ -148,10 +149,11 @@ _RESERVED_C: Final = frozenset("789")
 
 
 class ProtocolControl(IntEnum):
-    """V of the option select message."""
+    """V of the option select message (6.3.3)."""
 
     NORMAL = 0
     SECONDARY = 1
+    HDLC = 2  # mode E: the HDLC protocol procedure of Annex E; goes only with Y = 2 (binary)
 
 
 class AckMode(IntEnum):
@@ -379,7 +381,11 @@ class IdentificationMessage:
 
 @dataclass(frozen=True, slots=True)
 class AckOptionSelect:
-    """`ACK V Z Y CR LF`: protocol control V, baud character Z (mode C, '0'..'6'), mode Y."""
+    """`ACK V Z Y CR LF`: protocol control V, baud character Z (mode C, '0'..'6'), mode Y.
+
+    Mode E's switch to HDLC is `ACK 2 Z 2` (V = 2, the HDLC procedure, with Y = 2, binary); V = 2 with any
+    other Y is meaningless and is refused (`EncodeError` here, `UnknownTagError` from `decode`).
+    """
 
     baud_char: str
     mode: AckMode = AckMode.DATA_READOUT
@@ -392,6 +398,8 @@ class AckOptionSelect:
             raise EncodeError(f"option select mode {self.mode!r} is not an AckMode")
         if not isinstance(self.protocol_control, ProtocolControl):
             raise EncodeError(f"protocol control {self.protocol_control!r} is not a ProtocolControl")
+        if self.protocol_control is ProtocolControl.HDLC and self.mode is not AckMode.BINARY:
+            raise EncodeError(f"protocol control 2 (HDLC) goes with mode 2 (binary), not {self.mode.value}")
 
     @property
     def baud_rate(self) -> int:
@@ -409,12 +417,14 @@ class AckOptionSelect:
         if data[4:] != CRLF:
             raise CodecError(f"an option select ends with CR LF, not {data[4:]!r}")
         v, z, y = (chr(b) for b in data[1:4])
-        if v not in "01":
-            raise UnknownTagError(f"protocol control {v!r} (0 normal, 1 secondary; others reserved)")
+        if v not in "012":
+            raise UnknownTagError(f"protocol control {v!r} (0 normal, 1 secondary, 2 HDLC; others reserved)")
         if z not in BAUD_RATES_MODE_C:
             raise UnknownTagError(f"option select baud character {z!r} is not '0'..'6'")
         if y not in "012":
             raise UnknownTagError(f"option select mode {y!r} (0 readout, 1 programming, 2 binary; others unknown)")
+        if v == "2" and y != "2":
+            raise UnknownTagError(f"protocol control '2' (HDLC) goes with mode '2' (binary), not {y!r}")
         return cls(z, AckMode(int(y)), ProtocolControl(int(v)))
 
 
@@ -708,10 +718,13 @@ class ReadoutRequested:
 class BinaryModeRequested:
     """(Meter) The HHU selected binary mode (mode E): hand the line, at `rate` Bd, to HDLC.
 
-    Call `MeterSession.reset()` when the HDLC session is over.
+    `early`: bytes that followed the option select in the same chunk (a client that did not wait the
+    reaction time, e.g. over TCP): they are the HDLC session's first bytes. Call `MeterSession.reset()`
+    when the HDLC session is over (DISC, or the line quiet for the inactivity time).
     """
 
     rate: int
+    early: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -769,12 +782,28 @@ class MeterState(Enum):
     BINARY = "binary"  # the line belongs to HDLC until reset()
 
 
+# The meter's answer to an option select, by (V, Y): the state it moves to, or why it refuses (the session ends).
+# The rate (at most the announced one) and, for binary mode, the `\2` in the identification are checked after.
+_OPTION_SELECT_ANSWERS: Final[Mapping[tuple[ProtocolControl, AckMode], MeterState | str]] = MappingProxyType({
+    (ProtocolControl.NORMAL, AckMode.DATA_READOUT): MeterState.READOUT_DUE,
+    (ProtocolControl.NORMAL, AckMode.PROGRAMMING): "programming mode is not supported",
+    # Annex E selects HDLC with V = 2; V = 0 with Y = 2 stays accepted, as before V = 2 was known (Y alone says binary)
+    (ProtocolControl.NORMAL, AckMode.BINARY): MeterState.BINARY,
+    (ProtocolControl.SECONDARY, AckMode.DATA_READOUT): "secondary protocol (V = 1) is not supported",
+    (ProtocolControl.SECONDARY, AckMode.PROGRAMMING): "secondary protocol (V = 1) is not supported",
+    (ProtocolControl.SECONDARY, AckMode.BINARY): "secondary protocol (V = 1) is not supported",
+    (ProtocolControl.HDLC, AckMode.BINARY): MeterState.BINARY,  # mode E: ACK 2 Z 2
+})
+
+
 class MeterSession:
     """The meter (tariff device) side: request -> identification -> [option select] -> readout.
 
-    * Mode C/E: after the identification the meter waits for `ACK V Z Y`. Y = 0 switches to the
-      selected rate (at most the announced one) and asks for the readout; Y = 2 (only if the
-      identification carries `\\2`) hands the line to HDLC. If no option select arrives within
+    * Mode C/E: after the identification the meter waits for `ACK V Z Y`, answered as
+      `_OPTION_SELECT_ANSWERS` says. `ACK 0 Z 0` switches to the selected rate (at most the announced
+      one) and asks for the readout; `ACK 2 Z 2` (mode E; also `ACK 0 Z 2`; only if the identification
+      carries `\\2`) switches to the rate and hands the line to HDLC (`BinaryModeRequested`, which
+      carries any bytes that came after the option select). If no option select arrives within
       `ack_timeout` seconds (time passes only through `advance`/`timeout`), the readout is sent at
       300 Bd, so an HHU that only speaks mode A can still read a mode C meter; with
       `readout_on_timeout=False` the meter returns to idle instead. An invalid or unsupported option
@@ -851,6 +880,18 @@ class MeterSession:
             raise SessionStateError("the line is in binary (HDLC) mode: call reset() when that session ends")
         if data:
             self._elapsed = 0.0
+        rest = bytes(data)
+        events: list[Event] = []
+        while True:
+            cut = rest.find(b"\n") + 1 or len(rest)  # line by line: what follows an option select may be HDLC's
+            events.extend(self._receive(rest[:cut]))
+            rest = rest[cut:]
+            if self.state is MeterState.BINARY:  # self.state: mypy still holds _state narrowed by the raise above
+                return [replace(e, early=rest) if isinstance(e, BinaryModeRequested) else e for e in events]
+            if not rest:
+                return events
+
+    def _receive(self, data: bytes) -> list[Event]:
         messages = self._reader.feed(data)
         errors = self._reader.take_errors()
         events: list[Event] = [FrameRejected(err) for err in errors]
@@ -883,19 +924,19 @@ class MeterSession:
         return []
 
     def _option_select(self, ack: AckOptionSelect) -> list[Event]:
-        reason = None
-        if ack.protocol_control is not ProtocolControl.NORMAL:
-            reason = "secondary protocol (V = 1) is not supported"
+        answer = _OPTION_SELECT_ANSWERS[ack.protocol_control, ack.mode]
+        if isinstance(answer, str):
+            reason: str | None = answer
         elif ack.baud_rate > self._max_rate:
             reason = f"option select asks for {ack.baud_rate} Bd, above the announced {self._max_rate} Bd"
-        elif ack.mode is AckMode.PROGRAMMING:
-            reason = "programming mode is not supported"
-        elif ack.mode is AckMode.BINARY and self.identification.enhanced_id != "2":
+        elif answer is MeterState.BINARY and self.identification.enhanced_id != "2":
             reason = "binary mode was not offered (no \\2 in the identification)"
+        else:
+            reason = None
         if reason is not None:
             return [SessionFailed(reason), *self._to_idle()]
         events = self._switch(ack.baud_rate)
-        if ack.mode is AckMode.BINARY:
+        if answer is MeterState.BINARY:
             self._state = MeterState.BINARY
             self._reader.clear()
             return [*events, BinaryModeRequested(self._rate)]

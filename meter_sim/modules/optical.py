@@ -2,6 +2,12 @@
 `/KAM5\\2…`: up to 9600 Bd, HDLC offered), one `MeterSession` state machine per connection; and
 mode D, the same data block pushed unrequested at 2400 Bd (identification `/KAM3…`).
 
+Mode E (IEC 62056-21 Annex E, spec §10.1: the optical port speaks DLMS too): the option select
+`ACK 2 Z 2` switches the line to rate Z and hands it to the meter's DLMS HDLC server (`converse_hdlc`)
+through a stream reader of its own, fed from the line, until the client's DISC (answered first) or
+`hdlc_inactivity_s` of silence; then the port waits for a sign-on at 300 Bd again. The meter switches
+as soon as the option select is in: the HHU waits the reaction time (200–1500 ms) before its SNRM.
+
 A Variant 2 meter (type number X8 = 2) answers no 1107 or DLMS query (spec §10.1), and Z18 = 000
 switches 1107 off: such a port reads and drops every sign-on, sending nothing back. Mode D is a
 push, not a query, so it keeps working (inferred: the spec names only queries)."""
@@ -16,8 +22,14 @@ from collections.abc import Callable
 from functools import partial
 
 from meter_sim.meter import Meter
+from meter_sim.modules.dlms_hdlc import converse_hdlc, physical_address
+from meter_sim.modules.dlms_server import LOGICAL_DEVICE
 from meter_sim.serial_line import set_baud
+from omnipower.errors import UnknownTagError
+from omnipower.hdlc import HdlcReader, server_address
+from omnipower.hdlc_link import FrameKind, decode_control
 from omnipower.iec62056_21 import (
+    BinaryModeRequested,
     DataReadout,
     MeterSession,
     ReadoutRequested,
@@ -31,11 +43,37 @@ from omnipower.iec62056_21 import (
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1
+HDLC_INACTIVITY_S = 120.0  # the HDLC setup's (class 23) default inactivity_time_out, IEC 62056-46
+_READ_SIZE = 1024
+
+
+class DiscWatch:
+    """Spots, among the client's HDLC frames, a DISC for this meter (upper address the logical device, lower
+    absent or the meter's own, as `HdlcServerLink` takes them): the end of a mode E session."""
+
+    def __init__(self, physical: int) -> None:
+        self.physical = physical
+        self._reader = HdlcReader()
+
+    def feed(self, data: bytes) -> bool:
+        seen = False
+        for frame in self._reader.feed(data):
+            upper, lower = server_address(frame.dst)
+            try:
+                kind = decode_control(frame.control).kind
+            except UnknownTagError:
+                continue
+            seen |= kind is FrameKind.DISC and upper == LOGICAL_DEVICE and lower in (None, self.physical)
+        self._reader.take_errors()  # the link reports bad frames; here they only need not pile up
+        return seen
 
 
 class OpticalPort:
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, hdlc_inactivity_s: float = HDLC_INACTIVITY_S) -> None:
+        if hdlc_inactivity_s <= 0:
+            raise ValueError(f"the HDLC inactivity time must be positive, got {hdlc_inactivity_s}")
         self.meter = meter
+        self.hdlc_inactivity_s = hdlc_inactivity_s
         self.meter_number = zlib.crc32(meter.id.encode()) % 100_000_000
         self.identification = kamstrup_identification("OMNIPOWER")
         self._told_silent = False
@@ -88,8 +126,42 @@ class OpticalPort:
                     set_baud(event.rate)
                 elif isinstance(event, ReadoutRequested):
                     events += session.send_readout(self.readout())
+                elif isinstance(event, BinaryModeRequested):
+                    if not await self.converse_binary(reader, write, event.early):
+                        return
+                    events += session.reset()  # back to 300 Bd, waiting for a sign-on
                 elif isinstance(event, SessionFailed):
                     log.info("optical: session abandoned: %s", event.reason)
+
+    async def converse_binary(self, reader: asyncio.StreamReader, write: Callable[[bytes], None],
+                              early: bytes = b"") -> bool:
+        """Mode E: the line's bytes go to the DLMS HDLC server until the client's DISC has been answered or the
+        line has been quiet for `hdlc_inactivity_s`. False if the line closed meanwhile."""
+        log.info("optical: meter %s hands the line to HDLC (mode E)", self.meter.id)
+        line = asyncio.StreamReader()  # the server's own reader: its EOF ends the HDLC session, not the line
+        server = asyncio.create_task(converse_hdlc(self.meter, line, write))
+        watch = DiscWatch(physical_address(self.meter.id))
+        data, open_ = early, True
+        try:
+            while True:
+                if data:
+                    line.feed_data(data)
+                    if watch.feed(data):
+                        break
+                try:
+                    async with asyncio.timeout(self.hdlc_inactivity_s):
+                        data = await reader.read(_READ_SIZE)
+                except TimeoutError:
+                    log.info("optical: HDLC quiet for %g s: back to 300 Bd", self.hdlc_inactivity_s)
+                    break
+                if not data:
+                    open_ = False
+                    break
+            line.feed_eof()
+            await server  # it answers what it was fed (the DISC's UA) before it sees the EOF
+        finally:
+            server.cancel()
+        return open_
 
     def _ignore(self, why: str) -> None:
         if not self._told_silent:  # once per port: a client retrying every poll would flood the log
