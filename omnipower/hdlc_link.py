@@ -24,33 +24,56 @@ Sans-IO, like h11: bytes in, events out; APDUs down, frames out; no socket and n
   upper and lower (physical) in two or four. Frames for another station are ignored, as on a multi-drop bus.
 
 One connection per client address; the timers (inactivity, inter-frame) belong to the transport.
+
+`HdlcClientLink` is the other end, the primary station a head-end runs: SNRM/DISC, requests segmented and windowed,
+answers reassembled with RR polling each further window, lost frames asked for again. Its events are `Transmit`,
+`Connected`, `Disconnected`, `Response`, `Refused` (DM, FRMR) and `Discarded` (a protocol error, with its reason);
+the reply timer is the transport's, which calls `retry()` when it runs out.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 
-from omnipower.errors import CodecError, EncodeError, LengthError, TruncatedError, UnknownTagError
-from omnipower.hdlc import FLAG, HdlcFrame, HdlcReader, encode_frame, hdlc_address, server_address
+from omnipower.errors import CodecError, EncodeError, LengthError, OmnipowerError, TruncatedError, UnknownTagError
+from omnipower.hdlc import (
+    FLAG,
+    HdlcFrame,
+    HdlcReader,
+    encode_frame,
+    encode_server_address,
+    hdlc_address,
+    server_address,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CLIENT_PROPOSAL",
     "DEFAULT_PARAMETERS",
     "LLC_REQUEST",
     "LLC_RESPONSE",
     "SERVER_LIMITS",
+    "ClientEvent",
     "Connected",
     "Control",
+    "Discard",
+    "Discarded",
     "Disconnected",
     "FrameKind",
+    "HdlcClientLink",
     "HdlcServerLink",
     "LinkEvent",
     "LinkParameters",
+    "LinkState",
+    "LinkStateError",
+    "Refused",
     "Reject",
     "Request",
+    "Response",
     "Transmit",
     "decode_control",
     "negotiate",
@@ -201,7 +224,8 @@ class Transmit:
 
 @dataclass(frozen=True, slots=True)
 class Connected:
-    """SNRM accepted: the client starts afresh (any association it had is gone)."""
+    """SNRM accepted (UA): the client starts afresh (any association it had is gone). `parameters` are the ones the
+    station reporting it uses: the server's as its UA states them, the client's as it derives them from that UA."""
 
     client: int
     parameters: LinkParameters
@@ -209,7 +233,8 @@ class Connected:
 
 @dataclass(frozen=True, slots=True)
 class Disconnected:
-    """DISC (or an SNRM that could not be accepted): the client's connection and association are gone."""
+    """DISC (or an SNRM that could not be accepted; at the client, DM on a connection): the client's connection and
+    association are gone."""
 
     client: int
 
@@ -454,4 +479,352 @@ _CONNECTED = {
     FrameKind.I: HdlcServerLink._information,
     FrameKind.RR: HdlcServerLink._receive_ready,
     FrameKind.RNR: HdlcServerLink._receive_ready,
+}
+
+
+# --- the primary station: a head-end's end of the link -----------------------------------------------------------
+
+CLIENT_PROPOSAL = SERVER_LIMITS
+"""What `HdlcClientLink` proposes by default: 1024-byte information fields and windows of 7 each way. These are the
+meter's own limits (`SERVER_LIMITS`), so a default session runs at the best the meter offers and its UA cuts nothing;
+a meter with smaller limits cuts the proposal in its UA, which is how IEC 62056-46 means negotiation to work (the
+client proposes the most it can take). 128 bytes and window 1 remain what a UA without parameters means."""
+
+
+class LinkStateError(OmnipowerError):
+    """The local side asked the link for something its state does not allow (e.g. `send` before `Connected`)."""
+
+
+class LinkState(enum.Enum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"  # SNRM sent, UA awaited
+    CONNECTED = "connected"
+    DISCONNECTING = "disconnecting"  # DISC sent, UA (or DM) awaited
+    REJECTED = "rejected"  # frame reject condition (FRMR received, or an invalid N(R)): only connect or disconnect
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A complete APDU from the server, reassembled from its segments, LLC header (E6 E7 00) removed."""
+
+    apdu: bytes
+
+
+_NO_REASONS = Reject(0)  # DM, or an FRMR without its information field
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The server refused the link: DM (it is in disconnected mode: it refused the SNRM, or has no connection for
+    this client) or FRMR (it rejected one of our frames: `reasons` are the W/X/Y/Z bits, `rejected` the frame's
+    control byte). After DM the link is disconnected; after FRMR only `connect` or `disconnect` can follow."""
+
+    kind: FrameKind
+    reasons: Reject = _NO_REASONS
+    rejected: int | None = None
+
+
+class Discard(enum.Enum):
+    """Why a frame from the server was dropped (`Discarded`)."""
+
+    UNDEFINED = "a control field IEC 62056-46 does not use"
+    UNEXPECTED = "a frame the link's state has no use for (a command, a late UA or DM, an I frame while idle)"
+    OUT_OF_SEQUENCE = "an I frame whose N(S) is not the one expected: asked for again with RR"
+    INVALID_NR = "an N(R) acknowledging frames never sent: the link is in the frame reject condition"
+    BAD_PARAMETERS = "a UA whose parameter field cannot be read: still connecting"
+    NOT_LLC = "an answer without the LLC header E6 E7 00"
+    TOO_LONG = "an answer longer than max_response: its segments are taken and dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class Discarded:
+    """A frame from the server the link dropped, and why: a protocol error the link reports rather than raises."""
+
+    reason: Discard
+    control: int
+    detail: str = ""
+
+
+ClientEvent = Transmit | Connected | Disconnected | Response | Refused | Discarded
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """One of our I frames until it is acknowledged: re-encoded when sent again, with the V(R) of that moment."""
+
+    ns: int
+    information: bytes
+    segmented: bool
+
+
+def _client_view(proposal: LinkParameters, ua: LinkParameters) -> LinkParameters:
+    """Our parameters from the server's UA (its transmit is our receive), never more than we proposed: a server that
+    answers with more than it was offered is held to the offer."""
+    return LinkParameters(max_info_tx=min(proposal.max_info_tx, ua.max_info_rx),
+                          max_info_rx=min(proposal.max_info_rx, ua.max_info_tx),
+                          window_tx=min(proposal.window_tx, ua.window_rx),
+                          window_rx=min(proposal.window_rx, ua.window_tx))
+
+
+class HdlcClientLink:
+    """The primary station (a head-end, the gateway): `connect`, `send` APDUs, `feed` the line's bytes, act on the
+    events, `disconnect`.
+
+        link = HdlcClientLink(client=16)
+        write(link.connect())                        # SNRM with `proposal`
+        for event in link.feed(data):
+            Transmit(frame)        -> write the frame (RR polling the next segments, frames sent again)
+            Connected(_, params)   -> the UA came: `send` may start (params as this station uses them)
+            Response(apdu)         -> a complete answer
+            Refused / Discarded    -> DM or FRMR from the server; a frame dropped, and why
+            Disconnected           -> DISC answered, or the server lost the connection (DM)
+        for frame in link.send(apdu): write(frame)   # the first window; the rest goes out as the server acknowledges
+
+    `client` is our SAP (16 public, 1 management); `server` the upper HDLC address (logical device) and `physical`
+    the lower one, written in `address_size` (2 or 4) bytes with it, or None for the one-byte form.
+
+    The line is half duplex, as normal response mode makes it: every frame we send with P = 1 hands the line to the
+    server, which hands it back with F = 1. `awaiting` says the line is the server's; when the transport's reply
+    timer runs out it calls `retry`, which sends SNRM or DISC again, or polls with RR so that the server states its
+    N(R) and sends again what we lost.
+
+    Recovery (ISO/IEC 13239 checkpointing, as IEC 62056-46 uses it): an I frame out of sequence is dropped and, when
+    the server hands the line back, RR with our V(R) asks for everything from the frame lost; an RR or I frame whose
+    N(R) leaves some of our frames unacknowledged makes us send those again (go-back-N). `feed` never raises: malformed
+    bytes are skipped as `HdlcReader` does (`take_errors`), frames from other stations are ignored, and frames that
+    make no sense here come back as `Discarded`. Only local misuse raises (`LinkStateError`).
+    """
+
+    def __init__(self, client: int = 16, server: int = 1, physical: int | None = None, *, address_size: int = 2,
+                 proposal: LinkParameters = CLIENT_PROPOSAL, max_response: int = 0x10000) -> None:
+        self.client = client
+        self.server = server
+        self.physical = physical
+        self.proposal = proposal
+        self.max_response = max_response
+        self._client_address = hdlc_address(client)  # raises EncodeError for a SAP beyond one byte
+        self._server_address = encode_server_address(server, physical, address_size)
+        self._reader = HdlcReader()
+        self.state = LinkState.DISCONNECTED
+        self.parameters = DEFAULT_PARAMETERS  # ours: what we send and take; the defaults until a UA states others
+        self._reset()
+
+    def _reset(self) -> None:
+        self._vs = 0  # N(S) of our next new I frame
+        self._vr = 0  # N(S) expected in the server's next I frame
+        self._waiting = False  # we sent P = 1 and the server has not answered with F = 1
+        self._busy = False  # the server's last word was RNR: no I frames until it says RR
+        self._gap = False  # an I frame was out of sequence since the line was last ours
+        self._more = False  # the last I frame taken had the segmentation bit: the answer goes on
+        self._dropping = False  # the answer outgrew max_response: its further segments are dropped
+        self._received = bytearray()
+        self._pending: deque[tuple[bytes, bool]] = deque()  # segments not sent yet: (information, segmented)
+        self._unacked: list[_Segment] = []
+
+    @property
+    def awaiting(self) -> bool:
+        """The line is the server's: wait for its frames (or call `retry` when the reply timer runs out)."""
+        return self._waiting
+
+    def take_errors(self) -> list[CodecError]:
+        """The malformed frames dropped since the last call (see `HdlcReader`)."""
+        return self._reader.take_errors()
+
+    # --- what the application asks ----------------------------------------------------------------------------
+    def connect(self) -> bytes:
+        """SNRM with our proposal. From any state: SNRM also resets a connection (and ends its association)."""
+        self._reset()
+        self.state = LinkState.CONNECTING
+        return self._command(Control(FrameKind.SNRM), self.proposal.to_bytes())
+
+    def disconnect(self) -> bytes:
+        """DISC. The server answers UA, or DM when it had no connection: either gives `Disconnected`."""
+        self._reset()
+        self.state = LinkState.DISCONNECTING
+        return self._command(Control(FrameKind.DISC))
+
+    def send(self, apdu: bytes) -> list[bytes]:
+        """The frames to write now for an APDU: LLC header E6 E6 00 + APDU, cut to the negotiated information field
+        length, as many as the window allows (the last with P = 1). The rest waits for the server's acknowledgement,
+        and a request sent while the line is the server's waits until it comes back; both go out as `Transmit`."""
+        if self.state is not LinkState.CONNECTED:
+            raise LinkStateError(f"cannot send an APDU while the HDLC link is {self.state.value}; connect first")
+        data = LLC_REQUEST + apdu
+        size = self.parameters.max_info_tx
+        self._pending.extend((data[at:at + size], at + size < len(data)) for at in range(0, len(data), size))
+        return [] if self._waiting or self._busy else self._send_window()
+
+    def retry(self) -> list[bytes]:
+        """What to send when the reply timer ran out while `awaiting`: the SNRM or DISC again, or RR with P = 1, to
+        which the server answers with its N(R) (so we send again what it lacks) or with the frames we lost."""
+        if self.state is LinkState.CONNECTING:
+            return [self._command(Control(FrameKind.SNRM), self.proposal.to_bytes())]
+        if self.state is LinkState.DISCONNECTING:
+            return [self._command(Control(FrameKind.DISC))]
+        if self.state is LinkState.CONNECTED and (self._waiting or self._busy):
+            return [self._poll()]
+        return []
+
+    # --- what the server says ---------------------------------------------------------------------------------
+    def feed(self, data: bytes | bytearray | memoryview) -> list[ClientEvent]:
+        """Bytes from the line in any chunking. Never raises."""
+        events: list[ClientEvent] = []
+        for frame in self._reader.feed(data):
+            events += self.handle_frame(frame)
+        return events
+
+    def handle_frame(self, frame: HdlcFrame) -> list[ClientEvent]:
+        """One decoded frame."""
+        if not self._from_server(frame):  # another station's, on a multi-drop bus
+            return []
+        try:
+            control = decode_control(frame.control)
+        except UnknownTagError as exc:
+            return [Discarded(Discard.UNDEFINED, frame.control, str(exc))]
+        if self.state not in _CLIENT_ACCEPTS.get(control.kind, frozenset()):
+            return [Discarded(Discard.UNEXPECTED, frame.control, f"{control.kind.value} while {self.state.value}")]
+        if control.poll_final:  # the line is ours again
+            self._waiting = False
+        return _CLIENT_HANDLERS[control.kind](self, frame, control)
+
+    def _unnumbered_ack(self, frame: HdlcFrame, control: Control) -> list[ClientEvent]:
+        if self.state is LinkState.DISCONNECTING:
+            self.state = LinkState.DISCONNECTED
+            return [Disconnected(self.client)]
+        try:
+            stated = LinkParameters.from_bytes(frame.information)
+        except CodecError as exc:
+            return [Discarded(Discard.BAD_PARAMETERS, frame.control, str(exc))]
+        self.parameters = _client_view(self.proposal, stated)
+        self.state = LinkState.CONNECTED
+        return [Connected(self.client, self.parameters)]
+
+    def _disconnected_mode(self, frame: HdlcFrame, control: Control) -> list[ClientEvent]:
+        was = self.state
+        self._reset()
+        self.state = LinkState.DISCONNECTED
+        if was is LinkState.DISCONNECTING:  # DISC to a server that had no connection: just as good
+            return [Disconnected(self.client)]
+        lost: list[ClientEvent] = [Disconnected(self.client)] if was is not LinkState.CONNECTING else []
+        return [Refused(FrameKind.DM), *lost]
+
+    def _frame_reject(self, frame: HdlcFrame, control: Control) -> list[ClientEvent]:
+        self.state = LinkState.REJECTED
+        self._pending.clear()
+        info = frame.information  # rejected control, V(R)/V(S), reason bits (W X Y Z)
+        return [Refused(FrameKind.FRMR, Reject(info[2] & 0x0F) if len(info) >= 3 else _NO_REASONS,
+                        info[0] if info else None)]
+
+    def _information(self, frame: HdlcFrame, control: Control) -> list[ClientEvent]:
+        if not self._acknowledge(control.nr):
+            return self._invalid_nr(frame)
+        events: list[ClientEvent] = []
+        if control.ns != self._vr:  # lost one before it, or a repeat: dropped; RR asks from V(R) on
+            self._gap = True
+            events.append(Discarded(Discard.OUT_OF_SEQUENCE, frame.control, f"N(S) {control.ns}, expected {self._vr}"))
+        else:
+            self._vr = (self._vr + 1) % MODULUS
+            events += self._reassemble(frame)
+        if control.poll_final:
+            events += [Transmit(f) for f in self._line_returned()]
+        return events
+
+    def _receive_ready(self, frame: HdlcFrame, control: Control) -> list[ClientEvent]:
+        if not self._acknowledge(control.nr):
+            return self._invalid_nr(frame)
+        self._busy = control.kind is FrameKind.RNR
+        return [Transmit(f) for f in self._line_returned()] if control.poll_final else []
+
+    # --- our side of the sequence -------------------------------------------------------------------------------
+    def _reassemble(self, frame: HdlcFrame) -> list[ClientEvent]:
+        self._more = frame.segmented
+        if self._dropping:
+            self._dropping = frame.segmented
+            return []
+        self._received += frame.information
+        if len(self._received) > self.max_response + len(LLC_RESPONSE):
+            self._received.clear()
+            self._dropping = frame.segmented
+            return [Discarded(Discard.TOO_LONG, frame.control, f"more than {self.max_response} bytes")]
+        if frame.segmented:
+            return []
+        answer = bytes(self._received)
+        self._received.clear()
+        if not answer.startswith(LLC_RESPONSE):
+            return [Discarded(Discard.NOT_LLC, frame.control, f"LLC header {answer[:3].hex()}")]
+        return [Response(answer[len(LLC_RESPONSE):])]
+
+    def _line_returned(self) -> list[bytes]:
+        """The server handed the line back (F = 1): what we send now."""
+        gap, self._gap = self._gap, False
+        if self._unacked:  # its N(R) says these did not arrive: go back to the first of them
+            return self._encode(self._unacked)
+        if gap or self._more:  # the answer goes on, or must be sent again from the frame we lost
+            return [self._poll()]
+        return [] if self._busy else self._send_window()
+
+    def _send_window(self) -> list[bytes]:
+        batch: list[_Segment] = []
+        while self._pending and len(self._unacked) + len(batch) < self.parameters.window_tx:
+            information, segmented = self._pending.popleft()
+            batch.append(_Segment(self._vs, information, segmented))
+            self._vs = (self._vs + 1) % MODULUS
+        self._unacked += batch
+        return self._encode(batch)
+
+    def _encode(self, segments: list[_Segment]) -> list[bytes]:
+        """I frames for `segments`; the last polls (P = 1), handing the line to the server."""
+        frames = [encode_frame(Control(FrameKind.I, n == len(segments) - 1, ns=s.ns, nr=self._vr).to_byte(),
+                               self._server_address, self._client_address, s.information, s.segmented)
+                  for n, s in enumerate(segments)]
+        self._waiting = self._waiting or bool(frames)
+        return frames
+
+    def _poll(self) -> bytes:
+        return self._command(Control(FrameKind.RR, nr=self._vr))
+
+    def _command(self, control: Control, information: bytes = b"") -> bytes:
+        self._waiting = control.poll_final
+        return encode_frame(control.to_byte(), self._server_address, self._client_address, information)
+
+    def _acknowledge(self, nr: int) -> bool:
+        """Take the server's N(R): drop our frames it acknowledges. False if N(R) is not one of V(A)..V(S)."""
+        outstanding = len(self._unacked)
+        acknowledged = (nr - (self._vs - outstanding)) % MODULUS
+        if acknowledged > outstanding:
+            return False
+        del self._unacked[:acknowledged]
+        return True
+
+    def _invalid_nr(self, frame: HdlcFrame) -> list[ClientEvent]:
+        self.state = LinkState.REJECTED
+        self._pending.clear()
+        detail = f"N(R) {frame.control >> 5} with V(S) {self._vs} and {len(self._unacked)} frames unacknowledged"
+        return [Discarded(Discard.INVALID_NR, frame.control, detail)]
+
+    def _from_server(self, frame: HdlcFrame) -> bool:
+        if frame.dst != self._client_address:
+            return False
+        upper, lower = server_address(frame.src)
+        return upper == self.server and (self.physical is None or lower in (None, self.physical))
+
+
+_CONNECTION = frozenset({LinkState.CONNECTED})
+# Which server frames each state takes; any other is `Discarded(UNEXPECTED)`. SNRM, DISC and UI are commands only a
+# primary sends (the meter offers no unsolicited UI on this link), so no state takes them.
+_CLIENT_ACCEPTS: dict[FrameKind, frozenset[LinkState]] = {
+    FrameKind.UA: frozenset({LinkState.CONNECTING, LinkState.DISCONNECTING}),
+    FrameKind.DM: frozenset({LinkState.CONNECTING, LinkState.CONNECTED, LinkState.DISCONNECTING, LinkState.REJECTED}),
+    FrameKind.FRMR: frozenset({LinkState.CONNECTED, LinkState.REJECTED}),
+    FrameKind.I: _CONNECTION,
+    FrameKind.RR: _CONNECTION,
+    FrameKind.RNR: _CONNECTION,
+}
+_CLIENT_HANDLERS = {
+    FrameKind.UA: HdlcClientLink._unnumbered_ack,
+    FrameKind.DM: HdlcClientLink._disconnected_mode,
+    FrameKind.FRMR: HdlcClientLink._frame_reject,
+    FrameKind.I: HdlcClientLink._information,
+    FrameKind.RR: HdlcClientLink._receive_ready,
+    FrameKind.RNR: HdlcClientLink._receive_ready,
 }
