@@ -128,14 +128,18 @@ class OpticalOptions(BaseModel):
 
 
 class DlmsOptions(DlmsSettings):
-    """`source: dlms`: the association the gateway opens over the IEC 62056-47 wrapper: the public client 16 reads;
+    """`source: dlms`: the association the gateway opens, over the IEC 62056-47 wrapper or HDLC: the public client 16
+    reads;
     the management client 1 also operates the breaker and sets the clock, with the LLS `password` (security low) or
     with the keys (security high_gmac: HLS-GMAC, every APDU ciphered; `system_title` is then the gateway's own)."""
 
     client: Literal[1, 16] = Field(16, description="client SAP: 16 public (read only), 1 management")
     security: Literal["none", "low", "high_gmac"] = Field(
         "none", description="none for client 16; low (LLS password) or high_gmac (keys) for client 1")
-    hdlc: bool = Field(False, description="HDLC instead of the wrapper (not yet available to the gateway)")
+    hdlc: bool = Field(False, description="HDLC (IEC 62056-46) instead of the wrapper: serial lines, optical heads")
+    mode_e: bool = Field(False, description="sign on with IEC 62056-21 mode E first (an optical head), then HDLC")
+    physical_address: Annotated[int, Field(ge=16, le=0x3FFD)] | None = Field(
+        None, description="the meter's lower HDLC address (default: none, the one-byte address any meter answers)")
 
     @model_validator(mode="after")
     def _security_fits_the_client(self) -> DlmsOptions:
@@ -146,8 +150,8 @@ class DlmsOptions(DlmsSettings):
             raise ValueError("security low needs `password`")
         if self.security == "high_gmac" and self.keys is None:
             raise ValueError("security high_gmac needs `authentication_key` and `encryption_key`")
-        if self.hdlc:
-            raise ValueError("hdlc: the gateway reads DLMS over the IEC 62056-47 wrapper (TCP) only, so far")
+        if self.mode_e and not self.hdlc:
+            raise ValueError("mode_e: the optical head's mode E switches to HDLC, so it needs `hdlc: true`")
         return self
 
 

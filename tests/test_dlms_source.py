@@ -20,7 +20,9 @@ from gateway.sources.dlms import DlmsSource
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
+from meter_sim.modules.dlms_hdlc import converse_hdlc
 from meter_sim.modules.dlms_server import ServerSecurity, converse_wrapper
+from meter_sim.modules.optical import OpticalPort, serve_tcp
 from omnipower.cosem import cosem_objects
 from omnipower.registers import REGISTERS_BY_KEY
 
@@ -115,7 +117,7 @@ async def test_a_meter_that_is_gone_is_a_source_error() -> None:
 @pytest.mark.parametrize(("dlms", "error"), [
     ({"client": 1}, "client 1 with security 'none'"),
     ({"client": 1, "security": "low"}, "security low needs `password`"),
-    ({"hdlc": True}, "the gateway reads DLMS over the IEC 62056-47 wrapper"),
+    ({"mode_e": True}, "mode E switches to HDLC, so it needs `hdlc: true`"),
     ({"client": 2}, "dlms.client"),
 ])
 def test_bad_dlms_options_are_named(tmp_path: Path, dlms: dict[str, Any], error: str) -> None:
@@ -217,3 +219,47 @@ async def test_logs_are_read_as_profiles_and_match_the_in_process_renderer() -> 
         assert events == want_events and events[-1]["type"] == want_events[-1]["type"]
         with pytest.raises(CommandError, match="unknown log 'nope'"):
             await source.log("nope", None, None, 0, 10)
+
+
+class ServedHdlc(Served):
+    """The same meter behind HDLC on TCP, or behind its optical port (mode C and E) on TCP."""
+
+    def __init__(self, optical: bool) -> None:
+        super().__init__()
+        self.optical = optical
+
+    async def __aenter__(self) -> ServedHdlc:
+        if self.optical:
+            self.server = await serve_tcp(OpticalPort(self.meter), "127.0.0.1", self.port)
+            return self
+        security = ServerSecurity(self.meter.id, self.meter.settings.dlms)
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await converse_hdlc(self.meter, reader, writer.write, security=security)
+            writer.close()
+
+        self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+        return self
+
+
+@pytest.mark.parametrize("optical", [False, True], ids=["hdlc", "optical-head-mode-e"])
+async def test_hdlc_and_an_optical_head_read_what_the_wrapper_reads(optical: bool) -> None:
+    async with ServedHdlc(optical) as served:
+        options: dict[str, Any] = {"hdlc": True, "mode_e": optical, "client": 1, "security": "low",
+                                   "password": PASSWORD}
+        source = served.source(**options)
+        readings = await source.read()
+        model = served.meter.readings()
+        assert readings["time"] == model["time"]
+        for key in ("a_plus", "a_minus", "u_l1", "i_l2", "p_plus_max"):
+            assert readings[key] == pytest.approx(model[key], abs=resolution(key)), key
+        assert len(source.info.registers) > 100  # the object list came whole, in blocks over HDLC segments
+        assert await source.execute(Command("breaker", "disconnect")) == {"breaker": "disconnected"}
+        events, _ = await source.log("disconnect", None, None, 0, 10)
+        assert events[-1]["type"] == served.meter.logs.query("disconnect")[0][-1].type
+        if optical:  # the port went back to mode C: a readout still works on it
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            writer.write(b"/?!\r\n")
+            ident = await asyncio.wait_for(reader.readuntil(b"\r\n"), 5)
+            writer.close()
+            assert ident.startswith(b"/KAM") and b"\\2" in ident

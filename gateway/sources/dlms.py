@@ -1,5 +1,5 @@
-"""The master side of DLMS/COSEM: a head-end client of the meter (the GPRS module's path: the IEC 62056-47 wrapper
-over TCP).
+"""The master side of DLMS/COSEM: a head-end client of the meter, over the IEC 62056-47 wrapper (TCP, the GPRS
+module's path) or HDLC (a serial line or an optical head after the mode E sign-on; gateway/sources/dlms_wires.py).
 
 Each read opens the line, associates (public client 16 without authentication, or management client 1 with the LLS
 password or with HLS-GMAC, every APDU then ciphered), reads, and releases: a meter serves few associations, and a
@@ -34,6 +34,7 @@ from gateway.command_table import DLMS_COMMANDS
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError, local_now
+from gateway.sources.dlms_wires import HdlcWire, Wire, WireRefused, WrapperWire
 from gateway.sources.lines import open_line
 from omnipower import dlms_apdu as ap
 from omnipower.address import parse_address
@@ -49,7 +50,6 @@ from omnipower.cosem import (
 )
 from omnipower.dlms import GENERAL_GLO_CIPHERING, CosemDateTime, Data, DataType, decode_data
 from omnipower.dlms_security import CIPHERED_TAGS, check_hls_gmac, hls_gmac, protect, unprotect
-from omnipower.dlms_wrapper import WrapperReader, encode_wrapper
 from omnipower.errors import CodecError
 from omnipower.loggers import Logger, logger_named
 from omnipower.registers import ALL_REGISTERS, REGISTERS_BY_KEY
@@ -59,7 +59,6 @@ T = TypeVar("T")
 
 REPLY_TIMEOUT_S = 5.0
 CLIENT_MAX_PDU = 2048
-SERVER_DEVICE = 1
 CONFORMANCE = (ap.Conformance.GET | ap.Conformance.SET | ap.Conformance.ACTION
                | ap.Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ | ap.Conformance.MULTIPLE_REFERENCES)
 _CONTROL_STATES = ("disconnected", "connected", "ready_for_reconnection")  # class 70 control_state 0, 1, 2
@@ -238,9 +237,16 @@ class DlmsSource(Source):
     async def _session(self, work: Callable[[_Association], Awaitable[T]]) -> T:
         try:
             async with self._lock, asyncio.timeout(REPLY_TIMEOUT_S * 8):
-                reader, writer = await open_line(self.address, 9600, "8N1")
+                options = self.settings
+                # An optical head signs on at 300 Bd 7E1 (IEC 62056-21); HDLC on a serial line runs 9600 8N1.
+                reader, writer = await open_line(self.address, 300 if options.mode_e else 9600,
+                                                 "7E1" if options.mode_e else "8N1")
                 try:
-                    association = _Association(reader, writer, self.settings.client)
+                    wire: Wire = (HdlcWire(reader, writer, options.client, options.physical_address, options.mode_e,
+                                           REPLY_TIMEOUT_S) if options.hdlc
+                                  else WrapperWire(reader, writer, options.client))
+                    await wire.open()
+                    association = _Association(wire, self.settings.client)
                     if self.settings.security == "high_gmac":
                         keys = self.settings.keys
                         assert keys is not None  # the configuration says so
@@ -250,10 +256,11 @@ class DlmsSource(Source):
                                                if self.settings.password is not None else None)
                     result = await work(association)
                     await association.release()
+                    await wire.close()
                     return result
                 finally:
                     writer.close()
-        except (OSError, CodecError, TimeoutError, _Refused) as exc:
+        except (OSError, CodecError, TimeoutError, _Refused, WireRefused, asyncio.IncompleteReadError) as exc:
             self.online = False
             reason = str(exc) or ("no answer in time" if isinstance(exc, TimeoutError) else type(exc).__name__)
             raise SourceError(f"DLMS exchange with {self.address} failed: {reason}") from None
@@ -356,9 +363,8 @@ class _Refused(Exception):
 class _Association:
     """One association over the wrapper: requests in order, one answer each."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: int) -> None:
-        self.reader, self.writer, self.client = reader, writer, client
-        self.wire = WrapperReader()
+    def __init__(self, wire: Wire, client: int) -> None:
+        self.wire, self.client = wire, client
         self.max_pdu = CLIENT_MAX_PDU
         # HLS-GMAC: (own title, meter's title, EK, AK, the counter's next) once the AARE named the meter
         self._cipher: tuple[bytes, bytes, bytes, bytes, Callable[[], int]] | None = None
@@ -382,19 +388,11 @@ class _Association:
         return plain.apdu
 
     async def exchange(self, request: ap.Apdu) -> ap.Apdu:
-        self.writer.write(encode_wrapper(self.client, SERVER_DEVICE, self._protect(request)))
-        async with asyncio.timeout(REPLY_TIMEOUT_S):
-            while True:
-                data = await self.reader.read(65536)
-                if not data:
-                    raise ConnectionError("the meter closed the connection")
-                for pdu in self.wire.feed(data):
-                    if pdu.source == SERVER_DEVICE and pdu.destination == self.client:
-                        answer = ap.decode_apdu(self._unprotect(pdu.apdu))
-                        if isinstance(answer, ap.ExceptionResponse):
-                            raise _Refused(f"the meter answered {answer.state_error.name.lower()}, "
-                                           f"{answer.service_error.name.lower()}")
-                        return answer
+        answer = ap.decode_apdu(self._unprotect(await self.wire.exchange(self._protect(request), REPLY_TIMEOUT_S)))
+        if isinstance(answer, ap.ExceptionResponse):
+            raise _Refused(f"the meter answered {answer.state_error.name.lower()}, "
+                           f"{answer.service_error.name.lower()}")
+        return answer
 
     async def open(self, password: bytes | None) -> None:
         lls = self.client == 1
