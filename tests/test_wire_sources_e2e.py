@@ -73,6 +73,8 @@ WIRE_SOURCES = {  # source: (serve flag, gateway meter settings beyond id/source
     "mbus": ("--mbus", {}),
     "optical": ("--optical", {}),
     "optical-push": ("--optical-push", {"optical": {"mode": "push"}}),
+    "dlms": ("--dlms", {}),
+    "dlms-hdlc": ("--dlms-hdlc", {"dlms": {"hdlc": True}}),
 }
 
 
