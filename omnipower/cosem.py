@@ -19,6 +19,14 @@ its buffer captures (`LOGGER_FIELDS`):
   detail: 0.0.96.11.(128+E).255 (E 128+ is manufacturer-specific), the entry's details as JSON in a visible-string
   (JSON escapes everything but printable ASCII, and visible-string is what every head-end decodes).
 Our own tariff and prepayment logs have no logical name, so no profile.
+Plus the objects of the meter's setup:
+- the tariff calendar (§2.8, §3) as an **Activity Calendar** (class 20, 0.0.13.0.0.255) whose day actions name the
+  tariffication script table (0.0.10.0.100.255, script selector = tariff) and a **Special Days Table** (class 11,
+  0.0.11.0.0.255) for its exception days; their values are the meter's (meter_sim/modules/dlms_server.py);
+- **Security Setup** (class 64, 0.0.43.0.0.255): suite 0 and the system titles, never a key;
+- one **Push Setup** (class 40) per HAN list the meter pushes (`HAN_PUSHES`), at 0.n.25.9.0.255 for its n-th list
+  (§10.4: 0.1.25.9.0.255 list 1, 0.2.25.9.0.255 list 2; the Danish "push 1" of §10.5 is, by its name, push 1),
+  its `push_object_list` the list's objects (`push_objects`).
 A profile's columns (`capture_objects`: the clock first, then the captured registers' objects, then its fields)
 depend on the meter's configuration (load-profile channels, analysis channels), which the meter's side passes in.
 A load-profile column names its energy register, but holds what the entry holds: the energy registered in the
@@ -36,6 +44,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from omnipower.dlms import DataType
+from omnipower.han import HAN_LISTS, OBIS_CLOCK, HanListKind
 from omnipower.loggers import LOGGERS, Logger, LogKind
 from omnipower.registers import Kind, Register
 
@@ -46,13 +55,19 @@ class CosemClass(IntEnum):
     EXTENDED_REGISTER = 4
     PROFILE_GENERIC = 7
     CLOCK = 8
+    SPECIAL_DAYS_TABLE = 11
     ASSOCIATION_LN = 15
+    ACTIVITY_CALENDAR = 20
+    PUSH_SETUP = 40
+    SECURITY_SETUP = 64
     DISCONNECT_CONTROL = 70
 
 
 # Interface class versions (Blue Book): what a client reads in the object list.
 CLASS_VERSIONS = {CosemClass.DATA: 0, CosemClass.REGISTER: 0, CosemClass.EXTENDED_REGISTER: 0, CosemClass.CLOCK: 0,
-                  CosemClass.PROFILE_GENERIC: 1, CosemClass.ASSOCIATION_LN: 1, CosemClass.DISCONNECT_CONTROL: 0}
+                  CosemClass.PROFILE_GENERIC: 1, CosemClass.ASSOCIATION_LN: 1, CosemClass.DISCONNECT_CONTROL: 0,
+                  CosemClass.SPECIAL_DAYS_TABLE: 0, CosemClass.ACTIVITY_CALENDAR: 0, CosemClass.PUSH_SETUP: 0,
+                  CosemClass.SECURITY_SETUP: 0}
 # Attributes each class has (1 is always the logical name) and its methods.
 CLASS_ATTRIBUTES = {CosemClass.DATA: (1, 2), CosemClass.REGISTER: (1, 2, 3),
                     CosemClass.EXTENDED_REGISTER: (1, 2, 3, 4, 5), CosemClass.CLOCK: (1, 2, 3, 4, 5, 6, 7, 8, 9),
@@ -60,9 +75,22 @@ CLASS_ATTRIBUTES = {CosemClass.DATA: (1, 2), CosemClass.REGISTER: (1, 2, 3),
                     # profile_entries; no methods (reset and capture are not the public's to call)
                     CosemClass.PROFILE_GENERIC: (1, 2, 3, 4, 5, 6, 7, 8),
                     CosemClass.ASSOCIATION_LN: (1, 2, 3, 4, 5, 6, 7, 8),
-                    CosemClass.DISCONNECT_CONTROL: (1, 2, 3, 4)}
-# Association LN method 1 is reply_to_HLS_authentication (HLS-GMAC's second pass)
-CLASS_METHODS = {CosemClass.DISCONNECT_CONTROL: (1, 2), CosemClass.ASSOCIATION_LN: (1,)}
+                    CosemClass.DISCONNECT_CONTROL: (1, 2, 3, 4),
+                    CosemClass.SPECIAL_DAYS_TABLE: (1, 2),  # entries
+                    # calendar_name, season_profile, week_profile_table, day_profile_table: active (2–5) and
+                    # passive (6–9); activate_passive_calendar_time (10)
+                    CosemClass.ACTIVITY_CALENDAR: tuple(range(1, 11)),
+                    # push_object_list, send_destination_and_method, communication_window,
+                    # randomisation_start_interval, number_of_retries, repetition_delay
+                    CosemClass.PUSH_SETUP: tuple(range(1, 8)),
+                    # security_policy, security_suite, client_system_title, server_system_title (version 0: no
+                    # certificates; keys are only ever transferred by method, never held in an attribute)
+                    CosemClass.SECURITY_SETUP: (1, 2, 3, 4, 5)}
+# Association LN method 1 is reply_to_HLS_authentication (HLS-GMAC's second pass); Activity Calendar method 1 is
+# activate_passive_calendar. Not offered: the Special Days Table's insert/delete (its entries are the calendar's
+# exception days), Push Setup's push (the HAN module pushes on its own clock), Security Setup's key transfer.
+CLASS_METHODS = {CosemClass.DISCONNECT_CONTROL: (1, 2), CosemClass.ASSOCIATION_LN: (1,),
+                 CosemClass.ACTIVITY_CALENDAR: (1,)}
 
 
 class Unit(IntEnum):
@@ -115,7 +143,17 @@ _SIGNED = frozenset({Kind.ENERGY_BALANCE, Kind.MONEY})
 LOGICAL_DEVICE_NAME = bytes((0, 0, 42, 0, 0, 255))
 CLOCK = bytes((0, 1, 1, 0, 0, 255))
 CURRENT_ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
+ACTIVITY_CALENDAR = bytes((0, 0, 13, 0, 0, 255))
+SPECIAL_DAYS_TABLE = bytes((0, 0, 11, 0, 0, 255))
+SECURITY_SETUP = bytes((0, 0, 43, 0, 0, 255))
+TARIFF_SCRIPTS = bytes((0, 0, 10, 0, 100, 255))  # the tariffication script table the calendar's day actions name
 BREAKER_KEY = "breaker"
+# The HAN lists each layout pushes, push 1 first (meter_sim/modules/han_push.py: NVE list 1 every 10 s and list 2
+# hourly, §10.4; the Danish push 1 every 10 s, §10.5).
+HAN_PUSHES: dict[str, tuple[HanListKind, ...]] = {"nve": (HanListKind.LIST_1, HanListKind.LIST_2),
+                                                  "dk": (HanListKind.DK_PUSH_1,)}
+# The list version "Kamstrup_V0001" every list starts with: a Data object sent without its logical name (§10.4 #1)
+LIST_VERSION = bytes((1, 1, 0, 2, 129, 255))
 
 
 def logical_name(text: str) -> bytes:
@@ -143,6 +181,7 @@ class CosemObject:
     options: tuple[str, ...] = ()  # Data holding an enumeration: its states, in order
     logger: str | None = None  # a logger's objects (its Profile Generic and its fields): the logger's name
     field: str | None = None  # a logger's field object: which field of the logger's entries it holds
+    push: HanListKind | None = None  # a Push Setup: the HAN list it pushes
 
     @property
     def version(self) -> int:
@@ -162,9 +201,11 @@ class CosemObject:
 
 
 @functools.cache
-def cosem_objects(registers: tuple[Register, ...]) -> tuple[CosemObject, ...]:
+def cosem_objects(registers: tuple[Register, ...], han_lists: tuple[HanListKind, ...] = HAN_PUSHES["nve"]) -> tuple[
+        CosemObject, ...]:
     """One meter's object list: its own objects, then one per register (a peak's time is its Extended Register's
-    capture time, not an object of its own)."""
+    capture time, not an object of its own), then the loggers' profiles, the calendar, security and a Push Setup per
+    HAN list the meter pushes (`han_lists`, push 1 first: `HAN_PUSHES` of its layout)."""
     keys = {r.key for r in registers}
     times = {r.obis.removesuffix(".t"): r.key for r in registers if r.kind is Kind.TIMESTAMP}
     objects = [CosemObject(CosemClass.DATA, LOGICAL_DEVICE_NAME, data_type=DataType.OCTET_STRING),
@@ -194,6 +235,11 @@ def cosem_objects(registers: tuple[Register, ...]) -> tuple[CosemObject, ...]:
             objects += [CosemObject(CosemClass.DATA, logical_name_of_field(f, lg), data_type=f.data_type,
                                     logger=lg.name, field=f.name) for f in LOGGER_FIELDS.get(lg.kind, ())]
             objects.append(CosemObject(CosemClass.PROFILE_GENERIC, logical_name(lg.obis), logger=lg.name))
+    objects += [CosemObject(CosemClass.ACTIVITY_CALENDAR, ACTIVITY_CALENDAR),
+                CosemObject(CosemClass.SPECIAL_DAYS_TABLE, SPECIAL_DAYS_TABLE),
+                CosemObject(CosemClass.SECURITY_SETUP, SECURITY_SETUP)]
+    objects += [CosemObject(CosemClass.PUSH_SETUP, bytes((0, n, 25, 9, 0, 255)), push=kind)
+                for n, kind in enumerate(han_lists, 1)]
     names = [o.logical_name for o in objects]
     if len(set(names)) != len(names):
         raise ValueError("two objects with one logical name")
@@ -263,3 +309,16 @@ def capture_objects(objects: tuple[CosemObject, ...], logger: str, captures: tup
                 columns.append(CaptureObject(obj.class_id, obj.logical_name, attribute))
     columns += [CaptureObject(o.class_id, o.logical_name, 2) for o in objects if o.logger == logger and o.field]
     return tuple(columns)
+
+
+# --- Push Setup (class 40): the HAN lists --------------------------------------------------------------------------
+
+
+@functools.cache
+def push_objects(objects: tuple[CosemObject, ...], kind: HanListKind) -> tuple[CaptureObject, ...]:
+    """A HAN list's push_object_list: the list version, then each object of the list (omnipower/han.py) in its order,
+    as the object of that logical name in `objects` has it (a Register, the clock), or a Data object where the meter
+    has none (the identifiers the push carries: GS1 number, type, meter number); always attribute 2, the value."""
+    classes = {o.logical_name: o.class_id for o in objects} | {logical_name(OBIS_CLOCK): CosemClass.CLOCK}
+    names = (LIST_VERSION, *(logical_name(o.obis) for o in HAN_LISTS[kind]))
+    return tuple(CaptureObject(classes.get(name, CosemClass.DATA), name, 2) for name in names)

@@ -7,7 +7,8 @@ IEC 62056-47 TCP transport (the GPRS module's path) around it. The objects are t
 Associations (logical device 1; the generic DLMS defaults, as no OMNIPOWER document publishes its own, §10.2):
 - **public client 16**, lowest-level security: reads every object, writes and operates nothing;
 - **management client 1**, low-level security (the `dlms.password` of the meter's settings): reads every object,
-  sets the clock (logged as the MQTT `time` command is) and operates the breaker through Disconnect Control.
+  sets the clock (logged as the MQTT `time` command is), operates the breaker through Disconnect Control and writes
+  and activates the Activity Calendar's passive calendar (below).
 A wrong password, a missing one, another mechanism or a ciphered context is refused in the AARE, never answered
 with data. A Variant 2 meter (X8 = 2) answers no DLMS query at all, as the data sheet says.
 
@@ -28,6 +29,25 @@ the Blue Book, a date-time with every field given) `type-unmatched`; a restricti
 of the profile's capture objects, an entry 0, or a range of entries or columns upside down or out of the profile's
 columns `scope-of-access-violated`; a range restricted by a column other than the clock `other-reason` (the meter
 keeps its entries by time only).
+
+The meter's setup (`omnipower/cosem.py`): the **Activity Calendar** and **Special Days Table** read as the tariff
+calendar the meter runs (`CosemCalendar` says how, and what the model cannot express); **Security Setup** gives
+suite 0, the current association's policy and client system title, and the meter's system title (no attribute holds
+a key); each **Push Setup** gives its HAN list's objects and the HAN port's fixed method (§10.4), all read-only
+(the HAN layout, push on/off and encryption are module settings, not remote ones).
+
+Writing configuration: only what stands for a setting the MQTT `configure` command takes, and maps onto it whole —
+the passive calendar (attributes 6–9, each SET checked for its shape, `type-unmatched`) and its activation (method 1,
+or attribute 10 set to a time not after the meter's), which carries it out as `configure {"tariff_calendar": …}`
+through that command's own parser and the meter's `reconfigure`: `success`, or `other-reason` with the refusal
+logged (for what configure refuses, and for what the model cannot express). Everything else is `read-write-denied`:
+legal data (the registers and profiles, the clock's time zone and daylight saving, Z11 and Z15: configure refuses
+those too), the active calendar (it changes only by activation), the Special Days Table (the exception days are the
+calendar's, which a written calendar keeps), the Push Setups and Security Setup (no remote setting stands for them),
+and a profile's capture_period (Z4 is a remote setting, but it is also the demand registers' period, §2.5: a SET of
+one object's attribute would change others; the analysis interval comes with its channels' checks).
+Importing the gateway's command table is deliberate: the same validation, not a copy (it imports the meter for
+type checking only, so there is no import cycle).
 """
 
 from __future__ import annotations
@@ -38,26 +58,37 @@ import logging
 import math
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
+# The MQTT `configure` command's own parse-and-carry-out: a SET of configuration is validated by that code, not a copy
+from gateway.command_table import COMMANDS_BY_NAME
+from gateway.command_values import CommandError
 from meter_sim.breaker import Action
 from meter_sim.config import DlmsSettings
 from meter_sim.log_export import log_of  # where the meter keeps each logger's entries: one declaration
 from meter_sim.meter import BILLING_KEYS, LOGGER2_KEYS, Meter  # the debiting loggers' captures (§4.2, §4.3)
+from meter_sim.modules.han_push import country_layout
 from meter_sim.refusals import MeterRefused
+from meter_sim.tariffs import DAY_TYPES, WEEKDAYS, TariffCalendar
 from omnipower import dlms_apdu as ap
 from omnipower.cosem import (
     CLOCK,
     CLOCK_CAPTURE,
     CURRENT_ASSOCIATION,
+    HAN_PUSHES,
     LOGICAL_DEVICE_NAME,
+    TARIFF_SCRIPTS,
     CaptureObject,
     CosemClass,
     CosemObject,
     capture_objects,
     cosem_objects,
+    logical_name_text,
+    push_objects,
 )
 from omnipower.dlms import GENERAL_GLO_CIPHERING, INTEGER_TYPES, CosemDateTime, Data, DataType, encode_data
 from omnipower.dlms_security import check_hls_gmac, hls_gmac, protect, unprotect
@@ -148,7 +179,14 @@ class DlmsAssociation:
         self.max_pdu = SERVER_MAX_PDU
         self.conformance = ap.Conformance(0)
         self._blocks: _Blocks | None = None
-        self._object_list = cosem_objects(meter.registers)
+        self._passive: CosemCalendar | None = None  # the passive calendar written (None: it reads as the active one)
+        self._load_objects()
+
+    def _load_objects(self) -> None:
+        """The object list of the meter as configured now (its registers follow its tariff configuration; its Push
+        Setups the HAN layout it was delivered with, `country_layout`)."""
+        meter = self.meter
+        self._object_list = cosem_objects(meter.registers, HAN_PUSHES[country_layout(meter.settings.type.country)])
         self._objects = {(o.logical_name): o for o in self._object_list}
 
     # --- association ---------------------------------------------------------------------------------------
@@ -374,6 +412,9 @@ class DlmsAssociation:
     def _value(self, obj: CosemObject, attribute: int) -> Data | None:
         """Attribute 2 and up of an object, as the model has it now (None: no value to give, e.g. not a number)."""
         meter = self.meter
+        setup = _SETUP_READERS.get(obj.class_id)
+        if setup is not None:
+            return setup(self, obj, attribute)
         if obj.logical_name == LOGICAL_DEVICE_NAME:
             return Data(DataType.OCTET_STRING, f"KAM{serial_number(meter.id):08d}".encode())
         if obj.logical_name == CLOCK:
@@ -477,10 +518,11 @@ class DlmsAssociation:
 
     @staticmethod
     def _access(obj: CosemObject, attribute: int, management: bool) -> int:
-        """attribute_access: 0 none, 1 read, 3 read and write (the association's secret is never readable)."""
+        """attribute_access: 0 none, 1 read, 3 read and write: what `_WRITERS` writes, for the management client
+        (the association's secret is never readable)."""
         if obj.logical_name == CURRENT_ASSOCIATION and attribute == 7:
             return 0
-        return 3 if management and obj.logical_name == CLOCK and attribute == 2 else 1
+        return 3 if management and (obj.class_id, attribute) in _WRITERS else 1
 
     def _disconnect_control(self, attribute: int) -> Data:
         """§5.6: control_state 0 disconnected, 1 connected, 2 ready for reconnection; output_state TRUE when
@@ -557,6 +599,89 @@ class DlmsAssociation:
         fields = _ENTRY_FIELDS[logger.kind](newest[0], {}) if newest else {}
         return _cell(obj, fields.get(obj.field, ""))
 
+    # --- the meter's setup: tariff calendar, security, HAN push ------------------------------------------
+    def _active_calendar(self) -> CosemCalendar:
+        tariffs = self.meter.tariffs
+        return calendar_of(tariffs.calendar, tariffs.plan)
+
+    def _activity_calendar(self, obj: CosemObject, attribute: int) -> Data:
+        """Attributes 2–5 the calendar the meter runs (its active plan), 6–9 the passive one: as written by this
+        association, else the active one; 10 nothing scheduled (activation is at once, see `_set_activation_time`)."""
+        if attribute == 10:
+            return Data(DataType.OCTET_STRING, _NEVER)
+        active = self._active_calendar()
+        calendar = active if attribute <= 5 else (self._passive or active)
+        part = _CALENDAR_PARTS[(attribute - 2) % len(_CALENDAR_PARTS)]
+        return _CALENDAR_CODECS[part][0](getattr(calendar, part))
+
+    def _special_days(self, obj: CosemObject, attribute: int) -> Data:
+        tariffs = self.meter.tariffs
+        return special_days_of(tariffs.calendar, tariffs.plan)
+
+    def _security_setup(self, obj: CosemObject, attribute: int) -> Data:
+        """Suite 0 (AES-GCM-128, §10.2); the policy and the client's title are the current association's: every
+        APDU authenticated and encrypted under HLS-GMAC, nothing otherwise. No attribute holds a key."""
+        hls = self.ciphered
+        return {2: Data(DataType.ENUM, _AUTHENTICATED_AND_ENCRYPTED if hls else 0),
+                3: Data(DataType.ENUM, 0),
+                4: Data(DataType.OCTET_STRING, self._client_title if hls else b""),
+                5: Data(DataType.OCTET_STRING, self.security.title)}[attribute]
+
+    def _push_setup(self, obj: CosemObject, attribute: int) -> Data:
+        assert obj.push is not None
+        if attribute == 2:
+            return Data.array(*(_definition(c) for c in push_objects(self._object_list, obj.push)))
+        return _PUSH_FIXED[attribute]
+
+    def _write_passive(self, part: str, value: Data) -> None:
+        """One part of the passive calendar, checked for its shape only: whether the whole makes a calendar the
+        meter takes is for the activation to say (the parts are written one SET at a time)."""
+        parsed = _CALENDAR_CODECS[part][1](value)
+        self._passive = replace(self._passive or self._active_calendar(), **{part: parsed})
+
+    def _set_activation_time(self, value: Data) -> None:
+        """activate_passive_calendar_time: a time not after the meter's activates the passive calendar now; one with
+        no field given ("never") does nothing; a later or a wildcard time is refused, as the meter schedules nothing
+        of its own here (activate with the method, or with the time now)."""
+        when = _date_time_of(value, "activate_passive_calendar_time")
+        fields = (when.year, when.month, when.day, when.hour, when.minute, when.second)
+        if all(f is None for f in fields):
+            return
+        local = when.to_datetime()
+        if local is None:
+            raise _Refusal(ap.DataAccessResult.OTHER_REASON, "activate_passive_calendar_time: a recurring activation "
+                           "is not modelled; give every date and time field, or none (never)")
+        if self._instant(local, when.deviation) > self.meter.t:
+            raise _Refusal(ap.DataAccessResult.OTHER_REASON, "activate_passive_calendar_time: a later activation is "
+                           "not modelled; give the meter's time or an earlier one, or use activate_passive_calendar")
+        self._activate()
+
+    def _activate_passive(self, method_id: int) -> ap.ActionResult:
+        """activate_passive_calendar (method 1)."""
+        try:
+            self._activate()
+        except _Refusal as refusal:
+            log.info("client %d: activate_passive_calendar refused (%s): %s", self.client,
+                     refusal.result.name.lower(), refusal)
+            return ap.ActionResult[refusal.result.name]
+        return ap.ActionResult.SUCCESS
+
+    def _activate(self) -> None:
+        """The passive calendar made the meter's, by the MQTT `configure` command itself with it as
+        `tariff_calendar` (its parser, then the meter's `reconfigure`): what configure refuses is refused here with
+        its message, and a refused calendar leaves the meter as it was."""
+        if self._passive is None:
+            return  # nothing written: the passive calendar is the active one
+        setting = {"tariff_calendar": tariff_calendar_setting(self._passive, self.meter.settings.calendar)}
+        configure = COMMANDS_BY_NAME["configure"]
+        try:
+            configure.simulate(self.meter, configure.name, configure.parse(configure.name, setting))
+        except (CommandError, MeterRefused, ValueError) as exc:
+            raise _Refusal(ap.DataAccessResult.OTHER_REASON, f"configure refused: {_reason(exc)}") from None
+        log.info("client %d: passive calendar activated", self.client)
+        self._load_objects()  # T5–T8 have registers when the calendar names them
+        self.on_change()
+
     # --- SET -----------------------------------------------------------------------------------------------
     def _set(self, request: ap.SetRequestNormal) -> bytes:
         self._blocks = None
@@ -569,22 +694,25 @@ class DlmsAssociation:
             return ap.DataAccessResult.OBJECT_UNDEFINED
         if attribute.class_id != obj.class_id:
             return ap.DataAccessResult.OBJECT_CLASS_INCONSISTENT
-        if self.client != MANAGEMENT_CLIENT or not (obj.logical_name == CLOCK and attribute.attribute_id == 2):
+        writer = _WRITERS.get((obj.class_id, attribute.attribute_id))
+        if self.client != MANAGEMENT_CLIENT or writer is None:  # the public client, legal data, what is read-only
             return ap.DataAccessResult.READ_WRITE_DENIED
-        value = request.value
-        if value.type is not DataType.OCTET_STRING or not isinstance(value.value, bytes) or len(value.value) != 12:
-            return ap.DataAccessResult.TYPE_UNMATCHED
         try:
-            when = CosemDateTime.from_bytes(value.value)
-        except CodecError:
-            return ap.DataAccessResult.TYPE_UNMATCHED
+            writer(self, request.value)
+        except _Refusal as refusal:
+            log.info("client %d: SET of %d/%s/%d refused (%s): %s", self.client, obj.class_id,
+                     logical_name_text(obj.logical_name), attribute.attribute_id, refusal.result.name.lower(), refusal)
+            return refusal.result
+        return ap.DataAccessResult.SUCCESS
+
+    def _set_clock(self, value: Data) -> None:
+        """The clock's time (logged as the MQTT `time` command is)."""
+        when = _date_time_of(value, "time")
         local = when.to_datetime()
         if local is None:
-            return ap.DataAccessResult.TYPE_UNMATCHED
-        t = self._instant(local, when.deviation)
-        self.meter.set_time(t, source="dlms")
+            raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, "time: a date-time with every field given")
+        self.meter.set_time(self._instant(local, when.deviation), source="dlms")
         self.on_change()
-        return ap.DataAccessResult.SUCCESS
 
     def _instant(self, local: datetime, deviation: int | None) -> float:
         """The instant a date-time names: with its deviation (UTC = local + deviation), or else as the meter's
@@ -607,9 +735,15 @@ class DlmsAssociation:
             return ap.ActionResult.OBJECT_CLASS_INCONSISTENT
         if self.client != MANAGEMENT_CLIENT:
             return ap.ActionResult.READ_WRITE_DENIED
+        operation = _OPERATIONS.get(obj.class_id)
+        if operation is None:  # reply_to_HLS_authentication once the association stands: nothing left to prove
+            return ap.ActionResult.OTHER_REASON
+        return operation(self, method.method_id)
+
+    def _operate_breaker(self, method_id: int) -> ap.ActionResult:
         # remote_disconnect (1); remote_reconnect (2): a release where the button must reconnect (§5.6)
         breaker = self.meter.breaker
-        action: Action = "disconnect" if method.method_id == 1 else (
+        action: Action = "disconnect" if method_id == 1 else (
             "release" if breaker.push_button_requires_release else "connect")
         try:
             self.meter.breaker_command(action)
@@ -805,22 +939,305 @@ def _column(definition: Data, columns: tuple[CaptureObject, ...], what: str) -> 
 def _range_instant(data: Data, what: str, standard_offset: int) -> float:
     """A range bound: a date-time with every date and time field given → UTC seconds (deviation: UTC = local +
     deviation; none: local standard time, as the buffer is)."""
-    raw = data.value
-    if data.type is not DataType.OCTET_STRING or not isinstance(raw, bytes) or len(raw) != 12:
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: a date-time (octet-string of 12)")
-    try:
-        when = CosemDateTime.from_bytes(raw)
-    except CodecError as exc:
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: {exc}") from None
+    when = _date_time_of(data, what)
     local = when.to_datetime()
     if local is None:
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: {raw.hex()} leaves a date or time field open")
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED,
+                       f"{what}: {when.to_bytes().hex()} leaves a date or time field open")
     minutes = when.deviation if when.deviation is not None else -standard_offset // 60
     return (local - datetime(1970, 1, 1)).total_seconds() + minutes * 60  # no datetime overflow at year 9999
 
 
 def _exception(state: ap.StateError, service: ap.ServiceError) -> bytes:
     return ap.ExceptionResponse(state_error=state, service_error=service).to_bytes()
+
+
+def _date_time_of(data: Data, what: str) -> CosemDateTime:
+    raw = data.value
+    if data.type is not DataType.OCTET_STRING or not isinstance(raw, bytes) or len(raw) != 12:
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: a date-time (octet-string of 12)")
+    try:
+        return CosemDateTime.from_bytes(raw)
+    except CodecError as exc:
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: {exc}") from None
+
+
+# --- Activity Calendar and Special Days Table: the tariff calendar (§2.8 item 3, §3) ---------------------------------
+
+_Season = tuple[bytes, CosemDateTime, bytes]  # season_profile_name, season_start, week_name
+_Week = tuple[bytes, tuple[int, ...]]  # week_profile_name, day_id Monday…Sunday
+_DayAction = tuple[bytes, bytes, int]  # start_time (time, 4 bytes), script_logical_name, script_selector
+_Day = tuple[int, tuple[_DayAction, ...]]  # day_id, day_schedule
+
+
+@dataclass(frozen=True, slots=True)
+class CosemCalendar:
+    """A calendar as the Activity Calendar (class 20) holds it, active or passive: calendar_name, season_profile,
+    week_profile_table, day_profile_table (`_CALENDAR_PARTS`, in the order of the attributes).
+
+    From the meter's `TariffCalendar` (`calendar_of`): the plan that runs (the meter holds up to 3, one active;
+    the Activity Calendar is one calendar), named "plan N"; a season profile per season start (named by its MM-DD,
+    every year: year, weekday and time not specified but midnight), the season's week profile its week ("week n"
+    for season n) giving each weekday the season's working or non-working day plan by the meter's working days;
+    the day plans the plan uses, numbered by their place in `day_plans` (their names are not carried), each switch
+    an action at its minute calling the tariffication script table with the tariff as script selector. A season's
+    holiday plan is what the Special Days Table gives its exception days (`special_days_of`).
+
+    Back to a TariffCalendar (`tariff_calendar_setting`, a passive calendar being activated) the model cannot
+    express, and so refuses (other-reason): a calendar for a meter holding several plans (change those with MQTT
+    `configure`); a week giving two day profiles to the meter's working days or to its non-working days (its
+    working days stay as they are: the Activity Calendar has no day types); a season start with a year, a
+    weekday or a time other than midnight (seasons start at 00:00 on a date every year); a switch off the minute; a
+    day action calling another script; two switches at one minute, two day profiles with one day_id or two weeks
+    of one name; a season naming a week or a week naming a day profile that is not there. The written names
+    (calendar, seasons, weeks) are not kept; each season's holidays take its non-working day plan (the Special Days
+    Table cannot be written: its entries are the calendar's exception days, which stay as they are). The rest is the
+    `configure` command's to check (1–4 seasons, ≤ 8 season starts, ≤ 10 switches a day, tariffs 1–8, every day
+    plan used …).
+
+    The passive calendar is kept by the association (of one connection) that writes it, until it writes another:
+    the meter itself keeps one calendar, the one `configure` sets, so a passive calendar written and not activated
+    is gone with the connection."""
+
+    name: bytes
+    seasons: tuple[_Season, ...]
+    weeks: tuple[_Week, ...]
+    days: tuple[_Day, ...]
+
+
+_CALENDAR_PARTS = ("name", "seasons", "weeks", "days")  # attributes 2–5 (active) and 6–9 (passive)
+_NEVER = CosemDateTime(None, None, None, None, None, None, None, None, None, 0xFF).to_bytes()
+_AUTHENTICATED_AND_ENCRYPTED = 3  # Security Setup version 0 security_policy
+
+
+def _month_day(text: str) -> tuple[int, int]:
+    """"MM-DD" (as the calendar has checked it) → (month, day)."""
+    return int(text[:2]), int(text[3:5])
+
+
+def calendar_of(calendar: TariffCalendar, plan: int) -> CosemCalendar:
+    """The Activity Calendar's view of one plan of the meter's calendar (see `CosemCalendar`)."""
+    seasons = calendar.plan_seasons(plan)
+    ids = {name: i for i, name in enumerate(calendar.day_plans, 1)}
+    used = {season.plan_for(day_type) for season in seasons for day_type in DAY_TYPES}
+    working = set(calendar.working_days)
+    weeks = tuple((f"week {n}".encode(), tuple(ids[s.working if day in working else s.non_working] for day in WEEKDAYS))
+                  for n, s in enumerate(seasons, 1))
+    starts = sorted((_month_day(text), n) for n, s in enumerate(seasons, 1) for text in s.start)
+    profile = tuple((f"{m:02d}-{d:02d}".encode(), CosemDateTime(None, m, d, None, 0, 0, 0, 0, None, 0xFF),
+                     f"week {n}".encode()) for (m, d), n in starts)
+    days = tuple((ids[name], tuple((bytes((int(hhmm[:2]), int(hhmm[3:]), 0, 0)), TARIFF_SCRIPTS, tariff)
+                                   for hhmm, tariff in sorted(switches.items())))
+                 for name, switches in calendar.day_plans.items() if name in used)
+    return CosemCalendar(f"plan {plan}".encode(), profile, weeks, days)
+
+
+def special_days_of(calendar: TariffCalendar, plan: int) -> Data:
+    """The Special Days Table's entries: {index, specialday_date, day_id} per exception day, in the calendar's order;
+    a recurring day (MM-DD) has year 0xFFFF; its day_id is the holiday plan of the season in force on it (the
+    seasons recur by month and day, so a recurring day has one)."""
+    ids = {name: i for i, name in enumerate(calendar.day_plans, 1)}
+    entries = []
+    for index, text in enumerate(calendar.exception_days, 1):
+        year = int(text[:4]) if len(text) == 10 else None
+        month, day = _month_day(text[-5:])
+        plan_name = calendar.day_plan(date(year or 2000, month, day), plan)  # 2000: a leap year has every MM-DD
+        raw = (0xFFFF if year is None else year).to_bytes(2, "big") + bytes((month, day, 0xFF))
+        entries.append(Data.structure(Data(DataType.LONG_UNSIGNED, index), Data(DataType.OCTET_STRING, raw),
+                                      Data(DataType.UNSIGNED, ids[plan_name])))
+    return Data.array(*entries)
+
+
+def _octets(data: Data, what: str, size: int | None = None) -> bytes:
+    raw = data.value
+    if data.type is not DataType.OCTET_STRING or not isinstance(raw, bytes) or (size is not None and len(raw) != size):
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: an octet-string" + (f" of {size}" if size else ""))
+    return raw
+
+
+def _array(data: Data, what: str) -> tuple[Data, ...]:
+    if data.type is not DataType.ARRAY:
+        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: an array")
+    return _items(data, what)
+
+
+def _decode_seasons(data: Data) -> tuple[_Season, ...]:
+    seasons = []
+    for item in _array(data, "season_profile"):
+        name, start, week = _structure(item, 3, "season")
+        seasons.append((_octets(name, "season_profile_name"), _date_time_of(start, "season_start"),
+                        _octets(week, "week_name")))
+    return tuple(seasons)
+
+
+def _decode_weeks(data: Data) -> tuple[_Week, ...]:
+    weeks = []
+    for item in _array(data, "week_profile_table"):
+        name, *days = _structure(item, 8, "week_profile")
+        weeks.append((_octets(name, "week_profile_name"), tuple(_unsigned(d, "day_id", 0xFF) for d in days)))
+    return tuple(weeks)
+
+
+def _decode_days(data: Data) -> tuple[_Day, ...]:
+    days = []
+    for item in _array(data, "day_profile_table"):
+        day_id, schedule = _structure(item, 2, "day_profile")
+        actions = []
+        for action in _array(schedule, "day_schedule"):
+            start, script, selector = _structure(action, 3, "day_profile_action")
+            actions.append((_octets(start, "start_time", 4), _octets(script, "script_logical_name", 6),
+                            _unsigned(selector, "script_selector", 0xFFFF)))
+        days.append((_unsigned(day_id, "day_id", 0xFF), tuple(actions)))
+    return tuple(days)
+
+
+def _octet_string(raw: bytes) -> Data:
+    return Data(DataType.OCTET_STRING, raw)
+
+
+def _encode_seasons(seasons: tuple[_Season, ...]) -> Data:
+    return Data.array(*(Data.structure(_octet_string(name), _octet_string(start.to_bytes()), _octet_string(week))
+                        for name, start, week in seasons))
+
+
+def _encode_weeks(weeks: tuple[_Week, ...]) -> Data:
+    return Data.array(*(Data.structure(_octet_string(name), *(Data(DataType.UNSIGNED, i) for i in ids))
+                        for name, ids in weeks))
+
+
+def _encode_days(days: tuple[_Day, ...]) -> Data:
+    return Data.array(*(Data.structure(Data(DataType.UNSIGNED, day_id), Data.array(*(
+        Data.structure(_octet_string(start), _octet_string(script), Data(DataType.LONG_UNSIGNED, selector))
+        for start, script, selector in actions))) for day_id, actions in days))
+
+
+# Per part of a calendar: its attribute's value, and the part from a value written (TYPE_UNMATCHED for its shape).
+_CALENDAR_CODECS: dict[str, tuple[Callable[[Any], Data], Callable[[Data], Any]]] = {
+    "name": (_octet_string, lambda data: _octets(data, "calendar_name")),
+    "seasons": (_encode_seasons, _decode_seasons),
+    "weeks": (_encode_weeks, _decode_weeks),
+    "days": (_encode_days, _decode_days),
+}
+
+
+def _cannot(reason: str) -> _Refusal:
+    return _Refusal(ap.DataAccessResult.OTHER_REASON, reason)
+
+
+def _day_plans(days: tuple[_Day, ...]) -> dict[str, dict[str, int]]:
+    plans: dict[str, dict[str, int]] = {}
+    for day_id, actions in days:
+        name = f"day {day_id}"
+        if name in plans:
+            raise _cannot(f"day_profile_table: day_id {day_id} twice")
+        switches: dict[str, int] = {}
+        for (hour, minute, second, hundredths), script, selector in ((tuple(a[0]), a[1], a[2]) for a in actions):
+            if script != TARIFF_SCRIPTS:
+                raise _cannot(f"day {day_id}: script {logical_name_text(script)}; the tariffs are the script table "
+                              f"{logical_name_text(TARIFF_SCRIPTS)}")
+            if hour > 23 or minute > 59 or second not in (0, 0xFF) or hundredths not in (0, 0xFF):
+                raise _cannot(f"day {day_id}: start_time {bytes((hour, minute, second, hundredths)).hex()}: a switch "
+                              "is at a minute of the day (1-min resolution)")
+            hhmm = f"{hour:02d}:{minute:02d}"
+            if hhmm in switches:
+                raise _cannot(f"day {day_id}: two switches at {hhmm}")
+            switches[hhmm] = selector
+        plans[name] = switches
+    return plans
+
+
+def _week_plans(weeks: tuple[_Week, ...], days: Mapping[str, object],
+                working_days: tuple[str, ...]) -> dict[bytes, tuple[str, str]]:
+    """Week name → (working, non-working) day plan, by the meter's working days (either set may be empty, when
+    every day is or none is a working day: then both are the other's)."""
+    plans: dict[bytes, tuple[str, str]] = {}
+    for name, ids in weeks:
+        if name in plans:
+            raise _cannot(f"week_profile_table: week {name!r} twice")
+        chosen = []
+        for working in (True, False):
+            named = {f"day {i}" for day, i in zip(WEEKDAYS, ids, strict=True) if (day in working_days) is working}
+            if len(named) > 1:
+                kind = "working" if working else "non-working"
+                raise _cannot(f"week {name!r}: {', '.join(sorted(named))} on the meter's {kind} days; the meter runs "
+                              f"one day plan on all its {kind} days ({', '.join(working_days) or 'none'} work)")
+            missing = named - days.keys()
+            if missing:
+                raise _cannot(f"week {name!r}: {missing.pop()} is not in the day_profile_table")
+            chosen.append(next(iter(named), None))
+        work, rest = chosen
+        plans[name] = (work or rest or "", rest or work or "")
+    return plans
+
+
+def tariff_calendar_setting(passive: CosemCalendar, current: TariffCalendar) -> dict[str, Any]:
+    """A passive calendar as the `tariff_calendar` setting that MQTT `configure` takes (see `CosemCalendar` for
+    what it cannot express); the working and exception days stay the meter's."""
+    if current.plan_count > 1:
+        raise _cannot(f"the meter holds {current.plan_count} tariff plans; the Activity Calendar replaces a calendar "
+                      "of one plan only (change several with MQTT configure)")
+    days = _day_plans(passive.days)
+    weeks = _week_plans(passive.weeks, days, current.working_days)
+    starts: dict[bytes, list[str]] = {}  # week → its season's starts, in the order the seasons name them
+    for name, start, week in passive.seasons:
+        if (start.year, start.weekday) != (None, None) or (start.hour, start.minute, start.second) != (0, 0, 0) \
+                or not (isinstance(start.month, int) and 1 <= start.month <= 12 and isinstance(start.day, int)
+                        and 1 <= start.day <= 31):
+            raise _cannot(f"season {name!r}: season_start {start.to_bytes().hex()}; a season starts at 00:00 on a "
+                          "month and day every year (year and weekday not specified)")
+        if week not in weeks:
+            raise _cannot(f"season {name!r}: week {week!r} is not in the week_profile_table")
+        starts.setdefault(week, []).append(f"{start.month:02d}-{start.day:02d}")
+    seasons = [{"start": dates, "working": weeks[week][0], "non_working": weeks[week][1], "holiday": weeks[week][1]}
+               for week, dates in starts.items()]
+    return {"day_plans": days, "seasons": seasons, "working_days": list(current.working_days),
+            "exception_days": list(current.exception_days)}
+
+
+def _reason(exc: Exception) -> str:
+    """The first error of a refused configuration, where it is: `tariff_calendar.seasons: …`."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(exc)
+
+
+# --- Push Setup: the HAN push (§10.4) ------------------------------------------------------------------------------
+
+# send_destination_and_method: service 5 (HDLC) to client 21 (its SAP as text, the destination's printable form),
+# A-XDR encoded xDLMS APDUs (message 0); the communication window always open (an empty array); no randomisation,
+# retries or repetition delay.
+_PUSH_FIXED = {
+    3: Data.structure(Data(DataType.ENUM, 5), Data(DataType.OCTET_STRING, b"21"), Data(DataType.ENUM, 0)),
+    4: Data.array(),
+    5: Data(DataType.LONG_UNSIGNED, 0),
+    6: Data(DataType.UNSIGNED, 0),
+    7: Data(DataType.LONG_UNSIGNED, 0),
+}
+
+
+def _passive_writer(part: str) -> Callable[[DlmsAssociation, Data], None]:
+    return lambda association, value: association._write_passive(part, value)
+
+
+# What the management client may write: a SET of each goes to its writer, which raises _Refusal for what it refuses.
+_WRITERS: dict[tuple[CosemClass, int], Callable[[DlmsAssociation, Data], None]] = {
+    (CosemClass.CLOCK, 2): DlmsAssociation._set_clock,
+    **{(CosemClass.ACTIVITY_CALENDAR, 6 + i): _passive_writer(part) for i, part in enumerate(_CALENDAR_PARTS)},
+    (CosemClass.ACTIVITY_CALENDAR, 10): DlmsAssociation._set_activation_time,
+}
+# What the management client may operate, by class (the method id as the ACTION names it).
+_OPERATIONS: dict[CosemClass, Callable[[DlmsAssociation, int], ap.ActionResult]] = {
+    CosemClass.DISCONNECT_CONTROL: DlmsAssociation._operate_breaker,
+    CosemClass.ACTIVITY_CALENDAR: DlmsAssociation._activate_passive,
+}
+# The setup objects' attributes 2 and up, by class.
+_SETUP_READERS: dict[CosemClass, Callable[[DlmsAssociation, CosemObject, int], Data]] = {
+    CosemClass.ACTIVITY_CALENDAR: DlmsAssociation._activity_calendar,
+    CosemClass.SPECIAL_DAYS_TABLE: DlmsAssociation._special_days,
+    CosemClass.SECURITY_SETUP: DlmsAssociation._security_setup,
+    CosemClass.PUSH_SETUP: DlmsAssociation._push_setup,
+}
 
 
 _SERVICES: dict[type, Callable[[DlmsAssociation, ap.Apdu], bytes]] = {
