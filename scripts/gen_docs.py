@@ -1,5 +1,5 @@
-"""Write docs/registers.md and docs/modbus-map.md from the register table and the Modbus map, and the README's
-command table from the command table (tests keep them up to date)."""
+"""Write docs/registers.md, docs/modbus-map.md and docs/cosem-objects.md from the register table, the Modbus map and
+the COSEM object model, and the README's command table from the command table (tests keep them up to date)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,41 @@ def render_modbus() -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_cosem() -> str:
+    """The COSEM objects a meter with every register serves (a meter serves those of its own registers)."""
+    from omnipower import cosem
+    from omnipower.cosem import cosem_objects, logical_name_text
+
+    own = {cosem.LOGICAL_DEVICE_NAME: "logical device name", cosem.CLOCK: "the meter clock",
+           cosem.CURRENT_ASSOCIATION: "the current association (object list, HLS)",
+           cosem.ACTIVITY_CALENDAR: "the tariff calendar", cosem.SPECIAL_DAYS_TABLE: "the exception days",
+           cosem.SECURITY_SETUP: "security suite 0, system titles"}
+
+    lines = [
+        "# COSEM objects (DLMS/COSEM)",
+        "",
+        "Generated from `omnipower/cosem.py` by `scripts/gen_docs.py`; do not edit by hand. The object list of a",
+        "meter with every register of the table; a meter lists the objects of the registers it has. Values are",
+        "counts: value × 10^scaler in the unit shown. The public client 16 reads every attribute; the management",
+        "client 1 also writes the clock's time and calls the methods (see meter_sim/modules/dlms_server.py).",
+        "",
+        "| logical name | class | holds | scaler | unit | attributes | methods |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for o in cosem_objects(ALL_REGISTERS):
+        holds = (o.key or own.get(o.logical_name) or (f"{o.logger}: {o.field}" if o.field else o.logger)
+                 or (f"HAN push {o.push.value}" if o.push is not None else "–"))
+        if o.time_key:
+            holds += f" (capture time: {o.time_key})"
+        scaled = o.class_id in (3, 4)
+        lines.append(
+            f"| {logical_name_text(o.logical_name)} | {int(o.class_id)} {o.class_id.name.replace('_', ' ').title()} "
+            f"| {holds} | {o.scaler if scaled else '–'} | {o.unit.name.lower().replace('_', ' ') if scaled else '–'} "
+            f"| {', '.join(map(str, o.attributes))} | {', '.join(map(str, o.methods)) or '–'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def render_commands() -> str:
     """The README's command table; commands that take the same values to the same effect share a row."""
     lines = [COMMANDS_BEGIN, "| name | values | effect |", "|---|---|---|"]
@@ -98,7 +133,8 @@ def readme_commands(readme: str) -> str:
 
 if __name__ == "__main__":
     root = Path(__file__).resolve().parent.parent
-    for name, text in (("registers.md", render()), ("modbus-map.md", render_modbus())):
+    for name, text in (("registers.md", render()), ("modbus-map.md", render_modbus()),
+                       ("cosem-objects.md", render_cosem())):
         (root / "docs" / name).write_text(text)
         print(f"wrote {root / 'docs' / name}", file=sys.stderr)
     readme = (root / "README.md").read_text()

@@ -16,6 +16,7 @@ def test_register_reference_is_generated_from_the_table() -> None:
     spec.loader.exec_module(module)
     assert (ROOT / "docs" / "registers.md").read_text() == module.render(), "run scripts/gen_docs.py"
     assert (ROOT / "docs" / "modbus-map.md").read_text() == module.render_modbus(), "run scripts/gen_docs.py"
+    assert (ROOT / "docs" / "cosem-objects.md").read_text() == module.render_cosem(), "run scripts/gen_docs.py"
 
 
 def test_readme_states_the_two_commands_and_ci_runs_the_test_command() -> None:
