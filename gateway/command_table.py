@@ -104,7 +104,7 @@ class CommandSpec:
     simulate: SimAction
     modbus: ModbusWrite | None = None
     entities: tuple[Entity, ...] = ()
-    dlms: bool = False  # carried over DLMS/COSEM (gateway/sources/dlms.py): the breaker and the clock have objects
+    dlms: bool = False  # carried over DLMS/COSEM (gateway/sources/dlms.py): the breaker, clock and tariff have objects
 
     @property
     def mbus(self) -> bool:
@@ -244,6 +244,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         modbus=ModbusWrite("holding", mm.HOLDING_TARIFF_CONTROL, lambda v: 0 if v is None else int(v), "tariff_command",
                            ("tariff", "tariff_control")),
         entities=(Select("tariff_control", "Tariff control", "mdi:cash-clock", "tariff_control", tariff_options),),
+        dlms=True,  # a SET of the active tariff's Data object: 1-8, or 0 for auto
     ),
     CommandSpec(
         "tariff_plan", cv.tariff_plan, "`1`–`3`",

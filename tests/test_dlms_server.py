@@ -369,3 +369,17 @@ def test_a_replayed_ciphered_request_is_refused_with_the_counter_expected() -> N
     plain = ap.decode_apdu(association.handle(ap.GetRequestNormal(
         attribute=ap.AttributeDescriptor(3, bytes((1, 1, 1, 8, 0, 255)), 2)).to_bytes()))
     assert isinstance(plain, ap.ExceptionResponse)  # a ciphered association takes no plain request
+
+
+def test_the_tariff_object_is_written_by_the_management_client_only(served: MeterServer) -> None:
+    """0.0.96.14.0.255 attribute 2: 1-8 forces a tariff, 0 follows the calendar again (the MQTT tariff command)."""
+    tariff = cosem.CosemAttribute(enumerations.CosemInterface.DATA, obis("0.0.96.14.0.255"), 2)
+    with served.client().session() as client:
+        assert client.set(tariff, b"\x11\x02").result is enumerations.DataAccessResult.READ_WRITE_DENIED
+    assert served.meter.tariffs.override is None
+    with served.client(1, PASSWORD).session() as client:
+        assert client.set(tariff, b"\x11\x02").result is enumerations.DataAccessResult.SUCCESS
+        assert value(client.get(tariff)) == 2 and served.meter.tariffs.override == 2
+        assert client.set(tariff, b"\x09\x01\x02").result is enumerations.DataAccessResult.TYPE_UNMATCHED
+        assert client.set(tariff, b"\x11\x00").result is enumerations.DataAccessResult.SUCCESS
+    assert served.meter.tariffs.override is None

@@ -263,3 +263,15 @@ async def test_hdlc_and_an_optical_head_read_what_the_wrapper_reads(optical: boo
             ident = await asyncio.wait_for(reader.readuntil(b"\r\n"), 5)
             writer.close()
             assert ident.startswith(b"/KAM") and b"\\2" in ident
+
+
+async def test_the_tariff_command_goes_as_a_set_of_the_tariff_object() -> None:
+    async with Served() as served:
+        source = served.source(client=1, security="low", password=PASSWORD)
+        assert await source.execute(Command("tariff", 3)) == {"tariff": 3, "tariff_control": "3"}
+        assert served.meter.tariffs.active == 3 and served.meter.tariffs.override == 3
+        answer = await source.execute(Command("tariff", None))
+        assert answer["tariff_control"] == "auto" and served.meter.tariffs.override is None
+        assert answer["tariff"] == served.meter.tariffs.active
+        with pytest.raises(CommandError, match="other_reason"):  # the MQTT command's own validation refuses 9
+            await source.execute(Command("tariff", 9))

@@ -7,8 +7,8 @@ head-end that holds one blocks the others.
 What the meter has is learnt once from its association's object list (the registers whose logical names the register
 table knows) with their scalers and units; after that a publication is the clock, the breaker and every register in
 GET-with-list requests as large as the negotiated PDU allows (one request for a meter's ~110 values at a 2 KB PDU).
-The breaker goes through Disconnect Control (class 70) and `time` through a SET of the clock, with the management
-client; anything else gets a clear error.
+The breaker goes through Disconnect Control (class 70), `time` through a SET of the clock and `tariff` through a SET of
+the active tariff's Data object, with the management client; anything else gets a clear error.
 
 With HLS-GMAC the gateway's invocation counter must only grow, across restarts too (a meter refuses a counter it has
 seen): it is kept in `<data_dir>/<meter>.dlms-counter`, reserved a thousand at a time so that a crash never reuses
@@ -338,6 +338,17 @@ class DlmsSource(Source):
             if result is not ap.DataAccessResult.SUCCESS:
                 raise CommandError("time", f"the meter refused the clock ({result.name.lower()})")
             return {"time": datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")}
+        if command.name == "tariff":
+            tariff = next((o for o in objects if o.key == "tariff"), None)
+            if tariff is None:
+                raise CommandError("tariff", "the meter has no active-tariff object")
+            value = command.value if isinstance(command.value, int) else 0  # 0: follow the calendar (auto)
+            result = await association.set(ap.AttributeDescriptor(CosemClass.DATA, tariff.logical_name, 2),
+                                           Data(DataType.UNSIGNED, value))
+            if result is not ap.DataAccessResult.SUCCESS:
+                raise CommandError("tariff", f"the meter refused it ({result.name.lower()})")
+            active = await association.get(ap.AttributeDescriptor(CosemClass.DATA, tariff.logical_name, 2))
+            return {"tariff": active.value, "tariff_control": "auto" if command.value is None else str(command.value)}
         control = next((o for o in objects if o.class_id is CosemClass.DISCONNECT_CONTROL), None)
         if control is None:
             raise CommandError(command.name, "the meter has no Disconnect Control object (no breaker)")

@@ -522,7 +522,7 @@ class DlmsAssociation:
         (the association's secret is never readable)."""
         if obj.logical_name == CURRENT_ASSOCIATION and attribute == 7:
             return 0
-        return 3 if management and (obj.class_id, attribute) in _WRITERS else 1
+        return 3 if management and _writer(obj, attribute) is not None else 1
 
     def _disconnect_control(self, attribute: int) -> Data:
         """§5.6: control_state 0 disconnected, 1 connected, 2 ready for reconnection; output_state TRUE when
@@ -694,7 +694,7 @@ class DlmsAssociation:
             return ap.DataAccessResult.OBJECT_UNDEFINED
         if attribute.class_id != obj.class_id:
             return ap.DataAccessResult.OBJECT_CLASS_INCONSISTENT
-        writer = _WRITERS.get((obj.class_id, attribute.attribute_id))
+        writer = _writer(obj, attribute.attribute_id)
         if self.client != MANAGEMENT_CLIENT or writer is None:  # the public client, legal data, what is read-only
             return ap.DataAccessResult.READ_WRITE_DENIED
         try:
@@ -712,6 +712,18 @@ class DlmsAssociation:
         if local is None:
             raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, "time: a date-time with every field given")
         self.meter.set_time(self._instant(local, when.deviation), source="dlms")
+        self.on_change()
+
+    def _set_tariff(self, value: Data) -> None:
+        """The active tariff's Data object (0.0.96.14.0.255) written: the MQTT `tariff` command itself (its parser,
+        then the meter), 1–8 forcing that tariff, 0 following the calendar again (`auto`: COSEM has no word for it)."""
+        if value.type not in INTEGER_TYPES or not isinstance(value.value, int) or isinstance(value.value, bool):
+            raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, "tariff: an unsigned integer, 0 (auto) or 1–8")
+        tariff = COMMANDS_BY_NAME["tariff"]
+        try:
+            tariff.simulate(self.meter, tariff.name, tariff.parse(tariff.name, value.value or "auto"))
+        except (CommandError, MeterRefused, ValueError) as exc:
+            raise _Refusal(ap.DataAccessResult.OTHER_REASON, f"tariff refused: {_reason(exc)}") from None
         self.on_change()
 
     def _instant(self, local: datetime, deviation: int | None) -> float:
@@ -1226,6 +1238,16 @@ _WRITERS: dict[tuple[CosemClass, int], Callable[[DlmsAssociation, Data], None]] 
     **{(CosemClass.ACTIVITY_CALENDAR, 6 + i): _passive_writer(part) for i, part in enumerate(_CALENDAR_PARTS)},
     (CosemClass.ACTIVITY_CALENDAR, 10): DlmsAssociation._set_activation_time,
 }
+# What the management client may write of a register's own Data object (attribute 2), by register key.
+_KEY_WRITERS: dict[str, Callable[[DlmsAssociation, Data], None]] = {"tariff": DlmsAssociation._set_tariff}
+
+
+def _writer(obj: CosemObject, attribute: int) -> Callable[[DlmsAssociation, Data], None] | None:
+    if obj.class_id is CosemClass.DATA and attribute == 2 and obj.key is not None:
+        return _KEY_WRITERS.get(obj.key)
+    return _WRITERS.get((obj.class_id, attribute))
+
+
 # What the management client may operate, by class (the method id as the ACTION names it).
 _OPERATIONS: dict[CosemClass, Callable[[DlmsAssociation, int], ap.ActionResult]] = {
     CosemClass.DISCONNECT_CONTROL: DlmsAssociation._operate_breaker,
