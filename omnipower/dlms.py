@@ -44,6 +44,7 @@ __all__ = [
     "decrypt_glo",
     "encode_data",
     "encode_data_notification",
+    "encode_length",
     "encrypt_glo",
     "parse_glo",
     "strip_llc",
@@ -131,13 +132,17 @@ class Data:
 # --- A-XDR length ----------------------------------------------------------------------------
 
 
-def _encode_length(length: int) -> bytes:
+def encode_length(length: int) -> bytes:
+    """An A-XDR length: one byte below 128, else 8x and x big-endian bytes (x at most 4)."""
     if length < 0x80:
         return bytes([length])
     size = (length.bit_length() + 7) // 8
     if size > 4:
         raise EncodeError(f"length {length} does not fit an A-XDR length")
     return bytes([0x80 | size]) + length.to_bytes(size, "big")
+
+
+_encode_length = encode_length  # the old private name, which omnipower.dlms_security still imports
 
 
 def _decode_length(buf: bytes, pos: int) -> tuple[int, int]:
@@ -183,7 +188,7 @@ def _encode_into(data: Data, out: bytearray, depth: int) -> None:
             raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
         if not isinstance(value, tuple) or not all(isinstance(item, Data) for item in value):
             raise EncodeError(f"{kind.name} needs a tuple of Data")
-        out += _encode_length(len(value))
+        out += encode_length(len(value))
         for item in value:
             assert isinstance(item, Data)
             _encode_into(item, out, depth + 1)
@@ -198,7 +203,7 @@ def _encode_into(data: Data, out: bytearray, depth: int) -> None:
         for i, bit in enumerate(value):
             if bit:
                 packed[i // 8] |= 0x80 >> (i % 8)
-        out += _encode_length(len(value)) + packed
+        out += encode_length(len(value)) + packed
     elif kind in _INTS:
         size, signed = _INTS[kind]
         if not isinstance(value, int) or isinstance(value, bool):
@@ -210,7 +215,7 @@ def _encode_into(data: Data, out: bytearray, depth: int) -> None:
     elif kind is DataType.OCTET_STRING:
         if not isinstance(value, bytes):
             raise EncodeError(f"octet-string needs bytes, not {value!r}")
-        out += _encode_length(len(value)) + value
+        out += encode_length(len(value)) + value
     elif kind in (DataType.VISIBLE_STRING, DataType.UTF8_STRING):
         if not isinstance(value, str):
             raise EncodeError(f"{kind.name} needs a str, not {value!r}")
@@ -218,7 +223,7 @@ def _encode_into(data: Data, out: bytearray, depth: int) -> None:
             raw = value.encode("latin-1" if kind is DataType.VISIBLE_STRING else "utf-8")
         except UnicodeEncodeError:
             raise EncodeError(f"{value!r} cannot be sent as {kind.name}") from None
-        out += _encode_length(len(raw)) + raw
+        out += encode_length(len(raw)) + raw
     else:  # FLOAT32 / FLOAT64
         if not isinstance(value, float | int) or isinstance(value, bool):
             raise EncodeError(f"{kind.name} needs a float, not {value!r}")
@@ -589,7 +594,7 @@ def encrypt_glo(
         ctr = _ctr(ek, iv).encryptor()
         content = ctr.update(apdu) + ctr.finalize()
     payload = sc + frame_counter.to_bytes(4, "big") + content
-    return bytes([GENERAL_GLO_CIPHERING, 8]) + system_title + _encode_length(len(payload)) + payload
+    return bytes([GENERAL_GLO_CIPHERING, 8]) + system_title + encode_length(len(payload)) + payload
 
 
 def parse_glo(apdu: bytes) -> GloEnvelope:

@@ -28,9 +28,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
-from typing import ClassVar, TypeAlias, TypeVar
+from typing import ClassVar, Generic, Protocol, Self, TypeAlias, TypeVar
 
-from omnipower.dlms import Data, decode_data_prefix, encode_data
+from omnipower.dlms import Data, decode_data_prefix, encode_data, encode_length
 from omnipower.errors import CodecError, EncodeError, LengthError, TruncatedError, UnknownTagError
 
 __all__ = [
@@ -360,15 +360,6 @@ class _Reader:
             raise LengthError(f"{len(self.buf) - self.pos} bytes after the {what}")
 
 
-def _axdr_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    size = (length.bit_length() + 7) // 8
-    if size > 4:
-        raise EncodeError(f"length {length} does not fit an A-XDR length")
-    return bytes([0x80 | size]) + length.to_bytes(size, "big")
-
-
 def _uint(value: int, size: int, what: str) -> bytes:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << (8 * size):
         raise EncodeError(f"{what} {value!r} is not an unsigned {8 * size}-bit integer")
@@ -510,20 +501,40 @@ def _read_get_data_result(r: _Reader, what: str) -> GetDataResult:
     raise UnknownTagError(f"{what} choice {choice} (0 data or 1 data-access-result)")
 
 
-def _open_service(data: bytes, tag: int, choice: int, name: str) -> tuple[_Reader, InvokeIdAndPriority]:
-    """Check the tag and choice bytes of a service APDU; return a reader past the invoke-id byte."""
-    r = _Reader(bytes(data))
-    got = r.uint(1, "APDU tag")
-    if got != tag:
-        raise UnknownTagError(f"APDU tag {got:02X} is not {name} ({tag:02X})")
-    got = r.uint(1, f"{name} choice")
-    if got != choice:
-        raise UnknownTagError(f"{name} choice {got} (expected {choice})")
-    return r, InvokeIdAndPriority.from_byte(r.uint(1, "invoke-id-and-priority"))
+class _Service:
+    """What every GET, SET and ACTION APDU shares: `tag choice invoke-id-and-priority`, then the
+    variant's fields in A-XDR order (`_body`, `_read`) and nothing after them."""
 
+    __slots__ = ()
 
-def _service_header(tag: int, choice: int, invoke: InvokeIdAndPriority) -> bytes:
-    return bytes([tag, choice, invoke.to_byte()])
+    TAG: ClassVar[int]
+    CHOICE: ClassVar[int]
+    NAME: ClassVar[str]
+    invoke: InvokeIdAndPriority
+
+    def to_bytes(self) -> bytes:
+        return bytes([self.TAG, self.CHOICE, self.invoke.to_byte()]) + self._body()
+
+    def _body(self) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        r = _Reader(bytes(data))
+        got = r.uint(1, "APDU tag")
+        if got != cls.TAG:
+            raise UnknownTagError(f"APDU tag {got:02X} is not {cls.NAME} ({cls.TAG:02X})")
+        got = r.uint(1, f"{cls.NAME} choice")
+        if got != cls.CHOICE:
+            raise UnknownTagError(f"{cls.NAME} choice {got} (expected {cls.CHOICE})")
+        apdu = cls._read(r, InvokeIdAndPriority.from_byte(r.uint(1, "invoke-id-and-priority")))
+        r.end(cls.NAME)
+        return apdu
+
+    @classmethod
+    def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
+        """The variant's fields, after the invoke-id byte."""
+        raise NotImplementedError
 
 
 # --- xDLMS Initiate and confirmed-service-error (inside ACSE user-information) ---------------------------
@@ -552,6 +563,26 @@ def _open_xdlms(data: bytes, tag: int, name: str) -> _Reader:
     return r
 
 
+_Negotiation: TypeAlias = "tuple[int | None, int, Conformance, int]"
+
+
+def _negotiation_bytes(side: str, peer: str, fields: _Negotiation) -> bytes:
+    """`<quality-of-service?> <dlms-version-number> <conformance> <max-receive-pdu-size>`, the run both
+    Initiate APDUs share; `side` is "proposed" or "negotiated", `peer` "client" or "server" (the field names)."""
+    qos, version, conformance, max_pdu = fields
+    out = b"\x00" if qos is None else b"\x01" + _int8(qos, f"{side}-quality-of-service")
+    out += _uint(version, 1, f"{side}-dlms-version-number")
+    out += _conformance_bytes(conformance)
+    return out + _uint(max_pdu, 2, f"{peer}-max-receive-pdu-size")
+
+
+def _read_negotiation(r: _Reader, side: str, peer: str) -> _Negotiation:
+    qos = r.int8(f"{side}-quality-of-service") if r.present(f"{side}-quality-of-service") else None
+    version = r.uint(1, f"{side}-dlms-version-number")
+    conformance = _read_conformance(r)
+    return qos, version, conformance, r.uint(2, f"{peer}-max-receive-pdu-size")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InitiateRequest:
     """xDLMS InitiateRequest (01), the AARQ's user-information:
@@ -572,26 +603,22 @@ class InitiateRequest:
         if self.dedicated_key is None:
             out += b"\x00"
         else:
-            out += b"\x01" + _axdr_length(len(self.dedicated_key)) + self.dedicated_key
+            out += b"\x01" + encode_length(len(self.dedicated_key)) + self.dedicated_key
         out += b"\x00" if self.response_allowed else b"\x01\x00"  # DEFAULT TRUE: only FALSE is sent
-        if self.proposed_quality_of_service is None:
-            out += b"\x00"
-        else:
-            out += b"\x01" + _int8(self.proposed_quality_of_service, "proposed-quality-of-service")
-        out += _uint(self.proposed_dlms_version, 1, "proposed-dlms-version-number")
-        out += _conformance_bytes(self.proposed_conformance)
-        out += _uint(self.client_max_receive_pdu_size, 2, "client-max-receive-pdu-size")
-        return bytes(out)
+        negotiation = (
+            self.proposed_quality_of_service,
+            self.proposed_dlms_version,
+            self.proposed_conformance,
+            self.client_max_receive_pdu_size,
+        )
+        return bytes(out + _negotiation_bytes("proposed", "client", negotiation))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> InitiateRequest:
         r = _open_xdlms(data, cls.TAG, "initiateRequest")
         key = r.take(r.axdr_length("dedicated-key"), "dedicated-key") if r.present("dedicated-key") else None
         response_allowed = r.boolean("response-allowed") if r.present("response-allowed") else True
-        qos = r.int8("proposed-quality-of-service") if r.present("proposed-quality-of-service") else None
-        version = r.uint(1, "proposed-dlms-version-number")
-        conformance = _read_conformance(r)
-        max_pdu = r.uint(2, "client-max-receive-pdu-size")
+        qos, version, conformance, max_pdu = _read_negotiation(r, "proposed", "client")
         r.end("initiateRequest")
         return cls(
             proposed_conformance=conformance,
@@ -617,24 +644,22 @@ class InitiateResponse:
     vaa_name: int = VAA_NAME_LN
 
     def to_bytes(self) -> bytes:
-        out = bytearray([self.TAG])
-        if self.negotiated_quality_of_service is None:
-            out += b"\x00"
-        else:
-            out += b"\x01" + _int8(self.negotiated_quality_of_service, "negotiated-quality-of-service")
-        out += _uint(self.negotiated_dlms_version, 1, "negotiated-dlms-version-number")
-        out += _conformance_bytes(self.negotiated_conformance)
-        out += _uint(self.server_max_receive_pdu_size, 2, "server-max-receive-pdu-size")
-        out += _uint(self.vaa_name, 2, "vaa-name")
-        return bytes(out)
+        negotiation = (
+            self.negotiated_quality_of_service,
+            self.negotiated_dlms_version,
+            self.negotiated_conformance,
+            self.server_max_receive_pdu_size,
+        )
+        return (
+            bytes([self.TAG])
+            + _negotiation_bytes("negotiated", "server", negotiation)
+            + _uint(self.vaa_name, 2, "vaa-name")
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> InitiateResponse:
         r = _open_xdlms(data, cls.TAG, "initiateResponse")
-        qos = r.int8("negotiated-quality-of-service") if r.present("negotiated-quality-of-service") else None
-        version = r.uint(1, "negotiated-dlms-version-number")
-        conformance = _read_conformance(r)
-        max_pdu = r.uint(2, "server-max-receive-pdu-size")
+        qos, version, conformance, max_pdu = _read_negotiation(r, "negotiated", "server")
         vaa_name = r.uint(2, "vaa-name")
         r.end("initiateResponse")
         return cls(
@@ -668,7 +693,7 @@ class CipheredInitiate:
             + _uint(self.invocation_counter, 4, "invocation counter")
             + self.ciphered
         )
-        return bytes([self.tag]) + _axdr_length(len(body)) + body
+        return bytes([self.tag]) + encode_length(len(body)) + body
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CipheredInitiate:
@@ -845,8 +870,11 @@ def _authentication_value(content: bytes) -> bytes:
     return _expect_tlv(content, _CHARSTRING, "authentication-value")  # DLMS sends the charstring [0] form
 
 
-def _user_information(content: bytes, table: Mapping[int, Callable[[bytes], _T]], what: str) -> _T:
-    """user-information: an OCTET STRING holding one A-XDR xDLMS APDU, chosen by `table`."""
+def _user_information(fields: dict[int, bytes], table: Mapping[int, Callable[[bytes], _T]], what: str) -> _T | None:
+    """user-information (BE), if sent: an OCTET STRING holding one A-XDR xDLMS APDU, chosen by `table`."""
+    content = fields.get(0xBE)
+    if content is None:
+        return None
     inner = _expect_tlv(content, _OCTET_STRING, f"{what} user-information")
     if not inner:
         raise TruncatedError(f"{what} user-information is empty")
@@ -857,7 +885,15 @@ def _user_information(content: bytes, table: Mapping[int, Callable[[bytes], _T]]
     return decode(inner)
 
 
-def _user_information_bytes(apdu: bytes, table: Mapping[int, object], what: str) -> bytes:
+class _Encodable(Protocol):
+    def to_bytes(self) -> bytes: ...
+
+
+def _user_information_bytes(information: _Encodable | None, table: Mapping[int, object], what: str) -> bytes:
+    """The user-information field (BE) holding `information`, or nothing when it is None."""
+    if information is None:
+        return b""
+    apdu = information.to_bytes()
     if apdu[0] not in table:
         allowed = ", ".join(f"{tag:02X}" for tag in table)
         raise EncodeError(f"{what} user-information cannot hold xDLMS tag {apdu[0]:02X} (allowed: {allowed})")
@@ -901,6 +937,44 @@ _AARE_FIELDS: dict[int, str] = {
 }
 
 _RELEASE_FIELDS: dict[int, str] = {0x80: "reason", 0xBE: "user-information"}
+
+
+@dataclass(frozen=True, slots=True)
+class _AuthenticationTags:
+    """Where AARQ (calling-…) and AARE (responding-…) put the four fields they share."""
+
+    ap_title: int
+    requirements: int
+    mechanism: int
+    value: int
+
+
+_AARQ_TAGS = _AuthenticationTags(ap_title=0xA6, requirements=0x8A, mechanism=0x8B, value=0xAC)
+_AARE_TAGS = _AuthenticationTags(ap_title=0xA4, requirements=0x88, mechanism=0x89, value=0xAA)
+_Authentication: TypeAlias = "tuple[bytes | None, bool, AuthenticationMechanism | None, bytes | None]"
+
+
+def _authentication_bytes(tags: _AuthenticationTags, fields: _Authentication) -> bytes:
+    """AP-title, ACSE-requirements, mechanism-name and authentication-value, each only when given."""
+    ap_title, authentication, mechanism, value = fields
+    body = b"" if ap_title is None else _tlv(tags.ap_title, _tlv(_OCTET_STRING, ap_title))
+    if authentication:
+        body += _tlv(tags.requirements, _ACSE_AUTHENTICATION)
+    if mechanism is not None:
+        body += _tlv(tags.mechanism, _mechanism_name_bytes(mechanism))
+    if value is not None:
+        body += _tlv(tags.value, _tlv(_CHARSTRING, value))
+    return body
+
+
+def _read_authentication(tags: _AuthenticationTags, fields: dict[int, bytes]) -> _Authentication:
+    return (
+        _optional(fields, tags.ap_title, _ap_title),
+        bool(_optional(fields, tags.requirements, _acse_requirements)),
+        _optional(fields, tags.mechanism, _mechanism_name),
+        _optional(fields, tags.value, _authentication_value),
+    )
+
 
 RequestInformation: TypeAlias = "InitiateRequest | CipheredInitiate"
 ResponseInformation: TypeAlias = "InitiateResponse | ConfirmedServiceError | CipheredInitiate"
@@ -971,30 +1045,24 @@ class Aarq:
 
     def to_bytes(self) -> bytes:
         body = _tlv(0xA1, _context_name_bytes(self.application_context))
-        if self.calling_ap_title is not None:
-            body += _tlv(0xA6, _tlv(_OCTET_STRING, self.calling_ap_title))
-        if self.authentication:
-            body += _tlv(0x8A, _ACSE_AUTHENTICATION)
-        if self.mechanism is not None:
-            body += _tlv(0x8B, _mechanism_name_bytes(self.mechanism))
-        if self.calling_authentication_value is not None:
-            body += _tlv(0xAC, _tlv(_CHARSTRING, self.calling_authentication_value))
-        if self.user_information is not None:
-            body += _user_information_bytes(self.user_information.to_bytes(), _REQUEST_INFORMATION, "AARQ")
+        body += _authentication_bytes(
+            _AARQ_TAGS, (self.calling_ap_title, self.authentication, self.mechanism, self.calling_authentication_value)
+        )
+        body += _user_information_bytes(self.user_information, _REQUEST_INFORMATION, "AARQ")
         return _tlv(self.TAG, body)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Aarq:
         fields = _ber_fields(_open_acse(data, cls.TAG, "AARQ"), _AARQ_FIELDS, "AARQ")
+        context = _context_name(_required(fields, 0xA1, _AARQ_FIELDS, "AARQ"))
+        ap_title, authentication, mechanism, value = _read_authentication(_AARQ_TAGS, fields)
         return cls(
-            application_context=_context_name(_required(fields, 0xA1, _AARQ_FIELDS, "AARQ")),
-            calling_ap_title=_optional(fields, 0xA6, _ap_title),
-            authentication=bool(_optional(fields, 0x8A, _acse_requirements)),
-            mechanism=_optional(fields, 0x8B, _mechanism_name),
-            calling_authentication_value=_optional(fields, 0xAC, _authentication_value),
-            user_information=_optional(
-                fields, 0xBE, lambda content: _user_information(content, _REQUEST_INFORMATION, "AARQ")
-            ),
+            application_context=context,
+            calling_ap_title=ap_title,
+            authentication=authentication,
+            mechanism=mechanism,
+            calling_authentication_value=value,
+            user_information=_user_information(fields, _REQUEST_INFORMATION, "AARQ"),
         )
 
 
@@ -1028,38 +1096,31 @@ class Aare:
         body = _tlv(0xA1, _context_name_bytes(self.application_context))
         body += _tlv(0xA2, _tlv(_INTEGER, bytes([_member(self.result, AssociationResult, "association result")])))
         body += _tlv(0xA3, _tlv(_DIAGNOSTIC_TAGS[type(self.diagnostic)], _tlv(_INTEGER, bytes([self.diagnostic]))))
-        if self.responding_ap_title is not None:
-            body += _tlv(0xA4, _tlv(_OCTET_STRING, self.responding_ap_title))
-        if self.authentication:
-            body += _tlv(0x88, _ACSE_AUTHENTICATION)
-        if self.mechanism is not None:
-            body += _tlv(0x89, _mechanism_name_bytes(self.mechanism))
-        if self.responding_authentication_value is not None:
-            body += _tlv(0xAA, _tlv(_CHARSTRING, self.responding_authentication_value))
-        if self.user_information is not None:
-            body += _user_information_bytes(self.user_information.to_bytes(), _RESPONSE_INFORMATION, "AARE")
+        body += _authentication_bytes(
+            _AARE_TAGS,
+            (self.responding_ap_title, self.authentication, self.mechanism, self.responding_authentication_value),
+        )
+        body += _user_information_bytes(self.user_information, _RESPONSE_INFORMATION, "AARE")
         return _tlv(self.TAG, body)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Aare:
         fields = _ber_fields(_open_acse(data, cls.TAG, "AARE"), _AARE_FIELDS, "AARE")
         result = _ber_integer(_required(fields, 0xA2, _AARE_FIELDS, "AARE"), "result")
+        context = _context_name(_required(fields, 0xA1, _AARE_FIELDS, "AARE"))
+        association = _enum(AssociationResult, result, "association result")
+        diagnostic = _diagnostic(_required(fields, 0xA3, _AARE_FIELDS, "AARE"))
+        ap_title, authentication, mechanism, value = _read_authentication(_AARE_TAGS, fields)
         return cls(
-            application_context=_context_name(_required(fields, 0xA1, _AARE_FIELDS, "AARE")),
-            result=_enum(AssociationResult, result, "association result"),
-            diagnostic=_diagnostic(_required(fields, 0xA3, _AARE_FIELDS, "AARE")),
-            responding_ap_title=_optional(fields, 0xA4, _ap_title),
-            authentication=bool(_optional(fields, 0x88, _acse_requirements)),
-            mechanism=_optional(fields, 0x89, _mechanism_name),
-            responding_authentication_value=_optional(fields, 0xAA, _authentication_value),
-            user_information=_optional(
-                fields, 0xBE, lambda content: _user_information(content, _RESPONSE_INFORMATION, "AARE")
-            ),
+            application_context=context,
+            result=association,
+            diagnostic=diagnostic,
+            responding_ap_title=ap_title,
+            authentication=authentication,
+            mechanism=mechanism,
+            responding_authentication_value=value,
+            user_information=_user_information(fields, _RESPONSE_INFORMATION, "AARE"),
         )
-
-
-def _reason_bytes(reason: int | None, kind: type[_E]) -> bytes:
-    return b"" if reason is None else _tlv(0x80, bytes([_member(reason, kind, "release reason")]))
 
 
 def _reason(fields: dict[int, bytes], kind: type[_E]) -> _E | None:
@@ -1072,186 +1133,177 @@ def _reason(fields: dict[int, bytes], kind: type[_E]) -> _E | None:
     return _enum(kind, raw[0], "release reason")
 
 
+_Info = TypeVar("_Info", bound=InitiateRequest | InitiateResponse | CipheredInitiate)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReleaseRequest:
+class _Release(Generic[_E, _Info]):
+    """RLRQ and RLRE have one shape, `tag { reason [0] OPTIONAL, user-information [30] OPTIONAL }`;
+    each names its tag, its reason enum and the xDLMS APDUs its user-information may hold (`_kinds`)."""
+
+    TAG: ClassVar[int]
+    NAME: ClassVar[str]
+
+    reason: _E | None = None
+    user_information: _Info | None = None
+
+    @classmethod
+    def _kinds(cls) -> tuple[type[_E], Mapping[int, Callable[[bytes], _Info]]]:
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        kind, table = self._kinds()
+        body = b"" if self.reason is None else _tlv(0x80, bytes([_member(self.reason, kind, "release reason")]))
+        body += _user_information_bytes(self.user_information, table, self.NAME)
+        return _tlv(self.TAG, body)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        kind, table = cls._kinds()
+        fields = _ber_fields(_open_acse(data, cls.TAG, cls.NAME), _RELEASE_FIELDS, cls.NAME)
+        return cls(
+            reason=_reason(fields, kind),
+            user_information=_user_information(fields, table, cls.NAME),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReleaseRequest(_Release[ReleaseRequestReason, RequestInformation]):
     """RLRQ (62). A ciphered association may carry an InitiateRequest in user-information."""
 
     TAG: ClassVar[int] = 0x62
-
-    reason: ReleaseRequestReason | None = None
-    user_information: InitiateRequest | CipheredInitiate | None = None
-
-    def to_bytes(self) -> bytes:
-        body = _reason_bytes(self.reason, ReleaseRequestReason)
-        if self.user_information is not None:
-            body += _user_information_bytes(self.user_information.to_bytes(), _REQUEST_INFORMATION, "RLRQ")
-        return _tlv(self.TAG, body)
+    NAME: ClassVar[str] = "RLRQ"
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ReleaseRequest:
-        fields = _ber_fields(_open_acse(data, cls.TAG, "RLRQ"), _RELEASE_FIELDS, "RLRQ")
-        return cls(
-            reason=_reason(fields, ReleaseRequestReason),
-            user_information=_optional(
-                fields, 0xBE, lambda content: _user_information(content, _REQUEST_INFORMATION, "RLRQ")
-            ),
-        )
+    def _kinds(cls) -> tuple[type[ReleaseRequestReason], Mapping[int, Callable[[bytes], RequestInformation]]]:
+        return ReleaseRequestReason, _REQUEST_INFORMATION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReleaseResponse:
+class ReleaseResponse(_Release[ReleaseResponseReason, InitiateResponse | CipheredInitiate]):
     """RLRE (63). A ciphered association may carry an InitiateResponse in user-information."""
 
     TAG: ClassVar[int] = 0x63
-
-    reason: ReleaseResponseReason | None = None
-    user_information: InitiateResponse | CipheredInitiate | None = None
-
-    def to_bytes(self) -> bytes:
-        body = _reason_bytes(self.reason, ReleaseResponseReason)
-        if self.user_information is not None:
-            apdu = self.user_information.to_bytes()
-            body += _user_information_bytes(apdu, _RELEASE_RESPONSE_INFORMATION, "RLRE")
-        return _tlv(self.TAG, body)
+    NAME: ClassVar[str] = "RLRE"
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ReleaseResponse:
-        fields = _ber_fields(_open_acse(data, cls.TAG, "RLRE"), _RELEASE_FIELDS, "RLRE")
-        return cls(
-            reason=_reason(fields, ReleaseResponseReason),
-            user_information=_optional(
-                fields, 0xBE, lambda content: _user_information(content, _RELEASE_RESPONSE_INFORMATION, "RLRE")
-            ),
-        )
+    def _kinds(
+        cls,
+    ) -> tuple[type[ReleaseResponseReason], Mapping[int, Callable[[bytes], InitiateResponse | CipheredInitiate]]]:
+        return ReleaseResponseReason, _RELEASE_RESPONSE_INFORMATION
 
 
 # --- GET ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GetRequestNormal:
+class GetRequestNormal(_Service):
     """get-request-normal (C0 01): one attribute, optionally with selective access."""
 
     TAG: ClassVar[int] = 0xC0
     CHOICE: ClassVar[int] = 0x01
+    NAME: ClassVar[str] = "get-request-normal"
 
     attribute: AttributeDescriptor
     access: AccessSelection | None = None
     invoke: InvokeIdAndPriority = DEFAULT_INVOKE
 
-    def to_bytes(self) -> bytes:
-        return (
-            _service_header(self.TAG, self.CHOICE, self.invoke) + self.attribute.to_bytes() + _access_bytes(self.access)
-        )
+    def _body(self) -> bytes:
+        return self.attribute.to_bytes() + _access_bytes(self.access)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> GetRequestNormal:
-        r, invoke = _open_service(data, cls.TAG, cls.CHOICE, "get-request-normal")
+    def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
         attribute = AttributeDescriptor.read(r)
-        access = _read_access(r)
-        r.end("get-request-normal")
-        return cls(invoke=invoke, attribute=attribute, access=access)
+        return cls(invoke=invoke, attribute=attribute, access=_read_access(r))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GetRequestNext:
+class GetRequestNext(_Service):
     """get-request-next (C0 02): ask for the block after `block_number` of a long GET."""
 
     TAG: ClassVar[int] = 0xC0
     CHOICE: ClassVar[int] = 0x02
+    NAME: ClassVar[str] = "get-request-next"
 
     block_number: int
     invoke: InvokeIdAndPriority = DEFAULT_INVOKE
 
-    def to_bytes(self) -> bytes:
-        return _service_header(self.TAG, self.CHOICE, self.invoke) + _uint(self.block_number, 4, "block-number")
+    def _body(self) -> bytes:
+        return _uint(self.block_number, 4, "block-number")
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> GetRequestNext:
-        r, invoke = _open_service(data, cls.TAG, cls.CHOICE, "get-request-next")
-        block_number = r.uint(4, "block-number")
-        r.end("get-request-next")
-        return cls(invoke=invoke, block_number=block_number)
+    def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
+        return cls(invoke=invoke, block_number=r.uint(4, "block-number"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GetRequestWithList:
+class GetRequestWithList(_Service):
     """get-request-with-list (C0 03): several attributes in one request (multiple-references)."""
 
     TAG: ClassVar[int] = 0xC0
     CHOICE: ClassVar[int] = 0x03
+    NAME: ClassVar[str] = "get-request-with-list"
 
     attributes: tuple[AttributeWithSelection, ...]
     invoke: InvokeIdAndPriority = DEFAULT_INVOKE
 
-    def to_bytes(self) -> bytes:
-        out = bytearray(_service_header(self.TAG, self.CHOICE, self.invoke))
-        out += _axdr_length(len(self.attributes))
-        for item in self.attributes:
-            out += item.attribute.to_bytes() + _access_bytes(item.access)
-        return bytes(out)
+    def _body(self) -> bytes:
+        items = (item.attribute.to_bytes() + _access_bytes(item.access) for item in self.attributes)
+        return encode_length(len(self.attributes)) + b"".join(items)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> GetRequestWithList:
-        r, invoke = _open_service(data, cls.TAG, cls.CHOICE, "get-request-with-list")
+    def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
         count = r.axdr_length("attribute-descriptor-list")
         items = []
         for _ in range(count):  # each item takes 10 bytes or more, so a lying count is cut short by TruncatedError
             attribute = AttributeDescriptor.read(r)
             items.append(AttributeWithSelection(attribute, _read_access(r)))
-        r.end("get-request-with-list")
         return cls(invoke=invoke, attributes=tuple(items))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GetResponseNormal:
+class GetResponseNormal(_Service):
     """get-response-normal (C4 01): the value, or why it cannot be read."""
 
     TAG: ClassVar[int] = 0xC4
     CHOICE: ClassVar[int] = 0x01
+    NAME: ClassVar[str] = "get-response-normal"
 
     result: Data | DataAccessResult
     invoke: InvokeIdAndPriority = DEFAULT_INVOKE
 
-    def to_bytes(self) -> bytes:
-        return _service_header(self.TAG, self.CHOICE, self.invoke) + _get_data_result_bytes(self.result, "result")
+    def _body(self) -> bytes:
+        return _get_data_result_bytes(self.result, "result")
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> GetResponseNormal:
-        r, invoke = _open_service(data, cls.TAG, cls.CHOICE, "get-response-normal")
-        result = _read_get_data_result(r, "get-data-result")
-        r.end("get-response-normal")
-        return cls(invoke=invoke, result=result)
+    def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
+        return cls(invoke=invoke, result=_read_get_data_result(r, "get-data-result"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GetResponseWithBlock:
+class GetResponseWithBlock(_Service):
     """get-response-with-datablock (C4 02): DataBlock-G = last-block, block-number (u32) and either
     `raw-data` (a slice of the encoded Data, as bytes) or a data-access-result that ends the GET."""
 
     TAG: ClassVar[int] = 0xC4
     CHOICE: ClassVar[int] = 0x02
+    NAME: ClassVar[str] = "get-response-with-datablock"
 
     last_block: bool
     block_number: int
     result: bytes | DataAccessResult
     invoke: InvokeIdAndPriority = DEFAULT_INVOKE
 
-    def to_bytes(self) -> bytes:
-        out = bytearray(_service_header(self.TAG, self.CHOICE, self.invoke))
-        out.append(1 if self.last_block else 0)
-        out += _uint(self.block_number, 4, "block-number")
+    def _body(self) -> bytes:
+        out = bytes([1 if self.last_block else 0]) + _uint(self.block_number, 4, "block-number")
         if isinstance(self.result, DataAccessResult):
-            out += bytes([1, self.result])
-        elif isinstance(self.result, bytes):
-            out += b"\x00" + _axdr_length(len(self.result)) + self.result
-        else:
-            raise EncodeError(f"datablock result {self.result!r} is neither raw-data bytes nor a DataAccessResult")
-        return bytes(out)
+            return out + bytes([1, self.result])
+        if isinstance(self.result, bytes):
+            return out + b"\x00" + encode_length(len(self.result)) + self.result
+        raise EncodeError(f"datablock result {self.result!r} is neither raw-data bytes nor a DataAccessResult")
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> GetResponseWithBlock:
-        r, invoke = _open_service(data, cls.TAG, cls.CHOICE, "get-response-with-datablock")
+    def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
         last_block = r.boolean("last-block")
         block_number = r.uint(4, "block-number")
         choice = r.uint(1, "datablock result choice")
@@ -1262,136 +1314,120 @@ class GetResponseWithBlock:
             result = _enum(DataAccessResult, r.uint(1, "data-access-result"), "data-access-result")
         else:
             raise UnknownTagError(f"datablock result choice {choice} (0 raw-data or 1 data-access-result)")
-        r.end("get-response-with-datablock")
         return cls(invoke=invoke, last_block=last_block, block_number=block_number, result=result)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GetResponseWithList:
+class GetResponseWithList(_Service):
     """get-response-with-list (C4 03): one Get-Data-Result per requested attribute, in order."""
 
     TAG: ClassVar[int] = 0xC4
     CHOICE: ClassVar[int] = 0x03
+    NAME: ClassVar[str] = "get-response-with-list"
 
     results: tuple[Data | DataAccessResult, ...]
     invoke: InvokeIdAndPriority = DEFAULT_INVOKE
 
-    def to_bytes(self) -> bytes:
-        out = bytearray(_service_header(self.TAG, self.CHOICE, self.invoke))
-        out += _axdr_length(len(self.results))
-        for result in self.results:
-            out += _get_data_result_bytes(result, "result")
-        return bytes(out)
+    def _body(self) -> bytes:
+        results = (_get_data_result_bytes(result, "result") for result in self.results)
+        return encode_length(len(self.results)) + b"".join(results)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> GetResponseWithList:
-        r, invoke = _open_service(data, cls.TAG, cls.CHOICE, "get-response-with-list")
+    def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
         count = r.axdr_length("result list")
-        results = tuple(_read_get_data_result(r, "get-data-result") for _ in range(count))
-        r.end("get-response-with-list")
-        return cls(invoke=invoke, results=results)
+        return cls(invoke=invoke, results=tuple(_read_get_data_result(r, "get-data-result") for _ in range(count)))
 
 
 # --- SET and ACTION ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SetRequestNormal:
+class SetRequestNormal(_Service):
     """set-request-normal (C1 01): write `value` to one attribute."""
 
     TAG: ClassVar[int] = 0xC1
     CHOICE: ClassVar[int] = 0x01
+    NAME: ClassVar[str] = "set-request-normal"
 
     attribute: AttributeDescriptor
     value: Data
     access: AccessSelection | None = None
     invoke: InvokeIdAndPriority = DEFAULT_INVOKE
 
-    def to_bytes(self) -> bytes:
-        header = _service_header(self.TAG, self.CHOICE, self.invoke)
-        return header + self.attribute.to_bytes() + _access_bytes(self.access) + encode_data(self.value)
+    def _body(self) -> bytes:
+        return self.attribute.to_bytes() + _access_bytes(self.access) + encode_data(self.value)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> SetRequestNormal:
-        r, invoke = _open_service(data, cls.TAG, cls.CHOICE, "set-request-normal")
+    def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
         attribute = AttributeDescriptor.read(r)
         access = _read_access(r)
-        value = r.data()
-        r.end("set-request-normal")
-        return cls(invoke=invoke, attribute=attribute, access=access, value=value)
+        return cls(invoke=invoke, attribute=attribute, access=access, value=r.data())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SetResponseNormal:
+class SetResponseNormal(_Service):
     """set-response-normal (C5 01)."""
 
     TAG: ClassVar[int] = 0xC5
     CHOICE: ClassVar[int] = 0x01
+    NAME: ClassVar[str] = "set-response-normal"
 
     result: DataAccessResult
     invoke: InvokeIdAndPriority = DEFAULT_INVOKE
 
-    def to_bytes(self) -> bytes:
-        result = _member(self.result, DataAccessResult, "data-access-result")
-        return _service_header(self.TAG, self.CHOICE, self.invoke) + bytes([result])
+    def _body(self) -> bytes:
+        return bytes([_member(self.result, DataAccessResult, "data-access-result")])
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> SetResponseNormal:
-        r, invoke = _open_service(data, cls.TAG, cls.CHOICE, "set-response-normal")
-        result = _enum(DataAccessResult, r.uint(1, "data-access-result"), "data-access-result")
-        r.end("set-response-normal")
-        return cls(invoke=invoke, result=result)
+    def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
+        return cls(invoke=invoke, result=_enum(DataAccessResult, r.uint(1, "data-access-result"), "data-access-result"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ActionRequestNormal:
+class ActionRequestNormal(_Service):
     """action-request-normal (C3 01): invoke a method, with optional invocation parameters."""
 
     TAG: ClassVar[int] = 0xC3
     CHOICE: ClassVar[int] = 0x01
+    NAME: ClassVar[str] = "action-request-normal"
 
     method: MethodDescriptor
     parameters: Data | None = None
     invoke: InvokeIdAndPriority = DEFAULT_INVOKE
 
-    def to_bytes(self) -> bytes:
-        header = _service_header(self.TAG, self.CHOICE, self.invoke) + self.method.to_bytes()
-        return header + (b"\x00" if self.parameters is None else b"\x01" + encode_data(self.parameters))
+    def _body(self) -> bytes:
+        return self.method.to_bytes() + (b"\x00" if self.parameters is None else b"\x01" + encode_data(self.parameters))
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ActionRequestNormal:
-        r, invoke = _open_service(data, cls.TAG, cls.CHOICE, "action-request-normal")
+    def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
         method = MethodDescriptor.read(r)
         parameters = r.data() if r.present("method-invocation-parameters") else None
-        r.end("action-request-normal")
         return cls(invoke=invoke, method=method, parameters=parameters)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ActionResponseNormal:
+class ActionResponseNormal(_Service):
     """action-response-normal (C7 01): the action-result and optional return-parameters
     (a Get-Data-Result: Data, or a data-access-result)."""
 
     TAG: ClassVar[int] = 0xC7
     CHOICE: ClassVar[int] = 0x01
+    NAME: ClassVar[str] = "action-response-normal"
 
     result: ActionResult
     return_parameters: Data | DataAccessResult | None = None
     invoke: InvokeIdAndPriority = DEFAULT_INVOKE
 
-    def to_bytes(self) -> bytes:
-        out = _service_header(self.TAG, self.CHOICE, self.invoke)
-        out += bytes([_member(self.result, ActionResult, "action-result")])
+    def _body(self) -> bytes:
+        out = bytes([_member(self.result, ActionResult, "action-result")])
         if self.return_parameters is None:
             return out + b"\x00"
         return out + b"\x01" + _get_data_result_bytes(self.return_parameters, "return-parameters")
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ActionResponseNormal:
-        r, invoke = _open_service(data, cls.TAG, cls.CHOICE, "action-response-normal")
+    def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
         result = _enum(ActionResult, r.uint(1, "action-result"), "action-result")
         returned = _read_get_data_result(r, "return-parameters") if r.present("return-parameters") else None
-        r.end("action-response-normal")
         return cls(invoke=invoke, result=result, return_parameters=returned)
 
 

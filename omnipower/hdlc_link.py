@@ -37,6 +37,7 @@ import enum
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from omnipower.errors import CodecError, EncodeError, LengthError, OmnipowerError, TruncatedError, UnknownTagError
 from omnipower.hdlc import (
@@ -274,7 +275,33 @@ class _Station:
     rejected: bytes | None = None  # the FRMR information field, while in the frame reject condition
 
 
-class HdlcServerLink:
+_Event = TypeVar("_Event")
+_Sent = TypeVar("_Sent")  # what a station keeps of an I frame sent: its bytes (server) or segment (client)
+
+
+class _FrameLink(Generic[_Event]):
+    """What both stations do with the line's bytes: cut them into frames with one `HdlcReader` and hand each to
+    `handle_frame`, the station's own logic."""
+
+    def __init__(self) -> None:
+        self._reader = HdlcReader()
+
+    def take_errors(self) -> list[CodecError]:
+        """The malformed frames dropped since the last call (see `HdlcReader`)."""
+        return self._reader.take_errors()
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[_Event]:
+        """Bytes from the line in any chunking. Never raises: malformed frames are dropped (`take_errors`)."""
+        events: list[_Event] = []
+        for frame in self._reader.feed(data):
+            events += self.handle_frame(frame)
+        return events
+
+    def handle_frame(self, frame: HdlcFrame) -> list[_Event]:
+        raise NotImplementedError
+
+
+class HdlcServerLink(_FrameLink[LinkEvent]):
     """The secondary station: `feed` the line's bytes, act on the events, `respond` to each `Request`.
 
     `server_address` is the upper HDLC address (the logical device); `physical_address` the lower one, or None to
@@ -295,7 +322,7 @@ class HdlcServerLink:
         self.limits = limits
         self.max_request = max_request
         self.avoid_flag_pairs = avoid_flag_pairs
-        self._reader = HdlcReader()
+        super().__init__()
         self._stations: dict[int, _Station] = {}
 
     def connected(self, client: int) -> bool:
@@ -304,17 +331,6 @@ class HdlcServerLink:
     def parameters(self, client: int) -> LinkParameters | None:
         station = self._stations.get(client)
         return station.parameters if station is not None else None
-
-    def take_errors(self) -> list[CodecError]:
-        """The malformed frames dropped since the last call (see `HdlcReader`)."""
-        return self._reader.take_errors()
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[LinkEvent]:
-        """Bytes from the line in any chunking; malformed frames are dropped, never raised."""
-        events: list[LinkEvent] = []
-        for frame in self._reader.feed(data):
-            events += self.handle_frame(frame)
-        return events
 
     def handle_frame(self, frame: HdlcFrame) -> list[LinkEvent]:
         """One decoded frame."""
@@ -369,7 +385,7 @@ class HdlcServerLink:
 
     # --- commands on a connection -----------------------------------------------------------------------------
     def _information(self, client: int, station: _Station, frame: HdlcFrame, control: Control) -> list[LinkEvent]:
-        if not _acknowledge(station, control.nr):
+        if not _acknowledge(station.unacked, station.vs, control.nr):
             return self._reject(client, station, frame, Reject.INVALID_NR)
         if len(frame.information) > station.parameters.max_info_rx:
             return self._reject(client, station, frame, Reject.INFORMATION_TOO_LONG)
@@ -395,7 +411,7 @@ class HdlcServerLink:
     def _receive_ready(self, client: int, station: _Station, frame: HdlcFrame, control: Control) -> list[LinkEvent]:
         if frame.information:
             return self._reject(client, station, frame, Reject.UNDEFINED_CONTROL | Reject.INFORMATION_NOT_PERMITTED)
-        if not _acknowledge(station, control.nr):
+        if not _acknowledge(station.unacked, station.vs, control.nr):
             return self._reject(client, station, frame, Reject.INVALID_NR)
         station.polled = station.polled or control.poll_final
         if not station.polled:
@@ -460,13 +476,14 @@ class HdlcServerLink:
         return upper == self.server_address and (lower is None or self.physical_address in (None, lower))
 
 
-def _acknowledge(station: _Station, nr: int) -> bool:
-    """Take the client's N(R): drop the frames it acknowledges. False if N(R) is not one of V(A)..V(S)."""
-    outstanding = len(station.unacked)
-    acknowledged = (nr - (station.vs - outstanding)) % MODULUS
+def _acknowledge(unacked: list[_Sent], vs: int, nr: int) -> bool:
+    """Take the peer's N(R): drop from `unacked` (our I frames not yet acknowledged, the last of them numbered
+    V(S) - 1) the frames it acknowledges. False if N(R) is not one of V(A)..V(S). Both stations use it."""
+    outstanding = len(unacked)
+    acknowledged = (nr - (vs - outstanding)) % MODULUS
     if acknowledged > outstanding:
         return False
-    del station.unacked[:acknowledged]
+    del unacked[:acknowledged]
     return True
 
 
@@ -566,7 +583,7 @@ def _client_view(proposal: LinkParameters, ua: LinkParameters) -> LinkParameters
                           window_rx=min(proposal.window_rx, ua.window_tx))
 
 
-class HdlcClientLink:
+class HdlcClientLink(_FrameLink[ClientEvent]):
     """The primary station (a head-end, the gateway): `connect`, `send` APDUs, `feed` the line's bytes, act on the
     events, `disconnect`.
 
@@ -604,7 +621,7 @@ class HdlcClientLink:
         self.max_response = max_response
         self._client_address = hdlc_address(client)  # raises EncodeError for a SAP beyond one byte
         self._server_address = encode_server_address(server, physical, address_size)
-        self._reader = HdlcReader()
+        super().__init__()
         self.state = LinkState.DISCONNECTED
         self.parameters = DEFAULT_PARAMETERS  # ours: what we send and take; the defaults until a UA states others
         self._reset()
@@ -625,10 +642,6 @@ class HdlcClientLink:
     def awaiting(self) -> bool:
         """The line is the server's: wait for its frames (or call `retry` when the reply timer runs out)."""
         return self._waiting
-
-    def take_errors(self) -> list[CodecError]:
-        """The malformed frames dropped since the last call (see `HdlcReader`)."""
-        return self._reader.take_errors()
 
     # --- what the application asks ----------------------------------------------------------------------------
     def connect(self) -> bytes:
@@ -666,13 +679,6 @@ class HdlcClientLink:
         return []
 
     # --- what the server says ---------------------------------------------------------------------------------
-    def feed(self, data: bytes | bytearray | memoryview) -> list[ClientEvent]:
-        """Bytes from the line in any chunking. Never raises."""
-        events: list[ClientEvent] = []
-        for frame in self._reader.feed(data):
-            events += self.handle_frame(frame)
-        return events
-
     def handle_frame(self, frame: HdlcFrame) -> list[ClientEvent]:
         """One decoded frame."""
         if not self._from_server(frame):  # another station's, on a multi-drop bus
@@ -716,7 +722,7 @@ class HdlcClientLink:
                         info[0] if info else None)]
 
     def _information(self, frame: HdlcFrame, control: Control) -> list[ClientEvent]:
-        if not self._acknowledge(control.nr):
+        if not _acknowledge(self._unacked, self._vs, control.nr):
             return self._invalid_nr(frame)
         events: list[ClientEvent] = []
         if control.ns != self._vr:  # lost one before it, or a repeat: dropped; RR asks from V(R) on
@@ -730,7 +736,7 @@ class HdlcClientLink:
         return events
 
     def _receive_ready(self, frame: HdlcFrame, control: Control) -> list[ClientEvent]:
-        if not self._acknowledge(control.nr):
+        if not _acknowledge(self._unacked, self._vs, control.nr):
             return self._invalid_nr(frame)
         self._busy = control.kind is FrameKind.RNR
         return [Transmit(f) for f in self._line_returned()] if control.poll_final else []
@@ -786,15 +792,6 @@ class HdlcClientLink:
     def _command(self, control: Control, information: bytes = b"") -> bytes:
         self._waiting = control.poll_final
         return encode_frame(control.to_byte(), self._server_address, self._client_address, information)
-
-    def _acknowledge(self, nr: int) -> bool:
-        """Take the server's N(R): drop our frames it acknowledges. False if N(R) is not one of V(A)..V(S)."""
-        outstanding = len(self._unacked)
-        acknowledged = (nr - (self._vs - outstanding)) % MODULUS
-        if acknowledged > outstanding:
-            return False
-        del self._unacked[:acknowledged]
-        return True
 
     def _invalid_nr(self, frame: HdlcFrame) -> list[ClientEvent]:
         self.state = LinkState.REJECTED
