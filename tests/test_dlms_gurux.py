@@ -10,28 +10,21 @@ general-glo-ciphering), and with a wrong key or a wrong proof gets no data."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import select
 import socket
-import threading
 import tty
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
+from dlms_harness import ServedMeter, stepped_meter
 
-from meter_sim.clock import SteppedClock
-from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
-from meter_sim.modules.dlms_hdlc import converse_hdlc, physical_address
-from meter_sim.modules.dlms_server import converse_wrapper
-from meter_sim.ptys import PtyRelay
-from meter_sim.serial_line import open_serial
+from meter_sim.modules.dlms_hdlc import physical_address
 
 gurux = pytest.importorskip("gurux_dlms", reason="gurux-dlms is a test dependency (pip install -e '.[dev]')")
 from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData  # noqa: E402
@@ -65,47 +58,8 @@ UA, DM = 0x73, 0x1F
 LLC_REQUEST, LLC_RESPONSE = b"\xe6\xe6\x00", b"\xe6\xe7\x00"
 
 
-class Served:
-    """A meter on a stepped clock behind `converse` (the wrapper or HDLC) on a TCP port, and on a pty line when
-    `pty_link` is given, served from a thread."""
-
-    def __init__(self, converse: Callable[..., Any] = converse_wrapper, pty_link: Path | None = None) -> None:
-        self.meter = Meter(METER_ID, MeterSimSettings.model_validate(SETTINGS), SteppedClock(START))
-        self.meter.advance_to(START + 8 * 3600)  # a summer morning: import and export both moved
-        self.port = free_port()
-        self.pty_link = pty_link
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                await converse(self.meter, reader, writer.write)
-                writer.close()
-
-            async def main() -> None:
-                self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
-                async with contextlib.AsyncExitStack() as stack:
-                    if pty_link is not None:  # the line is opened by the meter before anyone can write on it
-                        relay = stack.enter_context(PtyRelay(str(pty_link), expose=False))
-                        reader, writer = await open_serial(relay.inner_path, 9600, "8N1")
-                        stack.callback(writer.close)
-                        line = asyncio.create_task(converse(self.meter, reader, writer.write))
-                        stack.callback(line.cancel)
-                        relay.expose()
-                    ready.set()
-                    await self.server.serve_forever()
-
-            asyncio.set_event_loop(self.loop)
-            with contextlib.suppress(asyncio.CancelledError):
-                self.loop.run_until_complete(main())
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self.loop)])
-        self.thread.join(5)
+def gurux_meter() -> Meter:
+    return stepped_meter(METER_ID, SETTINGS, START, hours=8)  # a summer morning: import and export both moved
 
 
 class TcpLine:
@@ -211,17 +165,15 @@ class GuruxSession:
 
 
 @pytest.fixture
-def served() -> Iterator[Served]:
-    server = Served()
-    yield server
-    server.close()
+def served() -> Iterator[ServedMeter]:
+    with ServedMeter(gurux_meter()) as server:
+        yield server
 
 
 @pytest.fixture
-def served_hdlc(tmp_path: Path) -> Iterator[Served]:
-    server = Served(converse_hdlc, tmp_path / "meter.pty")
-    yield server
-    server.close()
+def served_hdlc(tmp_path: Path) -> Iterator[ServedMeter]:
+    with ServedMeter(gurux_meter(), "hdlc", pty=tmp_path / "meter.pty") as server:
+        yield server
 
 
 def check_registers(session: GuruxSession, meter: Meter, registers: dict[str, GXDLMSRegister]) -> None:
@@ -241,7 +193,7 @@ def check_registers(session: GuruxSession, meter: Meter, registers: dict[str, GX
     assert readings["a_plus"] > 0 and readings["a_minus"] > 0
 
 
-def test_gurux_reads_the_object_list_registers_and_clock(served: Served) -> None:
+def test_gurux_reads_the_object_list_registers_and_clock(served: ServedMeter) -> None:
     session = GuruxSession(served.port)
     try:
         session.associate()
@@ -258,7 +210,7 @@ def test_gurux_reads_the_object_list_registers_and_clock(served: Served) -> None
         session.close()
 
 
-def test_gurux_is_refused_with_a_wrong_password(served: Served) -> None:
+def test_gurux_is_refused_with_a_wrong_password(served: ServedMeter) -> None:
     session = GuruxSession(served.port, client=1, authentication=Authentication.LOW, password="wrong")
     try:
         with pytest.raises(Exception, match=r"(?i)authentication|reject|denied"):
@@ -267,7 +219,7 @@ def test_gurux_is_refused_with_a_wrong_password(served: Served) -> None:
         session.line.close()
 
 
-def test_gurux_disconnects_and_releases_the_breaker(served: Served) -> None:
+def test_gurux_disconnects_and_releases_the_breaker(served: ServedMeter) -> None:
     session = GuruxSession(served.port, client=1, authentication=Authentication.LOW, password=PASSWORD)
     try:
         session.associate()
@@ -285,6 +237,17 @@ def test_gurux_disconnects_and_releases_the_breaker(served: Served) -> None:
 
 
 # --- HDLC (IEC 62056-46) on TCP and on a pty -------------------------------------------------------------------------
+
+def remote_disconnect(session: GuruxSession, meter: Meter) -> GXDLMSDisconnectControl:
+    """Disconnect Control's remote_disconnect (integer 0), answered, done, and read back as control state 0."""
+    control = GXDLMSDisconnectControl(BREAKER)
+    reply = session.request(session.client.method(control, 1, 0, 0x0F))
+    assert reply.error == 0
+    assert meter.breaker.state == "disconnected"
+    session.read(control, 3)
+    assert int(control.controlState) == 0
+    return control
+
 
 def hdlc_fields(frame: bytes) -> tuple[bytes, bytes, int]:
     """The destination and source addresses and the control field of an HDLC frame: after the flag and the frame
@@ -312,14 +275,14 @@ SERVER_ADDRESSES = {  # Gurux's server address for each HDLC form (upper 1 = the
 ADDRESS_LENGTHS = {"upper only": 1, "two bytes": 2, "four bytes": 4}
 
 
-def hdlc_line(served: Served, over: str) -> int | Path:
-    assert served.pty_link is not None
-    return served.port if over == "tcp" else served.pty_link
+def hdlc_line(served: ServedMeter, over: str) -> int | Path:
+    assert served.pty is not None
+    return served.port if over == "tcp" else served.pty
 
 
 @pytest.mark.parametrize("address", list(SERVER_ADDRESSES))
 @pytest.mark.parametrize("over", ["tcp", "pty"])
-def test_gurux_over_hdlc_reads_the_object_list_registers_and_clock(served_hdlc: Served, over: str,
+def test_gurux_over_hdlc_reads_the_object_list_registers_and_clock(served_hdlc: ServedMeter, over: str,
                                                                    address: str) -> None:
     session = GuruxSession(hdlc_line(served_hdlc, over), interface=InterfaceType.HDLC,
                            server=SERVER_ADDRESSES[address]())
@@ -358,19 +321,14 @@ def test_gurux_over_hdlc_reads_the_object_list_registers_and_clock(served_hdlc: 
 
 
 @pytest.mark.parametrize("over", ["tcp", "pty"])
-def test_gurux_over_hdlc_disconnects_the_breaker_with_lls(served_hdlc: Served, over: str) -> None:
+def test_gurux_over_hdlc_disconnects_the_breaker_with_lls(served_hdlc: ServedMeter, over: str) -> None:
     session = GuruxSession(hdlc_line(served_hdlc, over), client=1, authentication=Authentication.LOW,
                            password=PASSWORD, interface=InterfaceType.HDLC,
                            server=SERVER_ADDRESSES["two bytes"]())
     try:
         session.connect()
         session.associate()
-        control = GXDLMSDisconnectControl(BREAKER)
-        reply = session.request(session.client.method(control, 1, 0, 0x0F))  # remote_disconnect, integer 0
-        assert reply.error == 0
-        assert served_hdlc.meter.breaker.state == "disconnected"
-        session.read(control, 3)
-        assert int(control.controlState) == 0
+        control = remote_disconnect(session, served_hdlc.meter)
         session.read(control, 2)
         assert control.outputState is False
     finally:
@@ -378,7 +336,8 @@ def test_gurux_over_hdlc_disconnects_the_breaker_with_lls(served_hdlc: Served, o
     assert hdlc_control(session.received[-1]) == UA  # DISC answered
 
 
-def test_gurux_over_hdlc_is_refused_with_a_wrong_password_and_the_line_serves_the_next(served_hdlc: Served) -> None:
+def test_gurux_over_hdlc_is_refused_with_a_wrong_password_and_the_line_serves_the_next(
+        served_hdlc: ServedMeter) -> None:
     line = hdlc_line(served_hdlc, "pty")
     session = GuruxSession(line, client=1, authentication=Authentication.LOW, password="wrong",
                            interface=InterfaceType.HDLC, server=SERVER_ADDRESSES["two bytes"]())
@@ -407,7 +366,7 @@ def test_gurux_over_hdlc_is_refused_with_a_wrong_password_and_the_line_serves_th
         again.close()
 
 
-def test_another_physical_address_is_not_answered(served_hdlc: Served) -> None:
+def test_another_physical_address_is_not_answered(served_hdlc: ServedMeter) -> None:
     other = physical_address(METER_ID) + 1
     session = GuruxSession(served_hdlc.port, interface=InterfaceType.HDLC,
                            server=GXDLMSClient.getServerAddress(1, other, 2), timeout=0.5)
@@ -432,8 +391,8 @@ def apdu_tag(message: bytes, llc: bytes | None) -> int:
     return message[8] if llc is None else message[message.index(llc) + 3]
 
 
-def hls_session(served: Served, form: str = "glo", keys: tuple[str, str] = (EK, AK)) -> GuruxSession:
-    hdlc = served.pty_link is not None
+def hls_session(served: ServedMeter, form: str = "glo", keys: tuple[str, str] = (EK, AK)) -> GuruxSession:
+    hdlc = served.pty is not None
     session = GuruxSession(served.port, client=1, authentication=Authentication.HIGH_GMAC, keys=keys,
                            interface=InterfaceType.HDLC if hdlc else InterfaceType.WRAPPER,
                            server=SERVER_ADDRESSES["two bytes"]() if hdlc else 1)
@@ -445,16 +404,16 @@ def hls_session(served: Served, form: str = "glo", keys: tuple[str, str] = (EK, 
 
 
 @pytest.fixture(params=["wrapper", "hdlc"])
-def served_either(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
-    server = Served() if request.param == "wrapper" else Served(converse_hdlc, tmp_path / "meter.pty")
-    yield server
-    server.close()
+def served_either(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedMeter]:
+    pty = None if request.param == "wrapper" else tmp_path / "meter.pty"
+    with ServedMeter(gurux_meter(), request.param, pty=pty) as server:
+        yield server
 
 
 @pytest.mark.parametrize("form", list(CIPHERED_TAGS))
-def test_gurux_with_hls_gmac_reads_and_disconnects_the_breaker_ciphered(served_either: Served, form: str) -> None:
+def test_gurux_with_hls_gmac_reads_and_disconnects_the_breaker_ciphered(served_either: ServedMeter, form: str) -> None:
     session = hls_session(served_either, form)
-    llc = (LLC_REQUEST, LLC_RESPONSE) if served_either.pty_link is not None else (None, None)
+    llc = (LLC_REQUEST, LLC_RESPONSE) if served_either.pty is not None else (None, None)
     try:
         reply = session.request(session.client.aarqRequest())
         session.client.parseAareResponse(reply.data)
@@ -473,12 +432,7 @@ def test_gurux_with_hls_gmac_reads_and_disconnects_the_breaker_ciphered(served_e
         clock = GXDLMSClock("0.1.1.0.0.255")
         session.read(clock, 2)
         assert clock.time.value.timestamp() == served_either.meter.t
-        control = GXDLMSDisconnectControl(BREAKER)
-        reply = session.request(session.client.method(control, 1, 0, 0x0F))  # remote_disconnect, integer 0
-        assert reply.error == 0
-        assert served_either.meter.breaker.state == "disconnected"
-        session.read(control, 3)
-        assert int(control.controlState) == 0
+        remote_disconnect(session, served_either.meter)
         # every APDU after the AARQ went ciphered, and came back in the form it was asked in
         requests, responses = CIPHERED_TAGS[form]
         assert {apdu_tag(m, llc[0]) for m in session.sent[first:]} == requests
@@ -487,8 +441,17 @@ def test_gurux_with_hls_gmac_reads_and_disconnects_the_breaker_ciphered(served_e
         session.close()
 
 
+def assert_no_data(session: GuruxSession, meter: Meter) -> None:
+    """Without an association, no read and no action: each an exception-response, and the breaker untouched."""
+    with pytest.raises(GXDLMSExceptionResponse, match="Service not allowed"):
+        session.read(GXDLMSRegister("1.1.1.8.0.255"), 2)
+    with pytest.raises(GXDLMSExceptionResponse, match="Service not allowed"):
+        session.request(session.client.method(GXDLMSDisconnectControl(BREAKER), 1, 0, 0x0F))
+    assert meter.breaker.state == "connected"
+
+
 @pytest.mark.parametrize("wrong", ["encryption key", "authentication key"])
-def test_gurux_with_a_wrong_key_gets_no_data(served_either: Served, wrong: str) -> None:
+def test_gurux_with_a_wrong_key_gets_no_data(served_either: ServedMeter, wrong: str) -> None:
     keys = ("00" * 16, AK) if wrong == "encryption key" else (EK, "00" * 16)
     session = hls_session(served_either, keys=keys)
     try:
@@ -497,16 +460,12 @@ def test_gurux_with_a_wrong_key_gets_no_data(served_either: Served, wrong: str) 
             session.client.parseAareResponse(reply.data)
         assert refused.value.result == AssociationResult.PERMANENT_REJECTED
         assert refused.value.diagnostic == SourceDiagnostic.AUTHENTICATION_FAILURE
-        with pytest.raises(GXDLMSExceptionResponse, match="Service not allowed"):
-            session.read(GXDLMSRegister("1.1.1.8.0.255"), 2)
-        with pytest.raises(GXDLMSExceptionResponse, match="Service not allowed"):
-            session.request(session.client.method(GXDLMSDisconnectControl(BREAKER), 1, 0, 0x0F))
-        assert served_either.meter.breaker.state == "connected"
+        assert_no_data(session, served_either.meter)
     finally:
         session.line.close()
 
 
-def test_gurux_with_a_wrong_proof_gets_no_data(served_either: Served) -> None:
+def test_gurux_with_a_wrong_proof_gets_no_data(served_either: ServedMeter) -> None:
     session = hls_session(served_either)
     try:
         reply = session.request(session.client.aarqRequest())
@@ -517,11 +476,7 @@ def test_gurux_with_a_wrong_proof_gets_no_data(served_either: Served) -> None:
         assert reply.error == 250  # ACTION-Response other-reason, and no f(CtoS)
         with pytest.raises(Exception, match="Server to Client do not match"):
             session.client.parseApplicationAssociationResponse(reply.data)
-        with pytest.raises(GXDLMSExceptionResponse, match="Service not allowed"):
-            session.read(GXDLMSRegister("1.1.1.8.0.255"), 2)
-        with pytest.raises(GXDLMSExceptionResponse, match="Service not allowed"):
-            session.request(session.client.method(GXDLMSDisconnectControl(BREAKER), 1, 0, 0x0F))
-        assert served_either.meter.breaker.state == "connected"
+        assert_no_data(session, served_either.meter)
     finally:
         session.line.close()
 

@@ -9,25 +9,26 @@ numbers, rejects) are tested sans-IO against a small primary station written her
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
 from dlms_cosem import cosem, enumerations
 from dlms_cosem.client import DlmsClient
-from dlms_cosem.dlms_data import DlmsDataParser
 from dlms_cosem.exceptions import CommunicationError, DlmsClientException
 from dlms_cosem.hdlc import frames as cosem_frames
-from dlms_cosem.io import BlockingTcpIO, HdlcTransport, SerialIO
-from dlms_cosem.security import LowLevelSecurityAuthentication, NoSecurityAuthentication
+from dlms_harness import (
+    PASSWORD,
+    START,
+    ServedMeter,
+    dlms_client,
+    mutated_frames,
+    obis,
+    simulator_client,
+    stepped_meter,
+    value,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,8 +36,6 @@ from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
 from meter_sim.modules.dlms_hdlc import converse_hdlc, physical_address
-from meter_sim.ptys import PtyRelay
-from meter_sim.serial_line import open_serial
 from omnipower import dlms_apdu as ap
 from omnipower.cosem import cosem_objects
 from omnipower.errors import CodecError
@@ -58,85 +57,18 @@ from omnipower.hdlc_link import (
     decode_control,
 )
 
-START = datetime.fromisoformat("2026-03-02T08:00:00+00:00").timestamp()
-PASSWORD = "12345678"
 REGISTER = enumerations.CosemInterface.REGISTER
 DISCONNECT_CONTROL = enumerations.CosemInterface.DISCONNECT_CONTROL
 
 
 # --- the judge: dlms-cosem over TCP and over a pty ----------------------------------------------------------------
 
-class HdlcMeterServer:
-    """A meter on a stepped clock behind `converse_hdlc`, on a TCP port and on a pty line, served from a thread."""
-
-    def __init__(self, settings: MeterSimSettings, pty_link: Path) -> None:
-        self.meter = Meter("hdlc1", settings, SteppedClock(START))
-        self.meter.advance_to(START + 6 * 3600)  # a morning of energy, so that the values mean something
-        self.port = free_port()
-        self.pty_link = pty_link
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
-
-    def _run(self) -> None:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await converse_hdlc(self.meter, reader, writer.write)
-            writer.close()
-
-        async def main() -> None:
-            self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
-            with PtyRelay(str(self.pty_link), expose=False) as relay:
-                reader, writer = await open_serial(relay.inner_path, 9600, "8N1")
-                line = asyncio.create_task(converse_hdlc(self.meter, reader, writer.write))
-                relay.expose()
-                self.ready.set()
-                try:
-                    await self.server.serve_forever()
-                finally:
-                    line.cancel()
-                    writer.close()
-
-        asyncio.set_event_loop(self.loop)
-        with contextlib.suppress(asyncio.CancelledError):
-            self.loop.run_until_complete(main())
-
-    def transport(self, over: str, client: int) -> HdlcTransport:
-        io: Any = (BlockingTcpIO("127.0.0.1", self.port, timeout=5) if over == "tcp"
-                   else SerialIO(str(self.pty_link), baud_rate=9600, timeout=5))
-        return HdlcTransport(client_logical_address=client, server_logical_address=1, io=io)
-
-    def client(self, over: str, client: int = 16, password: str | None = None) -> DlmsClient:
-        auth: Any = (NoSecurityAuthentication() if password is None
-                     else LowLevelSecurityAuthentication(password.encode()))
-        return DlmsClient(transport=self.transport(over, client), authentication=auth)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.close)
-        self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self.loop)])
-        self.thread.join(5)
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HdlcMeterServer]:
-    server = HdlcMeterServer(MeterSimSettings.model_validate({"dlms": {"password": PASSWORD}}),
-                             tmp_path_factory.mktemp("hdlc") / "meter.pty")
-    yield server
-    server.close()
-
-
-def obis(text: str) -> cosem.Obis:
-    return cosem.Obis(*(int(p) for p in text.split(".")))
-
-
-def plain(item: Any) -> Any:
-    inner = item.value
-    return [plain(x) for x in inner] if isinstance(inner, list) else inner
-
-
-def value(data: bytes) -> Any:
-    return plain(DlmsDataParser().parse(data, limit=1)[0])
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedMeter]:
+    # a morning of energy, so that the values mean something
+    meter = stepped_meter("hdlc1", {"dlms": {"password": PASSWORD}}, hours=6)
+    with ServedMeter(meter, "hdlc", pty=tmp_path_factory.mktemp("hdlc") / "meter.pty") as server:
+        yield server
 
 
 def leave(client: DlmsClient) -> Any:
@@ -146,10 +78,10 @@ def leave(client: DlmsClient) -> Any:
 
 
 @pytest.mark.parametrize("over", ["tcp", "pty"])
-def test_the_public_client_reads_a_register_and_the_object_list(served: HdlcMeterServer, over: str) -> None:
+def test_the_public_client_reads_a_register_and_the_object_list(served: ServedMeter, over: str) -> None:
     readings = served.meter.readings()
     ln = obis(next(r.logical_name for r in served.meter.registers if r.key == "a_minus"))
-    client = served.client(over)
+    client = served.client(over=over)
     client.connect()  # SNRM / UA
     client.associate()
     count = value(client.get(cosem.CosemAttribute(REGISTER, ln, 2)))
@@ -168,10 +100,10 @@ def test_the_public_client_reads_a_register_and_the_object_list(served: HdlcMete
 
 
 @pytest.mark.parametrize("over", ["tcp", "pty"])
-def test_the_management_client_disconnects_the_breaker(served: HdlcMeterServer, over: str) -> None:
+def test_the_management_client_disconnects_the_breaker(served: ServedMeter, over: str) -> None:
     control = obis("1.1.128.0.11.255")
     state = cosem.CosemAttribute(DISCONNECT_CONTROL, control, 3)
-    client = served.client(over, 1, PASSWORD)
+    client = served.client(1, PASSWORD, over=over)
     client.connect()
     client.associate()
     assert value(client.get(state)) == 1  # connected
@@ -186,25 +118,25 @@ def test_the_management_client_disconnects_the_breaker(served: HdlcMeterServer, 
     served.meter.breaker_command("connect")
 
 
-def test_a_wrong_password_is_refused_and_the_line_serves_the_next_client(served: HdlcMeterServer) -> None:
-    client = served.client("pty", 1, "wrong")
+def test_a_wrong_password_is_refused_and_the_line_serves_the_next_client(served: ServedMeter) -> None:
+    client = served.client(1, "wrong", over="pty")
     client.connect()
     with pytest.raises(DlmsClientException, match="REJECTED_PERMANENT"):
         client.associate()
     client.disconnect()
-    with served.client("pty").session() as again:  # same line, new SNRM: a fresh association
+    with served.client(over="pty").session() as again:  # same line, new SNRM: a fresh association
         assert value(again.get(cosem.CosemAttribute(enumerations.CosemInterface.DATA,
                                                     obis("0.0.42.0.0.255"), 2))).startswith(b"KAM")
 
 
-def test_the_physical_address_reaches_the_meter_and_another_does_not(served: HdlcMeterServer) -> None:
+def test_the_physical_address_reaches_the_meter_and_another_does_not(served: ServedMeter) -> None:
     mine = physical_address(served.meter.id)
-    transport = served.transport("tcp", 16)
+    transport = served.transport(16)
     transport.server_physical_address = mine  # the two-byte server address: upper 1, lower `mine`
-    with DlmsClient(transport=transport, authentication=NoSecurityAuthentication()).session() as client:
+    with dlms_client(transport).session() as client:
         assert value(client.get(cosem.CosemAttribute(enumerations.CosemInterface.DATA,
                                                      obis("0.0.42.0.0.255"), 2))).startswith(b"KAM")
-    other = served.transport("tcp", 16)
+    other = served.transport(16)
     other.server_physical_address = mine + 1
     other.io.timeout = 1
     with pytest.raises(CommunicationError):  # another station's frame: no answer at all
@@ -214,30 +146,11 @@ def test_the_physical_address_reaches_the_meter_and_another_does_not(served: Hdl
 
 def test_omnipower_sim_serve_dlms_hdlc_answers_a_head_end(tmp_path: Path) -> None:
     """The command line's --dlms-hdlc: a real process, read by the independent client."""
-    port = free_port()
-    config = tmp_path / "meter.yaml"
-    config.write_text("meters:\n  - id: m1\n    start: '2026-03-02T08:00:00Z'\n")
-    proc = subprocess.Popen([sys.executable, "-m", "meter_sim", "serve", "--config", str(config),
-                             "--dlms-hdlc", f"tcp:127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            client = DlmsClient(transport=HdlcTransport(client_logical_address=16, server_logical_address=1,
-                                                        io=BlockingTcpIO("127.0.0.1", port, timeout=5)),
-                                authentication=NoSecurityAuthentication())
-            try:
-                client.connect()
-                break
-            except CommunicationError:
-                assert time.monotonic() < deadline and proc.poll() is None, "the simulator did not listen"
-                time.sleep(0.1)
+    with simulator_client(tmp_path, "--dlms-hdlc") as client:
         client.associate()
         frequency = value(client.get(cosem.CosemAttribute(REGISTER, obis("1.1.14.7.0.255"), 2)))
         assert isinstance(leave(client), cosem_frames.UnNumberedAcknowledgmentFrame)
         assert 4900 <= frequency <= 5100  # 49–51 Hz in hundredths
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 # --- the link, sans-IO ----------------------------------------------------------------------------------------------
@@ -507,29 +420,13 @@ _SNRM = _VALID[0]
 _FILL = bytes([FLAG]) * 2100  # inter-frame fill: enough to complete any false start's announced length
 
 
-@st.composite
-def mutated_frames(draw: st.DrawFn) -> bytes:
-    frames = [bytearray(f) for f in draw(st.lists(st.sampled_from(_VALID), min_size=1, max_size=6))]
-    for frame in frames:
-        for _ in range(draw(st.integers(0, 3))):
-            pos = draw(st.integers(0, len(frame) - 1))
-            action = draw(st.sampled_from(["flip", "drop", "insert"]))
-            if action == "flip":
-                frame[pos] ^= draw(st.integers(1, 255))
-            elif action == "drop":
-                del frame[pos]
-            else:
-                frame.insert(pos, draw(st.integers(0, 255)))
-    return b"".join(frames)
-
-
 def _answers_snrm(events: list[LinkEvent]) -> bool:
     return any(isinstance(e, Transmit) and decode_control(decode_frame(e.frame).control).kind is FrameKind.UA
                for e in events)
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.one_of(st.binary(max_size=300), mutated_frames()), st.booleans())
+@given(st.one_of(st.binary(max_size=300), mutated_frames(_VALID)), st.booleans())
 def test_the_link_takes_any_bytes_and_still_answers_snrm(data: bytes, connect_first: bool) -> None:
     link = HdlcServerLink(1, 17)
     events = link.feed(_SNRM) if connect_first else []
@@ -553,7 +450,7 @@ _METER = Meter("fuzz", MeterSimSettings(), SteppedClock(START))
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.one_of(st.binary(max_size=300), mutated_frames()))
+@given(st.one_of(st.binary(max_size=300), mutated_frames(_VALID)))
 def test_converse_hdlc_takes_any_bytes_and_keeps_serving(data: bytes) -> None:
     written = asyncio.run(_converse(_METER, data + _FILL + _SNRM))
     reader = HdlcReader()

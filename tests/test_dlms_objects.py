@@ -5,41 +5,27 @@ SET of the passive calendar and its activation through the MQTT `configure` comm
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import free_port
 from dlms_cosem import cosem, enumerations
 from dlms_cosem.client import ActionError, DlmsClient
-from dlms_cosem.dlms_data import DlmsDataParser
-from dlms_cosem.io import BlockingTcpIO, TcpTransport
-from dlms_cosem.security import (
-    HighLevelSecurityGmacAuthentication,
-    LowLevelSecurityAuthentication,
-    NoSecurityAuthentication,
-)
 from dlms_cosem.time import datetime_to_bytes
+from dlms_harness import AK, CLIENT_TITLE, EK, PASSWORD, START, ServedMeter, stepped_meter, value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
-from meter_sim.modules.dlms_server import MANAGEMENT_CLIENT, DlmsAssociation, converse_wrapper, system_title
+from meter_sim.modules.dlms_server import MANAGEMENT_CLIENT, DlmsAssociation, system_title
 from omnipower import dlms_apdu as ap
 from omnipower.dlms import Data, DataType, encode_data
 from omnipower.han import HAN_LISTS, HanListKind
 
-START = datetime.fromisoformat("2026-03-02T08:00:00+00:00").timestamp()
-PASSWORD = "12345678"
-EK, AK = "000102030405060708090A0B0C0D0E0F", "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
-CLIENT_TITLE = b"OMNIGW01"
 Interface = enumerations.CosemInterface
 CALENDAR_LN = cosem.Obis(0, 0, 13, 0, 0, 255)
 SPECIAL_DAYS_LN = cosem.Obis(0, 0, 11, 0, 0, 255)
@@ -55,71 +41,15 @@ CALENDAR = {
 }
 
 
-class MeterServer:
-    """A meter on a stepped clock behind the wrapper transport, served from a thread of its own."""
-
-    def __init__(self, settings: MeterSimSettings) -> None:
-        self.meter = Meter("dlms1", settings, SteppedClock(START))
-        self.meter.advance_to(START + 6 * 3600)  # Monday 2 March 2026, 15:00 CET
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
-
-    def _run(self) -> None:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await converse_wrapper(self.meter, reader, writer.write)
-            writer.close()
-
-        async def main() -> None:
-            self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
-            self.ready.set()
-            await self.server.serve_forever()
-
-        asyncio.set_event_loop(self.loop)
-        with contextlib.suppress(asyncio.CancelledError):
-            self.loop.run_until_complete(main())
-
-    def client(self, client: int = 16, password: str | None = None) -> DlmsClient:
-        transport = TcpTransport(client_logical_address=client, server_logical_address=1,
-                                 io=BlockingTcpIO("127.0.0.1", self.port, timeout=5))
-        auth: Any = (NoSecurityAuthentication() if password is None
-                     else LowLevelSecurityAuthentication(password.encode()))
-        return DlmsClient(transport=transport, authentication=auth)
-
-    def hls_client(self) -> DlmsClient:
-        transport = TcpTransport(client_logical_address=1, server_logical_address=1,
-                                 io=BlockingTcpIO("127.0.0.1", self.port, timeout=5))
-        return DlmsClient(transport=transport, authentication=HighLevelSecurityGmacAuthentication(challenge_length=32),
-                          encryption_key=bytes.fromhex(EK), authentication_key=bytes.fromhex(AK),
-                          client_system_title=CLIENT_TITLE)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.close)
-        self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self.loop)])
-        self.thread.join(5)
-
-
 SETTINGS = {"dlms": {"password": PASSWORD, "encryption_key": EK, "authentication_key": AK}, "z20": 1,
             "tariff_calendar": CALENDAR}
 
 
 @pytest.fixture
-def served() -> Iterator[MeterServer]:
-    server = MeterServer(MeterSimSettings.model_validate(SETTINGS))
-    yield server
-    server.close()
-
-
-def plain(item: Any) -> Any:
-    inner = item.value
-    return [plain(x) for x in inner] if isinstance(inner, list) else inner
-
-
-def value(data: bytes) -> Any:
-    return plain(DlmsDataParser().parse(data, limit=1)[0])
+def served() -> Iterator[ServedMeter]:
+    # Monday 2 March 2026, 15:00 CET
+    with ServedMeter(stepped_meter("dlms1", SETTINGS, hours=6)) as server:
+        yield server
 
 
 def read(client: DlmsClient, interface: enumerations.CosemInterface, ln: cosem.Obis, attribute: int) -> Any:
@@ -163,7 +93,7 @@ def judge_of(client: DlmsClient, first: int = 3) -> CosemCalendarJudge:
     return CosemCalendarJudge(seasons, weeks, days, read(client, Interface.SPECIAL_DAYS_TABLE, SPECIAL_DAYS_LN, 2))
 
 
-def test_the_activity_calendar_is_the_calendar_the_meter_runs(served: MeterServer) -> None:
+def test_the_activity_calendar_is_the_calendar_the_meter_runs(served: ServedMeter) -> None:
     with served.client().session() as client:
         name = read(client, Interface.ACTIVITY_CALENDAR, CALENDAR_LN, 2)
         judge = judge_of(client)
@@ -181,7 +111,7 @@ def test_the_activity_calendar_is_the_calendar_the_meter_runs(served: MeterServe
         when += timedelta(minutes=30)
 
 
-def test_the_special_days_are_the_exception_days_with_their_season_s_holiday_plan(served: MeterServer) -> None:
+def test_the_special_days_are_the_exception_days_with_their_season_s_holiday_plan(served: ServedMeter) -> None:
     with served.client().session() as client:
         entries = read(client, Interface.SPECIAL_DAYS_TABLE, SPECIAL_DAYS_LN, 2)
         days = {d[0]: d[1] for d in read(client, Interface.ACTIVITY_CALENDAR, CALENDAR_LN, 5)}
@@ -193,13 +123,13 @@ def test_the_special_days_are_the_exception_days_with_their_season_s_holiday_pla
     assert [[[*map(bytes, a[:2]), a[2]] for a in days[e[2]]] for e in entries] == [holiday, weekend, holiday]
 
 
-def test_security_setup_gives_the_titles_and_never_a_key(served: MeterServer) -> None:
+def test_security_setup_gives_the_titles_and_never_a_key(served: ServedMeter) -> None:
     keys = (bytes.fromhex(EK), bytes.fromhex(AK), PASSWORD.encode())
     with served.client().session() as client:
         public = [read(client, Interface.SECURITY_SETUP, SECURITY_LN, a) for a in (2, 3, 4, 5)]
         with pytest.raises(Exception, match="OBJECT_UNDEFINED"):
             client.get(cosem.CosemAttribute(Interface.SECURITY_SETUP, SECURITY_LN, 6))
-    with served.hls_client().session() as client:
+    with served.client(1, keys=(EK, AK)).session() as client:
         raw = [client.get(cosem.CosemAttribute(Interface.SECURITY_SETUP, SECURITY_LN, a)) for a in (2, 3, 4, 5)]
         meter_title = client.dlms_connection.meter_system_title
     assert public == [0, 0, b"", system_title("dlms1")]  # no ciphering in this association, suite 0
@@ -210,7 +140,7 @@ def test_security_setup_gives_the_titles_and_never_a_key(served: MeterServer) ->
 
 @pytest.mark.parametrize(("ln", "kind"), [(cosem.Obis(0, 1, 25, 9, 0, 255), HanListKind.LIST_1),
                                           (cosem.Obis(0, 2, 25, 9, 0, 255), HanListKind.LIST_2)])
-def test_push_setup_lists_the_han_list_and_is_read_only(served: MeterServer, ln: cosem.Obis,
+def test_push_setup_lists_the_han_list_and_is_read_only(served: ServedMeter, ln: cosem.Obis,
                                                         kind: HanListKind) -> None:
     with served.client(1, PASSWORD).session() as client:
         objects = read(client, Interface.PUSH, ln, 2)
@@ -226,7 +156,7 @@ def test_push_setup_lists_the_han_list_and_is_read_only(served: MeterServer, ln:
     assert refused.result is enumerations.DataAccessResult.READ_WRITE_DENIED
 
 
-def test_the_object_list_gives_each_client_its_rights(served: MeterServer) -> None:
+def test_the_object_list_gives_each_client_its_rights(served: ServedMeter) -> None:
     def rights(client: DlmsClient) -> dict[bytes, Any]:
         entries = read(client, Interface.ASSOCIATION_LN, cosem.Obis(0, 0, 40, 0, 0, 255), 2)
         return {bytes(e[2]): ([a[1] for a in e[3][0]], [m[1] for m in e[3][1]]) for e in entries}
@@ -279,7 +209,7 @@ def activate(client: DlmsClient) -> None:
     client.action(cosem.CosemMethod(Interface.ACTIVITY_CALENDAR, CALENDAR_LN, 1), b"\x0f\x00")
 
 
-def test_a_valid_passive_calendar_activated_runs_the_meter_s_tariffs(served: MeterServer) -> None:
+def test_a_valid_passive_calendar_activated_runs_the_meter_s_tariffs(served: ServedMeter) -> None:
     meter = served.meter
     assert meter.tariffs.active == 2  # the winter weekday plan at 15:00
     with served.client(1, PASSWORD).session() as client:
@@ -304,7 +234,7 @@ def test_a_valid_passive_calendar_activated_runs_the_meter_s_tariffs(served: Met
     assert meter.tariffs.active == 3 and meter.readings()["tariff"] == 3
 
 
-def test_activation_by_time_now_and_refusals_of_later_ones(served: MeterServer) -> None:
+def test_activation_by_time_now_and_refusals_of_later_ones(served: ServedMeter) -> None:
     meter = served.meter
     now = datetime.fromtimestamp(meter.t).astimezone()
     with served.client(1, PASSWORD).session() as client:
@@ -318,7 +248,7 @@ def test_activation_by_time_now_and_refusals_of_later_ones(served: MeterServer) 
     assert meter.settings.calendar.day_plans == {"day 1": {"00:00": 1, "06:00": 3}, "day 2": {"00:00": 3, "12:00": 4}}
 
 
-def test_a_calendar_the_validation_refuses_is_refused_with_its_message(served: MeterServer,
+def test_a_calendar_the_validation_refuses_is_refused_with_its_message(served: ServedMeter,
                                                                          caplog: pytest.LogCaptureFixture) -> None:
     meter = served.meter
     before = meter.settings.model_dump()
@@ -343,7 +273,7 @@ def test_a_calendar_the_validation_refuses_is_refused_with_its_message(served: M
     assert "tariff 9 is not 1–8" in caplog.text and "5 seasons" in caplog.text
 
 
-def test_what_the_model_cannot_express_is_refused(served: MeterServer) -> None:
+def test_what_the_model_cannot_express_is_refused(served: ServedMeter) -> None:
     with served.client(1, PASSWORD).session() as client:
         assert set_passive(client, {**PASSIVE, 8: Data.array(week(b"w", 1, 2, 1, 1, 1, 1, 1), week(b"s", *[2] * 7))}) \
             == [enumerations.DataAccessResult.SUCCESS] * 4
@@ -353,7 +283,7 @@ def test_what_the_model_cannot_express_is_refused(served: MeterServer) -> None:
     assert served.meter.settings.tariff_calendar.day_plans == CALENDAR["day_plans"]
 
 
-def test_the_public_client_and_legal_data_are_refused(served: MeterServer) -> None:
+def test_the_public_client_and_legal_data_are_refused(served: ServedMeter) -> None:
     with served.client().session() as client:
         assert set_passive(client, PASSIVE) == [enumerations.DataAccessResult.READ_WRITE_DENIED] * 4
         with pytest.raises(ActionError, match="READ_WRITE_DENIED"):

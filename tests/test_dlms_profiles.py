@@ -5,25 +5,19 @@ a selective access the meter cannot answer gets a data-access-result, and no par
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import attr
 import pytest
-from conftest import free_port
 from dlms_cosem import cosem, enumerations
 from dlms_cosem.client import DlmsClient
 from dlms_cosem.cosem.capture_object import CaptureObject
 from dlms_cosem.cosem.selective_access import RangeDescriptor
-from dlms_cosem.dlms_data import DlmsDataParser
-from dlms_cosem.io import BlockingTcpIO, TcpTransport
-from dlms_cosem.security import NoSecurityAuthentication
 from dlms_cosem.time import datetime_from_bytes, datetime_to_bytes
+from dlms_harness import START, ServedMeter, value
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +25,7 @@ from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.log_export import query_log
 from meter_sim.meter import Meter
-from meter_sim.modules.dlms_server import DlmsAssociation, converse_wrapper
+from meter_sim.modules.dlms_server import DlmsAssociation
 from meter_sim.warp import warp_to
 from omnipower import dlms_apdu as ap
 from omnipower.cosem import cosem_objects, logical_name
@@ -39,7 +33,6 @@ from omnipower.dlms import Data, DataType
 from omnipower.loggers import LOGGERS, LOGGERS_BY_NAME
 from omnipower.registers import REGISTERS_BY_OBIS
 
-START = datetime.fromisoformat("2026-03-02T08:00:00+00:00").timestamp()
 CET = timezone(timedelta(hours=1))  # the meter's standard time (Z11 = 01), in which its loggers keep their time
 PROFILE = enumerations.CosemInterface.PROFILE_GENERIC
 CLOCK_COLUMN = CaptureObject(cosem.CosemAttribute(enumerations.CosemInterface.CLOCK,
@@ -48,45 +41,8 @@ LOAD_PROFILE = cosem.Obis(1, 1, 99, 1, 0, 255)
 PROFILES = tuple(lg for lg in LOGGERS if lg.obis is not None)
 
 
-class MeterServer:
-    """A meter behind the wrapper transport, served from a thread of its own (tests/test_dlms_server.py's)."""
-
-    def __init__(self, meter: Meter) -> None:
-        self.meter = meter
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
-
-    def _run(self) -> None:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await converse_wrapper(self.meter, reader, writer.write)
-            writer.close()
-
-        async def main() -> None:
-            self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
-            self.ready.set()
-            await self.server.serve_forever()
-
-        asyncio.set_event_loop(self.loop)
-        with contextlib.suppress(asyncio.CancelledError):
-            self.loop.run_until_complete(main())
-
-    def client(self) -> DlmsClient:
-        transport = TcpTransport(client_logical_address=16, server_logical_address=1,
-                                 io=BlockingTcpIO("127.0.0.1", self.port, timeout=5))
-        return DlmsClient(transport=transport, authentication=NoSecurityAuthentication())
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.close)
-        self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self.loop)])
-        self.thread.join(5)
-
-
 @pytest.fixture(scope="module")
-def served() -> Iterator[MeterServer]:
+def served() -> Iterator[ServedMeter]:
     """A meter that ran three days, with a disconnection and a reconnection on the last morning."""
     meter = Meter("profiles", MeterSimSettings(), SteppedClock(START))
     meter.advance_to(START + 3 * 86400)
@@ -94,18 +50,8 @@ def served() -> Iterator[MeterServer]:
     meter.advance_to(START + 3 * 86400 + 600)
     meter.breaker_command("connect")
     meter.advance_to(START + 3 * 86400 + 1200)
-    server = MeterServer(meter)
-    yield server
-    server.close()
-
-
-def plain(item: Any) -> Any:
-    inner = item.value
-    return [plain(x) for x in inner] if isinstance(inner, list) else inner
-
-
-def value(data: bytes) -> Any:
-    return plain(DlmsDataParser().parse(data, limit=1)[0])
+    with ServedMeter(meter) as server:
+        yield server
 
 
 def attribute(ln: cosem.Obis, index: int, interface: enumerations.CosemInterface = PROFILE) -> cosem.CosemAttribute:
@@ -156,7 +102,7 @@ def scalers(client: DlmsClient, columns: list[list[Any]]) -> dict[bytes, int]:
     return out
 
 
-def test_the_load_profile_read_by_range_is_what_query_log_gives(served: MeterServer) -> None:
+def test_the_load_profile_read_by_range_is_what_query_log_gives(served: ServedMeter) -> None:
     start, end = datetime(2026, 3, 3, 10, 0, tzinfo=CET), datetime(2026, 3, 4, 10, 0, tzinfo=CET)
     with served.client().session() as client:
         columns = value(client.get(attribute(LOAD_PROFILE, 3)))
@@ -183,7 +129,7 @@ def test_the_load_profile_read_by_range_is_what_query_log_gives(served: MeterSer
     assert energy > 1.0  # a day of a household: the values mean something
 
 
-def test_capture_objects_are_objects_of_the_object_list(served: MeterServer) -> None:
+def test_capture_objects_are_objects_of_the_object_list(served: ServedMeter) -> None:
     with served.client().session() as client:
         listed = {(e[0], bytes(e[2])) for e in value(client.get(
             attribute(cosem.Obis(0, 0, 40, 0, 0, 255), 2, enumerations.CosemInterface.ASSOCIATION_LN)))}
@@ -207,7 +153,7 @@ def test_capture_objects_are_objects_of_the_object_list(served: MeterServer) -> 
     assert described["debiting_logger_2"][1] == 86400  # Z25 = 1: daily
 
 
-def test_the_load_profile_read_by_entry(served: MeterServer) -> None:
+def test_the_load_profile_read_by_entry(served: ServedMeter) -> None:
     everything, total = query_log(served.meter, "load_profile", limit=None)
     with served.client().session() as client:
         some = value(client.get(attribute(LOAD_PROFILE, 2), access_descriptor=entry_descriptor(2, 4, 1, 2)))
@@ -223,7 +169,7 @@ def test_the_load_profile_read_by_entry(served: MeterServer) -> None:
     assert len(whole) == total == 3 * 96 + 1  # 08:15 on the first day to 08:15 on the fourth
 
 
-def test_a_range_with_selected_values_gives_those_columns(served: MeterServer) -> None:
+def test_a_range_with_selected_values_gives_those_columns(served: ServedMeter) -> None:
     start, end = datetime(2026, 3, 3, 0, 0, tzinfo=CET), datetime(2026, 3, 3, 1, 0, tzinfo=CET)
     clock, a_plus = definition(8, bytes((0, 1, 1, 0, 0, 255)), 2), definition(3, bytes((1, 1, 1, 8, 0, 255)), 2)
     with served.client().session() as client:
@@ -238,17 +184,13 @@ def test_the_monthly_debiting_logger_after_two_month_ends() -> None:
     begin = datetime.fromisoformat("2026-03-30T12:00:00+00:00").timestamp()
     meter = Meter("billing", MeterSimSettings(), SteppedClock(begin))
     warp_to(meter, datetime.fromisoformat("2026-05-01T06:00:00+00:00").timestamp())  # as advance_to, faster
-    server = MeterServer(meter)
-    try:
-        with server.client().session() as client:
-            ln = obis_of("1.1.98.1.0.255")
-            columns = value(client.get(attribute(ln, 3)))
-            rows = value(client.get(attribute(ln, 2)))
-            since_april = value(client.get(attribute(ln, 2), access_descriptor=RangeDescriptor(
-                CLOCK_COLUMN, datetime(2026, 4, 2, tzinfo=CET), datetime(2026, 6, 1, tzinfo=CET))))
-            scale = scalers(client, columns)
-    finally:
-        server.close()
+    with ServedMeter(meter) as server, server.client().session() as client:
+        ln = obis_of("1.1.98.1.0.255")
+        columns = value(client.get(attribute(ln, 3)))
+        rows = value(client.get(attribute(ln, 2)))
+        since_april = value(client.get(attribute(ln, 2), access_descriptor=RangeDescriptor(
+            CLOCK_COLUMN, datetime(2026, 4, 2, tzinfo=CET), datetime(2026, 6, 1, tzinfo=CET))))
+        scale = scalers(client, columns)
     expected, _ = query_log(meter, "billing", limit=None)
     assert [time_of(r[0]) for r in rows] == [datetime(2026, 4, 1, tzinfo=CET), datetime(2026, 5, 1, tzinfo=CET)]
     assert since_april == rows[1:]
@@ -266,7 +208,7 @@ def test_the_monthly_debiting_logger_after_two_month_ends() -> None:
         assert time_of(cells[(peak, 5)]) == datetime.fromisoformat(snapshot["1.6.0.t"])
 
 
-def test_an_event_log(served: MeterServer) -> None:
+def test_an_event_log(served: ServedMeter) -> None:
     ln = obis_of("1.1.99.98.5.255")
     with served.client().session() as client:
         columns = value(client.get(attribute(ln, 3)))
@@ -283,7 +225,7 @@ def test_an_event_log(served: MeterServer) -> None:
         assert json.loads(row[2]) == detail and detail["reason"]
 
 
-def test_a_range_with_no_entries_gives_an_empty_array(served: MeterServer) -> None:
+def test_a_range_with_no_entries_gives_an_empty_array(served: ServedMeter) -> None:
     with served.client().session() as client:
         for start, end in ((datetime(2025, 1, 1, tzinfo=CET), datetime(2025, 2, 1, tzinfo=CET)),
                            (datetime(2026, 3, 4, 10, 1, tzinfo=CET), datetime(2026, 3, 4, 10, 14, tzinfo=CET)),
@@ -307,7 +249,7 @@ def test_a_range_with_no_entries_gives_an_empty_array(served: MeterServer) -> No
                    + b"\x09\x0c" + datetime_to_bytes(datetime(2026, 3, 4, tzinfo=CET)) + b"\x01\x00"),
      "TYPE_UNMATCHED"),  # a from_value that names no instant
 ])
-def test_bad_selective_access_gets_a_data_access_result(served: MeterServer, descriptor: RawDescriptor,
+def test_bad_selective_access_gets_a_data_access_result(served: ServedMeter, descriptor: RawDescriptor,
                                                          error: str) -> None:
     with served.client().session() as client:
         with pytest.raises(Exception, match=error):

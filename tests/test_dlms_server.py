@@ -4,106 +4,49 @@ breaker through Disconnect Control with the management password."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from conftest import free_port
 from dlms_cosem import cosem, enumerations
-from dlms_cosem.client import ActionError, DlmsClient, HLSError
-from dlms_cosem.dlms_data import DlmsDataParser
-from dlms_cosem.exceptions import CommunicationError, DlmsClientException
-from dlms_cosem.io import BlockingTcpIO, TcpTransport
-from dlms_cosem.security import (
-    HighLevelSecurityGmacAuthentication,
-    LowLevelSecurityAuthentication,
-    NoSecurityAuthentication,
-)
+from dlms_cosem.client import ActionError, HLSError
+from dlms_cosem.exceptions import DlmsClientException
 from dlms_cosem.time import datetime_from_bytes, datetime_to_bytes
+from dlms_harness import (
+    AK,
+    CLIENT_TITLE,
+    EK,
+    PASSWORD,
+    START,
+    ServedMeter,
+    assert_association_refused,
+    obis,
+    simulator_client,
+    stepped_meter,
+    value,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
-from meter_sim.modules.dlms_server import DlmsAssociation, converse_wrapper
+from meter_sim.modules.dlms_server import DlmsAssociation
 from omnipower import dlms_apdu as ap
 from omnipower.cosem import cosem_objects
 
-START = datetime.fromisoformat("2026-03-02T08:00:00+00:00").timestamp()
-PASSWORD = "12345678"
 REGISTER = enumerations.CosemInterface.REGISTER
 
 
-class MeterServer:
-    """A meter on a stepped clock behind the wrapper transport, served from a thread of its own."""
-
-    def __init__(self, settings: MeterSimSettings) -> None:
-        self.meter = Meter("dlms1", settings, SteppedClock(START))
-        self.meter.advance_to(START + 6 * 3600)  # a morning of energy, peaks and a load profile
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
-
-    def _run(self) -> None:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await converse_wrapper(self.meter, reader, writer.write)
-            writer.close()
-
-        async def main() -> None:
-            self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
-            self.ready.set()
-            await self.server.serve_forever()
-
-        asyncio.set_event_loop(self.loop)
-        with contextlib.suppress(asyncio.CancelledError):
-            self.loop.run_until_complete(main())
-
-    def client(self, client: int = 16, password: str | None = None) -> DlmsClient:
-        transport = TcpTransport(client_logical_address=client, server_logical_address=1,
-                                 io=BlockingTcpIO("127.0.0.1", self.port, timeout=5))
-        auth: Any = (NoSecurityAuthentication() if password is None
-                     else LowLevelSecurityAuthentication(password.encode()))
-        return DlmsClient(transport=transport, authentication=auth)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.close)
-        self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self.loop)])
-        self.thread.join(5)
-
-
 @pytest.fixture
-def served() -> Iterator[MeterServer]:
-    server = MeterServer(MeterSimSettings.model_validate({"dlms": {"password": PASSWORD}}))
-    yield server
-    server.close()
+def served() -> Iterator[ServedMeter]:
+    # a morning of energy, peaks and a load profile
+    with ServedMeter(stepped_meter("dlms1", {"dlms": {"password": PASSWORD}}, hours=6)) as server:
+        yield server
 
 
-def obis(text: str) -> cosem.Obis:
-    return cosem.Obis(*(int(p) for p in text.split(".")))
-
-
-def plain(item: Any) -> Any:
-    """dlms-cosem's data objects as Python values (structures and arrays as lists)."""
-    inner = item.value
-    return [plain(x) for x in inner] if isinstance(inner, list) else inner
-
-
-def value(data: bytes) -> Any:
-    return plain(DlmsDataParser().parse(data, limit=1)[0])
-
-
-def test_the_public_client_reads_registers_with_scaler_and_unit(served: MeterServer) -> None:
+def test_the_public_client_reads_registers_with_scaler_and_unit(served: ServedMeter) -> None:
     readings = served.meter.readings()
     with served.client().session() as client:
         for key, unit, per_unit in (("a_plus", 30, 1000.0), ("a_minus", 30, 1000.0), ("p_minus", 27, 1.0),
@@ -119,7 +62,7 @@ def test_the_public_client_reads_registers_with_scaler_and_unit(served: MeterSer
         assert readings["a_minus"] > 0 and readings["p_minus"] > 0  # a sunny morning: the values mean something
 
 
-def test_the_clock_and_the_logical_device_name(served: MeterServer) -> None:
+def test_the_clock_and_the_logical_device_name(served: ServedMeter) -> None:
     with served.client().session() as client:
         raw = client.get(cosem.CosemAttribute(enumerations.CosemInterface.CLOCK, obis("0.1.1.0.0.255"), 2))
         name = client.get(cosem.CosemAttribute(enumerations.CosemInterface.DATA, obis("0.0.42.0.0.255"), 2))
@@ -128,7 +71,7 @@ def test_the_clock_and_the_logical_device_name(served: MeterServer) -> None:
     assert value(name).startswith(b"KAM")
 
 
-def test_the_object_list_is_the_register_table_s_face(served: MeterServer) -> None:
+def test_the_object_list_is_the_register_table_s_face(served: ServedMeter) -> None:
     with served.client().session() as client:
         raw = client.get(cosem.CosemAttribute(enumerations.CosemInterface.ASSOCIATION_LN, obis("0.0.40.0.0.255"), 2))
     entries = value(raw)  # longer than one APDU: read in blocks
@@ -138,7 +81,7 @@ def test_the_object_list_is_the_register_table_s_face(served: MeterServer) -> No
     assert (3, bytes((1, 1, 1, 8, 0, 255))) in listed and (70, bytes((1, 1, 128, 0, 11, 255))) in listed
 
 
-def test_unknown_and_inconsistent_objects_get_their_codes(served: MeterServer) -> None:
+def test_unknown_and_inconsistent_objects_get_their_codes(served: ServedMeter) -> None:
     with served.client().session() as client:
         with pytest.raises(Exception, match="OBJECT_UNDEFINED"):
             client.get(cosem.CosemAttribute(REGISTER, obis("1.1.99.99.9.255"), 2))
@@ -146,14 +89,14 @@ def test_unknown_and_inconsistent_objects_get_their_codes(served: MeterServer) -
             client.get(cosem.CosemAttribute(enumerations.CosemInterface.DATA, obis("1.1.1.8.0.255"), 2))
 
 
-def test_the_public_client_cannot_operate_the_breaker(served: MeterServer) -> None:
+def test_the_public_client_cannot_operate_the_breaker(served: ServedMeter) -> None:
     with served.client().session() as client, pytest.raises(ActionError, match="READ_WRITE_DENIED"):
         client.action(cosem.CosemMethod(enumerations.CosemInterface.DISCONNECT_CONTROL,
                                         obis("1.1.128.0.11.255"), 1), b"\x0f\x00")
     assert served.meter.breaker.state == "connected"
 
 
-def test_the_management_client_disconnects_and_releases_the_breaker(served: MeterServer) -> None:
+def test_the_management_client_disconnects_and_releases_the_breaker(served: ServedMeter) -> None:
     control = obis("1.1.128.0.11.255")
     state = cosem.CosemAttribute(enumerations.CosemInterface.DISCONNECT_CONTROL, control, 3)
     with served.client(1, PASSWORD).session() as client:
@@ -168,7 +111,7 @@ def test_the_management_client_disconnects_and_releases_the_breaker(served: Mete
         assert served.meter.breaker.state == "ready_for_reconnection" and value(client.get(state)) == 2
 
 
-def test_the_management_client_sets_the_clock_and_the_public_one_cannot(served: MeterServer) -> None:
+def test_the_management_client_sets_the_clock_and_the_public_one_cannot(served: ServedMeter) -> None:
     clock = cosem.CosemAttribute(enumerations.CosemInterface.CLOCK, obis("0.1.1.0.0.255"), 2)
     target = datetime.fromtimestamp(served.meter.t + 3600, timezone(timedelta(hours=5)))  # any offset names it
     with served.client().session() as client:
@@ -184,26 +127,13 @@ def test_the_management_client_sets_the_clock_and_the_public_one_cannot(served: 
 
 
 @pytest.mark.parametrize("password", [None, "wrong"])
-def test_the_management_client_needs_the_password(served: MeterServer, password: str | None) -> None:
-    client = served.client(1, password)
-    client.connect()
-    try:
-        with pytest.raises(DlmsClientException, match="REJECTED_PERMANENT"):
-            client.associate()
-    finally:
-        client.disconnect()
+def test_the_management_client_needs_the_password(served: ServedMeter, password: str | None) -> None:
+    assert_association_refused(served.client(1, password))
 
 
 def test_without_a_configured_password_the_management_client_is_refused() -> None:
-    server = MeterServer(MeterSimSettings())
-    try:
-        client = server.client(1, "")
-        client.connect()
-        with pytest.raises(DlmsClientException, match="REJECTED_PERMANENT"):
-            client.associate()
-        client.disconnect()
-    finally:
-        server.close()
+    with ServedMeter(stepped_meter("dlms1", hours=6)) as server:
+        assert_association_refused(server.client(1, ""))
 
 
 def test_requests_before_the_association_and_garbage_get_exception_responses() -> None:
@@ -218,31 +148,12 @@ def test_requests_before_the_association_and_garbage_get_exception_responses() -
 
 def test_omnipower_sim_serve_dlms_answers_a_head_end(tmp_path: Any) -> None:
     """The command line's --dlms: a real process, read by the independent client."""
-    port = free_port()
-    config = tmp_path / "meter.yaml"
-    config.write_text("meters:\n  - id: m1\n    start: '2026-03-02T08:00:00Z'\n")
-    proc = subprocess.Popen([sys.executable, "-m", "meter_sim", "serve", "--config", str(config),
-                             "--dlms", f"tcp:127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True)
-    try:
-        transport = TcpTransport(client_logical_address=16, server_logical_address=1,
-                                 io=BlockingTcpIO("127.0.0.1", port, timeout=5))
-        client = DlmsClient(transport=transport, authentication=NoSecurityAuthentication())
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.connect()
-                break
-            except CommunicationError:
-                assert time.monotonic() < deadline and proc.poll() is None, "the simulator did not listen"
-                time.sleep(0.1)
+    with simulator_client(tmp_path, "--dlms") as client:
         client.associate()
         frequency = value(client.get(cosem.CosemAttribute(REGISTER, obis("1.1.14.7.0.255"), 2)))
         client.release_association()
         client.disconnect()
         assert 4900 <= frequency <= 5100  # 49–51 Hz in hundredths
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _associated() -> DlmsAssociation:
@@ -272,31 +183,18 @@ def test_any_apdu_gets_a_decodable_answer_and_never_an_exception(apdu: bytes) ->
 
 
 # --- high-level security: HLS-GMAC, security suite 0 ------------------------------------------------------------------
-EK, AK = "000102030405060708090A0B0C0D0E0F", "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
-CLIENT_TITLE = b"OMNIGW01"
-
-
 @pytest.fixture
-def served_hls() -> Iterator[MeterServer]:
-    server = MeterServer(MeterSimSettings.model_validate(
-        {"dlms": {"password": PASSWORD, "encryption_key": EK, "authentication_key": AK}}))
-    yield server
-    server.close()
+def served_hls() -> Iterator[ServedMeter]:
+    settings = {"dlms": {"password": PASSWORD, "encryption_key": EK, "authentication_key": AK}}
+    with ServedMeter(stepped_meter("dlms1", settings, hours=6)) as server:
+        yield server
 
 
-def hls_client(served: MeterServer, ek: str = EK, ak: str = AK) -> DlmsClient:
-    transport = TcpTransport(client_logical_address=1, server_logical_address=1,
-                             io=BlockingTcpIO("127.0.0.1", served.port, timeout=5))
-    return DlmsClient(transport=transport, authentication=HighLevelSecurityGmacAuthentication(challenge_length=32),
-                      encryption_key=bytes.fromhex(ek), authentication_key=bytes.fromhex(ak),
-                      client_system_title=CLIENT_TITLE)
-
-
-def test_hls_gmac_reads_ciphered_and_operates_the_breaker(served_hls: MeterServer) -> None:
+def test_hls_gmac_reads_ciphered_and_operates_the_breaker(served_hls: ServedMeter) -> None:
     """dlms-cosem's HLS-GMAC association: ciphered AARQ/AARE, both proofs checked, every APDU general-glo-ciphered."""
     readings = served_hls.meter.readings()
     control = obis("1.1.128.0.11.255")
-    with hls_client(served_hls).session() as client:
+    with served_hls.client(1, keys=(EK, AK)).session() as client:
         count = value(client.get(cosem.CosemAttribute(REGISTER, obis("1.1.2.8.0.255"), 2)))
         client.action(cosem.CosemMethod(enumerations.CosemInterface.DISCONNECT_CONTROL, control, 1), b"\x0f\x00")
         assert client.dlms_connection.meter_system_title[:4] == b"KAME"
@@ -305,8 +203,8 @@ def test_hls_gmac_reads_ciphered_and_operates_the_breaker(served_hls: MeterServe
     assert served_hls.meter.breaker.state == "disconnected"
 
 
-def test_hls_gmac_with_a_wrong_key_gets_no_data(served_hls: MeterServer) -> None:
-    client = hls_client(served_hls, ak="00" * 16)
+def test_hls_gmac_with_a_wrong_key_gets_no_data(served_hls: ServedMeter) -> None:
+    client = served_hls.client(1, keys=(EK, "00" * 16))
     client.connect()
     try:
         with pytest.raises((DlmsClientException, HLSError, ActionError)):
@@ -317,14 +215,8 @@ def test_hls_gmac_with_a_wrong_key_gets_no_data(served_hls: MeterServer) -> None
     assert served_hls.meter.breaker.state == "connected"
 
 
-def test_hls_gmac_needs_keys_configured_and_refuses_the_public_client(served: MeterServer) -> None:
-    client = hls_client(served)  # this meter has no keys
-    client.connect()
-    try:
-        with pytest.raises(DlmsClientException, match="REJECTED_PERMANENT"):
-            client.associate()
-    finally:
-        client.disconnect()
+def test_hls_gmac_needs_keys_configured_and_refuses_the_public_client(served: ServedMeter) -> None:
+    assert_association_refused(served.client(1, keys=(EK, AK)))  # this meter has no keys
 
 
 def _hls_associated() -> tuple[DlmsAssociation, bytes, bytes]:
@@ -371,7 +263,7 @@ def test_a_replayed_ciphered_request_is_refused_with_the_counter_expected() -> N
     assert isinstance(plain, ap.ExceptionResponse)  # a ciphered association takes no plain request
 
 
-def test_the_tariff_object_is_written_by_the_management_client_only(served: MeterServer) -> None:
+def test_the_tariff_object_is_written_by_the_management_client_only(served: ServedMeter) -> None:
     """0.0.96.14.0.255 attribute 2: 1-8 forces a tariff, 0 follows the calendar again (the MQTT tariff command)."""
     tariff = cosem.CosemAttribute(enumerations.CosemInterface.DATA, obis("0.0.96.14.0.255"), 2)
     with served.client().session() as client:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import Mosquitto, free_port, probe_client
+from dlms_harness import ServedMeter, stepped_meter
 from gateway_harness import gateway_config, request, running_gateway
 from sim_harness import FROZEN, START, serving, sim_config
 
@@ -17,12 +18,10 @@ from gateway.commands import Command, CommandError
 from gateway.config import ConfigError, MeterConfig, load_settings
 from gateway.sources.base import SourceError
 from gateway.sources.dlms import DlmsSource
-from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
-from meter_sim.modules.dlms_hdlc import converse_hdlc
-from meter_sim.modules.dlms_server import ServerSecurity, converse_wrapper
-from meter_sim.modules.optical import OpticalPort, serve_tcp
+from meter_sim.modules.dlms_server import ServerSecurity
+from meter_sim.modules.optical import OpticalPort
 from omnipower.cosem import cosem_objects
 from omnipower.registers import REGISTERS_BY_KEY
 
@@ -36,29 +35,18 @@ def resolution(key: str) -> float:
     return 10.0**obj.scaler * obj.unit_size / register.kind.spec.base_per_unit
 
 
-class Served:
-    """A meter on a stepped clock behind the wrapper, in the test's own event loop."""
+def wire_meter() -> Meter:
+    return stepped_meter("wire", {"start": START, "dlms": {"password": PASSWORD}},
+                         MeterSimSettings(start=START).start.timestamp(), hours=5)  # type: ignore[union-attr]
 
-    def __init__(self, password: str | None = PASSWORD) -> None:
-        self.meter = Meter("wire", MeterSimSettings.model_validate(
-            {"start": START, "dlms": {"password": password} if password else {}}),
-            SteppedClock(MeterSimSettings(start=START).start.timestamp()))  # type: ignore[union-attr]
-        self.meter.advance_to(self.meter.t + 5 * 3600)
-        self.port = free_port()
 
-    async def __aenter__(self) -> Served:
-        security = ServerSecurity(self.meter.id, self.meter.settings.dlms)  # as serve() has: one per meter
+class Served(ServedMeter):
+    """A meter on a stepped clock behind the wrapper (or `converse`), served from a thread of its own with one
+    `ServerSecurity`, as serve() has."""
 
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await converse_wrapper(self.meter, reader, writer.write, security=security)
-            writer.close()
-
-        self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.close()
-        await self.server.wait_closed()
+    def __init__(self, meter: Meter | None = None, converse: str | OpticalPort = "wrapper") -> None:
+        meter = meter or wire_meter()
+        super().__init__(meter, converse, security=ServerSecurity(meter.id, meter.settings.dlms))
 
     def source(self, **dlms: Any) -> DlmsSource:
         return DlmsSource(MeterConfig.model_validate(
@@ -66,7 +54,7 @@ class Served:
 
 
 async def test_a_read_gives_the_model_s_readings() -> None:
-    async with Served() as served:
+    with Served() as served:
         source = served.source()
         readings = await source.read()
         model = served.meter.readings()
@@ -83,7 +71,7 @@ async def test_a_read_gives_the_model_s_readings() -> None:
 
 
 async def test_the_management_client_operates_the_breaker_and_sets_the_clock() -> None:
-    async with Served() as served:
+    with Served() as served:
         source = served.source(client=1, security="low", password=PASSWORD)
         answer = await source.execute(Command("breaker", "disconnect"))
         assert answer == {"breaker": "disconnected"} and served.meter.breaker.state == "disconnected"
@@ -98,7 +86,7 @@ async def test_the_management_client_operates_the_breaker_and_sets_the_clock() -
 
 
 async def test_the_public_client_carries_no_command_and_a_wrong_password_gets_no_data() -> None:
-    async with Served() as served:
+    with Served() as served:
         with pytest.raises(CommandError, match="not supported over DLMS"):
             await served.source().execute(Command("breaker", "disconnect"))
         wrong = served.source(client=1, security="low", password="nope")
@@ -166,13 +154,14 @@ EK, AK = "000102030405060708090A0B0C0D0E0F", "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
 
 class ServedHls(Served):
     def __init__(self) -> None:
-        super().__init__()
-        self.meter.settings = MeterSimSettings.model_validate(  # type: ignore[misc]
+        meter = wire_meter()
+        meter.settings = MeterSimSettings.model_validate(  # type: ignore[misc]
             {"start": START, "dlms": {"encryption_key": EK, "authentication_key": AK}})
+        super().__init__(meter)
 
 
 async def test_high_gmac_reads_and_operates_with_every_apdu_ciphered(tmp_path: Path) -> None:
-    async with ServedHls() as served:
+    with ServedHls() as served:
         config = {"id": "wire", "source": "dlms", "transport": f"tcp:127.0.0.1:{served.port}",
                   "dlms": {"client": 1, "security": "high_gmac", "encryption_key": EK, "authentication_key": AK}}
         source = DlmsSource(MeterConfig.model_validate(config), tmp_path)
@@ -200,7 +189,7 @@ async def test_high_gmac_reads_and_operates_with_every_apdu_ciphered(tmp_path: P
 async def test_logs_are_read_as_profiles_and_match_the_in_process_renderer() -> None:
     from meter_sim.log_export import query_log
 
-    async with Served() as served:
+    with Served() as served:
         meter = served.meter
         meter.breaker_command("disconnect")  # an event in the disconnect log
         t0 = int(meter.t) - 3 * 3600
@@ -225,26 +214,13 @@ class ServedHdlc(Served):
     """The same meter behind HDLC on TCP, or behind its optical port (mode C and E) on TCP."""
 
     def __init__(self, optical: bool) -> None:
-        super().__init__()
-        self.optical = optical
-
-    async def __aenter__(self) -> ServedHdlc:
-        if self.optical:
-            self.server = await serve_tcp(OpticalPort(self.meter), "127.0.0.1", self.port)
-            return self
-        security = ServerSecurity(self.meter.id, self.meter.settings.dlms)
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await converse_hdlc(self.meter, reader, writer.write, security=security)
-            writer.close()
-
-        self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
-        return self
+        meter = wire_meter()
+        super().__init__(meter, OpticalPort(meter) if optical else "hdlc")
 
 
 @pytest.mark.parametrize("optical", [False, True], ids=["hdlc", "optical-head-mode-e"])
 async def test_hdlc_and_an_optical_head_read_what_the_wrapper_reads(optical: bool) -> None:
-    async with ServedHdlc(optical) as served:
+    with ServedHdlc(optical) as served:
         options: dict[str, Any] = {"hdlc": True, "mode_e": optical, "client": 1, "security": "low",
                                    "password": PASSWORD}
         source = served.source(**options)
@@ -266,7 +242,7 @@ async def test_hdlc_and_an_optical_head_read_what_the_wrapper_reads(optical: boo
 
 
 async def test_the_tariff_command_goes_as_a_set_of_the_tariff_object() -> None:
-    async with Served() as served:
+    with Served() as served:
         source = served.source(client=1, security="low", password=PASSWORD)
         assert await source.execute(Command("tariff", 3)) == {"tariff": 3, "tariff_control": "3"}
         assert served.meter.tariffs.active == 3 and served.meter.tariffs.override == 3

@@ -8,23 +8,16 @@ can lose any one frame.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import pytest
-from conftest import free_port
+from dlms_harness import ServedMeter, mutated_frames, stepped_meter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meter_sim.clock import SteppedClock
-from meter_sim.config import MeterSimSettings
-from meter_sim.meter import Meter
-from meter_sim.modules.dlms_hdlc import converse_hdlc, physical_address
+from meter_sim.modules.dlms_hdlc import physical_address
 from omnipower import dlms_apdu as ap
 from omnipower.cosem import CosemClass, cosem_objects
 from omnipower.dlms import Data, decode_data
@@ -53,7 +46,6 @@ from omnipower.hdlc_link import (
     decode_control,
 )
 
-START = datetime.fromisoformat("2026-03-02T08:00:00+00:00").timestamp()
 PUBLIC = 16
 CONFORMANCE = ap.Conformance.GET | ap.Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ | ap.Conformance.MULTIPLE_REFERENCES
 OBJECT_LIST = ap.AttributeDescriptor(CosemClass.ASSOCIATION_LN, bytes((0, 0, 40, 0, 0, 255)), 2)
@@ -69,44 +61,11 @@ def kind_of(frame: bytes | HdlcFrame) -> Control:
 
 # --- the judge: a simulated meter behind converse_hdlc ------------------------------------------------------------
 
-class MeterOnTcp:
-    """A meter on a stepped clock behind `converse_hdlc` on a loopback port, served from a thread."""
-
-    def __init__(self) -> None:
-        self.meter = Meter("hdlc-client", MeterSimSettings(), SteppedClock(START))
-        self.meter.advance_to(START + 6 * 3600)  # a morning of energy, so that the values mean something
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
-
-    def _run(self) -> None:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await converse_hdlc(self.meter, reader, writer.write)
-            writer.close()
-
-        async def main() -> None:
-            self.server = await asyncio.start_server(handle, "127.0.0.1", self.port)
-            self.ready.set()
-            await self.server.serve_forever()
-
-        asyncio.set_event_loop(self.loop)
-        with contextlib.suppress(asyncio.CancelledError):
-            self.loop.run_until_complete(main())
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.close)
-        self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self.loop)])
-        self.thread.join(5)
-
-
 @pytest.fixture(scope="module")
-def meter() -> Iterator[MeterOnTcp]:
-    served = MeterOnTcp()
-    yield served
-    served.close()
+def meter() -> Iterator[ServedMeter]:
+    # a morning of energy, so that the values mean something
+    with ServedMeter(stepped_meter("hdlc-client", hours=6), "hdlc") as served:
+        yield served
 
 
 class HeadEnd:
@@ -172,13 +131,13 @@ class HeadEnd:
         self.sock.close()
 
 
-def register(served: MeterOnTcp, key: str, attribute: int) -> ap.AttributeDescriptor:
+def register(served: ServedMeter, key: str, attribute: int) -> ap.AttributeDescriptor:
     text = next(r.logical_name for r in served.meter.registers if r.key == key)
     return ap.AttributeDescriptor(CosemClass.REGISTER, bytes(int(p) for p in text.split(".")), attribute)
 
 
 @pytest.mark.parametrize(("max_info", "window", "physical"), [(128, 1, False), (128, 3, True), (1024, 7, True)])
-def test_a_whole_session_with_the_meter(meter: MeterOnTcp, max_info: int, window: int, physical: bool) -> None:
+def test_a_whole_session_with_the_meter(meter: ServedMeter, max_info: int, window: int, physical: bool) -> None:
     lower = physical_address(meter.meter.id) if physical else None
     head = HeadEnd(meter.port, HdlcClientLink(PUBLIC, 1, lower, proposal=parameters(max_info, window)))
     try:
@@ -243,7 +202,7 @@ def test_a_whole_session_with_the_meter(meter: MeterOnTcp, max_info: int, window
         head.close()
 
 
-def test_the_default_proposal_is_the_meter_s_limits(meter: MeterOnTcp) -> None:
+def test_the_default_proposal_is_the_meter_s_limits(meter: ServedMeter) -> None:
     head = HeadEnd(meter.port, HdlcClientLink())
     try:
         assert head.run([head.link.connect()]) == [Connected(PUBLIC, CLIENT_PROPOSAL)]
@@ -566,24 +525,9 @@ _UA = _SERVER_FRAMES[0]
 _FILL = bytes([FLAG]) * 2100  # completes any false start's announced length
 
 
-@st.composite
-def mutated_frames(draw: st.DrawFn) -> bytes:
-    frames = [bytearray(f) for f in draw(st.lists(st.sampled_from(_SERVER_FRAMES), min_size=1, max_size=6))]
-    for frame in frames:
-        for _ in range(draw(st.integers(0, 3))):
-            pos = draw(st.integers(0, len(frame) - 1))
-            action = draw(st.sampled_from(["flip", "drop", "insert"]))
-            if action == "flip":
-                frame[pos] ^= draw(st.integers(1, 255))
-            elif action == "drop":
-                del frame[pos]
-            else:
-                frame.insert(pos, draw(st.integers(0, 255)))
-    return b"".join(frames)
-
-
 @settings(max_examples=400, deadline=None)
-@given(st.one_of(st.binary(max_size=300), mutated_frames(), st.lists(st.sampled_from(_SERVER_FRAMES)).map(b"".join)),
+@given(st.one_of(st.binary(max_size=300), mutated_frames(_SERVER_FRAMES),
+                 st.lists(st.sampled_from(_SERVER_FRAMES)).map(b"".join)),
        st.sampled_from(["idle", "connecting", "connected", "awaiting"]))
 def test_any_bytes_in_any_state_never_raise(data: bytes, state: str) -> None:
     client = HdlcClientLink(PUBLIC, 1, 17, proposal=parameters(64, 3))
@@ -601,11 +545,14 @@ def test_any_bytes_in_any_state_never_raise(data: bytes, state: str) -> None:
         with pytest.raises(LinkStateError):
             client.send(b"\xc0\x01\xc1")
     client.retry()
-    client.connect()  # and the link still connects
-    assert client.feed(_FILL + _UA) == [Connected(PUBLIC, parameters(64, 3))]
+    # What was left half-read is completed by the fill (a frame of it may still be answered: a DM, say), and then
+    # the link still connects.
+    client.feed(_FILL)
+    client.connect()
+    assert client.feed(_UA) == [Connected(PUBLIC, parameters(64, 3))]
 
 
-def test_a_request_beyond_the_meter_s_pdu_size_gets_frmr(meter: MeterOnTcp) -> None:
+def test_a_request_beyond_the_meter_s_pdu_size_gets_frmr(meter: ServedMeter) -> None:
     head = HeadEnd(meter.port, HdlcClientLink(PUBLIC, proposal=parameters(128, 1)))
     try:
         head.run([head.link.connect()])

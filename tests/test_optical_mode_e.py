@@ -12,29 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import serial
-from conftest import free_port
 from dlms_cosem import cosem, enumerations
-from dlms_cosem.client import DlmsClient
 from dlms_cosem.dlms_data import DlmsDataParser
 from dlms_cosem.hdlc import frames as cosem_frames
-from dlms_cosem.io import HdlcTransport
-from dlms_cosem.security import NoSecurityAuthentication
+from dlms_harness import START, ServedMeter, dlms_client, dlms_transport, stepped_meter
 
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
-from meter_sim.modules.optical import DiscWatch, OpticalPort, serve_serial, serve_tcp
-from meter_sim.ptys import PtyRelay
-from meter_sim.serial_line import open_serial
+from meter_sim.modules.optical import DiscWatch, OpticalPort, serve_tcp
 from omnipower.errors import EncodeError, UnknownTagError
 from omnipower.hdlc import encode_frame, hdlc_address
 from omnipower.iec62056_21 import (
@@ -57,7 +50,6 @@ from omnipower.iec62056_21 import (
     readings_from_readout,
 )
 
-START = datetime.fromisoformat("2026-03-02T08:00:00+00:00").timestamp()
 SIGN_ON = b"/?!\r\n"
 IDENTIFICATION = b"/KAM5\\2OMNIPOWER\r\n"  # mode C up to 9600 Bd, \2: binary mode (HDLC) offered
 MODE_E = b"\x06252\r\n"  # ACK, V = 2 (HDLC procedure), Z = 5 (9600 Bd), Y = 2 (binary)
@@ -166,8 +158,8 @@ def hdlc_session(line: OpenLine, meter: Meter) -> tuple[Any, float, Any]:
     the model's A-, DISC's answer)."""
     readings = meter.readings()
     ln = next(r.logical_name for r in meter.registers if r.key == "a_minus")
-    transport = HdlcTransport(client_logical_address=16, server_logical_address=1, io=line)
-    client = DlmsClient(transport=transport, authentication=NoSecurityAuthentication())
+    transport = dlms_transport(line, hdlc=True)
+    client = dlms_client(transport)
     client.connect()  # SNRM / UA
     client.associate()
     attribute = cosem.CosemAttribute(REGISTER, cosem.Obis(*(int(p) for p in ln.split("."))), 2)
@@ -184,60 +176,29 @@ def hdlc_session(line: OpenLine, meter: Meter) -> tuple[Any, float, Any]:
 
 # --- the meter, served from a thread (dlms-cosem blocks) ---------------------------------------------------------
 
-class ServedPort:
+class ServedPort(ServedMeter):
     """One meter's optical port on a TCP port and on a pty, on a stepped clock (its values stay put)."""
 
     def __init__(self, pty_link: Path) -> None:
-        self.meter = Meter("optical-e", MeterSimSettings(), SteppedClock(START))
-        self.meter.advance_to(START + 6 * 3600)  # a morning of energy, so that the values mean something
-        self.port = OpticalPort(self.meter, hdlc_inactivity_s=INACTIVITY_S)
-        self.tcp_port = free_port()
-        self.pty_link = pty_link
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self.server = await serve_tcp(self.port, "127.0.0.1", self.tcp_port)
-            with PtyRelay(str(self.pty_link), expose=False) as relay:
-                reader, writer = await open_serial(relay.inner_path, 300, "8N1")  # ptys refuse 7E1
-                line = asyncio.create_task(serve_serial(self.port, reader, writer))
-                relay.expose()
-                self.ready.set()
-                try:
-                    await self.server.serve_forever()
-                finally:
-                    line.cancel()
-
-        asyncio.set_event_loop(self.loop)
-        with contextlib.suppress(asyncio.CancelledError):
-            self.loop.run_until_complete(main())
+        meter = stepped_meter("optical-e", hours=6)  # a morning of energy, so that the values mean something
+        super().__init__(meter, OpticalPort(meter, hdlc_inactivity_s=INACTIVITY_S), pty=pty_link)
 
     @contextlib.contextmanager
     def line(self, over: str) -> Iterator[OpenLine]:
         if over == "tcp":
-            line, sock = tcp_line(self.tcp_port)
+            line, sock = tcp_line(self.port)
             with sock:
                 yield line
         else:
-            line, port = pty_line(self.pty_link)
+            line, port = pty_line(self.pty)
             with port:
                 yield line
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.close)
-        self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self.loop)])
-        self.thread.join(5)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedPort]:
-    server = ServedPort(tmp_path_factory.mktemp("optical") / "optical.pty")
-    yield server
-    server.close()
+    with ServedPort(tmp_path_factory.mktemp("optical") / "optical.pty") as server:
+        yield server
 
 
 def assert_mode_c_readout(line: OpenLine, meter: Meter) -> None:
