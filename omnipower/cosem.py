@@ -46,6 +46,7 @@ from enum import IntEnum
 from omnipower.dlms import DataType
 from omnipower.han import HAN_LISTS, OBIS_CLOCK, HanListKind
 from omnipower.loggers import LOGGERS, Logger, LogKind
+from omnipower.obis import logical_name
 from omnipower.registers import Kind, Register
 
 
@@ -154,18 +155,6 @@ HAN_PUSHES: dict[str, tuple[HanListKind, ...]] = {"nve": (HanListKind.LIST_1, Ha
                                                   "dk": (HanListKind.DK_PUSH_1,)}
 # The list version "Kamstrup_V0001" every list starts with: a Data object sent without its logical name (§10.4 #1)
 LIST_VERSION = bytes((1, 1, 0, 2, 129, 255))
-
-
-def logical_name(text: str) -> bytes:
-    """"1.1.1.8.0.255" → six bytes."""
-    parts = [int(p) for p in text.split(".")]
-    if len(parts) != 6 or not all(0 <= p <= 255 for p in parts):
-        raise ValueError(f"logical name {text!r}: six numbers 0–255 separated by dots")
-    return bytes(parts)
-
-
-def logical_name_text(raw: bytes) -> str:
-    return ".".join(str(b) for b in raw)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from omnipower.dlms import (
 )
 from omnipower.errors import CodecError, DecryptionError, EncodeError, LengthError, TruncatedError, UnknownTagError
 from omnipower.hdlc import FLAG, HdlcFrame, decode_frame, encode_ui_frame
+from omnipower.obis import logical_name, logical_name_text
 from omnipower.registers import REGISTERS_BY_OBIS, Kind, Register
 
 __all__ = [
@@ -164,14 +165,6 @@ def display_code(obis: str) -> str:
     """Register-table form of an electricity logical name: "1.1.32.7.0.255" -> "32.7.0"."""
     a, _b, c, d, e, f = _parts(obis)
     return f"{c}.{d}.{e}" if a == 1 and f == 255 else obis
-
-
-def _obis_bytes(obis: str) -> bytes:
-    return bytes(_parts(obis))
-
-
-def _obis_str(raw: bytes) -> str:
-    return ".".join(str(b) for b in raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +289,7 @@ def build_han_body(
             if absent == "null":
                 items += [Data(DataType.NULL_DATA), Data(DataType.NULL_DATA)]
             continue
-        items += [Data(DataType.OCTET_STRING, _obis_bytes(obj.obis)), value]
+        items += [Data(DataType.OCTET_STRING, logical_name(obj.obis)), value]
     return Data(DataType.STRUCTURE, tuple(items))
 
 
@@ -473,7 +466,7 @@ def decode_han(
             continue
         if key.type is not DataType.OCTET_STRING or not isinstance(key.value, bytes) or len(key.value) != 6:
             raise UnknownTagError(f"element {index} is {key.type.name}, not an OBIS octet-string(6)")
-        obis = _obis_str(key.value)
+        obis = logical_name_text(key.value)
         if obis in objects:
             raise CodecError(f"OBIS {obis} sent twice")
         objects[obis] = value

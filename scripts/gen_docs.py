@@ -83,7 +83,8 @@ def render_modbus() -> str:
 def render_cosem() -> str:
     """The COSEM objects a meter with every register serves (a meter serves those of its own registers)."""
     from omnipower import cosem
-    from omnipower.cosem import cosem_objects, logical_name_text
+    from omnipower.cosem import cosem_objects
+    from omnipower.obis import logical_name_text
 
     own = {cosem.LOGICAL_DEVICE_NAME: "logical device name", cosem.CLOCK: "the meter clock",
            cosem.CURRENT_ASSOCIATION: "the current association (object list, HLS)",

@@ -28,9 +28,10 @@ from meter_sim.meter import Meter
 from meter_sim.modules.dlms_server import DlmsAssociation
 from meter_sim.warp import warp_to
 from omnipower import dlms_apdu as ap
-from omnipower.cosem import cosem_objects, logical_name
+from omnipower.cosem import cosem_objects
 from omnipower.dlms import Data, DataType
 from omnipower.loggers import LOGGERS, LOGGERS_BY_NAME
+from omnipower.obis import logical_name
 from omnipower.registers import REGISTERS_BY_OBIS
 
 CET = timezone(timedelta(hours=1))  # the meter's standard time (Z11 = 01), in which its loggers keep their time

@@ -45,13 +45,12 @@ from omnipower.cosem import (
     CosemClass,
     CosemObject,
     cosem_objects,
-    logical_name,
-    logical_name_text,
 )
 from omnipower.dlms import GENERAL_GLO_CIPHERING, CosemDateTime, Data, DataType, decode_data
 from omnipower.dlms_security import CIPHERED_TAGS, check_hls_gmac, hls_gmac, protect, unprotect
 from omnipower.errors import CodecError
 from omnipower.loggers import Logger, logger_named
+from omnipower.obis import logical_name, logical_name_text
 from omnipower.registers import ALL_REGISTERS, REGISTERS_BY_KEY
 
 log = logging.getLogger(__name__)

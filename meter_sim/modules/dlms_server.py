@@ -87,7 +87,6 @@ from omnipower.cosem import (
     CosemObject,
     capture_objects,
     cosem_objects,
-    logical_name_text,
     push_objects,
 )
 from omnipower.dlms import GENERAL_GLO_CIPHERING, INTEGER_TYPES, CosemDateTime, Data, DataType, encode_data
@@ -95,6 +94,7 @@ from omnipower.dlms_security import check_hls_gmac, hls_gmac, protect, unprotect
 from omnipower.dlms_wrapper import WrapperReader, encode_wrapper
 from omnipower.errors import CodecError
 from omnipower.loggers import BILLING, DEBITING_LOGGER_2, LOGGERS_BY_NAME, Logger, LogKind
+from omnipower.obis import logical_name_text
 from omnipower.registers import REGISTERS_BY_OBIS, Register
 
 log = logging.getLogger(__name__)
