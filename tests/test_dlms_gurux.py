@@ -435,8 +435,9 @@ def test_gurux_with_hls_gmac_reads_and_disconnects_the_breaker_ciphered(served_e
         remote_disconnect(session, served_either.meter)
         # every APDU after the AARQ went ciphered, and came back in the form it was asked in
         requests, responses = CIPHERED_TAGS[form]
-        assert {apdu_tag(m, llc[0]) for m in session.sent[first:]} == requests
-        assert {apdu_tag(m, llc[1]) for m in session.received[first:]} == responses
+        # (over HDLC only the frames that start an APDU: a long answer comes in segments that Gurux polls with RR)
+        assert {apdu_tag(m, llc[0]) for m in session.sent[first:] if llc[0] is None or llc[0] in m} == requests
+        assert {apdu_tag(m, llc[1]) for m in session.received[first:] if llc[1] is None or llc[1] in m} == responses
     finally:
         session.close()
 
