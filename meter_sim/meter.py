@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -1066,6 +1067,12 @@ def _demand_registers() -> tuple[tuple[str, str, str], ...]:
         if quantity is not None and part is not None:
             out.append((reg.key, part, quantity.key if e == "0" else f"{quantity.key}_t{e}"))
     return tuple(out)
+
+
+def serial_number(meter_id: str) -> int:
+    """The meter's 8-digit serial number, stable per id: what its interfaces name it by (the HAN meter id, the M-Bus
+    identification, the optical readout's meter number, the DLMS system title and logical device name)."""
+    return zlib.crc32(meter_id.encode()) % 100_000_000
 
 
 _DEMAND_REGISTERS = _demand_registers()

@@ -20,8 +20,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from meter_sim.meter import Meter
-from meter_sim.modules.dlms_server import LOGICAL_DEVICE, SERVER_MAX_PDU, DlmsAssociation, ServerSecurity, serial_number
+from meter_sim.meter import Meter, serial_number
+from meter_sim.modules.dlms_server import LOGICAL_DEVICE, SERVER_MAX_PDU, DlmsAssociation, ServerSecurity
 from omnipower.hdlc_link import Connected, Disconnected, HdlcServerLink, Request, Transmit
 
 log = logging.getLogger(__name__)

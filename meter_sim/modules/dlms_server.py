@@ -70,7 +70,12 @@ from gateway.command_values import CommandError
 from meter_sim.breaker import Action
 from meter_sim.config import DlmsSettings
 from meter_sim.log_export import log_of  # where the meter keeps each logger's entries: one declaration
-from meter_sim.meter import BILLING_KEYS, LOGGER2_KEYS, Meter  # the debiting loggers' captures (§4.2, §4.3)
+from meter_sim.meter import (  # the debiting loggers' captures (§4.2, §4.3)
+    BILLING_KEYS,
+    LOGGER2_KEYS,
+    Meter,
+    serial_number,
+)
 from meter_sim.modules.han_push import country_layout
 from meter_sim.refusals import MeterRefused
 from meter_sim.tariffs import DAY_TYPES, WEEKDAYS, TariffCalendar
@@ -109,13 +114,6 @@ CONFORMANCE = (ap.Conformance.GET | ap.Conformance.SET | ap.Conformance.ACTION
 CIPHERED_SERVICE_TAGS = frozenset({GENERAL_GLO_CIPHERING, 0xC8, 0xC9, 0xCB})  # glo-get, glo-set, glo-action requests
 _BLOCK_OVERHEAD = 16  # a GET-Response-With-Datablock's header, at most (tag, choice, invoke, flag, number, length)
 _UNSPECIFIED_DEVIATION = 0x8000
-
-
-def serial_number(meter_id: str) -> int:
-    """The 8-digit serial number the meter's DLMS names are made of (as the HAN push's meter id is)."""
-    import zlib
-
-    return zlib.crc32(meter_id.encode()) % 10**8
 
 
 def system_title(meter_id: str) -> bytes:

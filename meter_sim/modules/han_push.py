@@ -8,10 +8,9 @@ rises with every push.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
-from meter_sim.meter import Meter
+from meter_sim.meter import Meter, serial_number
 from omnipower.dlms import CosemDateTime, GloKeys
 from omnipower.han import HanListKind, encode_han_push
 
@@ -38,7 +37,7 @@ class HanPush:
         if settings.layout is None:
             settings = HanSettings(country_layout(meter.settings.type.country), settings.keys)
         self.settings = settings
-        self.meter_id = f"57065670{zlib.crc32(meter.id.encode()) % 10**8:08d}"  # GS1-style, stable per id
+        self.meter_id = f"57065670{serial_number(meter.id):08d}"  # GS1-style, stable per id
         self.frame_counter = 0
         self._last_t = meter.t
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
 from collections.abc import Callable
 
-from meter_sim.meter import Meter
+from meter_sim.meter import Meter, serial_number
 from meter_sim.refusals import MeterRefused
 from omnipower import mbus
 from omnipower.errors import CodecError
@@ -34,7 +33,7 @@ class MbusSlave:
             raise ValueError(f"M-Bus primary address must be 0–250, got {primary_address}")
         self.meter = meter
         self.address = primary_address
-        self.id = zlib.crc32(meter.id.encode()) % 100_000_000  # 8 BCD digits
+        self.id = serial_number(meter.id)  # 8 BCD digits
         self.max_data_len = max_data_len
         self.selected = False
         self.access_number = 0

@@ -17,11 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import zlib
 from collections.abc import Callable
 from functools import partial
 
-from meter_sim.meter import Meter
+from meter_sim.meter import Meter, serial_number
 from meter_sim.modules.dlms_hdlc import converse_hdlc, physical_address
 from meter_sim.modules.dlms_server import LOGICAL_DEVICE
 from meter_sim.serial_line import set_baud
@@ -74,7 +73,7 @@ class OpticalPort:
             raise ValueError(f"the HDLC inactivity time must be positive, got {hdlc_inactivity_s}")
         self.meter = meter
         self.hdlc_inactivity_s = hdlc_inactivity_s
-        self.meter_number = zlib.crc32(meter.id.encode()) % 100_000_000
+        self.meter_number = serial_number(meter.id)
         self.identification = kamstrup_identification("OMNIPOWER")
         self._told_silent = False
 
