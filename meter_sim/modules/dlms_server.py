@@ -177,6 +177,7 @@ class DlmsAssociation:
         self.max_pdu = SERVER_MAX_PDU
         self.conformance = ap.Conformance(0)
         self._blocks: _Blocks | None = None
+        self._base: dict[str, float | int | str | None] | None = None  # the model's values, for one request
         self._passive: CosemCalendar | None = None  # the passive calendar written (None: it reads as the active one)
         self._load_objects()
 
@@ -198,6 +199,7 @@ class DlmsAssociation:
 
     def handle_plain(self, apdu: bytes) -> bytes:
         """The answer to a plain (or deciphered) APDU."""
+        self._base = None  # read afresh for each request, once (see _base_values)
         try:
             request = ap.decode_apdu(apdu)
         except CodecError as exc:
@@ -422,9 +424,9 @@ class DlmsAssociation:
         if obj.field is not None:
             return self._field_now(obj)
         assert obj.key is not None
-        value = meter.base_values().get(obj.key)
         if obj.class_id is CosemClass.DISCONNECT_CONTROL:
             return self._disconnect_control(attribute)
+        value = self._base_values().get(obj.key)
         if obj.class_id is CosemClass.DATA:
             if obj.options:
                 return Data(DataType.ENUM, obj.options.index(str(value))) if value in obj.options else None
@@ -439,7 +441,13 @@ class DlmsAssociation:
         if attribute == 4:  # status: none kept
             return Data(DataType.NULL_DATA)
         assert obj.time_key is not None  # attribute 5: capture time
-        return self._date_time(meter.base_values().get(obj.time_key))
+        return self._date_time(self._base_values().get(obj.time_key))
+
+    def _base_values(self) -> dict[str, float | int | str | None]:
+        """The model's values, built once per request: a GET-with-list of a whole meter asks for ~120 of them."""
+        if self._base is None:
+            self._base = self.meter.base_values()
+        return self._base
 
     def _date_time(self, iso: object) -> Data:
         """An ISO time of the model (None before the first peak) as a COSEM date-time, with the meter's deviation."""
