@@ -64,6 +64,7 @@ _CONTROL_STATES = ("disconnected", "connected", "ready_for_reconnection")  # cla
 _UNSPECIFIED_DEVIATION = 0x8000
 # Every object the register table can have, by logical name: what a meter's object list is matched against.
 _KNOWN = {o.logical_name: o for o in cosem_objects(ALL_REGISTERS)}
+_KNOWN_BY_KEY = {o.key: o for o in _KNOWN.values() if o.key is not None}
 
 
 COUNTER_RESERVE = 1000
@@ -223,14 +224,19 @@ class DlmsSource(Source):
         return entry
 
     def _value(self, key: str, raw: Any) -> Any:
-        register = REGISTERS_BY_KEY[key]
         if isinstance(raw, bytes):  # a capture time
             return _time(Data(DataType.OCTET_STRING, raw))
-        obj = next((o for o in (self._objects or ()) if o.key == key), None)
-        if not isinstance(raw, int) or obj is None or obj.logical_name not in self._scalers:
-            return raw
-        scaler, _unit = self._scalers[obj.logical_name]
-        return register.publish(raw * 10.0**scaler * obj.unit_size)
+        obj = _KNOWN_BY_KEY.get(key)
+        scaled = self._scaled(obj, raw) if obj is not None and isinstance(raw, int) else None
+        return raw if scaled is None else scaled
+
+    def _scaled(self, obj: CosemObject, count: int) -> float | None:
+        """A register's count in its published unit, by the scaler the meter gave for it (None: it gave none)."""
+        known = self._scalers.get(obj.logical_name)
+        if known is None or obj.key is None:
+            return None
+        scaler, _unit = known
+        return REGISTERS_BY_KEY[obj.key].publish(count * 10.0**scaler * obj.unit_size)
 
     # --- a session -----------------------------------------------------------------------------------------
     async def _session(self, work: Callable[[_Association], Awaitable[T]]) -> T:
@@ -320,10 +326,8 @@ class DlmsSource(Source):
                 readings[obj.key or ""] = obj.options[result.value]
         elif obj.class_id is CosemClass.DATA:
             readings[obj.key or ""] = result.value if isinstance(result.value, int) else None
-        elif isinstance(result.value, int) and obj.logical_name in self._scalers:
-            scaler, _unit = self._scalers[obj.logical_name]
-            register = REGISTERS_BY_KEY[obj.key or ""]
-            readings[register.key] = register.publish(result.value * 10.0**scaler * obj.unit_size)
+        elif isinstance(result.value, int) and (scaled := self._scaled(obj, result.value)) is not None:
+            readings[obj.key or ""] = scaled
 
     async def _carry_out(self, association: _Association, command: Command) -> dict[str, Any]:
         objects = await self._learn(association)
