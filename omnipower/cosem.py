@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from omnipower.dlms import DataType
-from omnipower.han import HAN_LISTS, OBIS_CLOCK, HanListKind
+from omnipower.han import HAN_LISTS, HAN_PUSHES, OBIS_CLOCK, HanListKind
 from omnipower.loggers import LOGGERS, Logger, LogKind
 from omnipower.obis import logical_name
 from omnipower.registers import Kind, Register
@@ -149,10 +149,6 @@ SPECIAL_DAYS_TABLE = bytes((0, 0, 11, 0, 0, 255))
 SECURITY_SETUP = bytes((0, 0, 43, 0, 0, 255))
 TARIFF_SCRIPTS = bytes((0, 0, 10, 0, 100, 255))  # the tariffication script table the calendar's day actions name
 BREAKER_KEY = "breaker"
-# The HAN lists each layout pushes, push 1 first (meter_sim/modules/han_push.py: NVE list 1 every 10 s and list 2
-# hourly, §10.4; the Danish push 1 every 10 s, §10.5).
-HAN_PUSHES: dict[str, tuple[HanListKind, ...]] = {"nve": (HanListKind.LIST_1, HanListKind.LIST_2),
-                                                  "dk": (HanListKind.DK_PUSH_1,)}
 # The list version "Kamstrup_V0001" every list starts with: a Data object sent without its logical name (§10.4 #1)
 LIST_VERSION = bytes((1, 1, 0, 2, 129, 255))
 

@@ -200,6 +200,12 @@ class HanListKind(Enum):
     DK_PUSH_1 = "dk_push1"
 
 
+# The lists each layout pushes, push 1 first: push 1 every 10 s, push 2 (NVE list 2) hourly (§10.4; the Danish push 1,
+# §10.5). meter_sim/modules/han_push.py pushes them; the meter's COSEM Push Setup objects describe them.
+HAN_PUSHES: dict[str, tuple[HanListKind, ...]] = {"nve": (HanListKind.LIST_1, HanListKind.LIST_2),
+                                                  "dk": (HanListKind.DK_PUSH_1,)}
+
+
 _U32 = DataType.DOUBLE_LONG_UNSIGNED
 _U16 = DataType.LONG_UNSIGNED
 

@@ -84,7 +84,6 @@ from omnipower.cosem import (
     CLOCK,
     CLOCK_CAPTURE,
     CURRENT_ASSOCIATION,
-    HAN_PUSHES,
     LOGICAL_DEVICE_NAME,
     TARIFF_SCRIPTS,
     CaptureObject,
@@ -98,6 +97,7 @@ from omnipower.dlms import GENERAL_GLO_CIPHERING, INTEGER_TYPES, CosemDateTime, 
 from omnipower.dlms_security import check_hls_gmac, hls_gmac, protect, unprotect
 from omnipower.dlms_wrapper import WrapperReader, encode_wrapper
 from omnipower.errors import CodecError
+from omnipower.han import HAN_PUSHES
 from omnipower.loggers import BILLING, DEBITING_LOGGER_2, LOGGERS_BY_NAME, Logger, LogKind
 from omnipower.obis import logical_name_text
 from omnipower.registers import REGISTERS_BY_OBIS, Register

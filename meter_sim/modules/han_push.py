@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from meter_sim.meter import Meter, serial_number
 from omnipower.dlms import CosemDateTime, GloKeys
-from omnipower.han import HanListKind, encode_han_push
+from omnipower.han import HAN_PUSHES, HanListKind, encode_han_push
 
 LIST2_OFFSET_S = 5
 
@@ -49,11 +49,11 @@ class HanPush:
         if t <= last:
             return []
         frames: list[bytes] = []
+        pushes = HAN_PUSHES[self.settings.layout or "nve"]
         if t // 10 > last // 10:
-            kind = HanListKind.DK_PUSH_1 if self.settings.layout == "dk" else HanListKind.LIST_1
-            frames.append(self._frame(kind))
-        if self.settings.layout == "nve" and (t - LIST2_OFFSET_S) // 3600 > (last - LIST2_OFFSET_S) // 3600:
-            frames.append(self._frame(HanListKind.LIST_2))
+            frames.append(self._frame(pushes[0]))
+        if len(pushes) > 1 and (t - LIST2_OFFSET_S) // 3600 > (last - LIST2_OFFSET_S) // 3600:
+            frames.append(self._frame(pushes[1]))
         return frames
 
     def _frame(self, kind: HanListKind) -> bytes:
