@@ -25,7 +25,7 @@ ExceptionResponse(service-not-supported) instead of mis-parsing it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import ClassVar, Generic, Protocol, Self, TypeAlias, TypeVar
@@ -78,7 +78,9 @@ __all__ = [
     "SetResponseNormal",
     "StateError",
     "decode_apdu",
+    "decode_result_list",
     "encode_apdu",
+    "encode_result_list",
 ]
 
 
@@ -499,6 +501,26 @@ def _read_get_data_result(r: _Reader, what: str) -> GetDataResult:
     if choice == 1:
         return _enum(DataAccessResult, r.uint(1, "data-access-result"), "data-access-result")
     raise UnknownTagError(f"{what} choice {choice} (0 data or 1 data-access-result)")
+
+
+def encode_result_list(results: Sequence[GetDataResult]) -> bytes:
+    """SEQUENCE OF Get-Data-Result: the body of a get-response-with-list, and what the raw data of a
+    get-response-with-datablock holds when the answer to a GET-with-list goes in blocks (Green Book 9.3.5)."""
+    return encode_length(len(results)) + b"".join(_get_data_result_bytes(r, "result") for r in results)
+
+
+def decode_result_list(raw: bytes) -> tuple[GetDataResult, ...]:
+    """The inverse of `encode_result_list`, for the whole of `raw` (bytes after the list are an error)."""
+    r = _Reader(bytes(raw))
+    results = _read_result_list(r)
+    if not r.at_end():
+        raise CodecError(f"{len(r.buf) - r.pos} bytes after the result list")
+    return results
+
+
+def _read_result_list(r: _Reader) -> tuple[GetDataResult, ...]:
+    count = r.axdr_length("result list")
+    return tuple(_read_get_data_result(r, "get-data-result") for _ in range(count))
 
 
 class _Service:
@@ -1329,13 +1351,11 @@ class GetResponseWithList(_Service):
     invoke: InvokeIdAndPriority = DEFAULT_INVOKE
 
     def _body(self) -> bytes:
-        results = (_get_data_result_bytes(result, "result") for result in self.results)
-        return encode_length(len(self.results)) + b"".join(results)
+        return encode_result_list(self.results)
 
     @classmethod
     def _read(cls, r: _Reader, invoke: InvokeIdAndPriority) -> Self:
-        count = r.axdr_length("result list")
-        return cls(invoke=invoke, results=tuple(_read_get_data_result(r, "get-data-result") for _ in range(count)))
+        return cls(invoke=invoke, results=_read_result_list(r))
 
 
 # --- SET and ACTION ------------------------------------------------------------------------------------------

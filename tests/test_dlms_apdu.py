@@ -70,7 +70,9 @@ from omnipower.dlms_apdu import (
     SetResponseNormal,
     StateError,
     decode_apdu,
+    decode_result_list,
     encode_apdu,
+    encode_result_list,
 )
 from omnipower.errors import CodecError, EncodeError, LengthError, TruncatedError, UnknownTagError
 
@@ -892,3 +894,13 @@ def test_dlms_cosem_cannot_send_negative_attribute_ids() -> None:
     assert decode_apdu(bytes.fromhex("c001c100080000010000ffff00")) == GetRequestNormal(
         attribute=AttributeDescriptor(8, CLOCK, -1)
     )
+
+
+@given(st.lists(get_data_results, max_size=8))
+def test_a_result_list_round_trips_and_is_the_with_list_body(results: list[Data | DataAccessResult]) -> None:
+    """What a list's answer in blocks carries is exactly the body of get-response-with-list."""
+    raw = encode_result_list(results)
+    assert decode_result_list(raw) == tuple(results)
+    assert GetResponseWithList(results=tuple(results)).to_bytes()[3:] == raw  # after tag, choice, invoke
+    with pytest.raises(CodecError):
+        decode_result_list(raw + b"\x00")

@@ -35,6 +35,7 @@ from meter_sim.meter import Meter
 from meter_sim.modules.dlms_server import DlmsAssociation
 from omnipower import dlms_apdu as ap
 from omnipower.cosem import cosem_objects
+from omnipower.dlms import Data
 
 REGISTER = enumerations.CosemInterface.REGISTER
 
@@ -275,3 +276,39 @@ def test_the_tariff_object_is_written_by_the_management_client_only(served: Serv
         assert client.set(tariff, b"\x09\x01\x02").result is enumerations.DataAccessResult.TYPE_UNMATCHED
         assert client.set(tariff, b"\x11\x00").result is enumerations.DataAccessResult.SUCCESS
     assert served.meter.tariffs.override is None
+
+
+def test_a_list_longer_than_the_client_takes_comes_in_blocks() -> None:
+    """GET-with-list whose answer exceeds the client's receive size: the results' list in GET-with-block (Green Book
+    9.3.5), whose joined raw data decodes to what one with-list answer would hold; without block transfer negotiated,
+    the PDU-too-long exception."""
+    meter = stepped_meter("m", hours=2)
+    registers = [o for o in cosem_objects(meter.registers) if o.class_id == REGISTER and o.key is not None]
+    request = ap.GetRequestWithList(attributes=tuple(
+        ap.AttributeWithSelection(ap.AttributeDescriptor(o.class_id, o.logical_name, a)) for o in registers
+        for a in (2, 3)))
+    conformance = ap.Conformance.GET | ap.Conformance.MULTIPLE_REFERENCES
+
+    def associated(extra: ap.Conformance) -> DlmsAssociation:
+        association = DlmsAssociation(meter, 16)
+        aarq = ap.Aarq(user_information=ap.InitiateRequest(proposed_conformance=conformance | extra,
+                                                           client_max_receive_pdu_size=256))
+        assert ap.decode_apdu(association.handle(aarq.to_bytes())).result is ap.AssociationResult.ACCEPTED  # type: ignore[union-attr]
+        return association
+
+    refused = ap.decode_apdu(associated(ap.Conformance(0)).handle(request.to_bytes()))
+    assert isinstance(refused, ap.ExceptionResponse) and refused.service_error is ap.ServiceError.PDU_TOO_LONG
+    association = associated(ap.Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ)
+    answer = ap.decode_apdu(association.handle(request.to_bytes()))
+    raw = b""
+    while isinstance(answer, ap.GetResponseWithBlock):
+        assert isinstance(answer.result, bytes) and len(answer.to_bytes()) <= 256
+        raw += answer.result
+        if answer.last_block:
+            break
+        answer = ap.decode_apdu(association.handle(ap.GetRequestNext(block_number=answer.block_number).to_bytes()))
+    results = ap.decode_result_list(raw)
+    assert len(results) == 2 * len(registers) and len(raw) > 2 * 256
+    frequency = registers.index(next(o for o in registers if o.key == "frequency"))
+    count = results[2 * frequency]
+    assert isinstance(count, Data) and 4900 <= count.value <= 5100  # type: ignore[operator]

@@ -5,6 +5,7 @@ source of the same meter; the breaker and the clock go over DLMS with the manage
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,12 @@ from gateway.sources.base import SourceError
 from gateway.sources.dlms import DlmsSource
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
-from meter_sim.modules.dlms_server import ServerSecurity
+from meter_sim.modules.dlms_server import ServerSecurity, converse_wrapper
 from meter_sim.modules.optical import OpticalPort
+from omnipower import dlms_apdu as ap
 from omnipower.cosem import cosem_objects
+from omnipower.dlms_security import unprotect
+from omnipower.dlms_wrapper import WrapperReader
 from omnipower.registers import REGISTERS_BY_KEY
 
 PASSWORD = "s3cret-pw"
@@ -251,3 +255,59 @@ async def test_the_tariff_command_goes_as_a_set_of_the_tariff_object() -> None:
         assert answer["tariff"] == served.meter.tariffs.active
         with pytest.raises(CommandError, match="other_reason"):  # the MQTT command's own validation refuses 9
             await source.execute(Command("tariff", 9))
+
+
+class _ListedRequests:
+    """The wrapper PDUs a client sent, read off the meter's side of the line (what `converse_wrapper` reads)."""
+
+    def __init__(self) -> None:
+        self.frames = WrapperReader()
+        self.apdus: list[bytes] = []
+
+    def converse(self, meter: Meter, reader: asyncio.StreamReader, write: Callable[[bytes], None],
+                 **extra: Any) -> Awaitable[None]:
+        spy = self
+
+        class Spying:
+            async def read(self, n: int = -1) -> bytes:
+                data = await reader.read(n)
+                spy.apdus += [pdu.apdu for pdu in spy.frames.feed(data)]
+                return data
+
+        return converse_wrapper(meter, Spying(), write, **extra)  # type: ignore[arg-type]
+
+    def plain(self, keys: tuple[str, str] | None) -> list[bytes]:
+        """The APDUs as sent, deciphered with `keys` (EK, AK) where they were ciphered."""
+        if keys is None:
+            return self.apdus
+        ek, ak = bytes.fromhex(keys[0]), bytes.fromhex(keys[1])
+        return [unprotect(a, None, ek, ak).apdu if a[:1] == b"\xdb" else a for a in self.apdus]
+
+
+@pytest.mark.parametrize("security", ["low", "high_gmac"])
+async def test_a_publication_is_one_get_with_list_even_on_an_eight_tariff_meter(security: str) -> None:
+    """The issue's "one GET-with-list per publication, not one request per register": every reading of a meter with
+    T1–T8 (Z13 = 002) and its peaks' times in one request, plain or ciphered."""
+    settings = {"start": START, "z13": 2, "dlms": {"password": PASSWORD, "encryption_key": EK,
+                                                   "authentication_key": AK}}
+    meter = stepped_meter("wire", settings, MeterSimSettings(start=START).start.timestamp(), hours=5)  # type: ignore[union-attr]
+    assert meter.tariffs.tariff_count == 8
+    listed = _ListedRequests()
+    served = ServedMeter(meter, listed.converse, security=ServerSecurity(meter.id, meter.settings.dlms))
+    keys = (EK, AK) if security == "high_gmac" else None
+    dlms: dict[str, Any] = {"client": 1, "security": security, "password": PASSWORD}
+    if keys:
+        dlms = {"client": 1, "security": security, "encryption_key": EK, "authentication_key": AK}
+    with served:
+        source = DlmsSource(MeterConfig.model_validate(
+            {"id": "wire", "source": "dlms", "transport": f"tcp:127.0.0.1:{served.port}", "dlms": dlms}))
+        await source.read()  # the first read also learns the object list and the scalers
+        listed.apdus.clear()
+        readings = await source.read()
+    assert "a_plus_t8" in readings and "p_plus_max_time" in readings
+    lists = [ap.decode_apdu(a) for a in listed.plain(keys) if a[:2] == b"\xc0\x03"]
+    assert len(lists) == 1
+    assert isinstance(lists[0], ap.GetRequestWithList)
+    read = {item.attribute.logical_name for item in lists[0].attributes}
+    published = {o.logical_name for o in cosem_objects(meter.registers) if o.key in readings}
+    assert len(published) > 100 and published <= read  # every reading came in that one request

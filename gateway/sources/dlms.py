@@ -58,6 +58,7 @@ T = TypeVar("T")
 
 REPLY_TIMEOUT_S = 5.0
 CLIENT_MAX_PDU = 2048
+_CIPHERING_OVERHEAD = 32  # general-glo-ciphering: tag, length, system title, security byte, counter, GMAC tag
 CONFORMANCE = (ap.Conformance.GET | ap.Conformance.SET | ap.Conformance.ACTION
                | ap.Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ | ap.Conformance.MULTIPLE_REFERENCES)
 _CONTROL_STATES = ("disconnected", "connected", "ready_for_reconnection")  # class 70 control_state 0, 1, 2
@@ -421,7 +422,7 @@ class _Association:
             diagnostic = getattr(aare, "diagnostic", None)
             raise _Refused(f"association refused ({getattr(diagnostic, 'name', 'no reason').lower()})")
         if isinstance(aare.user_information, ap.InitiateResponse):
-            self.max_pdu = min(CLIENT_MAX_PDU, aare.user_information.server_max_receive_pdu_size or CLIENT_MAX_PDU)
+            self.max_pdu = aare.user_information.server_max_receive_pdu_size or CLIENT_MAX_PDU
 
     async def open_hls(self, title: bytes, keys: tuple[bytes, bytes], counter: Callable[[], int]) -> None:
         """HLS-GMAC: the ciphered AARQ with our challenge, then our proof of the meter's challenge, and the check of
@@ -443,7 +444,7 @@ class _Association:
         if meter_title is None or stoc is None or not isinstance(ciphered, ap.CipheredInitiate):
             raise _Refused("the meter's AARE lacks its system title, challenge or ciphered initiate")
         response = ap.InitiateResponse.from_bytes(unprotect(ciphered.to_bytes(), meter_title, ek, ak).apdu)
-        self.max_pdu = min(CLIENT_MAX_PDU, response.server_max_receive_pdu_size or CLIENT_MAX_PDU)
+        self.max_pdu = response.server_max_receive_pdu_size or CLIENT_MAX_PDU
         self._cipher = (title, meter_title, ek, ak, counter)
         proof = hls_gmac(stoc, title, counter(), ek, ak)
         answer = await self.exchange(ap.ActionRequestNormal(
@@ -461,14 +462,8 @@ class _Association:
 
     async def get(self, attribute: ap.AttributeDescriptor, access: ap.AccessSelection | None = None) -> Data:
         answer = await self.exchange(ap.GetRequestNormal(attribute=attribute, access=access))
-        data = bytearray()
-        while isinstance(answer, ap.GetResponseWithBlock):
-            if isinstance(answer.result, ap.DataAccessResult):
-                raise _Refused(f"reading {attribute} failed ({answer.result.name.lower()})")
-            data += answer.result
-            if answer.last_block:
-                return decode_data(bytes(data))
-            answer = await self.exchange(ap.GetRequestNext(block_number=answer.block_number))
+        if isinstance(answer, ap.GetResponseWithBlock):
+            return decode_data(await self._rest(answer, attribute))
         if not isinstance(answer, ap.GetResponseNormal):
             raise CodecError(f"expected a GET response, got {type(answer).__name__}")
         if isinstance(answer.result, ap.DataAccessResult):
@@ -476,17 +471,35 @@ class _Association:
         return answer.result
 
     async def get_many(self, attributes: list[ap.AttributeDescriptor]) -> list[Data | ap.DataAccessResult]:
-        """GET-with-list requests, each as many attributes as fit the meter's PDU (13 bytes an attribute)."""
-        per_request = max(1, (self.max_pdu - 16) // 13)
+        """As few GET-with-list requests as the meter's PDU allows (one for a whole publication from our simulator:
+        13 bytes an attribute); an answer longer than ours comes in blocks."""
+        room = self.max_pdu - 16 - (_CIPHERING_OVERHEAD if self._cipher is not None else 0)
+        per_request = max(1, room // 13)
         results: list[Data | ap.DataAccessResult] = []
         for start in range(0, len(attributes), per_request):
             chunk = attributes[start:start + per_request]
             answer = await self.exchange(ap.GetRequestWithList(
                 attributes=tuple(ap.AttributeWithSelection(a) for a in chunk)))
+            if isinstance(answer, ap.GetResponseWithBlock):
+                answer = ap.GetResponseWithList(results=ap.decode_result_list(await self._rest(answer, "the list")))
             if not isinstance(answer, ap.GetResponseWithList) or len(answer.results) != len(chunk):
                 raise CodecError("the meter's GET-with-list answer does not match the request")
             results.extend(answer.results)
         return results
+
+    async def _rest(self, answer: ap.GetResponseWithBlock, what: object) -> bytes:
+        """The raw data of an answer in blocks, from its first block on."""
+        data = bytearray()
+        while True:
+            if isinstance(answer.result, ap.DataAccessResult):
+                raise _Refused(f"reading {what} failed ({answer.result.name.lower()})")
+            data += answer.result
+            if answer.last_block:
+                return bytes(data)
+            following = await self.exchange(ap.GetRequestNext(block_number=answer.block_number))
+            if not isinstance(following, ap.GetResponseWithBlock):
+                raise CodecError(f"expected the next block, got {type(following).__name__}")
+            answer = following
 
     async def set(self, attribute: ap.AttributeDescriptor, value: Data) -> ap.DataAccessResult:
         answer = await self.exchange(ap.SetRequestNormal(attribute=attribute, value=value))
