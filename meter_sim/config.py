@@ -208,6 +208,9 @@ class MeterSimSettings(StrictModel):
     power_quality: PqSettings = PqSettings()
     breaker: BreakerSettings = BreakerSettings()
     dlms: DlmsSettings = DlmsSettings()
+    han_layout: Literal["nve", "dk"] | None = Field(
+        None, description="the HAN port's push layout (§10.4 HAN-NVE lists, §10.5 the Danish push 1), also what its "
+        "DLMS Push Setup objects name; default: as the meter's country is delivered (dk in Denmark, else nve)")
     smart_disconnect: SmartDisconnectSettings = SmartDisconnectSettings()
     prepayment: PrepaymentSettings = PrepaymentSettings()
     tamper: TamperSettings = TamperSettings()

@@ -81,6 +81,8 @@ def _until_next_second() -> float:
 async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfaces: Mapping[str, Address],
                 stop: asyncio.Event, han: HanSettings | None = None, optical_push_every: int = 10) -> None:
     han = han or HanSettings()
+    if han.layout is not None:  # --han-layout: what the meter pushes, so also what its DLMS Push Setups name
+        settings = settings.model_copy(update={"han_layout": han.layout})
     start = settings.start.timestamp() if settings.start is not None else time.time()
     meter = Meter(meter_id, settings, ScaledClock(speed, start))
     dlms_security = ServerSecurity(meter_id, settings.dlms)  # one per meter: its counters, whatever the interface

@@ -162,14 +162,15 @@ def dlms_client(line: int | Path | Any, client: int = 16, password: str | None =
 
 
 @contextlib.contextmanager
-def simulator_client(tmp_path: Path, option: str) -> Iterator[DlmsClient]:
-    """`omnipower-sim serve` with one meter (m1) and `option` ("--dlms" or "--dlms-hdlc") on a loopback port, a
-    real process as a user runs it: dlms-cosem's client, connected as soon as it listens (20 s at the most)."""
+def simulator_client(tmp_path: Path, option: str, *extra: str) -> Iterator[DlmsClient]:
+    """`omnipower-sim serve` with one meter (m1) and `option` ("--dlms" or "--dlms-hdlc") on a loopback port (and
+    the `extra` arguments), a real process as a user runs it: dlms-cosem's client, connected as soon as it listens
+    (20 s at the most)."""
     port = free_port()
     config = tmp_path / "meter.yaml"
     config.write_text("meters:\n  - id: m1\n    start: '2026-03-02T08:00:00Z'\n")
     proc = subprocess.Popen([sys.executable, "-m", "meter_sim", "serve", "--config", str(config),
-                             option, f"tcp:127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True)
+                             option, f"tcp:127.0.0.1:{port}", *extra], stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
         while True:

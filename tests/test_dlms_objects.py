@@ -8,13 +8,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from dlms_cosem import cosem, enumerations
-from dlms_cosem.client import ActionError, DlmsClient
+from dlms_cosem.client import ActionError, DataResultError, DlmsClient
 from dlms_cosem.time import datetime_to_bytes
-from dlms_harness import AK, CLIENT_TITLE, EK, PASSWORD, START, ServedMeter, stepped_meter, value
+from dlms_harness import (
+    AK,
+    CLIENT_TITLE,
+    EK,
+    PASSWORD,
+    START,
+    ServedMeter,
+    simulator_client,
+    stepped_meter,
+    value,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -347,6 +358,19 @@ def test_a_set_of_any_value_is_answered_and_never_raises(target: tuple[int, tupl
         action = ap.ActionRequestNormal(method=ap.MethodDescriptor(20, bytes((0, 0, 13, 0, 0, 255)), 1),
                                         parameters=Data(DataType.INTEGER, 0))
         assert isinstance(ap.decode_apdu(_MANAGEMENT.handle(action.to_bytes())), ap.ActionResponseNormal)
+
+
+def test_the_han_layout_served_is_the_one_the_push_setups_name(tmp_path: Path) -> None:
+    """`omnipower-sim serve --han-layout dk` on a meter delivered with the NVE lists: its HAN port pushes the Danish
+    push 1, so its Push Setups name that, not the country's lists."""
+    with simulator_client(tmp_path, "--dlms", "--han-layout", "dk") as client:
+        client.associate()
+        objects = read(client, Interface.PUSH, cosem.Obis(0, 1, 25, 9, 0, 255), 2)
+        with pytest.raises(DataResultError, match="OBJECT_UNDEFINED"):
+            client.get(cosem.CosemAttribute(Interface.PUSH, cosem.Obis(0, 2, 25, 9, 0, 255), 2))
+        client.release_association()
+        client.disconnect()
+    assert len(objects) == 1 + len(HAN_LISTS[HanListKind.DK_PUSH_1])
 
 
 def test_a_danish_meter_has_one_push_setup_for_its_push_1() -> None:

@@ -76,7 +76,7 @@ from meter_sim.meter import (  # the debiting loggers' captures (§4.2, §4.3)
     Meter,
     serial_number,
 )
-from meter_sim.modules.han_push import country_layout
+from meter_sim.modules.han_push import han_layout
 from meter_sim.refusals import MeterRefused
 from meter_sim.tariffs import DAY_TYPES, WEEKDAYS, TariffCalendar
 from omnipower import dlms_apdu as ap
@@ -186,9 +186,9 @@ class DlmsAssociation:
 
     def _load_objects(self) -> None:
         """The object list of the meter as configured now (its registers follow its tariff configuration; its Push
-        Setups the HAN layout it was delivered with, `country_layout`)."""
+        Setups the HAN layout it pushes, `han_layout`)."""
         meter = self.meter
-        self._object_list = cosem_objects(meter.registers, HAN_PUSHES[country_layout(meter.settings.type.country)])
+        self._object_list = cosem_objects(meter.registers, HAN_PUSHES[han_layout(meter.settings)])
         self._objects = {(o.logical_name): o for o in self._object_list}
 
     # --- association ---------------------------------------------------------------------------------------

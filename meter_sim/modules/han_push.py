@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter, serial_number
 from omnipower.dlms import CosemDateTime, GloKeys
 from omnipower.han import HAN_PUSHES, HanListKind, encode_han_push
@@ -29,13 +30,18 @@ def country_layout(country: str) -> str:
     return "dk" if country == "DK" else "nve"
 
 
+def han_layout(settings: MeterSimSettings) -> str:
+    """The layout the meter pushes (and its Push Setups name): its `han_layout`, else its country's."""
+    return settings.han_layout or country_layout(settings.type.country)
+
+
 class HanPush:
     def __init__(self, meter: Meter, meter_type: str | None = None, settings: HanSettings | None = None):
         self.meter = meter
         self.meter_type = meter_type or meter.settings.type.code
         settings = settings or HanSettings()
         if settings.layout is None:
-            settings = HanSettings(country_layout(meter.settings.type.country), settings.keys)
+            settings = HanSettings(han_layout(meter.settings), settings.keys)
         self.settings = settings
         self.meter_id = f"57065670{serial_number(meter.id):08d}"  # GS1-style, stable per id
         self.frame_counter = 0
