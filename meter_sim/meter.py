@@ -144,6 +144,7 @@ class Meter:
         self.billing2 = BillingLog.debiting2()  # debiting_logger_2 (§4.3), daily/weekly/monthly (Z25)
         self.logs = EventLogs()
         self.logs_revision = 0  # rises whenever a logger is written (so the logs are saved only then)
+        self.scheduled: ScheduledChange | None = None  # a reconfiguration that waits for its time (schedule_change)
         self.pq = _new_power_quality(self, settings)
         self._restore_when_allowed: set[str] = set()  # protection trips cleared, waiting for the 5 s minimum
         self._lp_status = 0
@@ -266,6 +267,8 @@ class Meter:
                 self._midnight(t)
 
     def _minute(self, t: int, tick: bool = True) -> None:
+        if self.scheduled is not None and t >= self.scheduled.at:
+            self._carry_out_scheduled(t)
         wall = self.rtc.wall_time(t)
         if self.prepayment.enabled:
             self._wall = wall
@@ -665,6 +668,26 @@ class Meter:
         return {k: getattr(new, k).model_dump() if hasattr(getattr(new, k), "model_dump") else getattr(new, k)
                 for k in changed}
 
+    def schedule_change(self, at: int, changes: Mapping[str, Any], source: str) -> None:
+        """Reconfigure at meter time `at` (a DLMS passive calendar's activation time, §2.8): checked now as
+        `reconfigure` checks it (ValueError, nothing kept, when refused), carried out by the meter at the first
+        minute tick at or after `at`, whether anyone is connected then or not. One at a time: a new one replaces it."""
+        type(self.settings).model_validate({**self.settings.model_dump(exclude_unset=True), **changes})
+        self.scheduled = ScheduledChange(int(at), dict(changes), source)
+        self._log("meter_status", self.t, "reconfiguration_scheduled", at=int(at), settings=sorted(changes),
+                  source=source)
+
+    def _carry_out_scheduled(self, t: int) -> None:
+        """The scheduled change, now: what the settings changed since would make invalid is refused and logged
+        (the meter keeps running as it was), as a refused MQTT configure is."""
+        scheduled, self.scheduled = self.scheduled, None
+        assert scheduled is not None
+        try:
+            self.reconfigure(scheduled.changes)
+        except ValueError as exc:  # pydantic's ValidationError is one
+            self._log("meter_status", t, "reconfiguration_refused", settings=sorted(scheduled.changes),
+                      source=scheduled.source, reason=str(exc).splitlines()[0])
+
     def _renew(self, part: _Renewed, settings: MeterSimSettings) -> None:
         """Make a part anew from the new settings in place of the old one, carrying its saved state over."""
         old = getattr(self, part.attr)
@@ -867,6 +890,7 @@ class Meter:
             "inputs": Fields(self, {"neutral_lost": ("neutral_lost", bool), "outage": ("outage", bool),
                                     "powered": ("_powered", bool), "down_since": ("_down_since", optional_int)}),
             "last_midnight": Field(self, "_last_midnight", int),
+            "scheduled": Field(self, "scheduled", ScheduledChange.load, ScheduledChange.save),
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -965,6 +989,24 @@ def _new_display(meter: Meter, settings: MeterSimSettings) -> Display:
 
 def _new_tamper(meter: Meter, settings: MeterSimSettings) -> Tamper:
     return Tamper(settings.tamper)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledChange:
+    """A reconfiguration that waits for meter time `at`, and who asked for it (for the event log)."""
+
+    at: int
+    changes: dict[str, Any]
+    source: str
+
+    @staticmethod
+    def save(change: ScheduledChange | None) -> dict[str, Any] | None:
+        return None if change is None else {"at": change.at, "changes": change.changes, "source": change.source}
+
+    @staticmethod
+    def load(state: dict[str, Any] | None) -> ScheduledChange | None:
+        return None if state is None else ScheduledChange(int(state["at"]), dict(state["changes"]),
+                                                          str(state["source"]))
 
 
 @dataclass(frozen=True, slots=True)

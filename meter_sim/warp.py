@@ -8,6 +8,7 @@ state the vectorised model covers, and hands every other span to the exact `Mete
   power-quality excursion, breaker and inputs steady, no outage, no broken neutral, no clock stop; and features
   the chunk does not model are off (smart disconnect, prepayment, module pulse outputs, Aron connection, forced
   phase voltages, analysis channels that are not means);
+- a reconfiguration scheduled for a time (`Meter.schedule_change`) ends the chunk before its minute;
 - inside a chunk, any second at which something discrete would happen that the chunk does not model (a voltage
   outside the quiet band, a fuse limit, a value within rounding distance of a threshold …) ends the
   chunk: it is committed up to the minute before, and the exact step runs through that minute.
@@ -107,6 +108,9 @@ def _chunk_end(meter: Meter, t: int) -> int:
     off = meter.rtc.standard_offset
     midnight = (meter.t + off) // _DAY * _DAY - off + _DAY
     end = min(t - t % 60, midnight)
+    if meter.scheduled is not None:  # a scheduled reconfiguration: its minute (and the one before) run exactly
+        due = meter.scheduled.at + (-meter.scheduled.at) % 60
+        end = min(end, max(meter.t, due - 60))
     # A DST change (on a whole hour) ends the chunk: inside one the wall clock's offset is constant.
     base = meter.rtc.utc_offset(meter.t + 60)
     if meter.rtc.utc_offset(end) != base:

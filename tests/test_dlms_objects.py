@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from dlms_cosem import cosem, enumerations
 from dlms_cosem.client import ActionError, DataResultError, DlmsClient
-from dlms_cosem.time import datetime_to_bytes
+from dlms_cosem.time import datetime_from_bytes, datetime_to_bytes
 from dlms_harness import (
     AK,
     CLIENT_TITLE,
@@ -245,18 +245,53 @@ def test_a_valid_passive_calendar_activated_runs_the_meter_s_tariffs(served: Ser
     assert meter.tariffs.active == 3 and meter.readings()["tariff"] == 3
 
 
-def test_activation_by_time_now_and_refusals_of_later_ones(served: ServedMeter) -> None:
+def test_activation_by_time_now_and_a_later_one_scheduled_by_the_meter(served: ServedMeter) -> None:
+    """A time not after the meter's activates at once; a later one is kept by the meter (every connection reads it
+    as the passive calendar and its activation time, and it survives a save) and carried out at that minute with
+    nobody connected; "never" cancels one."""
     meter = served.meter
+    before = meter.settings.calendar.day_plans
     now = datetime.fromtimestamp(meter.t).astimezone()
+    at = now.replace(microsecond=0) + timedelta(days=1, minutes=30)
     with served.client(1, PASSWORD).session() as client:
-        set_passive(client, PASSIVE)
-        later = set_passive(client, {10: octets(datetime_to_bytes(now + timedelta(days=1)))})
-        assert meter.settings.tariff_calendar is not None and meter.settings.tariff_calendar.seasons is not None
-        assert len(meter.settings.tariff_calendar.seasons[0].start) == 2  # unchanged
-        done = set_passive(client, {10: octets(datetime_to_bytes(now))})
-    assert later == [enumerations.DataAccessResult.OTHER_REASON]
-    assert done == [enumerations.DataAccessResult.SUCCESS]
+        written = set_passive(client, PASSIVE)
+        later = set_passive(client, {10: octets(datetime_to_bytes(at))})
+    assert written + later == [enumerations.DataAccessResult.SUCCESS] * 5
+    assert meter.settings.calendar.day_plans == before  # not yet
+    with served.client().session() as client:  # another association, the public client: the meter holds it
+        scheduled = judge_of(client, 7)
+        when = datetime_from_bytes(read(client, Interface.ACTIVITY_CALENDAR, CALENDAR_LN, 10))[0]
+    assert when == at
+    for probe in (datetime(2026, 2, 1, 7), datetime(2026, 5, 1, 13), datetime(2026, 5, 1, 11)):
+        assert scheduled.tariff(probe) == {(2, 7): 3, (5, 13): 4, (5, 11): 3}[(probe.month, probe.hour)]
+    saved = Meter("dlms1", meter.settings, SteppedClock(meter.t), state=meter.to_state())
+    assert saved.scheduled == meter.scheduled is not None
+    meter.advance_to(at.timestamp() - 61)
+    assert meter.settings.calendar.day_plans == before
+    meter.advance_to(at.timestamp() + 60)
     assert meter.settings.calendar.day_plans == {"day 1": {"00:00": 1, "06:00": 3}, "day 2": {"00:00": 3, "12:00": 4}}
+    assert meter.scheduled is None
+    events = [e.type for e in meter.logs.query("meter_status")[0]]
+    assert events[-2:] == ["reconfiguration_scheduled", "reconfigured"]
+    with served.client(1, PASSWORD).session() as client:
+        assert read(client, Interface.ACTIVITY_CALENDAR, CALENDAR_LN, 10) == b"\xff" * 9 + b"\x80\x00\xff"
+        set_passive(client, {**PASSIVE, 9: Data.array(day(1, (0, 0, 2)), day(2, (0, 0, 2)))})
+        set_passive(client, {10: octets(datetime_to_bytes(at + timedelta(days=1)))})
+        assert meter.scheduled is not None
+        never = set_passive(client, {10: octets(b"\xff" * 9 + b"\x80\x00\xff")})
+        done = set_passive(client, {10: octets(datetime_to_bytes(at))})  # before the meter's time now: at once
+    assert never == done == [enumerations.DataAccessResult.SUCCESS]
+    assert meter.scheduled is None
+    assert meter.settings.calendar.day_plans == {"day 1": {"00:00": 2}, "day 2": {"00:00": 2}}
+
+
+def test_a_later_activation_that_the_meter_refuses_is_refused_when_set(served: ServedMeter) -> None:
+    meter = served.meter
+    at = datetime.fromtimestamp(meter.t).astimezone() + timedelta(days=1)
+    with served.client(1, PASSWORD).session() as client:
+        set_passive(client, {**PASSIVE, 9: Data.array(day(1, (0, 0, 9)), day(2, (0, 0, 1)))})
+        refused = set_passive(client, {10: octets(datetime_to_bytes(at))})
+    assert refused == [enumerations.DataAccessResult.OTHER_REASON] and meter.scheduled is None
 
 
 def test_a_calendar_the_validation_refuses_is_refused_with_its_message(served: ServedMeter,

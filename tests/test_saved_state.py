@@ -31,10 +31,16 @@ LATER_PARTS = ("debiting_periods", "load_control", "power_quality", "restore_whe
                "clock_offset", "mono", "inputs", "last_midnight", "tariffs")
 
 
+# Parts added after the fixture was written: a meter restored from it starts them fresh (and saves them empty); the
+# digests compare the fixture's parts.
+NEWER_PARTS = ("scheduled",)
+
+
 def digest(state: dict[str, Any]) -> dict[str, str]:
     """A short digest of each part of a state, as JSON (so a difference names the part). Random generator states
     are taken in the form the fixture's version saved them (nested lists), whatever form saves them now."""
-    parts = json.loads(json.dumps(state))
+    assert all(state.get(key) is None for key in NEWER_PARTS)
+    parts = {k: v for k, v in json.loads(json.dumps(state)).items() if k not in NEWER_PARTS}
     for part in parts.values():
         if isinstance(part, dict) and "rng" in part:
             part["rng"] = json.loads(json.dumps(rng_state_from_json(part["rng"])))
@@ -51,7 +57,7 @@ def test_a_state_saved_by_the_earlier_version_restores_and_carries_on_as_it_did(
     saved = FIXTURE["state"]
     meter = restored(saved)
     state = meter.to_state()
-    assert sorted(state) == sorted(saved)  # the same keys: the file format is unchanged
+    assert sorted(state) == sorted([*saved, *NEWER_PARTS])  # the same keys, and the newer ones: the format holds
     assert state["energy"] == saved["energy"] and state["demand"] == saved["demand"]
     assert state["prepayment"] == saved["prepayment"] and state["pulse_outputs"] == saved["pulse_outputs"]
     assert digest(state) == FIXTURE["after_restore_digest"]

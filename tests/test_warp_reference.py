@@ -136,6 +136,26 @@ def test_several_seeds_plain(seed: int) -> None:
     _assert_same_meter(exact, warped)
 
 
+def test_a_scheduled_reconfiguration_is_carried_out_at_its_minute_by_both_engines() -> None:
+    """A DLMS calendar activation scheduled inside what would be one chunk: the chunk ends before its minute."""
+    settings = MeterSimSettings(seed=8, z13=3, tariff_calendar={"day_plans": {"all": {"00:00": 1}}, "seasons": [
+        {"start": "01-01", "working": "all", "non_working": "all", "holiday": "all"}]})
+    exact, warped = _pair(settings)
+    at = START + 10 * 3600 + 1337  # not on a minute: carried out at the next minute tick
+    calendar = {"day_plans": {"all": {"00:00": 2, "18:00": 3}}, "seasons": [
+        {"start": "01-01", "working": "all", "non_working": "all", "holiday": "all"}]}
+    for meter in (exact, warped):
+        meter.schedule_change(at, {"tariff_calendar": calendar}, "dlms")
+    exact.advance_to(START + 86400)
+    stats = WarpStats()
+    warp_to(warped, START + 86400, stats)
+    _assert_same_meter(exact, warped)
+    assert stats.fast_s > 0.5 * 86400 and warped.scheduled is None
+    assert warped.settings.calendar.day_plans == {"all": {"00:00": 2, "18:00": 3}}
+    changed = [e.t for e in warped.logs.query("meter_status")[0] if e.type == "reconfigured"]
+    assert changed == [at + (-at) % 60]
+
+
 def test_other_analysis_channels_windows_and_accuracy() -> None:
     """The analysis channels the chunk computes apart from its register rows, power-quality mean windows that do
     not lie on whole minutes (per-second sums) and a meter with a registration error (two gains)."""

@@ -40,7 +40,9 @@ Writing configuration: only what stands for a setting the MQTT `configure` comma
 the passive calendar (attributes 6–9, each SET checked for its shape, `type-unmatched`) and its activation (method 1,
 or attribute 10 set to a time not after the meter's), which carries it out as `configure {"tariff_calendar": …}`
 through that command's own parser and the meter's `reconfigure`: `success`, or `other-reason` with the refusal
-logged (for what configure refuses, and for what the model cannot express). Everything else is `read-write-denied`:
+logged (for what configure refuses, and for what the model cannot express). Attribute 10 set to a later time is
+checked the same way at once and scheduled in the meter, which activates the calendar at that minute.
+Everything else is `read-write-denied`:
 legal data (the registers and profiles, the clock's time zone and daylight saving, Z11 and Z15: configure refuses
 those too), the active calendar (it changes only by activation), the Special Days Table (the exception days are the
 calendar's, which a written calendar keeps), the Push Setups and Security Setup (no remote setting stands for them),
@@ -617,13 +619,28 @@ class DlmsAssociation:
         tariffs = self.meter.tariffs
         return calendar_of(tariffs.calendar, tariffs.plan)
 
+    def _scheduled_calendar(self) -> tuple[int, CosemCalendar] | None:
+        """The calendar the meter will activate at a time (set by any association), with that time."""
+        scheduled = self.meter.scheduled
+        if scheduled is None or "tariff_calendar" not in scheduled.changes:
+            return None
+        return scheduled.at, calendar_of(TariffCalendar.model_validate(scheduled.changes["tariff_calendar"]), 1)
+
+    def _passive_calendar(self) -> CosemCalendar:
+        """The passive calendar: as this association is writing it, else the one the meter has scheduled, else
+        the active one."""
+        if self._passive is not None:
+            return self._passive
+        scheduled = self._scheduled_calendar()
+        return scheduled[1] if scheduled is not None else self._active_calendar()
+
     def _activity_calendar(self, obj: CosemObject, attribute: int) -> Data:
-        """Attributes 2–5 the calendar the meter runs (its active plan), 6–9 the passive one: as written by this
-        association, else the active one; 10 nothing scheduled (activation is at once, see `_set_activation_time`)."""
+        """Attributes 2–5 the calendar the meter runs (its active plan), 6–9 the passive one (`_passive_calendar`),
+        10 when the meter activates it (never: nothing scheduled)."""
         if attribute == 10:
-            return Data(DataType.OCTET_STRING, _NEVER)
-        active = self._active_calendar()
-        calendar = active if attribute <= 5 else (self._passive or active)
+            scheduled = self._scheduled_calendar()
+            return Data(DataType.OCTET_STRING, _NEVER if scheduled is None else self._cosem_time(scheduled[0]).value)
+        calendar = self._active_calendar() if attribute <= 5 else self._passive_calendar()
         part = _CALENDAR_PARTS[(attribute - 2) % len(_CALENDAR_PARTS)]
         return _CALENDAR_CODECS[part][0](getattr(calendar, part))
 
@@ -648,26 +665,45 @@ class DlmsAssociation:
 
     def _write_passive(self, part: str, value: Data) -> None:
         """One part of the passive calendar, checked for its shape only: whether the whole makes a calendar the
-        meter takes is for the activation to say (the parts are written one SET at a time)."""
+        meter takes is for the activation (or the activation time) to say (the parts are written one SET at a
+        time). It is this association's until then; a calendar already scheduled stays scheduled as it was."""
         parsed = _CALENDAR_CODECS[part][1](value)
-        self._passive = replace(self._passive or self._active_calendar(), **{part: parsed})
+        self._passive = replace(self._passive_calendar(), **{part: parsed})
 
     def _set_activation_time(self, value: Data) -> None:
-        """activate_passive_calendar_time: a time not after the meter's activates the passive calendar now; one with
-        no field given ("never") does nothing; a later or a wildcard time is refused, as the meter schedules nothing
-        of its own here (activate with the method, or with the time now)."""
+        """activate_passive_calendar_time: a time not after the meter's activates the passive calendar now; a later
+        one schedules it (`Meter.schedule_change`: checked now as configure checks it, carried out by the meter at
+        that minute, connected or not, and kept by the meter for every association to read); one with no field
+        given ("never") cancels a scheduled calendar's activation (it stays this association's passive one). A
+        wildcard time (every year, every day …) is refused: the meter schedules one activation."""
         when = _date_time_of(value, "activate_passive_calendar_time")
         fields = (when.year, when.month, when.day, when.hour, when.minute, when.second)
         if all(f is None for f in fields):
+            if self._scheduled_calendar() is not None:
+                self._passive = self._passive_calendar()  # still the passive calendar, with no time to activate
+                self.meter.scheduled = None
+                log.info("client %d: scheduled calendar cancelled", self.client)
+                self.on_change()
             return
         local = when.to_datetime()
         if local is None:
             raise _Refusal(ap.DataAccessResult.OTHER_REASON, "activate_passive_calendar_time: a recurring activation "
                            "is not modelled; give every date and time field, or none (never)")
-        if self._instant(local, when.deviation) > self.meter.t:
-            raise _Refusal(ap.DataAccessResult.OTHER_REASON, "activate_passive_calendar_time: a later activation is "
-                           "not modelled; give the meter's time or an earlier one, or use activate_passive_calendar")
-        self._activate()
+        at = self._instant(local, when.deviation)
+        if at <= self.meter.t:
+            self._activate()
+            return
+        setting = self._calendar_setting()
+        try:
+            self.meter.schedule_change(math.ceil(at), {"tariff_calendar": setting}, "dlms")
+        except ValueError as exc:
+            raise _Refusal(ap.DataAccessResult.OTHER_REASON, f"configure refused: {_reason(exc)}") from None
+        log.info("client %d: passive calendar scheduled for %s", self.client, self.meter.rtc.iso(math.ceil(at)))
+        self._passive = None  # the meter holds it now
+        self.on_change()
+
+    def _calendar_setting(self) -> dict[str, Any]:
+        return tariff_calendar_setting(self._passive_calendar(), self.meter.settings.calendar)
 
     def _activate_passive(self, method_id: int) -> ap.ActionResult:
         """activate_passive_calendar (method 1)."""
@@ -682,16 +718,20 @@ class DlmsAssociation:
     def _activate(self) -> None:
         """The passive calendar made the meter's, by the MQTT `configure` command itself with it as
         `tariff_calendar` (its parser, then the meter's `reconfigure`): what configure refuses is refused here with
-        its message, and a refused calendar leaves the meter as it was."""
-        if self._passive is None:
-            return  # nothing written: the passive calendar is the active one
-        setting = {"tariff_calendar": tariff_calendar_setting(self._passive, self.meter.settings.calendar)}
+        its message, and a refused calendar leaves the meter as it was. Activating a scheduled calendar carries it
+        out now."""
+        if self._passive is None and self._scheduled_calendar() is None:
+            return  # nothing written or scheduled: the passive calendar is the active one
+        setting = {"tariff_calendar": self._calendar_setting()}
         configure = COMMANDS_BY_NAME["configure"]
         try:
             configure.simulate(self.meter, configure.name, configure.parse(configure.name, setting))
         except (CommandError, MeterRefused, ValueError) as exc:
             raise _Refusal(ap.DataAccessResult.OTHER_REASON, f"configure refused: {_reason(exc)}") from None
         log.info("client %d: passive calendar activated", self.client)
+        if self._passive is None:
+            self.meter.scheduled = None  # it was the scheduled one
+        self._passive = None
         self._load_objects()  # T5–T8 have registers when the calendar names them
         self.on_change()
 
@@ -1020,9 +1060,10 @@ class CosemCalendar:
     `configure` command's to check (1–4 seasons, ≤ 8 season starts, ≤ 10 switches a day, tariffs 1–8, every day
     plan used …).
 
-    The passive calendar is kept by the association (of one connection) that writes it, until it writes another:
-    the meter itself keeps one calendar, the one `configure` sets, so a passive calendar written and not activated
-    is gone with the connection."""
+    The passive calendar is the association's (of one connection) while it writes it; once its activation time is
+    set to a later time, the meter keeps it (`Meter.schedule_change`, saved with its state) and every association
+    reads it as the passive calendar until the meter activates it at that minute. Parts written and neither
+    activated nor scheduled are gone with the connection."""
 
     name: bytes
     seasons: tuple[_Season, ...]
