@@ -104,7 +104,7 @@ class CommandSpec:
     simulate: SimAction
     modbus: ModbusWrite | None = None
     entities: tuple[Entity, ...] = ()
-    dlms: bool = False  # carried over DLMS/COSEM (gateway/sources/dlms.py): the breaker, clock and tariff have objects
+    dlms: bool = False  # carried over DLMS/COSEM (gateway/sources/dlms.py): breaker, clock, tariff, calendar
 
     @property
     def mbus(self) -> bool:
@@ -305,6 +305,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "`z1`, `z2`, `z11`, `z15`, `z19`, CT codes) is refused. The whole new configuration is validated before "
         "anything changes",
         _configure,
+        dlms=True,  # `tariff_calendar` only: the Activity Calendar's passive calendar, written and activated
     ),
     _sim_input("outage", "an all-phase power cut", lambda m, on: m.set_outage(on)),
     _sim_input("neutral_loss", "a broken supply neutral (the star point floats with the phase loads)",

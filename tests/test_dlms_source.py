@@ -5,6 +5,7 @@ source of the same meter; the breaker and the clock go over DLMS with the manage
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -311,3 +312,43 @@ async def test_a_publication_is_one_get_with_list_even_on_an_eight_tariff_meter(
     read = {item.attribute.logical_name for item in lists[0].attributes}
     published = {o.logical_name for o in cosem_objects(meter.registers) if o.key in readings}
     assert len(published) > 100 and published <= read  # every reading came in that one request
+
+
+CALENDAR_SETTING = {"day_plans": {"day": {"00:00": 1, "07:00": 2, "21:00": 1}, "rest": {"00:00": 1}},
+                    "seasons": [{"start": "01-01", "working": "day", "non_working": "rest", "holiday": "rest"}]}
+
+
+async def test_configure_writes_the_tariff_calendar_as_the_passive_calendar_and_activates_it() -> None:
+    meter = stepped_meter("wire", {"start": START, "z13": 3, "dlms": {"password": PASSWORD}},
+                          MeterSimSettings(start=START).start.timestamp(), hours=5)  # type: ignore[union-attr]
+    with Served(meter) as served:
+        source = served.source(client=1, security="low", password=PASSWORD)
+        answer = await source.execute(Command("configure", json.dumps({"tariff_calendar": CALENDAR_SETTING})))
+        assert answer == {"configured": {"tariff_calendar": CALENDAR_SETTING}}
+        calendar = served.meter.settings.calendar
+        # the plans as given (COSEM numbers day profiles: their names are not carried)
+        assert sorted(map(str, calendar.day_plans.values())) == sorted(map(str, CALENDAR_SETTING["day_plans"].values()))
+        assert served.meter.tariffs.active == 2  # a Monday afternoon: the working day plan
+        assert [e.detail["settings"] for e in served.meter.logs.query("meter_status")[0]][-1] == ["tariff_calendar"]
+        refusals = {
+            "z4": ({"z4": 2}, r"configure\.z4: not carried over DLMS"),
+            "exception days": ({"tariff_calendar": {**CALENDAR_SETTING, "exception_days": ["12-24"]}},
+                               r"exception_days: the meter keeps its own"),
+            "holiday": ({"tariff_calendar": {**CALENDAR_SETTING, "seasons": [
+                {"start": "01-01", "working": "day", "non_working": "rest", "holiday": "day"}]}},
+                r"seasons\[1\]\.holiday: 'day': over DLMS a season's holidays take its non-working plan"),
+            "tariff 9": ({"tariff_calendar": {**CALENDAR_SETTING, "day_plans": {"day": {"00:00": 9}, "rest": {}}}},
+                         r"configure\.tariff_calendar\.day_plans"),
+        }
+        for name, (value, error) in refusals.items():
+            with pytest.raises(CommandError, match=error):
+                await source.execute(Command("configure", json.dumps(value)))
+            assert served.meter.settings.calendar == calendar, name  # nothing changed
+        # What only the meter knows: it works Monday to Saturday, so one week gives its working days two plans.
+        served.meter.reconfigure({"tariff_calendar": {**CALENDAR_SETTING, "working_days": [
+            "mon", "tue", "wed", "thu", "fri", "sat"]}})
+        other = {**CALENDAR_SETTING, "day_plans": {"day": {"00:00": 2}, "rest": {"00:00": 1}}}
+        with pytest.raises(CommandError, match=r"refused to activate it \(other_reason"):
+            await source.execute(Command("configure", json.dumps({"tariff_calendar": other})))
+        with pytest.raises(CommandError, match="not supported over DLMS"):
+            await served.source().execute(Command("configure", json.dumps({"tariff_calendar": other})))

@@ -34,11 +34,13 @@ from gateway.command_table import DLMS_COMMANDS
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError, local_now
+from gateway.sources.dlms_configure import calendar_writes
 from gateway.sources.dlms_wires import HdlcWire, Wire, WireRefused, WrapperWire
 from gateway.sources.lines import open_line
 from omnipower import dlms_apdu as ap
 from omnipower.address import parse_address
 from omnipower.cosem import (
+    ACTIVITY_CALENDAR,
     BREAKER_KEY,
     CLOCK,
     CURRENT_ASSOCIATION,
@@ -332,27 +334,53 @@ class DlmsSource(Source):
 
     async def _carry_out(self, association: _Association, command: Command) -> dict[str, Any]:
         objects = await self._learn(association)
-        if command.name == "time":
-            if not isinstance(command.value, int | float):
-                raise CommandError("time", f"{command.value!r} is not a time")
-            t = float(command.value)
-            local = datetime.fromtimestamp(t, UTC)
-            when = CosemDateTime.from_datetime(local.replace(tzinfo=None), hundredths=0, deviation=0)
-            result = await association.set(ap.AttributeDescriptor(CosemClass.CLOCK, CLOCK, 2), Data.date_time(when))
+        carry_out = _CARRIERS.get(command.name, DlmsSource._operate_breaker)
+        return await carry_out(self, association, objects, command)
+
+    async def _set_time(self, association: _Association, objects: tuple[CosemObject, ...],
+                        command: Command) -> dict[str, Any]:
+        if not isinstance(command.value, int | float):
+            raise CommandError("time", f"{command.value!r} is not a time")
+        t = float(command.value)
+        local = datetime.fromtimestamp(t, UTC)
+        when = CosemDateTime.from_datetime(local.replace(tzinfo=None), hundredths=0, deviation=0)
+        result = await association.set(ap.AttributeDescriptor(CosemClass.CLOCK, CLOCK, 2), Data.date_time(when))
+        if result is not ap.DataAccessResult.SUCCESS:
+            raise CommandError("time", f"the meter refused the clock ({result.name.lower()})")
+        return {"time": datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")}
+
+    async def _set_tariff(self, association: _Association, objects: tuple[CosemObject, ...],
+                          command: Command) -> dict[str, Any]:
+        tariff = next((o for o in objects if o.key == "tariff"), None)
+        if tariff is None:
+            raise CommandError("tariff", "the meter has no active-tariff object")
+        value = command.value if isinstance(command.value, int) else 0  # 0: follow the calendar (auto)
+        result = await association.set(ap.AttributeDescriptor(CosemClass.DATA, tariff.logical_name, 2),
+                                       Data(DataType.UNSIGNED, value))
+        if result is not ap.DataAccessResult.SUCCESS:
+            raise CommandError("tariff", f"the meter refused it ({result.name.lower()})")
+        active = await association.get(ap.AttributeDescriptor(CosemClass.DATA, tariff.logical_name, 2))
+        return {"tariff": active.value, "tariff_control": "auto" if command.value is None else str(command.value)}
+
+    async def _configure(self, association: _Association, objects: tuple[CosemObject, ...],
+                         command: Command) -> dict[str, Any]:
+        """The tariff calendar written as the passive calendar and activated (gateway/sources/dlms_configure.py);
+        the meter checks it as MQTT configure does and says why it refuses (its log has the reason)."""
+        setting, writes = calendar_writes(command.value)
+        for attribute, value in writes.items():
+            result = await association.set(ap.AttributeDescriptor(CosemClass.ACTIVITY_CALENDAR, ACTIVITY_CALENDAR,
+                                                                  attribute), value)
             if result is not ap.DataAccessResult.SUCCESS:
-                raise CommandError("time", f"the meter refused the clock ({result.name.lower()})")
-            return {"time": datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")}
-        if command.name == "tariff":
-            tariff = next((o for o in objects if o.key == "tariff"), None)
-            if tariff is None:
-                raise CommandError("tariff", "the meter has no active-tariff object")
-            value = command.value if isinstance(command.value, int) else 0  # 0: follow the calendar (auto)
-            result = await association.set(ap.AttributeDescriptor(CosemClass.DATA, tariff.logical_name, 2),
-                                           Data(DataType.UNSIGNED, value))
-            if result is not ap.DataAccessResult.SUCCESS:
-                raise CommandError("tariff", f"the meter refused it ({result.name.lower()})")
-            active = await association.get(ap.AttributeDescriptor(CosemClass.DATA, tariff.logical_name, 2))
-            return {"tariff": active.value, "tariff_control": "auto" if command.value is None else str(command.value)}
+                raise CommandError("configure.tariff_calendar", f"the meter refused the passive calendar's attribute "
+                                   f"{attribute} ({result.name.lower()})")
+        outcome = await association.action(ap.MethodDescriptor(CosemClass.ACTIVITY_CALENDAR, ACTIVITY_CALENDAR, 1))
+        if outcome is not ap.ActionResult.SUCCESS:
+            raise CommandError("configure.tariff_calendar", f"the meter refused to activate it ({outcome.name.lower()}"
+                               "; its log says why)")
+        return {"configured": {"tariff_calendar": setting}}
+
+    async def _operate_breaker(self, association: _Association, objects: tuple[CosemObject, ...],
+                               command: Command) -> dict[str, Any]:
         control = next((o for o in objects if o.class_id is CosemClass.DISCONNECT_CONTROL), None)
         if control is None:
             raise CommandError(command.name, "the meter has no Disconnect Control object (no breaker)")
@@ -366,6 +394,15 @@ class DlmsSource(Source):
         if now is not None:
             self.note_polled_breaker(now, local_now())
         return {BREAKER_KEY: now}
+
+
+_Carrier = Callable[[DlmsSource, "_Association", tuple[CosemObject, ...], Command], Awaitable[dict[str, Any]]]
+# How each command of the table's DLMS ones goes (gateway/command_table.py `dlms=True`); the breaker's by default.
+_CARRIERS: dict[str, _Carrier] = {
+    "time": DlmsSource._set_time,
+    "tariff": DlmsSource._set_tariff,
+    "configure": DlmsSource._configure,
+}
 
 
 _CLOCK = CosemObject(CosemClass.CLOCK, CLOCK)

@@ -1186,6 +1186,11 @@ _CALENDAR_CODECS: dict[str, tuple[Callable[[Any], Data], Callable[[Data], Any]]]
 }
 
 
+def passive_attributes(calendar: CosemCalendar) -> dict[int, Data]:
+    """A calendar as the values of the Activity Calendar's passive attributes 6–9 (what a head-end writes)."""
+    return {6 + i: _CALENDAR_CODECS[part][0](getattr(calendar, part)) for i, part in enumerate(_CALENDAR_PARTS)}
+
+
 def _cannot(reason: str) -> _Refusal:
     return _Refusal(ap.DataAccessResult.OTHER_REASON, reason)
 
