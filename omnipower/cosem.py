@@ -21,8 +21,9 @@ its buffer captures (`LOGGER_FIELDS`):
 Our own tariff and prepayment logs have no logical name, so no profile.
 Plus the objects of the meter's setup:
 - the tariff calendar (§2.8, §3) as an **Activity Calendar** (class 20, 0.0.13.0.0.255) whose day actions name the
-  tariffication script table (0.0.10.0.100.255, script selector = tariff) and a **Special Days Table** (class 11,
-  0.0.11.0.0.255) for its exception days; their values are the meter's (meter_sim/modules/dlms_server.py);
+  tariffication **Script Table** (class 9, 0.0.10.0.100.255: script n writes n to the active tariff's Data object;
+  script selector = tariff) and a **Special Days Table** (class 11, 0.0.11.0.0.255) for its exception days; their
+  values are the meter's (meter_sim/modules/dlms_server.py);
 - **Security Setup** (class 64, 0.0.43.0.0.255): suite 0 and the system titles, never a key;
 - one **Push Setup** (class 40) per HAN list the meter pushes (`HAN_PUSHES`), at 0.n.25.9.0.255 for its n-th list
   (§10.4: 0.1.25.9.0.255 list 1, 0.2.25.9.0.255 list 2; the Danish "push 1" of §10.5 is, by its name, push 1),
@@ -56,6 +57,7 @@ class CosemClass(IntEnum):
     EXTENDED_REGISTER = 4
     PROFILE_GENERIC = 7
     CLOCK = 8
+    SCRIPT_TABLE = 9
     SPECIAL_DAYS_TABLE = 11
     ASSOCIATION_LN = 15
     ACTIVITY_CALENDAR = 20
@@ -68,7 +70,7 @@ class CosemClass(IntEnum):
 CLASS_VERSIONS = {CosemClass.DATA: 0, CosemClass.REGISTER: 0, CosemClass.EXTENDED_REGISTER: 0, CosemClass.CLOCK: 0,
                   CosemClass.PROFILE_GENERIC: 1, CosemClass.ASSOCIATION_LN: 1, CosemClass.DISCONNECT_CONTROL: 0,
                   CosemClass.SPECIAL_DAYS_TABLE: 0, CosemClass.ACTIVITY_CALENDAR: 0, CosemClass.PUSH_SETUP: 0,
-                  CosemClass.SECURITY_SETUP: 0}
+                  CosemClass.SECURITY_SETUP: 0, CosemClass.SCRIPT_TABLE: 0}
 # Attributes each class has (1 is always the logical name) and its methods.
 CLASS_ATTRIBUTES = {CosemClass.DATA: (1, 2), CosemClass.REGISTER: (1, 2, 3),
                     CosemClass.EXTENDED_REGISTER: (1, 2, 3, 4, 5), CosemClass.CLOCK: (1, 2, 3, 4, 5, 6, 7, 8, 9),
@@ -78,6 +80,7 @@ CLASS_ATTRIBUTES = {CosemClass.DATA: (1, 2), CosemClass.REGISTER: (1, 2, 3),
                     CosemClass.ASSOCIATION_LN: (1, 2, 3, 4, 5, 6, 7, 8),
                     CosemClass.DISCONNECT_CONTROL: (1, 2, 3, 4),
                     CosemClass.SPECIAL_DAYS_TABLE: (1, 2),  # entries
+                    CosemClass.SCRIPT_TABLE: (1, 2),  # scripts
                     # calendar_name, season_profile, week_profile_table, day_profile_table: active (2–5) and
                     # passive (6–9); activate_passive_calendar_time (10)
                     CosemClass.ACTIVITY_CALENDAR: tuple(range(1, 11)),
@@ -88,10 +91,11 @@ CLASS_ATTRIBUTES = {CosemClass.DATA: (1, 2), CosemClass.REGISTER: (1, 2, 3),
                     # certificates; keys are only ever transferred by method, never held in an attribute)
                     CosemClass.SECURITY_SETUP: (1, 2, 3, 4, 5)}
 # Association LN method 1 is reply_to_HLS_authentication (HLS-GMAC's second pass); Activity Calendar method 1 is
-# activate_passive_calendar. Not offered: the Special Days Table's insert/delete (its entries are the calendar's
-# exception days), Push Setup's push (the HAN module pushes on its own clock), Security Setup's key transfer.
+# activate_passive_calendar; Script Table method 1 is execute (a script by its identifier). Not offered: the Special
+# Days Table's insert/delete (its entries are the calendar's exception days), Push Setup's push (the HAN module
+# pushes on its own clock), Security Setup's key transfer.
 CLASS_METHODS = {CosemClass.DISCONNECT_CONTROL: (1, 2), CosemClass.ASSOCIATION_LN: (1,),
-                 CosemClass.ACTIVITY_CALENDAR: (1,)}
+                 CosemClass.ACTIVITY_CALENDAR: (1,), CosemClass.SCRIPT_TABLE: (1,)}
 
 
 class Unit(IntEnum):
@@ -220,7 +224,8 @@ def cosem_objects(registers: tuple[Register, ...], han_lists: tuple[HanListKind,
             objects += [CosemObject(CosemClass.DATA, logical_name_of_field(f, lg), data_type=f.data_type,
                                     logger=lg.name, field=f.name) for f in LOGGER_FIELDS.get(lg.kind, ())]
             objects.append(CosemObject(CosemClass.PROFILE_GENERIC, logical_name(lg.obis), logger=lg.name))
-    objects += [CosemObject(CosemClass.ACTIVITY_CALENDAR, ACTIVITY_CALENDAR),
+    objects += [CosemObject(CosemClass.SCRIPT_TABLE, TARIFF_SCRIPTS),
+                CosemObject(CosemClass.ACTIVITY_CALENDAR, ACTIVITY_CALENDAR),
                 CosemObject(CosemClass.SPECIAL_DAYS_TABLE, SPECIAL_DAYS_TABLE),
                 CosemObject(CosemClass.SECURITY_SETUP, SECURITY_SETUP)]
     objects += [CosemObject(CosemClass.PUSH_SETUP, bytes((0, n, 25, 9, 0, 255)), push=kind)

@@ -424,3 +424,21 @@ def test_a_danish_meter_has_one_push_setup_for_its_push_1() -> None:
     assert isinstance(objects, Data) and isinstance(objects.value, tuple)
     assert len(objects.value) == 1 + len(HAN_LISTS[HanListKind.DK_PUSH_1])
     assert get(bytes((0, 2, 25, 9, 0, 255)), 2) is ap.DataAccessResult.OBJECT_UNDEFINED
+
+
+def test_the_tariffication_script_table_the_calendar_names(served: ServedMeter) -> None:
+    """Its scripts write the tariff the calendar's day actions select (script n: n to the active tariff's Data
+    object), and execute runs one as a forced tariff, for the management client only."""
+    tariff = cosem.Obis(0, 0, 96, 14, 0, 255)
+    execute = cosem.CosemMethod(Interface.SCRIPT_TABLE, cosem.Obis.from_bytes(SCRIPTS), 1)
+    with served.client(1, PASSWORD).session() as client:
+        scripts = read(client, Interface.SCRIPT_TABLE, cosem.Obis.from_bytes(SCRIPTS), 2)
+        client.action(execute, encode_data(Data(DataType.LONG_UNSIGNED, 3)))
+        forced = read(client, Interface.DATA, tariff, 2)
+        with pytest.raises(ActionError, match="OBJECT_UNAVAILABLE"):
+            client.action(execute, encode_data(Data(DataType.LONG_UNSIGNED, 9)))
+    assert [s[0] for s in scripts] == list(range(1, served.meter.tariffs.tariff_count + 1))
+    assert all(s[1] == [[1, 1, bytes((0, 0, 96, 14, 0, 255)), 2, s[0]]] for s in scripts)
+    assert forced == 3 and served.meter.tariffs.override == 3
+    with served.client().session() as client, pytest.raises(ActionError, match="READ_WRITE_DENIED"):
+        client.action(execute, encode_data(Data(DataType.LONG_UNSIGNED, 1)))

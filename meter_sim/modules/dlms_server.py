@@ -101,8 +101,8 @@ from omnipower.dlms_wrapper import WrapperReader, encode_wrapper
 from omnipower.errors import CodecError
 from omnipower.han import HAN_PUSHES
 from omnipower.loggers import BILLING, DEBITING_LOGGER_2, LOGGERS_BY_NAME, Logger, LogKind
-from omnipower.obis import logical_name_text
-from omnipower.registers import REGISTERS_BY_OBIS, Register
+from omnipower.obis import logical_name, logical_name_text
+from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS, Register
 
 log = logging.getLogger(__name__)
 
@@ -657,6 +657,15 @@ class DlmsAssociation:
                 4: Data(DataType.OCTET_STRING, self._client_title if hls else b""),
                 5: Data(DataType.OCTET_STRING, self.security.title)}[attribute]
 
+    def _scripts(self, obj: CosemObject, attribute: int) -> Data:
+        """The tariffication Script Table's scripts: script n (1 … the tariffs the meter has registers for) one
+        action, write attribute 2 of the active tariff's Data object with n (service 1 = write attribute)."""
+        tariff = logical_name(REGISTERS_BY_KEY["tariff"].logical_name)
+        return Data.array(*(Data.structure(Data(DataType.LONG_UNSIGNED, n), Data.array(Data.structure(
+            Data(DataType.ENUM, 1), Data(DataType.LONG_UNSIGNED, CosemClass.DATA), Data(DataType.OCTET_STRING, tariff),
+            Data(DataType.INTEGER, 2), Data(DataType.UNSIGNED, n))))
+            for n in range(1, self.meter.tariffs.tariff_count + 1)))
+
     def _push_setup(self, obj: CosemObject, attribute: int) -> Data:
         assert obj.push is not None
         if attribute == 2:
@@ -705,7 +714,7 @@ class DlmsAssociation:
     def _calendar_setting(self) -> dict[str, Any]:
         return tariff_calendar_setting(self._passive_calendar(), self.meter.settings.calendar)
 
-    def _activate_passive(self, method_id: int) -> ap.ActionResult:
+    def _activate_passive(self, method_id: int, parameters: Data | None) -> ap.ActionResult:
         """activate_passive_calendar (method 1)."""
         try:
             self._activate()
@@ -790,9 +799,10 @@ class DlmsAssociation:
     # --- ACTION --------------------------------------------------------------------------------------------
     def _action(self, request: ap.ActionRequestNormal) -> bytes:
         self._blocks = None
-        return ap.ActionResponseNormal(result=self._operate(request.method), invoke=request.invoke).to_bytes()
+        return ap.ActionResponseNormal(result=self._operate(request.method, request.parameters),
+                                       invoke=request.invoke).to_bytes()
 
-    def _operate(self, method: ap.MethodDescriptor) -> ap.ActionResult:
+    def _operate(self, method: ap.MethodDescriptor, parameters: Data | None) -> ap.ActionResult:
         obj = self._objects.get(method.logical_name)
         if obj is None or method.method_id not in obj.methods:
             return ap.ActionResult.OBJECT_UNDEFINED
@@ -803,9 +813,26 @@ class DlmsAssociation:
         operation = _OPERATIONS.get(obj.class_id)
         if operation is None:  # reply_to_HLS_authentication once the association stands: nothing left to prove
             return ap.ActionResult.OTHER_REASON
-        return operation(self, method.method_id)
+        return operation(self, method.method_id, parameters)
 
-    def _operate_breaker(self, method_id: int) -> ap.ActionResult:
+    def _execute_script(self, method_id: int, parameters: Data | None) -> ap.ActionResult:
+        """execute (method 1) of the tariffication Script Table: script n runs its action, the write of n to the
+        active tariff (`_set_tariff`: the MQTT `tariff` command's own validation, so it holds until `auto`, as a
+        forced tariff does); a script the table does not hold is `object-unavailable`."""
+        if parameters is None or parameters.type is not DataType.LONG_UNSIGNED or not isinstance(parameters.value, int):
+            return ap.ActionResult.TYPE_UNMATCHED
+        script = parameters.value
+        if not 1 <= script <= self.meter.tariffs.tariff_count:
+            log.info("client %d: script %d is not in the tariffication script table", self.client, script)
+            return ap.ActionResult.OBJECT_UNAVAILABLE
+        try:
+            self._set_tariff(Data(DataType.UNSIGNED, script))
+        except _Refusal as refusal:
+            log.info("client %d: script %d refused: %s", self.client, script, refusal)
+            return ap.ActionResult[refusal.result.name]
+        return ap.ActionResult.SUCCESS
+
+    def _operate_breaker(self, method_id: int, parameters: Data | None) -> ap.ActionResult:
         # remote_disconnect (1); remote_reconnect (2): a release where the button must reconnect (§5.6)
         breaker = self.meter.breaker
         action: Action = "disconnect" if method_id == 1 else (
@@ -1308,9 +1335,10 @@ def _writer(obj: CosemObject, attribute: int) -> Callable[[DlmsAssociation, Data
 
 
 # What the management client may operate, by class (the method id as the ACTION names it).
-_OPERATIONS: dict[CosemClass, Callable[[DlmsAssociation, int], ap.ActionResult]] = {
+_OPERATIONS: dict[CosemClass, Callable[[DlmsAssociation, int, Data | None], ap.ActionResult]] = {
     CosemClass.DISCONNECT_CONTROL: DlmsAssociation._operate_breaker,
     CosemClass.ACTIVITY_CALENDAR: DlmsAssociation._activate_passive,
+    CosemClass.SCRIPT_TABLE: DlmsAssociation._execute_script,
 }
 # The setup objects' attributes 2 and up, by class.
 _SETUP_READERS: dict[CosemClass, Callable[[DlmsAssociation, CosemObject, int], Data]] = {
@@ -1318,6 +1346,7 @@ _SETUP_READERS: dict[CosemClass, Callable[[DlmsAssociation, CosemObject, int], D
     CosemClass.SPECIAL_DAYS_TABLE: DlmsAssociation._special_days,
     CosemClass.SECURITY_SETUP: DlmsAssociation._security_setup,
     CosemClass.PUSH_SETUP: DlmsAssociation._push_setup,
+    CosemClass.SCRIPT_TABLE: DlmsAssociation._scripts,
 }
 
 
