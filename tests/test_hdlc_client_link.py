@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meter_sim.modules.dlms_hdlc import physical_address
+from meter_sim.modules.dlms_server import SERVER_MAX_PDU
 from omnipower import dlms_apdu as ap
 from omnipower.cosem import CosemClass, cosem_objects
 from omnipower.dlms import Data, decode_data
@@ -147,7 +148,9 @@ def test_a_whole_session_with_the_meter(meter: ServedMeter, max_info: int, windo
         assert head.sent[-1].dst == head.received[-1].src == (b"\x03" if lower is None else b"\x02" + bytes(
             [lower << 1 | 1]))
 
-        aare = head.request(ap.Aarq(user_information=ap.InitiateRequest(proposed_conformance=CONFORMANCE)))
+        # we take PDUs of 1 kB: longer answers come in blocks of that size
+        aare = head.request(ap.Aarq(user_information=ap.InitiateRequest(proposed_conformance=CONFORMANCE,
+                                                                         client_max_receive_pdu_size=1024)))
         assert isinstance(aare, ap.Aare) and aare.result is ap.AssociationResult.ACCEPTED
 
         # a register against the model
@@ -161,21 +164,21 @@ def test_a_whole_session_with_the_meter(meter: ServedMeter, max_info: int, windo
         assert isinstance(count.value, int) and isinstance(scaler, int)
         assert count.value * 10**scaler / 1000 == pytest.approx(published, abs=10**scaler / 1000)
 
-        # the object list: several GET blocks (of about 1 kB: the meter's PDU size), each over several I frames
+        # the object list: several GET blocks (of about 1 kB: the PDU size we take), each over several I frames
         before = len(head.sent)
         entries, frames = head.get(OBJECT_LIST)
         table = entries.to_python()
         assert isinstance(table, list)
         listed = {(e[0], bytes(e[2])) for e in table}
         assert listed == {(int(o.class_id), o.logical_name) for o in cosem_objects(meter.meter.registers)}
-        # a full block is about 1 kB with its header and the LLC: 8 frames of 128 bytes, or one of 1024
+        # a full block is about 1 kB (our PDU size) with its header and the LLC: 8 frames of 128 bytes, or one of 1024
         assert len(frames) >= 3 and all(n == (1 if max_info == 1024 else 8) for n in frames[:-1])
         # RR polled each further window of an answer: one per window but the first
         polls = [f for f in head.sent[before:] if kind_of(f).kind is FrameKind.RR]
         assert len(polls) == sum(-(-n // window) - 1 for n in frames)
 
-        # a request longer than one frame: GET-with-list of many registers, segmented and windowed on the way up
-        # as long as the meter takes (its server-max-receive-pdu-size): 4 bytes + 10 per attribute, with the LLC
+        # a request longer than one frame: GET-with-list of every register, segmented and windowed on the way up
+        # (within what the meter takes, its server-max-receive-pdu-size): 4 bytes + 10 per attribute, with the LLC
         # header more than even a 1024-byte information field
         assert isinstance(aare.user_information, ap.InitiateResponse)
         largest = aare.user_information.server_max_receive_pdu_size
@@ -183,7 +186,7 @@ def test_a_whole_session_with_the_meter(meter: ServedMeter, max_info: int, windo
             meter.meter.registers) if o.class_id in (CosemClass.REGISTER, CosemClass.EXTENDED_REGISTER)]
         request = ap.GetRequestWithList(attributes=tuple(ap.AttributeWithSelection(d)
                                                          for d in descriptors[:(largest - 4) // 10]))
-        assert len(request.to_bytes()) == largest == 1024
+        assert 1024 < len(request.to_bytes()) <= largest == 4096
         before = len(head.sent)
         answer = head.request(request)
         segments = [f for f in head.sent[before:] if kind_of(f).kind is FrameKind.I]
@@ -556,7 +559,7 @@ def test_a_request_beyond_the_meter_s_pdu_size_gets_frmr(meter: ServedMeter) -> 
     head = HeadEnd(meter.port, HdlcClientLink(PUBLIC, proposal=parameters(128, 1)))
     try:
         head.run([head.link.connect()])
-        (refused,) = head.run(head.link.send(b"\xc0\x01\xc1" + bytes(1100)))  # the meter takes 1024 at most
+        (refused,) = head.run(head.link.send(b"\xc0\x01\xc1" + bytes(SERVER_MAX_PDU)))  # more than the meter takes
         assert isinstance(refused, Refused) and refused.kind is FrameKind.FRMR
         assert refused.reasons is Reject.INFORMATION_TOO_LONG and head.link.state is LinkState.REJECTED
         assert isinstance(head.run([head.link.connect()])[0], Connected)  # SNRM clears the condition

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.commands import CommandError
-from meter_sim.modules.dlms_server import calendar_of, passive_attributes
+from meter_sim.modules.dlms_calendar import calendar_of, passive_attributes
 from meter_sim.tariffs import TariffCalendar
 from omnipower.dlms import Data
 

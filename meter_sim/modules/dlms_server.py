@@ -61,10 +61,8 @@ import math
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from pydantic import ValidationError
 
 # The MQTT `configure` command's own parse-and-carry-out: a SET of configuration is validated by that code, not a copy
 from gateway.command_table import COMMANDS_BY_NAME
@@ -78,16 +76,24 @@ from meter_sim.meter import (  # the debiting loggers' captures (§4.2, §4.3)
     Meter,
     serial_number,
 )
+from meter_sim.modules.dlms_calendar import (
+    CALENDAR_CODECS,
+    CALENDAR_PARTS,
+    CosemCalendar,
+    calendar_of,
+    special_days_of,
+    tariff_calendar_setting,
+)
+from meter_sim.modules.dlms_values import Refusal, date_time_of, items_of, reason_of, structure_of, unsigned_of
 from meter_sim.modules.han_push import han_layout
 from meter_sim.refusals import MeterRefused
-from meter_sim.tariffs import DAY_TYPES, WEEKDAYS, TariffCalendar
+from meter_sim.tariffs import TariffCalendar
 from omnipower import dlms_apdu as ap
 from omnipower.cosem import (
     CLOCK,
     CLOCK_CAPTURE,
     CURRENT_ASSOCIATION,
     LOGICAL_DEVICE_NAME,
-    TARIFF_SCRIPTS,
     CaptureObject,
     CosemClass,
     CosemObject,
@@ -573,7 +579,7 @@ class DlmsAssociation:
                 access: ap.AccessSelection | None) -> Data | ap.DataAccessResult:
         try:
             selection = _selection(access, columns, self.meter.rtc.standard_offset)
-        except _Refusal as refusal:
+        except Refusal as refusal:
             log.info("client %d: %s buffer refused (%s): %s", self.client, logger.name, refusal.result.name.lower(),
                      refusal)
             return refusal.result
@@ -641,8 +647,8 @@ class DlmsAssociation:
             scheduled = self._scheduled_calendar()
             return Data(DataType.OCTET_STRING, _NEVER if scheduled is None else self._cosem_time(scheduled[0]).value)
         calendar = self._active_calendar() if attribute <= 5 else self._passive_calendar()
-        part = _CALENDAR_PARTS[(attribute - 2) % len(_CALENDAR_PARTS)]
-        return _CALENDAR_CODECS[part][0](getattr(calendar, part))
+        part = CALENDAR_PARTS[(attribute - 2) % len(CALENDAR_PARTS)]
+        return CALENDAR_CODECS[part][0](getattr(calendar, part))
 
     def _special_days(self, obj: CosemObject, attribute: int) -> Data:
         tariffs = self.meter.tariffs
@@ -676,7 +682,7 @@ class DlmsAssociation:
         """One part of the passive calendar, checked for its shape only: whether the whole makes a calendar the
         meter takes is for the activation (or the activation time) to say (the parts are written one SET at a
         time). It is this association's until then; a calendar already scheduled stays scheduled as it was."""
-        parsed = _CALENDAR_CODECS[part][1](value)
+        parsed = CALENDAR_CODECS[part][1](value)
         self._passive = replace(self._passive_calendar(), **{part: parsed})
 
     def _set_activation_time(self, value: Data) -> None:
@@ -685,7 +691,7 @@ class DlmsAssociation:
         that minute, connected or not, and kept by the meter for every association to read); one with no field
         given ("never") cancels a scheduled calendar's activation (it stays this association's passive one). A
         wildcard time (every year, every day …) is refused: the meter schedules one activation."""
-        when = _date_time_of(value, "activate_passive_calendar_time")
+        when = date_time_of(value, "activate_passive_calendar_time")
         fields = (when.year, when.month, when.day, when.hour, when.minute, when.second)
         if all(f is None for f in fields):
             if self._scheduled_calendar() is not None:
@@ -696,7 +702,7 @@ class DlmsAssociation:
             return
         local = when.to_datetime()
         if local is None:
-            raise _Refusal(ap.DataAccessResult.OTHER_REASON, "activate_passive_calendar_time: a recurring activation "
+            raise Refusal(ap.DataAccessResult.OTHER_REASON, "activate_passive_calendar_time: a recurring activation "
                            "is not modelled; give every date and time field, or none (never)")
         at = self._instant(local, when.deviation)
         if at <= self.meter.t:
@@ -706,7 +712,7 @@ class DlmsAssociation:
         try:
             self.meter.schedule_change(math.ceil(at), {"tariff_calendar": setting}, "dlms")
         except ValueError as exc:
-            raise _Refusal(ap.DataAccessResult.OTHER_REASON, f"configure refused: {_reason(exc)}") from None
+            raise Refusal(ap.DataAccessResult.OTHER_REASON, f"configure refused: {reason_of(exc)}") from None
         log.info("client %d: passive calendar scheduled for %s", self.client, self.meter.rtc.iso(math.ceil(at)))
         self._passive = None  # the meter holds it now
         self.on_change()
@@ -718,7 +724,7 @@ class DlmsAssociation:
         """activate_passive_calendar (method 1)."""
         try:
             self._activate()
-        except _Refusal as refusal:
+        except Refusal as refusal:
             log.info("client %d: activate_passive_calendar refused (%s): %s", self.client,
                      refusal.result.name.lower(), refusal)
             return ap.ActionResult[refusal.result.name]
@@ -736,7 +742,7 @@ class DlmsAssociation:
         try:
             configure.simulate(self.meter, configure.name, configure.parse(configure.name, setting))
         except (CommandError, MeterRefused, ValueError) as exc:
-            raise _Refusal(ap.DataAccessResult.OTHER_REASON, f"configure refused: {_reason(exc)}") from None
+            raise Refusal(ap.DataAccessResult.OTHER_REASON, f"configure refused: {reason_of(exc)}") from None
         log.info("client %d: passive calendar activated", self.client)
         if self._passive is None:
             self.meter.scheduled = None  # it was the scheduled one
@@ -761,7 +767,7 @@ class DlmsAssociation:
             return ap.DataAccessResult.READ_WRITE_DENIED
         try:
             writer(self, request.value)
-        except _Refusal as refusal:
+        except Refusal as refusal:
             log.info("client %d: SET of %d/%s/%d refused (%s): %s", self.client, obj.class_id,
                      logical_name_text(obj.logical_name), attribute.attribute_id, refusal.result.name.lower(), refusal)
             return refusal.result
@@ -769,10 +775,10 @@ class DlmsAssociation:
 
     def _set_clock(self, value: Data) -> None:
         """The clock's time (logged as the MQTT `time` command is)."""
-        when = _date_time_of(value, "time")
+        when = date_time_of(value, "time")
         local = when.to_datetime()
         if local is None:
-            raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, "time: a date-time with every field given")
+            raise Refusal(ap.DataAccessResult.TYPE_UNMATCHED, "time: a date-time with every field given")
         self.meter.set_time(self._instant(local, when.deviation), source="dlms")
         self.on_change()
 
@@ -780,12 +786,12 @@ class DlmsAssociation:
         """The active tariff's Data object (0.0.96.14.0.255) written: the MQTT `tariff` command itself (its parser,
         then the meter), 1–8 forcing that tariff, 0 following the calendar again (`auto`: COSEM has no word for it)."""
         if value.type not in INTEGER_TYPES or not isinstance(value.value, int) or isinstance(value.value, bool):
-            raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, "tariff: an unsigned integer, 0 (auto) or 1–8")
+            raise Refusal(ap.DataAccessResult.TYPE_UNMATCHED, "tariff: an unsigned integer, 0 (auto) or 1–8")
         tariff = COMMANDS_BY_NAME["tariff"]
         try:
             tariff.simulate(self.meter, tariff.name, tariff.parse(tariff.name, value.value or "auto"))
         except (CommandError, MeterRefused, ValueError) as exc:
-            raise _Refusal(ap.DataAccessResult.OTHER_REASON, f"tariff refused: {_reason(exc)}") from None
+            raise Refusal(ap.DataAccessResult.OTHER_REASON, f"tariff refused: {reason_of(exc)}") from None
         self.on_change()
 
     def _instant(self, local: datetime, deviation: int | None) -> float:
@@ -827,7 +833,7 @@ class DlmsAssociation:
             return ap.ActionResult.OBJECT_UNAVAILABLE
         try:
             self._set_tariff(Data(DataType.UNSIGNED, script))
-        except _Refusal as refusal:
+        except Refusal as refusal:
             log.info("client %d: script %d refused: %s", self.client, script, refusal)
             return ap.ActionResult[refusal.result.name]
         return ap.ActionResult.SUCCESS
@@ -922,14 +928,6 @@ def _definition(column: CaptureObject) -> Data:
                           Data(DataType.INTEGER, column.attribute), Data(DataType.LONG_UNSIGNED, column.data_index))
 
 
-class _Refusal(MeterRefused):
-    """A selective access the meter answers with a data-access-result: which, and why (for the log)."""
-
-    def __init__(self, result: ap.DataAccessResult, reason: str) -> None:
-        super().__init__(reason)
-        self.result = result
-
-
 @dataclass(frozen=True, slots=True)
 class _Selection:
     """What a buffer read asks for: its columns (indexes into the capture objects, in the order asked), the
@@ -947,12 +945,12 @@ class _Selection:
 
 def _selection(access: ap.AccessSelection | None, columns: tuple[CaptureObject, ...],
                standard_offset: int) -> _Selection:
-    """The selection a Selective-Access-Descriptor makes; raises _Refusal when it makes none."""
+    """The selection a Selective-Access-Descriptor makes; raises Refusal when it makes none."""
     if access is None:
         return _Selection(tuple(range(len(columns))))
     parse = _SELECTORS.get(access.selector)
     if parse is None:
-        raise _Refusal(ap.DataAccessResult.SCOPE_OF_ACCESS_VIOLATED,
+        raise Refusal(ap.DataAccessResult.SCOPE_OF_ACCESS_VIOLATED,
                        f"access selector {access.selector}: 1 (range) or 2 (entry)")
     return parse(access.parameters, columns, standard_offset)
 
@@ -960,29 +958,29 @@ def _selection(access: ap.AccessSelection | None, columns: tuple[CaptureObject, 
 def _by_range(parameters: Data, columns: tuple[CaptureObject, ...], standard_offset: int) -> _Selection:
     """range_descriptor {restricting_object, from_value, to_value, selected_values}: the entries whose time lies in
     [from_value, to_value], both ends included; a date-time without deviation is the loggers' standard time."""
-    restricting, start, end, selected = _structure(parameters, 4, "range_descriptor")
+    restricting, start, end, selected = structure_of(parameters, 4, "range_descriptor")
     if columns[_column(restricting, columns, "restricting_object")] != CLOCK_CAPTURE:
-        raise _Refusal(ap.DataAccessResult.OTHER_REASON, "restricting_object: the buffer is kept by its clock only")
+        raise Refusal(ap.DataAccessResult.OTHER_REASON, "restricting_object: the buffer is kept by its clock only")
     since = _range_instant(start, "from_value", standard_offset)
     until = _range_instant(end, "to_value", standard_offset)
     if selected.type is not DataType.ARRAY or not isinstance(selected.value, tuple):
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, "selected_values: an array of capture object definitions")
-    chosen = tuple(_column(d, columns, "selected_values") for d in _items(selected, "selected_values"))
+        raise Refusal(ap.DataAccessResult.TYPE_UNMATCHED, "selected_values: an array of capture object definitions")
+    chosen = tuple(_column(d, columns, "selected_values") for d in items_of(selected, "selected_values"))
     return _Selection(chosen or tuple(range(len(columns))), since=since, until=until)
 
 
 def _by_entry(parameters: Data, columns: tuple[CaptureObject, ...], standard_offset: int) -> _Selection:
     """entry_descriptor {from_entry, to_entry, from_selected_value, to_selected_value}: entries and columns numbered
     from 1, a `to` of 0 meaning the last."""
-    items = _structure(parameters, 4, "entry_descriptor")
+    items = structure_of(parameters, 4, "entry_descriptor")
     first, last, first_column, last_column = (
-        _unsigned(d, name, high) for d, (name, high) in zip(items, _ENTRY_FIELDS_RANGES, strict=True))
+        unsigned_of(d, name, high) for d, (name, high) in zip(items, _ENTRY_FIELDS_RANGES, strict=True))
     scope = ap.DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
     if first == 0 or (last and last < first):
-        raise _Refusal(scope, f"entries {first}–{last}: from 1, and to 0 (the last) or not below from")
+        raise Refusal(scope, f"entries {first}–{last}: from 1, and to 0 (the last) or not below from")
     last_column = last_column or len(columns)
     if not 1 <= first_column <= last_column <= len(columns):
-        raise _Refusal(scope, f"columns {first_column}–{last_column}: the profile has {len(columns)}")
+        raise Refusal(scope, f"columns {first_column}–{last_column}: the profile has {len(columns)}")
     return _Selection(tuple(range(first_column - 1, last_column)), first=first, last=last or None)
 
 
@@ -991,50 +989,28 @@ _ENTRY_FIELDS_RANGES = (("from_entry", 2**32 - 1), ("to_entry", 2**32 - 1), ("fr
 _SELECTORS: dict[int, Callable[[Data, tuple[CaptureObject, ...], int], _Selection]] = {1: _by_range, 2: _by_entry}
 
 
-def _items(data: Data, what: str) -> tuple[Data, ...]:
-    items = data.value
-    if not isinstance(items, tuple) or not all(isinstance(item, Data) for item in items):
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: a structure or array of data")
-    return tuple(item for item in items if isinstance(item, Data))
-
-
-def _structure(data: Data, count: int, what: str) -> tuple[Data, ...]:
-    items = _items(data, what) if data.type is DataType.STRUCTURE else ()
-    if len(items) != count:
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: a structure of {count} elements")
-    return items
-
-
-def _unsigned(data: Data, what: str, high: int, low: int = 0) -> int:
-    value = data.value
-    if data.type not in INTEGER_TYPES or not isinstance(value, int) or isinstance(value, bool) \
-            or not low <= value <= high:
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: an integer {low}–{high}, got {data.to_python()!r}")
-    return value
-
-
 def _column(definition: Data, columns: tuple[CaptureObject, ...], what: str) -> int:
     """The index of the capture object a capture_object_definition names."""
-    class_id, name, attribute, data_index = _structure(definition, 4, what)
+    class_id, name, attribute, data_index = structure_of(definition, 4, what)
     if name.type is not DataType.OCTET_STRING or not isinstance(name.value, bytes) or len(name.value) != 6:
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: a logical name of six bytes")
-    wanted = (_unsigned(class_id, f"{what} class_id", 0xFFFF), name.value,
-              _unsigned(attribute, f"{what} attribute_index", 127, -128), _unsigned(data_index, f"{what} data_index",
-                                                                                    0xFFFF))
+        raise Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: a logical name of six bytes")
+    wanted = (unsigned_of(class_id, f"{what} class_id", 0xFFFF), name.value,
+              unsigned_of(attribute, f"{what} attribute_index", 127, -128),
+              unsigned_of(data_index, f"{what} data_index", 0xFFFF))
     for i, c in enumerate(columns):
         if (int(c.class_id), c.logical_name, c.attribute, c.data_index) == wanted:
             return i
-    raise _Refusal(ap.DataAccessResult.SCOPE_OF_ACCESS_VIOLATED,
+    raise Refusal(ap.DataAccessResult.SCOPE_OF_ACCESS_VIOLATED,
                    f"{what}: {wanted[0]}/{name.value.hex()}/{wanted[2]}/{wanted[3]}: not one of the profile's columns")
 
 
 def _range_instant(data: Data, what: str, standard_offset: int) -> float:
     """A range bound: a date-time with every date and time field given → UTC seconds (deviation: UTC = local +
     deviation; none: local standard time, as the buffer is)."""
-    when = _date_time_of(data, what)
+    when = date_time_of(data, what)
     local = when.to_datetime()
     if local is None:
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED,
+        raise Refusal(ap.DataAccessResult.TYPE_UNMATCHED,
                        f"{what}: {when.to_bytes().hex()} leaves a date or time field open")
     minutes = when.deviation if when.deviation is not None else -standard_offset // 60
     return (local - datetime(1970, 1, 1)).total_seconds() + minutes * 60  # no datetime overflow at year 9999
@@ -1044,260 +1020,8 @@ def _exception(state: ap.StateError, service: ap.ServiceError) -> bytes:
     return ap.ExceptionResponse(state_error=state, service_error=service).to_bytes()
 
 
-def _date_time_of(data: Data, what: str) -> CosemDateTime:
-    raw = data.value
-    if data.type is not DataType.OCTET_STRING or not isinstance(raw, bytes) or len(raw) != 12:
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: a date-time (octet-string of 12)")
-    try:
-        return CosemDateTime.from_bytes(raw)
-    except CodecError as exc:
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: {exc}") from None
-
-
-# --- Activity Calendar and Special Days Table: the tariff calendar (§2.8 item 3, §3) ---------------------------------
-
-_Season = tuple[bytes, CosemDateTime, bytes]  # season_profile_name, season_start, week_name
-_Week = tuple[bytes, tuple[int, ...]]  # week_profile_name, day_id Monday…Sunday
-_DayAction = tuple[bytes, bytes, int]  # start_time (time, 4 bytes), script_logical_name, script_selector
-_Day = tuple[int, tuple[_DayAction, ...]]  # day_id, day_schedule
-
-
-@dataclass(frozen=True, slots=True)
-class CosemCalendar:
-    """A calendar as the Activity Calendar (class 20) holds it, active or passive: calendar_name, season_profile,
-    week_profile_table, day_profile_table (`_CALENDAR_PARTS`, in the order of the attributes).
-
-    From the meter's `TariffCalendar` (`calendar_of`): the plan that runs (the meter holds up to 3, one active;
-    the Activity Calendar is one calendar), named "plan N"; a season profile per season start (named by its MM-DD,
-    every year: year, weekday and time not specified but midnight), the season's week profile its week ("week n"
-    for season n) giving each weekday the season's working or non-working day plan by the meter's working days;
-    the day plans the plan uses, numbered by their place in `day_plans` (their names are not carried), each switch
-    an action at its minute calling the tariffication script table with the tariff as script selector. A season's
-    holiday plan is what the Special Days Table gives its exception days (`special_days_of`).
-
-    Back to a TariffCalendar (`tariff_calendar_setting`, a passive calendar being activated) the model cannot
-    express, and so refuses (other-reason): a calendar for a meter holding several plans (change those with MQTT
-    `configure`); a week giving two day profiles to the meter's working days or to its non-working days (its
-    working days stay as they are: the Activity Calendar has no day types); a season start with a year, a
-    weekday or a time other than midnight (seasons start at 00:00 on a date every year); a switch off the minute; a
-    day action calling another script; two switches at one minute, two day profiles with one day_id or two weeks
-    of one name; a season naming a week or a week naming a day profile that is not there. The written names
-    (calendar, seasons, weeks) are not kept; each season's holidays take its non-working day plan (the Special Days
-    Table cannot be written: its entries are the calendar's exception days, which stay as they are). The rest is the
-    `configure` command's to check (1–4 seasons, ≤ 8 season starts, ≤ 10 switches a day, tariffs 1–8, every day
-    plan used …).
-
-    The passive calendar is the association's (of one connection) while it writes it; once its activation time is
-    set to a later time, the meter keeps it (`Meter.schedule_change`, saved with its state) and every association
-    reads it as the passive calendar until the meter activates it at that minute. Parts written and neither
-    activated nor scheduled are gone with the connection."""
-
-    name: bytes
-    seasons: tuple[_Season, ...]
-    weeks: tuple[_Week, ...]
-    days: tuple[_Day, ...]
-
-
-_CALENDAR_PARTS = ("name", "seasons", "weeks", "days")  # attributes 2–5 (active) and 6–9 (passive)
 _NEVER = CosemDateTime(None, None, None, None, None, None, None, None, None, 0xFF).to_bytes()
 _AUTHENTICATED_AND_ENCRYPTED = 3  # Security Setup version 0 security_policy
-
-
-def _month_day(text: str) -> tuple[int, int]:
-    """"MM-DD" (as the calendar has checked it) → (month, day)."""
-    return int(text[:2]), int(text[3:5])
-
-
-def calendar_of(calendar: TariffCalendar, plan: int) -> CosemCalendar:
-    """The Activity Calendar's view of one plan of the meter's calendar (see `CosemCalendar`)."""
-    seasons = calendar.plan_seasons(plan)
-    ids = {name: i for i, name in enumerate(calendar.day_plans, 1)}
-    used = {season.plan_for(day_type) for season in seasons for day_type in DAY_TYPES}
-    working = set(calendar.working_days)
-    weeks = tuple((f"week {n}".encode(), tuple(ids[s.working if day in working else s.non_working] for day in WEEKDAYS))
-                  for n, s in enumerate(seasons, 1))
-    starts = sorted((_month_day(text), n) for n, s in enumerate(seasons, 1) for text in s.start)
-    profile = tuple((f"{m:02d}-{d:02d}".encode(), CosemDateTime(None, m, d, None, 0, 0, 0, 0, None, 0xFF),
-                     f"week {n}".encode()) for (m, d), n in starts)
-    days = tuple((ids[name], tuple((bytes((int(hhmm[:2]), int(hhmm[3:]), 0, 0)), TARIFF_SCRIPTS, tariff)
-                                   for hhmm, tariff in sorted(switches.items())))
-                 for name, switches in calendar.day_plans.items() if name in used)
-    return CosemCalendar(f"plan {plan}".encode(), profile, weeks, days)
-
-
-def special_days_of(calendar: TariffCalendar, plan: int) -> Data:
-    """The Special Days Table's entries: {index, specialday_date, day_id} per exception day, in the calendar's order;
-    a recurring day (MM-DD) has year 0xFFFF; its day_id is the holiday plan of the season in force on it (the
-    seasons recur by month and day, so a recurring day has one)."""
-    ids = {name: i for i, name in enumerate(calendar.day_plans, 1)}
-    entries = []
-    for index, text in enumerate(calendar.exception_days, 1):
-        year = int(text[:4]) if len(text) == 10 else None
-        month, day = _month_day(text[-5:])
-        plan_name = calendar.day_plan(date(year or 2000, month, day), plan)  # 2000: a leap year has every MM-DD
-        raw = (0xFFFF if year is None else year).to_bytes(2, "big") + bytes((month, day, 0xFF))
-        entries.append(Data.structure(Data(DataType.LONG_UNSIGNED, index), Data(DataType.OCTET_STRING, raw),
-                                      Data(DataType.UNSIGNED, ids[plan_name])))
-    return Data.array(*entries)
-
-
-def _octets(data: Data, what: str, size: int | None = None) -> bytes:
-    raw = data.value
-    if data.type is not DataType.OCTET_STRING or not isinstance(raw, bytes) or (size is not None and len(raw) != size):
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: an octet-string" + (f" of {size}" if size else ""))
-    return raw
-
-
-def _array(data: Data, what: str) -> tuple[Data, ...]:
-    if data.type is not DataType.ARRAY:
-        raise _Refusal(ap.DataAccessResult.TYPE_UNMATCHED, f"{what}: an array")
-    return _items(data, what)
-
-
-def _decode_seasons(data: Data) -> tuple[_Season, ...]:
-    seasons = []
-    for item in _array(data, "season_profile"):
-        name, start, week = _structure(item, 3, "season")
-        seasons.append((_octets(name, "season_profile_name"), _date_time_of(start, "season_start"),
-                        _octets(week, "week_name")))
-    return tuple(seasons)
-
-
-def _decode_weeks(data: Data) -> tuple[_Week, ...]:
-    weeks = []
-    for item in _array(data, "week_profile_table"):
-        name, *days = _structure(item, 8, "week_profile")
-        weeks.append((_octets(name, "week_profile_name"), tuple(_unsigned(d, "day_id", 0xFF) for d in days)))
-    return tuple(weeks)
-
-
-def _decode_days(data: Data) -> tuple[_Day, ...]:
-    days = []
-    for item in _array(data, "day_profile_table"):
-        day_id, schedule = _structure(item, 2, "day_profile")
-        actions = []
-        for action in _array(schedule, "day_schedule"):
-            start, script, selector = _structure(action, 3, "day_profile_action")
-            actions.append((_octets(start, "start_time", 4), _octets(script, "script_logical_name", 6),
-                            _unsigned(selector, "script_selector", 0xFFFF)))
-        days.append((_unsigned(day_id, "day_id", 0xFF), tuple(actions)))
-    return tuple(days)
-
-
-def _octet_string(raw: bytes) -> Data:
-    return Data(DataType.OCTET_STRING, raw)
-
-
-def _encode_seasons(seasons: tuple[_Season, ...]) -> Data:
-    return Data.array(*(Data.structure(_octet_string(name), _octet_string(start.to_bytes()), _octet_string(week))
-                        for name, start, week in seasons))
-
-
-def _encode_weeks(weeks: tuple[_Week, ...]) -> Data:
-    return Data.array(*(Data.structure(_octet_string(name), *(Data(DataType.UNSIGNED, i) for i in ids))
-                        for name, ids in weeks))
-
-
-def _encode_days(days: tuple[_Day, ...]) -> Data:
-    return Data.array(*(Data.structure(Data(DataType.UNSIGNED, day_id), Data.array(*(
-        Data.structure(_octet_string(start), _octet_string(script), Data(DataType.LONG_UNSIGNED, selector))
-        for start, script, selector in actions))) for day_id, actions in days))
-
-
-# Per part of a calendar: its attribute's value, and the part from a value written (TYPE_UNMATCHED for its shape).
-_CALENDAR_CODECS: dict[str, tuple[Callable[[Any], Data], Callable[[Data], Any]]] = {
-    "name": (_octet_string, lambda data: _octets(data, "calendar_name")),
-    "seasons": (_encode_seasons, _decode_seasons),
-    "weeks": (_encode_weeks, _decode_weeks),
-    "days": (_encode_days, _decode_days),
-}
-
-
-def passive_attributes(calendar: CosemCalendar) -> dict[int, Data]:
-    """A calendar as the values of the Activity Calendar's passive attributes 6–9 (what a head-end writes)."""
-    return {6 + i: _CALENDAR_CODECS[part][0](getattr(calendar, part)) for i, part in enumerate(_CALENDAR_PARTS)}
-
-
-def _cannot(reason: str) -> _Refusal:
-    return _Refusal(ap.DataAccessResult.OTHER_REASON, reason)
-
-
-def _day_plans(days: tuple[_Day, ...]) -> dict[str, dict[str, int]]:
-    plans: dict[str, dict[str, int]] = {}
-    for day_id, actions in days:
-        name = f"day {day_id}"
-        if name in plans:
-            raise _cannot(f"day_profile_table: day_id {day_id} twice")
-        switches: dict[str, int] = {}
-        for (hour, minute, second, hundredths), script, selector in ((tuple(a[0]), a[1], a[2]) for a in actions):
-            if script != TARIFF_SCRIPTS:
-                raise _cannot(f"day {day_id}: script {logical_name_text(script)}; the tariffs are the script table "
-                              f"{logical_name_text(TARIFF_SCRIPTS)}")
-            if hour > 23 or minute > 59 or second not in (0, 0xFF) or hundredths not in (0, 0xFF):
-                raise _cannot(f"day {day_id}: start_time {bytes((hour, minute, second, hundredths)).hex()}: a switch "
-                              "is at a minute of the day (1-min resolution)")
-            hhmm = f"{hour:02d}:{minute:02d}"
-            if hhmm in switches:
-                raise _cannot(f"day {day_id}: two switches at {hhmm}")
-            switches[hhmm] = selector
-        plans[name] = switches
-    return plans
-
-
-def _week_plans(weeks: tuple[_Week, ...], days: Mapping[str, object],
-                working_days: tuple[str, ...]) -> dict[bytes, tuple[str, str]]:
-    """Week name → (working, non-working) day plan, by the meter's working days (either set may be empty, when
-    every day is or none is a working day: then both are the other's)."""
-    plans: dict[bytes, tuple[str, str]] = {}
-    for name, ids in weeks:
-        if name in plans:
-            raise _cannot(f"week_profile_table: week {name!r} twice")
-        chosen = []
-        for working in (True, False):
-            named = {f"day {i}" for day, i in zip(WEEKDAYS, ids, strict=True) if (day in working_days) is working}
-            if len(named) > 1:
-                kind = "working" if working else "non-working"
-                raise _cannot(f"week {name!r}: {', '.join(sorted(named))} on the meter's {kind} days; the meter runs "
-                              f"one day plan on all its {kind} days ({', '.join(working_days) or 'none'} work)")
-            missing = named - days.keys()
-            if missing:
-                raise _cannot(f"week {name!r}: {missing.pop()} is not in the day_profile_table")
-            chosen.append(next(iter(named), None))
-        work, rest = chosen
-        plans[name] = (work or rest or "", rest or work or "")
-    return plans
-
-
-def tariff_calendar_setting(passive: CosemCalendar, current: TariffCalendar) -> dict[str, Any]:
-    """A passive calendar as the `tariff_calendar` setting that MQTT `configure` takes (see `CosemCalendar` for
-    what it cannot express); the working and exception days stay the meter's."""
-    if current.plan_count > 1:
-        raise _cannot(f"the meter holds {current.plan_count} tariff plans; the Activity Calendar replaces a calendar "
-                      "of one plan only (change several with MQTT configure)")
-    days = _day_plans(passive.days)
-    weeks = _week_plans(passive.weeks, days, current.working_days)
-    starts: dict[bytes, list[str]] = {}  # week → its season's starts, in the order the seasons name them
-    for name, start, week in passive.seasons:
-        if (start.year, start.weekday) != (None, None) or (start.hour, start.minute, start.second) != (0, 0, 0) \
-                or not (isinstance(start.month, int) and 1 <= start.month <= 12 and isinstance(start.day, int)
-                        and 1 <= start.day <= 31):
-            raise _cannot(f"season {name!r}: season_start {start.to_bytes().hex()}; a season starts at 00:00 on a "
-                          "month and day every year (year and weekday not specified)")
-        if week not in weeks:
-            raise _cannot(f"season {name!r}: week {week!r} is not in the week_profile_table")
-        starts.setdefault(week, []).append(f"{start.month:02d}-{start.day:02d}")
-    seasons = [{"start": dates, "working": weeks[week][0], "non_working": weeks[week][1], "holiday": weeks[week][1]}
-               for week, dates in starts.items()]
-    return {"day_plans": days, "seasons": seasons, "working_days": list(current.working_days),
-            "exception_days": list(current.exception_days)}
-
-
-def _reason(exc: Exception) -> str:
-    """The first error of a refused configuration, where it is: `tariff_calendar.seasons: …`."""
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-    return str(exc)
 
 
 # --- Push Setup: the HAN push (§10.4) ------------------------------------------------------------------------------
@@ -1318,10 +1042,10 @@ def _passive_writer(part: str) -> Callable[[DlmsAssociation, Data], None]:
     return lambda association, value: association._write_passive(part, value)
 
 
-# What the management client may write: a SET of each goes to its writer, which raises _Refusal for what it refuses.
+# What the management client may write: a SET of each goes to its writer, which raises Refusal for what it refuses.
 _WRITERS: dict[tuple[CosemClass, int], Callable[[DlmsAssociation, Data], None]] = {
     (CosemClass.CLOCK, 2): DlmsAssociation._set_clock,
-    **{(CosemClass.ACTIVITY_CALENDAR, 6 + i): _passive_writer(part) for i, part in enumerate(_CALENDAR_PARTS)},
+    **{(CosemClass.ACTIVITY_CALENDAR, 6 + i): _passive_writer(part) for i, part in enumerate(CALENDAR_PARTS)},
     (CosemClass.ACTIVITY_CALENDAR, 10): DlmsAssociation._set_activation_time,
 }
 # What the management client may write of a register's own Data object (attribute 2), by register key.
