@@ -39,8 +39,9 @@ a key); each **Push Setup** gives its HAN list's objects and the HAN port's fixe
 Writing configuration: only what stands for a setting the MQTT `configure` command takes, and maps onto it whole —
 the passive calendar (attributes 6–9, each SET checked for its shape, `type-unmatched`) and its activation (method 1,
 or attribute 10 set to a time not after the meter's), which carries it out as `configure {"tariff_calendar": …}`
-through that command's own parser and the meter's `reconfigure`: `success`, or `other-reason` with the refusal
-logged (for what configure refuses, and for what the model cannot express). Attribute 10 set to a later time is
+through the meter's `reconfigure`, the validated remote reconfiguration that command ends in (its own parser only
+checks the settings' names): `success`, or `other-reason` with the refusal logged (for what configure refuses, and
+for what the model cannot express). Attribute 10 set to a later time is
 checked the same way at once and scheduled in the meter, which activates the calendar at that minute.
 Everything else is `read-write-denied`:
 legal data (the registers and profiles, the clock's time zone and daylight saving, Z11 and Z15: configure refuses
@@ -48,8 +49,6 @@ those too), the active calendar (it changes only by activation), the Special Day
 calendar's, which a written calendar keeps), the Push Setups and Security Setup (no remote setting stands for them),
 and a profile's capture_period (Z4 is a remote setting, but it is also the demand registers' period, §2.5: a SET of
 one object's attribute would change others; the analysis interval comes with its channels' checks).
-Importing the gateway's command table is deliberate: the same validation, not a copy (it imports the meter for
-type checking only, so there is no import cycle).
 """
 
 from __future__ import annotations
@@ -64,9 +63,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-# The MQTT `configure` command's own parse-and-carry-out: a SET of configuration is validated by that code, not a copy
-from gateway.command_table import COMMANDS_BY_NAME
-from gateway.command_values import CommandError
 from meter_sim.breaker import Action
 from meter_sim.config import DlmsSettings
 from meter_sim.log_export import log_of  # where the meter keeps each logger's entries: one declaration
@@ -731,17 +727,15 @@ class DlmsAssociation:
         return ap.ActionResult.SUCCESS
 
     def _activate(self) -> None:
-        """The passive calendar made the meter's, by the MQTT `configure` command itself with it as
-        `tariff_calendar` (its parser, then the meter's `reconfigure`): what configure refuses is refused here with
-        its message, and a refused calendar leaves the meter as it was. Activating a scheduled calendar carries it
-        out now."""
+        """The passive calendar made the meter's as `tariff_calendar`, by the meter's `reconfigure` (what MQTT
+        `configure` carries out): what configure refuses is refused here with its message, and a refused calendar
+        leaves the meter as it was. Activating a scheduled calendar carries it out now."""
         if self._passive is None and self._scheduled_calendar() is None:
             return  # nothing written or scheduled: the passive calendar is the active one
         setting = {"tariff_calendar": self._calendar_setting()}
-        configure = COMMANDS_BY_NAME["configure"]
         try:
-            configure.simulate(self.meter, configure.name, configure.parse(configure.name, setting))
-        except (CommandError, MeterRefused, ValueError) as exc:
+            self.meter.reconfigure(setting)
+        except (MeterRefused, ValueError) as exc:
             raise Refusal(ap.DataAccessResult.OTHER_REASON, f"configure refused: {reason_of(exc)}") from None
         log.info("client %d: passive calendar activated", self.client)
         if self._passive is None:
@@ -783,14 +777,14 @@ class DlmsAssociation:
         self.on_change()
 
     def _set_tariff(self, value: Data) -> None:
-        """The active tariff's Data object (0.0.96.14.0.255) written: the MQTT `tariff` command itself (its parser,
-        then the meter), 1–8 forcing that tariff, 0 following the calendar again (`auto`: COSEM has no word for it)."""
+        """The active tariff's Data object (0.0.96.14.0.255) written: what the MQTT `tariff` command carries out
+        (`Meter.set_tariff`, which checks the tariff against the meter's configuration), 1–8 forcing that tariff, 0
+        following the calendar again (`auto`: COSEM has no word for it)."""
         if value.type not in INTEGER_TYPES or not isinstance(value.value, int) or isinstance(value.value, bool):
             raise Refusal(ap.DataAccessResult.TYPE_UNMATCHED, "tariff: an unsigned integer, 0 (auto) or 1–8")
-        tariff = COMMANDS_BY_NAME["tariff"]
         try:
-            tariff.simulate(self.meter, tariff.name, tariff.parse(tariff.name, value.value or "auto"))
-        except (CommandError, MeterRefused, ValueError) as exc:
+            self.meter.set_tariff(value.value or None)
+        except (MeterRefused, ValueError) as exc:
             raise Refusal(ap.DataAccessResult.OTHER_REASON, f"tariff refused: {reason_of(exc)}") from None
         self.on_change()
 
