@@ -23,6 +23,7 @@ from gateway.topics import Topics
 from meter_sim.fleet import parse_shard
 from meter_sim.persistence import PersistenceError
 from omnipower.dlms import parse_glo_keys
+from omnipower.wmbus import parse_key
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     dec.add_argument("data", help="hex string, or a file with hex text or raw bytes")
     dec.add_argument("--scalers", choices=sorted(SCALERS), default="kamstrup", help="HAN units (none are pushed)")
     dec.add_argument("--keys", metavar="EK:AK", help="HAN or DLMS decryption keys, two 32-digit hex keys")
+    dec.add_argument("--key", metavar="HEX", help="wireless M-Bus AES-128 key, 32 hex digits")
     return parser
 
 
@@ -124,7 +126,14 @@ def _decode(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"omnipower-gateway: decode: --keys {exc}", file=sys.stderr)
             return 1
-    status, reason = decode_run(args.kind, args.data, scalers=SCALERS[args.scalers], keys=keys)
+    key = None
+    if args.key:
+        try:
+            key = parse_key(args.key)
+        except ValueError as exc:
+            print(f"omnipower-gateway: decode: --key {exc}", file=sys.stderr)
+            return 1
+    status, reason = decode_run(args.kind, args.data, scalers=SCALERS[args.scalers], keys=keys, key=key)
     if reason:
         print(f"omnipower-gateway: decode {args.kind}: {reason}", file=sys.stderr)
     return status

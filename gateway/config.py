@@ -159,7 +159,7 @@ class MeterConfig(MeterSimSettings):
     """One meter of the gateway. For `source: simulated` the simulation settings apply."""
 
     id: Annotated[str, Field(min_length=1, max_length=64)]
-    source: Literal["simulated", "modbus", "han", "optical", "mbus", "dlms"] = "simulated"
+    source: Literal["simulated", "modbus", "han", "optical", "mbus", "dlms", "wmbus"] = "simulated"
     transport: str | None = Field(None, description="ADDR of a wire source: tcp:HOST:PORT, pty:PATH or a device")
     unit_id: Annotated[int, Field(ge=1, le=247)] = Field(1, description="Modbus unit (slave) id")
     mbus_address: Annotated[int, Field(ge=0, le=250)] = Field(1, description="M-Bus primary address")
@@ -332,7 +332,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(format_validation_error(exc)) from None
 
 
-SECRET_KEYS = {"password", "keys"}
+SECRET_KEYS = {"password", "keys", "key"}
 
 
 def format_validation_error(exc: ValidationError) -> str:

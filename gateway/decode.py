@@ -16,7 +16,7 @@ from enum import Enum, IntFlag
 from pathlib import Path
 from typing import Any
 
-from omnipower import dlms_apdu, mbus
+from omnipower import dlms_apdu, mbus, wmbus
 from omnipower.dlms import (
     DATA_NOTIFICATION,
     GENERAL_GLO_CIPHERING,
@@ -32,8 +32,9 @@ from omnipower.han import KAMSTRUP_SCALERS, HanScalers, decode_han
 from omnipower.hdlc import HdlcReader
 from omnipower.iec62056_21 import DataReadout, IdentificationMessage, Iec62056Reader, readings_from_readout
 from omnipower.p1 import P1Reader
+from omnipower.wmbus_receivers import HCI_START, RECEIVERS
 
-KINDS = ("han", "mbus", "p1", "optical", "dlms")
+KINDS = ("han", "mbus", "p1", "optical", "dlms", "wmbus")
 
 
 class DecodeError(Exception):
@@ -62,7 +63,7 @@ def load_data(data: str) -> bytes:
 
 
 def decode(kind: str, payload: bytes, *, scalers: HanScalers = KAMSTRUP_SCALERS,
-           keys: GloKeys | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+           keys: GloKeys | None = None, key: bytes | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """(decoded frames, reasons for rejected frames)."""
     decoders: dict[str, Callable[[bytes], Iterator[dict[str, Any] | str]]] = {
         "han": lambda b: _han(b, scalers, keys),
@@ -70,6 +71,7 @@ def decode(kind: str, payload: bytes, *, scalers: HanScalers = KAMSTRUP_SCALERS,
         "optical": _optical,
         "mbus": _mbus,
         "dlms": lambda b: _dlms(b, keys),
+        "wmbus": lambda b: _wmbus(b, key),
     }
     if kind not in decoders:
         raise DecodeError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
@@ -239,6 +241,62 @@ def _mbus(payload: bytes) -> Iterator[dict[str, Any] | str]:
         yield f"{reader.discarded} bytes are no M-Bus frame"
 
 
+_RTL_WMBUS_MODES = (b"C1;", b"T1;", b"S1;")
+
+
+def _wmbus(payload: bytes, key: bytes | None) -> Iterator[dict[str, Any] | str]:
+    """Telegrams as receivers deliver them: iM871A HCI bytes (A5 …), rtl_wmbus lines, or one telegram (without
+    format B's CRCs, as wmbusmeters and the receivers print it, or with them, as on the air). Compact frames use
+    the OMNIPOWER's format or one learnt from a full frame earlier in the capture; `key` decrypts."""
+    if payload[:1] == bytes((HCI_START,)):
+        fmt = RECEIVERS["im871a"]
+    elif payload[:3] in _RTL_WMBUS_MODES:
+        fmt = RECEIVERS["rtl_wmbus"]
+    else:
+        fmt = None
+    frames: list[bytes] = []
+    format_b = ""  # why the data is no format B frame, when it is read as a telegram without CRCs
+    if fmt is not None:
+        reader = fmt.reader()
+        frames = [r.frame for r in fmt.receptions(reader, payload + b"\n")]
+        for skipped in reader.take_errors():
+            yield f"receiver output rejected: {skipped}"
+    else:  # format B's CRCs hold (1 in 65536 by chance), or L counts the bytes after it: the receiver form
+        try:
+            frames = [wmbus.strip_crcs(payload)]
+        except CodecError as exc:
+            if payload and payload[0] == len(payload) - 1:
+                frames, format_b = [payload], f" (as format B: {exc})"
+            else:
+                yield f"neither a telegram without CRCs (L = {len(payload) - 1}) nor a format B frame: {exc}"
+    decoder = wmbus.TelegramDecoder(key=key)
+    for frame in frames:
+        try:
+            t = decoder.decode(frame)
+        except CodecError as exc:
+            yield f"telegram rejected: {exc}{format_b}"
+            continue
+        yield {
+            "kind": "wmbus", "id": t.address.id_text, "manufacturer": t.address.manufacturer,
+            "version": t.address.version, "device_type": t.address.device_type, "c": t.c,
+            "access_number": t.access_number, "session": t.session, "encrypted": t.encrypted,
+            "frame": "compact" if t.compact else "full",
+            "format_signature": None if t.format_signature is None else f"{t.format_signature:04X}",
+            "readings": t.readings,
+            "records": [{"quantity": r.quantity.name.lower(), "value": r.value, "unit": r.unit, "backward": r.backward}
+                        for r in t.records],
+        }
+
+
+def _wmbus_data(data: str) -> bytes:
+    """An rtl_wmbus line as it is; a telegram as wmbusmeters writes it (|2D44…78_0404…|) without the bars and the
+    underscore; else a hex string or a file, as for every kind."""
+    if data.encode()[:3] in _RTL_WMBUS_MODES:
+        return data.encode()
+    bare = data.strip().strip("|").replace("_", "")
+    return load_data(bare if bare and all(c in string.hexdigits or c.isspace() for c in bare) else data)
+
+
 def _json_default(value: object) -> object:
     """Raw bytes (manufacturer data) as hex; dates and times as ISO 8601; anything else as text."""
     if isinstance(value, bytes | bytearray):
@@ -249,10 +307,11 @@ def _json_default(value: object) -> object:
 
 
 def run(kind: str, data: str, *, scalers: HanScalers = KAMSTRUP_SCALERS, keys: GloKeys | None = None,
-        out: Callable[[str], None] = print) -> tuple[int, str | None]:
+        key: bytes | None = None, out: Callable[[str], None] = print) -> tuple[int, str | None]:
     """Print the frames; return (exit status, one-line reason or None)."""
     try:
-        frames, errors = decode(kind, load_data(data), scalers=scalers, keys=keys)
+        payload = _wmbus_data(data) if kind == "wmbus" else load_data(data)
+        frames, errors = decode(kind, payload, scalers=scalers, keys=keys, key=key)
     except (DecodeError, OSError) as exc:
         return 1, str(exc)
     for frame in frames:

@@ -40,6 +40,10 @@ def make_source(config: MeterConfig, settings: Settings) -> Source:
         from gateway.sources.dlms import DlmsSource
 
         return DlmsSource(config, settings.data_dir)
+    if config.source == "wmbus":
+        from gateway.sources.wmbus import WmbusSource
+
+        return WmbusSource(config)
     if config.source == "modbus":
         from gateway.sources.modbus import ModbusSource
 

@@ -82,8 +82,12 @@ def _parser() -> argparse.ArgumentParser:
                        ("dlms-hdlc", "DLMS/COSEM server, IEC 62056-46 HDLC (serial default 9600 8N1)"),
                        ("han", "CCC/HAN DLMS push"), ("mbus", "M-Bus slave"), ("modbus", "Modbus TCP slave"),
                        ("modbus-rtu", "Modbus RTU slave"), ("optical", "IEC 62056-21 optical port (mode C)"),
-                       ("optical-push", "IEC 62056-21 mode D push (2400 Bd)")):
+                       ("optical-push", "IEC 62056-21 mode D push (2400 Bd)"),
+                       ("wmbus", "wireless M-Bus module (C1) as a receiver hears it")):
         srv.add_argument(f"--{name}", metavar="ADDR", help=f"{what}: tcp:HOST:PORT, pty:PATH or a device path")
+    srv.add_argument("--wmbus-format", choices=("rtl_wmbus", "im871a"), default=None,
+                     help="the receiver --wmbus emulates: rtl_wmbus text lines or iM871A HCI frames (default: the "
+                     "meter's wmbus.format, rtl_wmbus)")
     srv.add_argument("--optical-push-every", type=_positive_int, default=10, metavar="SECONDS",
                      help="mode D push interval in meter seconds (default 10)")
     return parser
@@ -151,7 +155,8 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(chosen[0].id, chosen[0], args.speed, interfaces, stop, han, args.optical_push_every)
+        await serve(chosen[0].id, chosen[0], args.speed, interfaces, stop, han, args.optical_push_every,
+                    args.wmbus_format)
 
     try:
         asyncio.run(run())

@@ -155,6 +155,40 @@ class DlmsSettings(StrictModel):
                 bytes.fromhex(self.authentication_key.get_secret_value()))
 
 
+class WmbusSettings(StrictModel):
+    """The wireless M-Bus module (Kamstrup's C1 module for OMNIPOWER; meter_sim/modules/wmbus_radio.py, omnipower/
+    wmbus.py). One block for both programs: the simulator transmits with it, the gateway's `wmbus` source reads
+    with it (`format`: which receiver's output it reads; the simulator emulates that receiver unless
+    `--wmbus-format` says otherwise)."""
+
+    key: SecretStr | None = Field(None, description="AES-128 key, 32 hex digits: telegrams encrypted with "
+                                  "AES-128-CTR in the extended link layer (none: sent in clear)")
+    interval_s: Annotated[int, Field(ge=4, le=86400)] = Field(
+        16, description="seconds between telegrams (Kamstrup's C mode: 16 s; every 8th a full frame); at least 4 "
+        "so that no two telegrams of one minute share a counter block")
+    format: Literal["rtl_wmbus", "im871a"] = Field(
+        "rtl_wmbus", description="the receiver: rtl_wmbus text lines or an IMST iM871A stick's HCI frames")
+    id: str | None = Field(None, pattern=r"^[0-9]{8}$", description="the 8-digit radio identification number "
+                           "(default: the meter's serial number, derived from its id as every interface does)")
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[0-9A-Fa-f]{32}", value.get_secret_value()):
+            raise ValueError("must be 32 hex digits (a 16-byte AES-128 key)")
+        return value
+
+    @property
+    def key_bytes(self) -> bytes | None:
+        return None if self.key is None else bytes.fromhex(self.key.get_secret_value())
+
+    def radio_id(self, meter_id: str) -> int:
+        """The identification number the module sends: `id`, else the meter's serial number."""
+        from meter_sim.meter import serial_number  # meter.py imports this module
+
+        return int(self.id) if self.id is not None else serial_number(meter_id)
+
+
 class MeterSimSettings(StrictModel):
     """What the simulated meter needs beyond its id. Z codes use the data sheet's numbering."""
 
@@ -211,6 +245,7 @@ class MeterSimSettings(StrictModel):
     han_layout: Literal["nve", "dk"] | None = Field(
         None, description="the HAN port's push layout (§10.4 HAN-NVE lists, §10.5 the Danish push 1), also what its "
         "DLMS Push Setup objects name; default: as the meter's country is delivered (dk in Denmark, else nve)")
+    wmbus: WmbusSettings = WmbusSettings()
     smart_disconnect: SmartDisconnectSettings = SmartDisconnectSettings()
     prepayment: PrepaymentSettings = PrepaymentSettings()
     tamper: TamperSettings = TamperSettings()

@@ -21,6 +21,7 @@ from meter_sim.modules.han_push import HanPush, HanSettings
 from meter_sim.modules.mbus_slave import MbusSlave
 from meter_sim.modules.modbus_slave import ModbusSlave
 from meter_sim.modules.optical import ModeDPush, OpticalPort, serve_serial, serve_tcp
+from meter_sim.modules.wmbus_radio import WmbusRadio
 from meter_sim.ptys import PtyRelay
 from meter_sim.push_transport import PushTransport
 from meter_sim.serial_line import open_serial
@@ -30,9 +31,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SERIAL = {
     "modbus-rtu": (9600, "8N1"), "han": (2400, "8N1"), "optical": (300, "7E1"), "optical-push": (2400, "7E1"),
-    "mbus": (2400, "8E1"),
+    "mbus": (2400, "8E1"), "wmbus": (57600, "8N1"),  # wmbus: the receiver's serial line (an iM871A: 57600 8N1)
 }
-SUPPORTED = ("dlms", "dlms-hdlc", "han", "mbus", "modbus", "modbus-rtu", "optical", "optical-push")
+SUPPORTED = ("dlms", "dlms-hdlc", "han", "mbus", "modbus", "modbus-rtu", "optical", "optical-push", "wmbus")
 
 
 Converse = Callable[[asyncio.StreamReader, Callable[[bytes], None]], Awaitable[None]]
@@ -79,7 +80,8 @@ def _until_next_second() -> float:
 
 
 async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfaces: Mapping[str, Address],
-                stop: asyncio.Event, han: HanSettings | None = None, optical_push_every: int = 10) -> None:
+                stop: asyncio.Event, han: HanSettings | None = None, optical_push_every: int = 10,
+                wmbus_format: str | None = None) -> None:
     han = han or HanSettings()
     if han.layout is not None:  # --han-layout: what the meter pushes, so also what its DLMS Push Setups name
         settings = settings.model_copy(update={"han_layout": han.layout})
@@ -88,7 +90,7 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
     dlms_security = ServerSecurity(meter_id, settings.dlms)  # one per meter: its counters, whatever the interface
     async with contextlib.AsyncExitStack() as stack:
         tasks: list[asyncio.Task[None]] = []
-        pushers: list[tuple[HanPush | ModeDPush, PushTransport]] = []
+        pushers: list[tuple[HanPush | ModeDPush | WmbusRadio, PushTransport]] = []
         for name, addr in interfaces.items():
             server: ModbusTcpServer | ModbusSerialServer
             if name == "han":
@@ -101,6 +103,13 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                 transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL[name]))
                 pushers.append((ModeDPush(OpticalPort(meter), optical_push_every), transport))
                 log.info("optical mode D push (every %d s) of meter %s on %s", optical_push_every, meter_id, addr)
+                continue
+            if name == "wmbus":
+                radio = WmbusRadio(meter, receiver=wmbus_format)
+                transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL[name]))
+                pushers.append((radio, transport))
+                log.info("wmbus (C1, id %08d, %s, every %d s%s) of meter %s on %s", radio.id, radio.receiver,
+                         radio.settings.interval_s, ", AES-128-CTR" if radio.key else "", meter_id, addr)
                 continue
             if name == "mbus":
                 slave = MbusSlave(meter, primary_address=1)

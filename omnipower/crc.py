@@ -1,16 +1,19 @@
-"""The two 16-bit CRCs of the meter's wire protocols.
+"""The 16-bit CRCs of the meter's wire protocols.
 
-* CRC-16/X-25 (HDLC HCS/FCS, IEC 62056-46): poly 0x1021 reflected (0x8408), init 0xFFFF,
-  reflected in and out, final XOR 0xFFFF. Check value of b"123456789": 0x906E.
+* CRC-16/X-25 (HDLC HCS/FCS, IEC 62056-46; also the IMST iM871A HCI frame): poly 0x1021 reflected
+  (0x8408), init 0xFFFF, reflected in and out, final XOR 0xFFFF. Check value of b"123456789": 0x906E.
 * CRC-16/ARC (P1 telegrams): poly 0x8005 reflected (0xA001), init 0, no final XOR.
   Check value of b"123456789": 0xBB3D.
+* CRC-16/EN-13757 (wireless M-Bus, EN 13757-4: link-layer blocks, the extended link layer's payload
+  CRC, compact frames' format signature and data CRC): poly 0x3D65, init 0, not reflected, final XOR
+  0xFFFF. Check value of b"123456789": 0xC2B7.
 
-Both are reflected CRCs, so one byte-wise table per polynomial does the work.
+The first two are reflected CRCs, the third is not: one byte-wise table per polynomial and direction.
 """
 
 from __future__ import annotations
 
-__all__ = ["crc16_arc", "crc16_x25"]
+__all__ = ["crc16_arc", "crc16_en13757", "crc16_x25"]
 
 
 def _table(reflected_poly: int) -> tuple[int, ...]:
@@ -23,8 +26,19 @@ def _table(reflected_poly: int) -> tuple[int, ...]:
     return tuple(table)
 
 
+def _msb_table(poly: int) -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ poly) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        table.append(crc)
+    return tuple(table)
+
+
 _X25_TABLE = _table(0x8408)
 _ARC_TABLE = _table(0xA001)
+_EN13757_TABLE = _msb_table(0x3D65)
 
 
 def crc16_x25(data: bytes | bytearray | memoryview) -> int:
@@ -43,3 +57,13 @@ def crc16_arc(data: bytes | bytearray | memoryview) -> int:
     for byte in bytes(data):
         crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
     return crc
+
+
+def crc16_en13757(data: bytes | bytearray | memoryview) -> int:
+    """CRC-16/EN-13757 of `data` (wireless M-Bus). The link layer sends it high byte first, the extended link
+    layer and the compact frame low byte first (EN 13757-4; see omnipower/wmbus.py)."""
+    crc = 0
+    table = _EN13757_TABLE
+    for byte in bytes(data):
+        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ byte) & 0xFF]
+    return crc ^ 0xFFFF

@@ -140,6 +140,8 @@ __all__ = [
     "encode_readings",
     "encode_records",
     "make_record",
+    "manufacturer_code",
+    "manufacturer_name",
     "matches",
     "reassemble",
     "req_ud1",
@@ -1120,13 +1122,15 @@ def decode_records(data: bytes | bytearray) -> list[DataRecord]:
 MEDIUM_ELECTRICITY = 0x02
 
 
-def _manufacturer_code(name: str) -> int:
+def manufacturer_code(name: str) -> int:
+    """The 2-byte flag code of a 3-letter manufacturer (EN 13757-3; also the wireless link layer's M field)."""
     if not isinstance(name, str) or len(name) != 3 or any(not "@" <= ch <= "_" for ch in name):
         raise EncodeError(f"manufacturer must be three letters A–Z, got {name!r}")
     return ((ord(name[0]) - 64) << 10) | ((ord(name[1]) - 64) << 5) | (ord(name[2]) - 64)
 
 
-def _manufacturer_name(code: int) -> str:
+def manufacturer_name(code: int) -> str:
+    """The 3 letters of a manufacturer flag code."""
     if code & 0x8000:
         raise UnknownTagError(f"manufacturer code 0x{code:04X} has bit 15 set")
     return "".join(chr(64 + ((code >> shift) & 0x1F)) for shift in (10, 5, 0))
@@ -1186,7 +1190,7 @@ class VariableDataResponse:
             raise EncodeError(f"signature must be 0–0xFFFF, got {signature!r}")
         header = (
             ident
-            + _manufacturer_code(self.manufacturer).to_bytes(2, "little")
+            + manufacturer_code(self.manufacturer).to_bytes(2, "little")
             + bytes(
                 [
                     _byte("version", self.version),
@@ -1209,7 +1213,7 @@ class VariableDataResponse:
         ident = bcd if bcd is not None and id_is_bcd else int.from_bytes(data[0:4], "little")
         return cls(
             id=ident,
-            manufacturer=_manufacturer_name(int.from_bytes(data[4:6], "little")),
+            manufacturer=manufacturer_name(int.from_bytes(data[4:6], "little")),
             version=data[6],
             medium=data[7],
             access_number=data[8],
@@ -1331,7 +1335,7 @@ class SelectionMask:
         pattern = self.id.upper() if isinstance(self.id, str) else ""
         if len(pattern) != 8 or any(ch not in "0123456789F" for ch in pattern):
             raise EncodeError(f"selection id must be 8 digits or F wildcards, got {self.id!r}")
-        code = 0xFFFF if self.manufacturer is None else _manufacturer_code(self.manufacturer)
+        code = 0xFFFF if self.manufacturer is None else manufacturer_code(self.manufacturer)
         version = 0xFF if self.version is None else _byte("version", self.version)
         medium = 0xFF if self.medium is None else _byte("medium", self.medium)
         return bytes.fromhex(pattern)[::-1] + code.to_bytes(2, "little") + bytes([version, medium])
@@ -1347,7 +1351,7 @@ class SelectionMask:
         code = int.from_bytes(data[4:6], "little")
         return cls(
             pattern,
-            None if code == 0xFFFF else _manufacturer_name(code),
+            None if code == 0xFFFF else manufacturer_name(code),
             None if data[6] == 0xFF else data[6],
             None if data[7] == 0xFF else data[7],
         )
