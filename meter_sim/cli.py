@@ -82,7 +82,11 @@ def _parser() -> argparse.ArgumentParser:
                        ("dlms-hdlc", "DLMS/COSEM server, IEC 62056-46 HDLC (serial default 9600 8N1)"),
                        ("han", "CCC/HAN DLMS push"), ("mbus", "M-Bus slave"), ("modbus", "Modbus TCP slave"),
                        ("modbus-rtu", "Modbus RTU slave"), ("optical", "IEC 62056-21 optical port (mode C)"),
-                       ("optical-push", "IEC 62056-21 mode D push (2400 Bd)")):
+                       ("optical-push", "IEC 62056-21 mode D push (2400 Bd)"),
+                       ("gsm", "the head-end's GSM modem (AT commands, 115200 8N1), joined by a simulated network to "
+                        "the meter's GSM8i module (SMS reading; needs the meter's `gsm` settings)"),
+                       ("gprs", "the GSM8i module's GPRS: DLMS/COSEM over the IEC 62056-47 wrapper (tcp:HOST:PORT "
+                        "only)")):
         srv.add_argument(f"--{name}", metavar="ADDR", help=f"{what}: tcp:HOST:PORT, pty:PATH or a device path")
     srv.add_argument("--optical-push-every", type=_positive_int, default=10, metavar="SECONDS",
                      help="mode D push interval in meter seconds (default 10)")
