@@ -40,6 +40,10 @@ def make_source(config: MeterConfig, settings: Settings) -> Source:
         from gateway.sources.dlms import DlmsSource
 
         return DlmsSource(config, settings.data_dir)
+    if config.source == "sms":
+        from gateway.sources.sms import SmsSource
+
+        return SmsSource(config)
     if config.source == "modbus":
         from gateway.sources.modbus import ModbusSource
 
