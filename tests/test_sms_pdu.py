@@ -160,8 +160,13 @@ def test_every_truncation_is_a_codec_error(ud: UserData, stamp: datetime) -> Non
             decode_deliver(encoded[:cut])
 
 
+# python-gsmmodem-new's tables differ from TS 23.038 in two places: no page break (1B 0A) in the extension, and
+# 0x5F read as '`' where the standard has '§'. Its judgement covers the rest.
+JUDGE_CHARS = GSM_CHARS.replace("\f", "").replace("§", "")
+
+
 @settings(max_examples=50)
-@given(st.text(alphabet=GSM_CHARS + "ωЖ中😀", max_size=300), st.from_regex(r"\A\+[0-9]{4,15}\Z"))
+@given(st.text(alphabet=JUDGE_CHARS + "ωЖ中😀", max_size=300), st.from_regex(r"\A\+[0-9]{4,15}\Z"))
 def test_the_judge_reads_our_deliver(text: str, number: str) -> None:
     stamp = datetime(2026, 1, 15, 12, 0, tzinfo=timezone(timedelta(hours=1)))
     parts = split_text(text, 7)
@@ -174,11 +179,12 @@ def test_the_judge_reads_our_deliver(text: str, number: str) -> None:
         if len(parts) > 1:
             (concat,) = judge["udh"]
             assert (concat.reference, concat.parts, concat.number) == (7, len(parts), len(decoded))
-    assert "".join(decoded) == text
+    # the judge reads UCS2 as code units: a character beyond the BMP comes back as its surrogate pair
+    assert "".join(decoded).encode("utf-16-be", "surrogatepass").decode("utf-16-be") == text
 
 
 @settings(max_examples=50)
-@given(st.text(alphabet=GSM_CHARS + "ωЖ中", max_size=400), st.integers(0, 255))
+@given(st.text(alphabet=JUDGE_CHARS + "ωЖ中", max_size=400), st.integers(0, 255))
 def test_we_read_the_judges_submit(text: str, reference: int) -> None:
     parts = Reassembler()
     whole = None
