@@ -41,6 +41,14 @@ def lines(answer: str | None) -> list[str]:
     return answer.split("\n")
 
 
+def test_every_documented_request_has_an_answer() -> None:
+    gsm = module()
+    assert set(gsm._answers) == {c.word for c in reading.COMMANDS}
+    for command in reading.COMMANDS:
+        request = f"4321 {command.word}" + (" 1.8.0" if command.argument else "")
+        assert lines(gsm.answer(HEAD, request))[0].startswith("KAM "), request
+
+
 def test_read_answers_the_main_registers_from_the_meter() -> None:
     gsm = module()
     meter = gsm.meter

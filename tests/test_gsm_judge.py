@@ -24,7 +24,6 @@ from meter_sim.meter import Meter
 from omnipower import sms_reading as reading
 from omnipower.registers import REGISTERS_BY_OBIS
 
-pytestmark = pytest.mark.integration
 HEAD, NUMBER = "+4520000000", "+4520000001"
 GSM = {"number": NUMBER, "pin": "4321", "whitelist": [HEAD], "head_end": {"number": HEAD, "pin": "1234"}}
 HOUSEHOLD = {"pv_kwp": 0.0}  # no PV: at noon A+ grows (with PV the house would export)
