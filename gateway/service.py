@@ -44,6 +44,10 @@ def make_source(config: MeterConfig, settings: Settings) -> Source:
         from gateway.sources.wmbus import WmbusSource
 
         return WmbusSource(config)
+    if config.source == "sms":
+        from gateway.sources.sms import SmsSource
+
+        return SmsSource(config)
     if config.source == "modbus":
         from gateway.sources.modbus import ModbusSource
 

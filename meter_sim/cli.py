@@ -83,7 +83,11 @@ def _parser() -> argparse.ArgumentParser:
                        ("han", "CCC/HAN DLMS push"), ("mbus", "M-Bus slave"), ("modbus", "Modbus TCP slave"),
                        ("modbus-rtu", "Modbus RTU slave"), ("optical", "IEC 62056-21 optical port (mode C)"),
                        ("optical-push", "IEC 62056-21 mode D push (2400 Bd)"),
-                       ("wmbus", "wireless M-Bus module (C1) as a receiver hears it")):
+                       ("wmbus", "wireless M-Bus module (C1) as a receiver hears it"),
+                       ("gsm", "the head-end's GSM modem (AT commands, 115200 8N1), joined by a simulated network to "
+                        "the meter's GSM8i module (SMS reading; needs the meter's `gsm` settings)"),
+                       ("gprs", "the GSM8i module's GPRS: DLMS/COSEM over the IEC 62056-47 wrapper (tcp:HOST:PORT "
+                        "only)")):
         srv.add_argument(f"--{name}", metavar="ADDR", help=f"{what}: tcp:HOST:PORT, pty:PATH or a device path")
     srv.add_argument("--wmbus-format", choices=("rtl_wmbus", "im871a"), default=None,
                      help="the receiver --wmbus emulates: rtl_wmbus text lines or iM871A HCI frames (default: the "

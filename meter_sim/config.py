@@ -189,6 +189,66 @@ class WmbusSettings(StrictModel):
         return int(self.id) if self.id is not None else serial_number(meter_id)
 
 
+_E164 = re.compile(r"^\+[0-9]{4,15}$")
+
+
+def _check_number(value: str) -> str:
+    if not _E164.match(value):
+        raise ValueError(f"{value!r} is not an international number: '+' and 4–15 digits, e.g. +4520000001")
+    return value
+
+
+def _check_pin(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and not re.fullmatch(r"[0-9]{4,8}", value.get_secret_value()):
+        raise ValueError("must be 4 to 8 digits")
+    return value
+
+
+class HeadEndModemSettings(StrictModel):
+    """The head-end's modem that `omnipower-sim serve --gsm ADDR` exposes (meter_sim/gsm_modem.py): its SIM's number,
+    PIN (None: the SIM asks for none) and PUK (which unblocks it after three wrong PINs)."""
+
+    number: str = Field("+4520000000", description="the head-end modem's number (international)")
+    pin: SecretStr | None = Field(None, description="its SIM PIN, 4–8 digits (default: none asked)")
+    puk: SecretStr = Field(SecretStr("12345678"), description="its SIM PUK, 8 digits")
+
+    _number = field_validator("number")(_check_number)
+    _pin = field_validator("pin")(_check_pin)
+
+    @field_validator("puk")
+    @classmethod
+    def _check_puk(cls, value: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"[0-9]{8}", value.get_secret_value()):
+            raise ValueError("must be 8 digits")
+        return value
+
+
+class GsmSettings(StrictModel):
+    """The GSM8i module (68 50 053, meter_sim/modules/gsm8i.py): answers reading requests by SMS (omnipower/
+    sms_reading.py) and carries the DLMS wrapper over GPRS."""
+
+    number: str = Field(description="the module's number (international, e.g. +4520000001)")
+    pin: SecretStr | None = Field(None, description="4–8 digits a request must start with (default: none)")
+    whitelist: tuple[str, ...] = Field((), description="senders that get answers (empty: every sender)")
+    head_end: HeadEndModemSettings = HeadEndModemSettings()
+
+    _number = field_validator("number")(_check_number)
+    _pin = field_validator("pin")(_check_pin)
+
+    @field_validator("whitelist")
+    @classmethod
+    def _check_whitelist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for number in value:
+            _check_number(number)
+        return value
+
+    @model_validator(mode="after")
+    def _two_numbers(self) -> GsmSettings:
+        if self.head_end.number == self.number:
+            raise ValueError(f"head_end.number {self.number} is the module's own number: give the head-end another")
+        return self
+
+
 class MeterSimSettings(StrictModel):
     """What the simulated meter needs beyond its id. Z codes use the data sheet's numbering."""
 
@@ -246,6 +306,7 @@ class MeterSimSettings(StrictModel):
         None, description="the HAN port's push layout (§10.4 HAN-NVE lists, §10.5 the Danish push 1), also what its "
         "DLMS Push Setup objects name; default: as the meter's country is delivered (dk in Denmark, else nve)")
     wmbus: WmbusSettings = WmbusSettings()
+    gsm: GsmSettings | None = Field(None, description="a GSM8i module: SMS reading and GPRS (default: none fitted)")
     smart_disconnect: SmartDisconnectSettings = SmartDisconnectSettings()
     prepayment: PrepaymentSettings = PrepaymentSettings()
     tamper: TamperSettings = TamperSettings()
