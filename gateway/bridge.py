@@ -50,7 +50,7 @@ class Bridge:
             stream=StateStream(self.mqtt, host, port, self.mqtt.state_qos)
             if settings.fleet is not None and settings.fleet.state_connection else None)
         self.discovery = DiscoveryLifecycle(self.mqtt, self.topics, self.sources, version, self._all_states,
-                                            announced(settings, self.sources))
+                                            announced(settings, self.sources), discovery_memory_path(settings))
         self.publisher = StatePublisher(self.topics, self.sources, settings.publish_interval, self.discovery,
                                         self.link.queue, self.mqtt.state_qos, self.link.answering)
         self.requests = RequestHandler(self.topics, self.sources, self.publisher)
@@ -88,10 +88,12 @@ class Bridge:
         out = [
             Outgoing(t.bridge_state, BridgeState(state="online").to_bytes(), retain=True),
             Outgoing(t.bridge_info, self.bridge_info().to_bytes(), retain=True),
+            *self.discovery.forgotten(),
         ]
         self.publisher.new_session()
         for mid in self.sources:
             out += self.discovery.messages(mid) + await self.publisher.announcements(mid)
+        self.discovery.remember()
         return out
 
     async def handle(self, message: Incoming) -> list[Outgoing]:
@@ -159,6 +161,11 @@ def outbox_limit(settings: Settings, meters: int) -> int:
     """`mqtt.outbox_limit`, or by default 10,000 events or 10 per meter of this process, whichever is more."""
     configured = settings.mqtt.outbox_limit
     return configured if configured is not None else max(EVENT_LIMIT, EVENTS_PER_METER * meters)
+
+
+def discovery_memory_path(settings: Settings) -> Path:
+    """What this process announced to Home Assistant (one file per shard, like the outbox)."""
+    return settings.data_dir / f"discovery{bridge_name(settings).removeprefix('bridge').replace('/', '-')}.json"
 
 
 def outbox_path(settings: Settings) -> Path:

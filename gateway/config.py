@@ -88,6 +88,9 @@ class MqttSettings(BaseModel):
     base_topic: str = "omnipower"
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    discovery_mode: Literal["entity", "device"] = Field(
+        "entity", description="entity: one config per entity (every HA release); device: one config per meter "
+        "with every entity in it (HA 2024.11 and later); a switch migrates as HA documents")
     embedded_broker: Literal["auto", "never", "always"] = Field(
         "auto", description="auto: only when no host is configured and nothing answers on localhost"
     )

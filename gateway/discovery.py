@@ -1,14 +1,21 @@
 """Home Assistant MQTT discovery, built from pydantic models and the register table.
 
-One config per entity on `<prefix>/<component>/<node_id>/<object_id>/config` (works on every HA
-release since 2023). Sensors come from the meter's registers (omnipower/registers.py), switches, buttons and
-selects from the command table's entities of the commands the source carries (gateway/command_table.py), binary
-sensors from the alarm table (omnipower/alarms.py); each from one generic builder. Every entity is available only
-while both the bridge and the meter are online (`availability_mode: all`).
+Two faces of one list of entities (`build`): per entity, one config on
+`<prefix>/<component>/<node_id>/<object_id>/config` (`discovery_mode: entity`, every HA release since 2023); or per
+meter, one config on `<prefix>/device/<node_id>/config` whose `components` hold every entity under its object id,
+with the device, the origin and the options all entities share said once (`discovery_mode: device`, HA 2024.11 and
+later: mqtt/discovery.py). Both give HA the same discovery ids (`<node_id> <object_id>`) and unique ids, which is
+what lets a switch between them migrate (see `gateway/discovery_migration.py`). Sensors come from the meter's
+registers (omnipower/registers.py), switches, buttons and selects from the command table's entities of the commands
+the source carries (gateway/command_table.py), binary sensors from the alarm table (omnipower/alarms.py); each from
+one generic builder. Every entity is available only while both the bridge and the meter are online
+(`availability_mode: all`).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -103,7 +110,24 @@ class SelectConfig(EntityConfig):
 
 
 Component = Literal["sensor", "binary_sensor", "switch", "button", "select"]
+DiscoveryMode = Literal["entity", "device"]
 DiscoveryMessage = tuple[str, EntityConfig]  # (topic, config)
+Built = list[tuple[Component, str, EntityConfig]]  # what `build` gives: (component, object_id, config)
+
+# What HA copies from a device config into each of its components that does not set it itself
+# (mqtt/discovery.py `_merge_common_device_options`, HA 2024.11); the device and origin are said once too.
+SHARED_OPTIONS = ("availability", "availability_mode", "state_topic")
+# A template error: HA's template helper then returns the caller's default, and the MQTT sensor ignores the message
+# without a word (mqtt/sensor.py `PayloadSentinel.DEFAULT`), on every release since 2023.3. `map` needs a filter name.
+_IGNORE_MESSAGE = "([0] | map | first)"
+
+
+def reading_template(key: str) -> str:
+    """The value of `key` in the state, or, while the meter has none (null or absent), nothing HA acts on: no release
+    before 2024.11 takes any text as a timestamp's or an enum's unknown without logging "Invalid state message"
+    (mqtt/sensor.py), so a null leaves the sensor as it was (unknown until a first value; tests/ha_sensor_state.py)."""
+    return f"{{% set v = value_json.get('{key}') %}}{{{{ v if v is not none else {_IGNORE_MESSAGE} }}}}"
+
 
 def _common(info: MeterInfo, topics: Topics, key: str, name: str | None, version: str) -> dict[str, object]:
     mid = info.meter_id
@@ -131,7 +155,7 @@ def sensor_for(register: Register, info: MeterInfo, topics: Topics, version: str
     return SensorConfig(
         **_common(info, topics, register.key, register.name, version),
         state_topic=topics.meter(info.meter_id, "state"),
-        value_template=f"{{{{ value_json.{register.key} }}}}",
+        value_template=reading_template(register.key),
         device_class=spec.device_class,
         state_class=spec.state_class,
         unit_of_measurement=register.unit,
@@ -143,7 +167,7 @@ def sensor_for(register: Register, info: MeterInfo, topics: Topics, version: str
     )
 
 
-def build(info: MeterInfo, topics: Topics, version: str) -> list[tuple[Component, str, EntityConfig]]:
+def build(info: MeterInfo, topics: Topics, version: str) -> Built:
     """Every discovery config of one meter: (component, object_id, config)."""
     mid = info.meter_id
     out: list[tuple[Component, str, EntityConfig]] = [
@@ -219,9 +243,48 @@ def entity_for(entity: Entity, command: str, info: MeterInfo, topics: Topics,
     ))
 
 
-def messages(info: MeterInfo, topics: Topics, version: str) -> list[tuple[str, bytes]]:
-    """(topic, payload) of every discovery config of one meter."""
-    return [
-        (topics.discovery(component, info.meter_id, object_id), cfg.model_dump_json(exclude_none=True).encode())
-        for component, object_id, cfg in build(info, topics, version)
-    ]
+def entity_messages(built: Built, info: MeterInfo, topics: Topics) -> list[tuple[str, bytes]]:
+    """(topic, payload) of every discovery config of one meter, one per entity."""
+    return [(topics.discovery(component, info.meter_id, object_id), cfg.model_dump_json(exclude_none=True).encode())
+            for component, object_id, cfg in built]
+
+
+def device_payload(built: Built, info: MeterInfo, topics: Topics,
+                   retired: Iterable[tuple[str, str]] = ()) -> dict[str, object]:
+    """The device-based config of one meter: every entity of `build` as a component under its object id, with its
+    platform and its own options; the device, the origin and the shared options once at the top. `retired`
+    (component, object id) are the entities the meter no longer has: a component with only its platform is a
+    removal (mqtt/discovery.py `_generate_device_config` makes the same for a cleared device)."""
+    dumped = [(c, o, cfg.model_dump(mode="json", exclude_none=True)) for c, o, cfg in built]
+    first = dumped[0][2]
+    device, origin = first["device"], first["origin"]
+    shared: dict[str, object] = {key: first[key] for key in ("availability", "availability_mode")}
+    shared["state_topic"] = topics.meter(info.meter_id, "state")
+    components: dict[str, dict[str, object]] = {}
+    for platform, object_id, options in dumped:
+        if object_id in components:
+            raise ValueError(f"two entities of meter {info.meter_id} have the object id {object_id!r}")
+        del options["device"], options["origin"]
+        own = {k: v for k, v in options.items() if k not in SHARED_OPTIONS or v != shared[k]}
+        components[object_id] = {"platform": platform, **own}
+    for component, object_id in retired:
+        components.setdefault(object_id, {"platform": component})
+    return {"device": device, "origin": origin, **shared, "components": components}
+
+
+def device_messages(built: Built, info: MeterInfo, topics: Topics,
+                    retired: Iterable[tuple[str, str]] = ()) -> list[tuple[str, bytes]]:
+    """The one (topic, payload) of a meter's device-based config."""
+    payload = json.dumps(device_payload(built, info, topics, retired), ensure_ascii=False, separators=(",", ":"))
+    return [(topics.discovery_device(info.meter_id), payload.encode())]
+
+
+FACES: dict[DiscoveryMode, Callable[[Built, MeterInfo, Topics], list[tuple[str, bytes]]]] = {
+    "entity": entity_messages,
+    "device": device_messages,
+}
+
+
+def messages(info: MeterInfo, topics: Topics, version: str, mode: DiscoveryMode = "entity") -> list[tuple[str, bytes]]:
+    """(topic, payload) of every discovery config of one meter in `mode`."""
+    return FACES[mode](build(info, topics, version), info, topics)

@@ -36,6 +36,10 @@ class Topics:
     def discovery(self, component: str, meter_id: str, object_id: str) -> str:
         return f"{self.discovery_prefix}/{component}/{self.node_id(meter_id)}/{object_id}/config"
 
+    def discovery_device(self, meter_id: str) -> str:
+        """The device-based config of one meter (HA 2024.11): its node id is the device's object id."""
+        return f"{self.discovery_prefix}/device/{self.node_id(meter_id)}/config"
+
     def parse_meter_topic(self, topic: str) -> tuple[str, str, str | None] | None:
         """`<base>/<meter>/set[/<name>]` or `<base>/<meter>/get` → (meter, verb, name)."""
         prefix = self.base + "/"

@@ -60,7 +60,17 @@ Every problem carries a severity:
   silently drop).  Left out with ``strict=False``.
 
 The tables target the Home Assistant 2025.x series (``TARGET_HA_VERSION``).  Rules that depend on the
-release are gated on ``ha_version`` and say which release introduced them.
+release are gated on ``ha_version`` and say which release introduced them; :data:`RELEASES` lists the releases
+the judge models (every monthly release from 2023.1 to the target).
+
+Device-based discovery (``<prefix>/device/<object_id>/config``, HA 2024.11, core PR #118757) and the migration
+between the two forms, from ``homeassistant/components/mqtt/discovery.py`` (``_parse_device_payload``,
+``_merge_common_device_options``, ``_async_process_discovery_migration``, ``_generate_device_config``),
+``schemas.py`` (``DEVICE_DISCOVERY_SCHEMA``, ``_COMPONENT_CONFIG_SCHEMA``, ``check_unique_id``) and the
+migration tests of ``tests/components/mqtt/test_discovery.py``: :func:`check_device_discovery`,
+:func:`expand_device_payload`, :func:`migration_marker_problems`, :class:`DiscoveryReplay`.  What HA makes of
+the *state* messages (the value templates, per release) is judged by ``tests/ha_sensor_state.py``, which needs
+jinja2 as HA does.
 """
 
 from __future__ import annotations
@@ -81,21 +91,27 @@ __all__ = [
     "DEVICE_ABBREVIATIONS",
     "DEVICE_CLASS_STATE_CLASSES",
     "DEVICE_CLASS_UNITS",
+    "DEVICE_DISCOVERY_SINCE",
     "ENERGY_UNITS",
     "ENTITY_CATEGORIES",
     "ORIGIN_ABBREVIATIONS",
+    "RELEASES",
     "SENSOR_DEVICE_CLASSES",
     "SENSOR_STATE_CLASSES",
     "SUPPORTED_COMPONENTS",
     "SWITCH_DEVICE_CLASSES",
     "TARGET_HA_VERSION",
     "VALIDATED_COMPONENTS",
+    "DiscoveryReplay",
     "HAVersion",
     "Problem",
     "Severity",
+    "check_device_discovery",
     "check_discovery",
     "energy_dashboard_problems",
     "expand_abbreviations",
+    "expand_device_payload",
+    "migration_marker_problems",
     "validate_discovery",
     "validate_message",
     "validate_topic",
@@ -1311,7 +1327,13 @@ def validate_discovery(
     return [str(p) for p in check_discovery(component, config, ha_version=ha_version, strict=strict)]
 
 
-def validate_topic(topic: str, prefix: str = "homeassistant", component: str | None = None) -> list[str]:
+def validate_topic(
+    topic: str,
+    prefix: str = "homeassistant",
+    component: str | None = None,
+    *,
+    ha_version: HAVersion = TARGET_HA_VERSION,
+) -> list[str]:
     """Problems of a discovery topic ``<prefix>/<component>/[<node_id>/]<object_id>/config``.
 
     Mirrors mqtt/discovery.py: HA subscribes to ``<prefix>/<component>/+/config`` and
@@ -1342,6 +1364,9 @@ def validate_topic(topic: str, prefix: str = "homeassistant", component: str | N
     if not _COMPONENT_RE.fullmatch(found_component) or found_component not in SUPPORTED_COMPONENTS:
         reason = "HA subscribes to no such discovery component"
         problems.append(f"[error] component: `component` = {found_component!r}: {reason}")
+    if found_component == "device" and ha_version < DEVICE_DISCOVERY_SINCE:
+        reason = f"device-based discovery needs HA {_version(DEVICE_DISCOVERY_SINCE)}"
+        problems.append(f"[error] component: `component` = 'device': {reason}, not {_version(ha_version)}")
     if component is not None and found_component != component:
         problems.append(f"[error] component: `component` = {found_component!r}: expected {component!r}")
     ids = {"node_id": parts[1], "object_id": parts[2]} if len(parts) == 4 else {"object_id": parts[1]}
@@ -1360,17 +1385,29 @@ def validate_message(
     ha_version: HAVersion = TARGET_HA_VERSION,
     strict: bool = True,
 ) -> list[str]:
-    """Judge a whole retained discovery message: its topic, then its JSON payload."""
-    problems = validate_topic(topic, prefix)
+    """Judge a whole retained discovery message: its topic, then its JSON payload (an empty payload is a
+    removal; ``{"migrate_discovery": true}`` a migration request, HA 2024.11+; a device topic carries a device
+    payload, :func:`check_device_discovery`)."""
+    problems = validate_topic(topic, prefix, ha_version=ha_version)
     if problems:
         return problems
     component = topic[len(prefix) + 1 :].split("/")[0]
+    if not payload:
+        return []
     try:
         decoded = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as err:
         return [f"[error] payload: `payload`: not valid JSON ({err})"]
     if not isinstance(decoded, dict):
         return [f"[error] payload: `payload` = {decoded!r}: must be a JSON object"]
+    marker = migration_marker_problems(decoded)
+    if marker is not None:
+        if ha_version < DEVICE_DISCOVERY_SINCE:
+            return [f"[error] migrate_discovery: HA {_version(ha_version)} has no discovery migration "
+                    f"(since {_version(DEVICE_DISCOVERY_SINCE)})"]
+        return [str(p) for p in marker]
+    if component == "device":
+        return [str(p) for p in check_device_discovery(decoded, ha_version=ha_version, strict=strict)]
     if component not in VALIDATED_COMPONENTS:
         return [f"[error] component: `component` = {component!r}: not validated by this judge"]
     return validate_discovery(component, decoded, ha_version=ha_version, strict=strict)
@@ -1406,3 +1443,253 @@ def energy_dashboard_problems(config: Mapping[str, object]) -> list[str]:
     if cfg.get("options") is not None:
         problems.append(f"[error] options: `options` = {cfg['options']!r}: an energy sensor is no enum")
     return problems
+
+
+# ---------------------------------------------------------------------------------------------------
+# Device-based discovery (HA 2024.11; core PR #118757) and discovery migration
+# ---------------------------------------------------------------------------------------------------
+# mqtt/discovery.py subscribes to <prefix>/device/+/config (and +/+/config) since HA 2024.11.0.
+DEVICE_DISCOVERY_SINCE: Final[HAVersion] = (2024, 11)
+#: The releases this judge models: every monthly release from 2023.1 (the oldest the gateway supports) to the
+#: target.  Rules that changed in between are gated on the release that changed them.
+RELEASES: Final[tuple[HAVersion, ...]] = tuple(
+    (year, month) for year in range(2023, TARGET_HA_VERSION[0] + 1) for month in range(1, 13)
+    if (year, month) <= TARGET_HA_VERSION
+)
+#: mqtt/abbreviations.py: the device-discovery keys (the component table holds `p`, the top level `cmps`).
+DEVICE_DISCOVERY_ABBREVIATIONS: Final[Mapping[str, str]] = {"cmps": "components", "p": "platform"}
+# schemas.py DEVICE_DISCOVERY_SCHEMA = _MQTT_AVAILABILITY_SCHEMA.extend({device (required), components (required),
+# origin (required), state_topic, command_topic, qos, encoding}): a vol.Schema with PREVENT_EXTRA, so any other key
+# at the top level makes HA log "Invalid MQTT device discovery payload" and drop the whole message.
+_DEVICE_PAYLOAD_KEYS: Final = frozenset(
+    {
+        "device", "origin", "components", "state_topic", "command_topic", "qos", "encoding",
+        "availability", "availability_mode", "availability_template", "availability_topic",
+        "payload_available", "payload_not_available",
+    }
+)  # fmt: skip
+# discovery.py _merge_common_device_options: what a component inherits unless it sets it itself (schemas.py
+# SHARED_OPTIONS; qos and encoding as the docs' "supported shared options" list them).
+_SHARED_OPTIONS: Final = (
+    "availability", "availability_mode", "availability_template", "availability_topic", "command_topic",
+    "payload_available", "payload_not_available", "state_topic", "qos", "encoding",
+)  # fmt: skip
+# const.py: the components that are not entities (no unique_id required in a device config: check_unique_id).
+_NON_ENTITY_PLATFORMS: Final = frozenset({"device_automation", "tag"})
+_MIGRATE_KEYS: Final = ("migrate_discovery", "migr_discvry")
+
+
+def migration_marker_problems(config: Mapping[str, object]) -> list[Problem] | None:
+    """None when ``config`` is no migration request; else its problems (empty: a valid marker).
+
+    discovery.py _async_process_discovery_migration: ``migr_discvry`` abbreviates ``migrate_discovery``;
+    MIGRATE_DISCOVERY_SCHEMA = {Optional(migrate_discovery): True} (PREVENT_EXTRA), so the marker must be exactly
+    ``{"migrate_discovery": true}``; anything else is logged as invalid and read as an ordinary config.
+    """
+    if not any(key in config for key in _MIGRATE_KEYS):
+        return None
+    value = config.get("migrate_discovery", config.get("migr_discvry"))
+    problems: list[Problem] = []
+    if value is not True:
+        problems.append(Problem("error", "migrate_discovery", f"`migrate_discovery` = {value!r}: must be true"))
+    extra = sorted(set(config) - set(_MIGRATE_KEYS))
+    if extra:
+        problems.append(Problem("error", "migrate_discovery", f"a migration request carries nothing else; got {extra}"))
+    return problems
+
+
+def expand_device_payload(config: Mapping[str, object]) -> dict[str, dict[str, object]]:
+    """The per-component configs HA makes of a device payload: each component's options (abbreviations expanded)
+    with the device, the origin and the shared options it does not set itself (discovery.py
+    async_discovery_message_received + _merge_common_device_options).  A component reduced to its platform is a
+    removal and gives ``{"platform": ...}`` only.  Keys are the component ids."""
+    top = _expand(_expand(config, DEVICE_DISCOVERY_ABBREVIATIONS, "", []), ABBREVIATIONS, "", [])
+    components = top.get("components")
+    out: dict[str, dict[str, object]] = {}
+    if not isinstance(components, Mapping):
+        return out
+    for component_id, raw in components.items():
+        if not isinstance(raw, Mapping):
+            continue
+        own = _expand(_expand(raw, DEVICE_DISCOVERY_ABBREVIATIONS, "", []), ABBREVIATIONS, "", [])
+        platform = own.pop("platform", None)
+        merged: dict[str, object] = {"platform": platform}
+        if own:
+            merged.update(own)
+            merged["device"] = top.get("device")
+            merged["origin"] = top.get("origin")
+            for option in _SHARED_OPTIONS:
+                if option in top and option not in own:
+                    merged[option] = top[option]
+        out[str(component_id)] = merged
+    return out
+
+
+def check_device_discovery(
+    config: Mapping[str, object],
+    *,
+    ha_version: HAVersion = TARGET_HA_VERSION,
+    strict: bool = True,
+) -> list[Problem]:
+    """Judge one device-based discovery payload (``<prefix>/device/<object_id>/config``).
+
+    The top level as DEVICE_DISCOVERY_SCHEMA (schemas.py) checks it -- `device` and `origin` required and valid,
+    `components` a mapping whose every entry has a supported `platform` and, for an entity platform with options,
+    a `unique_id` (check_unique_id) -- then every component, after HA's merge of the shared options, as the single
+    component payload it becomes (:func:`check_discovery`), its problems prefixed ``components.<id>.``.  Options HA
+    merged in that the platform does not know are dropped by HA by design and not reported.
+    """
+    if ha_version < DEVICE_DISCOVERY_SINCE:
+        return [Problem("error", "topic", f"device-based discovery needs HA {_version(DEVICE_DISCOVERY_SINCE)}; "
+                                          f"HA {_version(ha_version)} does not subscribe to <prefix>/device/+/config")]
+    if not isinstance(config, Mapping):
+        return [Problem("error", "config", f"`config` = {config!r}: a discovery payload must be a JSON object")]
+    marker = migration_marker_problems(config)
+    if marker is not None:
+        return marker
+    c = _Checker("sensor", ha_version, strict)  # component only names the checker; the top level has none
+    top = _expand(_expand(config, DEVICE_DISCOVERY_ABBREVIATIONS, "", c.problems), ABBREVIATIONS, "", c.problems)
+    for key in ("device", "origin", "components"):
+        if key not in top:
+            c.error(key, _MISSING, "is required in a device discovery payload (DEVICE_DISCOVERY_SCHEMA)")
+    for key in top:
+        if key not in _DEVICE_PAYLOAD_KEYS:
+            c.error(key, top[key], "is not allowed at the top of a device discovery payload: HA drops the whole "
+                                   "message (extra keys not allowed); put it in the components")
+    if "device" in top:
+        _check_device(c, _expand(top["device"], DEVICE_ABBREVIATIONS, "device.", c.problems)
+                      if isinstance(top["device"], Mapping) else top["device"], has_unique_id=True)
+    if "origin" in top:
+        _check_origin(c, _expand(top["origin"], ORIGIN_ABBREVIATIONS, "origin.", c.problems)
+                      if isinstance(top["origin"], Mapping) else top["origin"])
+    components = top.get("components", {})
+    if not isinstance(components, Mapping):
+        c.error("components", components, "must be a mapping of component id to component config")
+        return [p for p in c.problems if strict or p.severity != "policy"]
+    entity_platforms = SUPPORTED_COMPONENTS - {"device"} - _NON_ENTITY_PLATFORMS
+    unique_ids: dict[str, str] = {}
+    for component_id, merged in expand_device_payload(top).items():
+        path = f"components.{component_id}"
+        if not _ID_RE.fullmatch(component_id):
+            c.error(path, component_id, "a component id must match [a-zA-Z0-9_-] (it becomes the object id)")
+        platform = merged.get("platform")
+        if not isinstance(platform, str) or platform not in SUPPORTED_COMPONENTS - {"device"}:
+            c.error(f"{path}.platform", platform if platform is not None else _MISSING,
+                    "is required and must be a supported MQTT platform")
+            continue
+        if len(merged) == 1:
+            continue  # only the platform: the component is being removed
+        if platform in entity_platforms and "unique_id" not in components[component_id] and not any(
+                k == "uniq_id" for k in components[component_id]):
+            c.error(f"{path}.unique_id", _MISSING, "is required for an entity in a device discovery payload")
+        uid = merged.get("unique_id")
+        if isinstance(uid, str):
+            if uid in unique_ids:
+                c.error(f"{path}.unique_id", uid, f"is also the unique_id of component {unique_ids[uid]!r}")
+            unique_ids[uid] = component_id
+        if platform not in VALIDATED_COMPONENTS:
+            c.error(f"{path}.platform", platform, "is not validated by this judge")
+            continue
+        inherited = {k for k in _SHARED_OPTIONS if k in merged and k not in _expand(
+            components[component_id], ABBREVIATIONS, "", [])}
+        for problem in check_discovery(platform, merged, ha_version=ha_version, strict=strict):
+            if problem.severity == "policy" and problem.key in inherited and "not a known" in problem.message:
+                continue  # a shared option the platform ignores: HA's merge puts it there, the platform drops it
+            if problem.key.split(".")[0].split("[")[0] in ("device", "origin"):
+                continue  # judged once, at the top
+            c.problems.append(Problem(problem.severity, f"{path}.{problem.key}", problem.message))
+    return [p for p in c.problems if strict or p.severity != "policy"]
+
+
+@dataclass
+class _Discovered:
+    unique_id: str | None
+    topic: str  # the discovery topic that owns it
+    migrating: bool = False  # unloaded by a migration request: the registry entry waits for a new owner
+
+
+class DiscoveryReplay:
+    """HA's bookkeeping of discovered entities across a sequence of discovery messages, to judge a migration.
+
+    Modelled on discovery.py (discovery hashes ``(platform, "<node_id> <object_id>")``; a device topic's object id
+    is its components' node id) and on the migration tests of tests/components/mqtt/test_discovery.py
+    (``test_discovery_migration_to_device_base``, ``test_discovery_rollback_to_single_base``): a config for a hash
+    another topic owns is a conflict HA logs and ignores; ``migrate_discovery`` on the owning topic unloads the
+    entity and keeps its registry entry until a config from another topic takes it over; an empty payload on a
+    topic whose entities moved away is ignored; an empty payload (or a device component reduced to its platform)
+    on the owning topic removes the entity and its registry entry -- its entity id and history with it.
+    """
+
+    def __init__(self, prefix: str = "homeassistant", *, ha_version: HAVersion = TARGET_HA_VERSION) -> None:
+        self.prefix = prefix
+        self.ha_version = ha_version
+        self.discovered: dict[tuple[str, str], _Discovered] = {}
+        self.registry: set[str] = set()  # unique ids with an entity registry entry
+        self.removed: set[str] = set()  # unique ids whose registry entry HA deleted on the way
+        self.problems: list[Problem] = []
+
+    def owners(self) -> dict[str, str]:
+        """unique id -> the topic its entity is loaded from (migrating entities are not loaded)."""
+        return {d.unique_id: d.topic for d in self.discovered.values() if d.unique_id and not d.migrating}
+
+    def feed(self, topic: str, payload: str | bytes) -> None:
+        text = payload.decode() if isinstance(payload, bytes) else payload
+        parts = topic[len(self.prefix) + 1 :].split("/")
+        component, ids = parts[0], parts[1:-1]
+        decoded: object = json.loads(text) if text else {}
+        if not isinstance(decoded, Mapping):
+            self.problems.append(Problem("error", "payload", f"{topic}: not a JSON object"))
+            return
+        marker = migration_marker_problems(decoded) is not None
+        if marker and self.ha_version < DEVICE_DISCOVERY_SINCE:
+            self.problems.append(Problem("error", "migrate_discovery",
+                                         f"{topic}: HA {_version(self.ha_version)} knows no migrate_discovery"))
+            return
+        if component == "device":
+            node = " ".join(ids)
+            if not text or marker:
+                hashes = [h for h, d in self.discovered.items() if d.topic == topic]
+                for h in hashes:
+                    self._migrate(h) if marker else self._remove(h, topic)
+                return
+            for cid, cfg in expand_device_payload(decoded).items():
+                h = (str(cfg["platform"]), f"{node} {cid}")
+                if len(cfg) == 1:
+                    self._remove(h, topic)
+                else:
+                    self._config(h, topic, cfg)
+            return
+        h = (component, " ".join(ids))
+        if not text:
+            self._remove(h, topic)
+        elif marker:
+            self._migrate(h, topic)
+        else:
+            self._config(h, topic, expand_abbreviations(decoded))
+
+    def _migrate(self, h: tuple[str, str], topic: str | None = None) -> None:
+        d = self.discovered.get(h)
+        if d is not None and (topic is None or d.topic == topic):
+            d.migrating = True
+
+    def _remove(self, h: tuple[str, str], topic: str) -> None:
+        d = self.discovered.get(h)
+        if d is None or d.topic != topic:
+            return  # nothing discovered there, or it moved to another topic: ignored
+        del self.discovered[h]
+        if d.unique_id:
+            self.registry.discard(d.unique_id)
+            self.removed.add(d.unique_id)
+
+    def _config(self, h: tuple[str, str], topic: str, cfg: Mapping[str, object]) -> None:
+        uid = cfg.get("unique_id")
+        unique_id = uid if isinstance(uid, str) else None
+        d = self.discovered.get(h)
+        if d is not None and d.topic != topic and not d.migrating:
+            self.problems.append(Problem(
+                "warning", "topic", f"{topic}: a conflicting discovery message for {h[0]} '{h[1]}', which was "
+                f"discovered on {d.topic}; HA logs it and keeps the entity (publish migrate_discovery first)"))
+            return
+        self.discovered[h] = _Discovered(unique_id, topic)
+        if unique_id:
+            self.registry.add(unique_id)  # a fresh entry if HA deleted the old one: `removed` keeps that record

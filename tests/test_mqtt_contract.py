@@ -11,26 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-import jinja2
 import pytest
 from conftest import Mosquitto, Probe, probe_client, stop_process
 from gateway_harness import gateway_config, gateway_process, request, running_gateway
 from ha_rules import validate_discovery, validate_topic
+from ha_sensor_state import IGNORED
+from ha_sensor_state import render as ha_render
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 pytestmark = pytest.mark.integration
-JINJA = jinja2.Environment()
+IGNORED_TEXT = "<message ignored>"
 
 
 def render(template: str, payload: bytes) -> str:
-    """Evaluate a discovery value_template the way Home Assistant does (Jinja2, value_json)."""
-    value = payload.decode()
-    try:
-        value_json: Any = json.loads(value)
-    except ValueError:
-        value_json = None
-    return JINJA.from_string(template).render(value=value, value_json=value_json).strip()
+    """Evaluate a discovery value_template the way Home Assistant does (tests/ha_sensor_state.py: value_json, HA's
+    sandbox; a template error makes HA ignore the message, shown as IGNORED_TEXT); HA logs nothing about it."""
+    rendered, logged = ha_render(template, payload)
+    assert logged == [], logged
+    return IGNORED_TEXT if rendered is IGNORED else str(rendered)
 
 
 async def state_after(probe: Probe, mark: int, predicate: Any = lambda s: True, meter: str = "m1") -> dict[str, Any]:
@@ -89,15 +88,15 @@ async def test_announces_the_topic_contract(mosquitto: Mosquitto, tmp_path: Path
     a_plus = next(m.json() for m in configs if m.topic == "homeassistant/sensor/omnipower_m1/a_plus/config")
     assert (a_plus["device_class"], a_plus["state_class"], a_plus["unit_of_measurement"]) == (
         "energy", "total_increasing", "kWh")
-    # Every sensor's template yields a value from the real state message. "None" is HA's way of
-    # saying unknown (PAYLOAD_NONE); only a timestamp that has not happened yet may be unknown.
+    # Every sensor's template yields a value from the real state message; only a timestamp that has not happened
+    # yet may have none, and then HA ignores the message (the sensor stays unknown, nothing logged).
     for m in configs:
         cfg = m.json()
         if m.topic.split("/")[1] == "sensor" and cfg["state_topic"].endswith("/display"):
             assert "state_class" not in cfg and render(cfg["value_template"], display.payload).strip()
         elif m.topic.split("/")[1] == "sensor":
             rendered = render(cfg["value_template"], state.payload)
-            if cfg.get("device_class") == "timestamp" and rendered != "None":
+            if cfg.get("device_class") == "timestamp" and rendered != IGNORED_TEXT:
                 datetime.fromisoformat(rendered)
             elif cfg.get("device_class") == "enum":
                 assert rendered in cfg["options"]
