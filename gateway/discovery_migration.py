@@ -34,11 +34,12 @@ _MODES: tuple[DiscoveryMode, ...] = ("entity", "device")
 
 def switch(old_topics: list[str], new: list[tuple[str, bytes]]) -> list[Outgoing]:
     """The migration (or rollback) from configs on `old_topics` to `new`, in HA's order: the marker on every old
-    topic, the new configs, then every old topic cleared. All retained, so that HA reading the broker at any moment
-    of it finds either the old configs, markers (nothing to load) or the new configs, never two claims at once."""
+    topic, the new configs (retained), then every old topic cleared (retained). The markers are not retained: HA
+    acts on them as they pass, and the outbox keeps only the latest retained message of a topic waiting to be sent,
+    which would let the clear take the marker's place (gateway/outbox.py)."""
     new_topics = {t for t, _ in new}
     old = [t for t in old_topics if t not in new_topics]
-    return ([Outgoing(t, MIGRATE, retain=True) for t in old]
+    return ([Outgoing(t, MIGRATE) for t in old]
             + [Outgoing(t, payload, retain=True) for t, payload in new]
             + [Outgoing(t, b"", retain=True) for t in old])
 
