@@ -22,7 +22,7 @@ from gateway.outbox import Outgoing
 from gateway.sources.base import MeterInfo
 from gateway.topics import Topics
 from omnipower.alarms import ALARMS_BY_TYPE
-from omnipower.registers import Kind, meter_registers
+from omnipower.registers import PREPAYMENT_KEYS, Kind, meter_registers
 
 TOPICS = Topics("omnipower")
 DEVICE_RELEASES = [r for r in hr.RELEASES if r >= hr.DEVICE_DISCOVERY_SINCE]
@@ -295,3 +295,19 @@ def test_a_meter_no_longer_configured_is_cleared_in_either_mode(tmp_path: Path) 
         assert {m.topic for m in out if m.payload == b""} == m2_topics
         assert set(json.loads(memory.read_text())["meters"]) == {"m1"}
         assert all(m.payload for m in announce(lifecycle(mode, memory, "m1")))  # forgotten once cleared
+
+
+def test_a_refresh_in_device_mode_reduces_the_retired_entities_to_their_platform(tmp_path: Path) -> None:
+    """Prepayment switched off remotely: its sensors leave the device config as HA documents, the rest stay."""
+    life = lifecycle("device", tmp_path / "discovery.json", "m1")
+    life.sources["m1"] = FakeSource(info("m1", prepayment="EUR"))  # type: ignore[assignment]
+    life._built_from["m1"] = info("m1")  # as if announced before prepayment
+    first = life.refresh("m1")
+    life.sources["m1"] = FakeSource(info("m1"))  # type: ignore[assignment]
+    out = life.refresh("m1")
+    ((topic, payload),) = [(m.topic, m.payload) for m in out if m.payload]
+    stubs = {k for k, v in json.loads(payload)["components"].items() if v == {"platform": "sensor"}}
+    assert stubs == set(PREPAYMENT_KEYS)
+    assert hr.validate_message(topic, payload) == []
+    ha = _replayed(first, out)
+    assert ha.problems == [] and {u.removeprefix("omnipower_m1_") for u in ha.removed} == stubs
