@@ -135,7 +135,7 @@ def sensor_for(register: Register, info: MeterInfo, topics: Topics, version: str
         device_class=spec.device_class,
         state_class=spec.state_class,
         unit_of_measurement=register.unit,
-        suggested_display_precision=spec.decimals if register.kind not in (Kind.TIMESTAMP, Kind.ENUM) else None,
+        suggested_display_precision=spec.decimals if register.kind.numeric else None,
         options=list(register.options) if register.kind is Kind.ENUM else None,
         entity_category=register.entity_category,
         enabled_by_default=register.enabled_by_default,

@@ -7,8 +7,9 @@ IEC 62056-47 TCP transport (the GPRS module's path) around it. The objects are t
 Associations (logical device 1; the generic DLMS defaults, as no OMNIPOWER document publishes its own, §10.2):
 - **public client 16**, lowest-level security: reads every object, writes and operates nothing;
 - **management client 1**, low-level security (the `dlms.password` of the meter's settings): reads every object,
-  sets the clock (logged as the MQTT `time` command is), operates the breaker through Disconnect Control and writes
-  and activates the Activity Calendar's passive calendar (below).
+  sets the clock (logged as the MQTT `time` command is), operates the breaker through Disconnect Control, writes
+  and activates the Activity Calendar's passive calendar (below) and transfers, verifies and activates firmware
+  images through Image Transfer (class 18, meter_sim/modules/dlms_image_transfer.py).
 A wrong password, a missing one, another mechanism or a ciphered context is refused in the AARE, never answered
 with data. A Variant 2 meter (X8 = 2) answers no DLMS query at all, as the data sheet says.
 
@@ -76,6 +77,7 @@ from meter_sim.meter import (  # the debiting loggers' captures (§4.2, §4.3)
     Meter,
     serial_number,
 )
+from meter_sim.modules import dlms_image_transfer as image_transfer
 from meter_sim.modules.han_push import country_layout
 from meter_sim.refusals import MeterRefused
 from meter_sim.tariffs import DAY_TYPES, WEEKDAYS, TariffCalendar
@@ -430,6 +432,8 @@ class DlmsAssociation:
         if obj.class_id is CosemClass.DATA:
             if obj.options:
                 return Data(DataType.ENUM, obj.options.index(str(value))) if value in obj.options else None
+            if isinstance(value, str):  # a text: the firmware's version and checksum
+                return _cell(obj, value)
             return Data(obj.data_type, int(value)) if isinstance(value, int | float) and math.isfinite(value) else None
         # Register / Extended Register
         if attribute == 3:
@@ -743,9 +747,10 @@ class DlmsAssociation:
     # --- ACTION --------------------------------------------------------------------------------------------
     def _action(self, request: ap.ActionRequestNormal) -> bytes:
         self._blocks = None
-        return ap.ActionResponseNormal(result=self._operate(request.method), invoke=request.invoke).to_bytes()
+        return ap.ActionResponseNormal(result=self._operate(request.method, request.parameters),
+                                       invoke=request.invoke).to_bytes()
 
-    def _operate(self, method: ap.MethodDescriptor) -> ap.ActionResult:
+    def _operate(self, method: ap.MethodDescriptor, parameters: Data | None = None) -> ap.ActionResult:
         obj = self._objects.get(method.logical_name)
         if obj is None or method.method_id not in obj.methods:
             return ap.ActionResult.OBJECT_UNDEFINED
@@ -753,6 +758,8 @@ class DlmsAssociation:
             return ap.ActionResult.OBJECT_CLASS_INCONSISTENT
         if self.client != MANAGEMENT_CLIENT:
             return ap.ActionResult.READ_WRITE_DENIED
+        if obj.class_id is CosemClass.IMAGE_TRANSFER:  # its methods take parameters (dlms_image_transfer.py)
+            return image_transfer.act(self, method.method_id, parameters)
         operation = _OPERATIONS.get(obj.class_id)
         if operation is None:  # reply_to_HLS_authentication once the association stands: nothing left to prove
             return ap.ActionResult.OTHER_REASON
@@ -1265,6 +1272,7 @@ _SETUP_READERS: dict[CosemClass, Callable[[DlmsAssociation, CosemObject, int], D
     CosemClass.SPECIAL_DAYS_TABLE: DlmsAssociation._special_days,
     CosemClass.SECURITY_SETUP: DlmsAssociation._security_setup,
     CosemClass.PUSH_SETUP: DlmsAssociation._push_setup,
+    CosemClass.IMAGE_TRANSFER: lambda association, obj, attribute: image_transfer.read(association, attribute),
 }
 
 
