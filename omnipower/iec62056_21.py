@@ -1346,7 +1346,7 @@ def kamstrup_readout(
     checksum (0.2.8) when given, then the registers."""
     if not 0 <= error_code <= 99_999_999:
         raise EncodeError(f"error code {error_code!r} does not fit 8 digits")
-    header = (
+    header: tuple[DataSet, ...] = (
         DataSet("F.F", f"{error_code:08d}"),
         DataSet("0.0.0", str(meter_number)),
         DataSet("0.9.1", when.strftime("%H%M%S")),
