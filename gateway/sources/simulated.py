@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from gateway.command_table import COMMANDS_BY_NAME, SIMULATED_COMMANDS
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
+from gateway.firmware_folder import FirmwareFolder
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source
 from gateway.sources.save_batches import SaveBatches
 from gateway.state_json import state_json
@@ -48,12 +49,14 @@ class SimulatedSource(Source):
 
     def __init__(self, config: MeterConfig, data_dir: Path, tick: float | None = 1.0,
                  save_interval: float = SAVE_INTERVAL, save_before_publishing: bool = True,
-                 display: bool = True, saves: SaveBatches | None = None) -> None:
+                 display: bool = True, saves: SaveBatches | None = None,
+                 firmware: FirmwareFolder | None = None) -> None:
         """A fleet member (see `gateway.service.fleet_sources`) saves every `save_interval` but not before each
         publication, may publish no display, and need not tick (`tick` None) when it is read every second anyway;
         the members of a fleet share `saves` (gateway/sources/save_batches.py)."""
         super().__init__()
         self._saves = saves if saves is not None else SaveBatches()
+        self.firmware = firmware or FirmwareFolder(None)  # where `firmware_update` finds "latest" and relative paths
         self.config = config
         self.tick = tick
         self.save_interval = save_interval
@@ -199,6 +202,9 @@ class SimulatedSource(Source):
 
     async def execute(self, command: Command) -> dict[str, Any]:
         self._advance()
+        if command.name == "firmware_update":  # the image file, as the gateway's firmware folder names it
+            path = self.firmware.resolve(str(command.value), self.meter.firmware.active.version)
+            command = replace(command, value=str(path))
         try:
             result = self._carry_out(command.name, command.value)
         except MeterRefused as exc:
