@@ -14,9 +14,11 @@ from dlms_cosem import dlms_data as dd
 from dlms_cosem.client import ActionError, DlmsClient
 from dlms_harness import PASSWORD, ServedMeter, obis, stepped_meter, value
 from firmware_harness import NEW_VERSION, image, tampered, with_key
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from meter_sim.firmware import BLOCK_SIZE
-from meter_sim.modules.dlms_server import SERVER_MAX_PDU
+from meter_sim.firmware import BLOCK_SIZE, TransferStatus
+from meter_sim.modules.dlms_server import SERVER_MAX_PDU, DlmsAssociation
 from omnipower import dlms_apdu as ap
 from omnipower import firmware_image as fi
 from omnipower.cosem import IMAGE_TRANSFER, CosemClass
@@ -155,3 +157,37 @@ def test_one_block_fits_the_meter_s_receive_pdu_even_ciphered() -> None:
                                   Data(DataType.OCTET_STRING, bytes(BLOCK_SIZE))))
     ciphered = protect(request.to_bytes(), b"OMNIGW01", 1, bytes(16), bytes(16), GENERAL_GLO_CIPHERING)
     assert len(ciphered) <= SERVER_MAX_PDU
+
+
+# --- hostile parameters ----------------------------------------------------------------------------------------------
+def _management() -> DlmsAssociation:
+    association = DlmsAssociation(stepped_meter("fuzz", with_key({"dlms": {"password": PASSWORD}})), 1)
+    aarq = ap.Aarq(user_information=ap.InitiateRequest(proposed_conformance=ap.Conformance.ACTION | ap.Conformance.GET),
+                   authentication=True, mechanism=ap.AuthenticationMechanism.LLS,
+                   calling_authentication_value=PASSWORD.encode())
+    aare = ap.decode_apdu(association.handle(aarq.to_bytes()))
+    assert isinstance(aare, ap.Aare) and aare.result is ap.AssociationResult.ACCEPTED
+    return association
+
+
+_FUZZED = _management()
+_LEAVES = st.one_of(
+    st.integers(-128, 127).map(lambda v: Data(DataType.INTEGER, v)),
+    st.integers(0, 2**32 - 1).map(lambda v: Data(DataType.DOUBLE_LONG_UNSIGNED, v)),
+    st.binary(max_size=600).map(lambda v: Data(DataType.OCTET_STRING, v)),
+    st.booleans().map(lambda v: Data(DataType.BOOLEAN, v)),
+    st.just(Data(DataType.NULL_DATA)),
+)
+_PARAMETERS = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=3).map(lambda xs: Data.structure(*xs)),
+                           max_leaves=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 4), st.none() | _PARAMETERS)
+def test_any_parameters_of_any_method_get_an_action_response(method: int, parameters: Data | None) -> None:
+    request = ap.ActionRequestNormal(method=ap.MethodDescriptor(CosemClass.IMAGE_TRANSFER, IMAGE_TRANSFER, method),
+                                     parameters=parameters)
+    answer = ap.decode_apdu(_FUZZED.handle(request.to_bytes()))
+    assert isinstance(answer, ap.ActionResponseNormal)
+    assert _FUZZED.meter.firmware.transfer.status is not TransferStatus.ACTIVATION_SUCCESSFUL
+    assert _FUZZED.meter.readings()["firmware_version"] == "5098736-U1"  # nothing unsigned was ever activated

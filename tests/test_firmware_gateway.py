@@ -109,6 +109,7 @@ async def test_the_in_process_source_installs_latest_from_the_folder(tmp_path: P
     source = SimulatedSource(config, tmp_path / "data", tick=None, firmware=FirmwareFolder(folder))
     answer = await source.execute(Command("firmware_update", "latest"))
     assert answer["firmware_version"] == NEW_VERSION and (await source.read())["firmware_version"] == NEW_VERSION
+    assert source.info.sw_version == NEW_VERSION  # the device's firmware in Home Assistant
     with pytest.raises(CommandError, match=r"the meter refused the image: .*tampered.*; it still runs 5098736-V1"):
         await source.execute(Command("firmware_update", "bad.img"))
     with pytest.raises(CommandError, match="no signed image newer than 5098736-V1"):

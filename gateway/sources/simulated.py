@@ -32,8 +32,6 @@ from omnipower.alarms import ALARM_TYPES
 
 log = logging.getLogger(__name__)
 
-SW_VERSION = "50981173 (simulated)"
-
 
 # Saving the meter's permanent memory costs ~1.5 ms (its state, JSON, fsync): never in a request's path. The
 # periodic state publication waits for it (`persist`, when `save_before_publishing`), so a total on the `state`
@@ -80,7 +78,7 @@ class SimulatedSource(Source):
             source="simulated",
             model="OMNIPOWER three-phase (simulated)",
             serial_number=serial,
-            sw_version=SW_VERSION,
+            sw_version=self.meter.firmware.active.version,  # the device's firmware, as HA shows it
             registers=self.meter.registers,
             commands=SIMULATED_COMMANDS,
             alarm_types=ALARM_TYPES,
@@ -226,6 +224,8 @@ class SimulatedSource(Source):
         result = spec.simulate(self.meter, name, value)
         if self.meter.registers is not self.info.registers:  # reconfigured: the readings it has changed
             self.info = replace(self.info, registers=self.meter.registers)
+        if self.meter.firmware.active.version != self.info.sw_version:  # new firmware: the device says so
+            self.info = replace(self.info, sw_version=self.meter.firmware.active.version)
         return result
 
     async def display(self) -> dict[str, Any] | None:
