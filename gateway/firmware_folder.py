@@ -1,11 +1,12 @@
 """The gateway's folder of signed firmware images (`firmware.folder`): which image is the newest for a meter (Home
 Assistant's update entity offers it), and which file a `firmware_update` command's image names.
 
-A meter's firmware line is its version's SW number, the part before the first "-" (§0: 5098736 direct, 50981040 CT,
-…), and the rest is the revision: the newest image of a meter is the one of its line with the highest revision.
-Revisions compare as the data sheet's run (B1 … U1, then AE6): letters as spreadsheet columns (shorter first, then
-alphabetically), numbers by value. Only signed images are offered; the meter checks the signature itself. The folder
-is listed again at most every `rescan_s` (a fleet publishes thousands of states a second).
+A meter's firmware line is its version's SW number, the part before the first "-" (the facts digest's "Firmware"
+line: 5098736 direct, 50981040 CT, …), and the rest is the revision: the newest image of a meter is the one of its
+line with the highest revision. Revisions compare as the data sheet's run (B1 … U1, then AE6): letters as
+spreadsheet columns (shorter first, then alphabetically), numbers by value. Only signed images are offered; the meter
+checks the signature itself. The folder is listed again at most every `rescan_s` (a fleet publishes thousands of
+states a second).
 """
 
 from __future__ import annotations

@@ -9,12 +9,14 @@ verify, activate — with the standard's `image_transfer_status`. Pure: no clock
 
 The meter verifies an image (omnipower/firmware_image.py) against the manufacturer's public key of its settings
 (`firmware.public_key`; without one, image transfer is disabled): a malformed, truncated, tampered, unsigned,
-wrongly signed or wrong-target image fails verification, and the meter goes on running what it ran. Events (§12's
-list of the successor's event IDs): 17 firmware ready for activation (verified), 18 firmware activated.
+wrongly signed or wrong-target image fails verification, and the meter goes on running what it ran. Events (the
+successor's event IDs, the facts digest's Appendix A): 17 firmware ready for activation (verified), 18 firmware
+activated.
 
-The version a meter is delivered with follows its firmware line (§0: direct SW 5098736, CT 50981040, their Variant 2
-lines 50981173 and 50981165, revisions up to U1 and, with the HAN module, AE6); its checksum is that of the image
-`omnipower-sim firmware build` makes of the version (`factory_image`), so that the two agree.
+The version a meter is delivered with follows its firmware line (the digest's "Firmware" line: direct SW 5098736,
+CT 50981040, their Variant 2 lines 50981173 and 50981165, revisions up to U1 and, with the HAN module, AE6); its
+checksum is that of the image `omnipower-sim firmware build` makes of the version (`factory_image`), so that the
+two agree.
 """
 
 from __future__ import annotations
@@ -43,9 +45,9 @@ MAX_IMAGE = HEADER_SIZE + MAX_PAYLOAD + 256
 # receive PDU (meter_sim/modules/dlms_server.py SERVER_MAX_PDU; a test holds them together).
 BLOCK_SIZE = 512
 MAX_IDENTIFIER = 32
-EVENT_READY = 17  # the successor's event IDs (facts §12): firmware ready for activation
+EVENT_READY = 17  # the successor's event IDs (facts digest Appendix A): firmware ready for activation
 EVENT_ACTIVATED = 18  # firmware activated
-# (variant 2, CT) → the firmware a meter of that line is delivered with (facts §0)
+# (variant 2, CT) → the firmware a meter of that line is delivered with (the facts digest's "Firmware" line)
 FACTORY_VERSIONS: dict[tuple[bool, bool], str] = {
     (False, False): "5098736-U1", (False, True): "50981040-U1",
     (True, False): "50981173-AE6", (True, True): "50981165-AE6",

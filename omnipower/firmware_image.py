@@ -8,7 +8,7 @@ rewrites the file with the signature appended):
     offset  size  field
     0       4     magic "OPFW"
     4       1     format version, 1
-    5       1     target: 1 direct meter (SW 5098736…), 2 CT meter (50981040…): the two firmware lines of §0
+    5       1     target: 1 direct meter (SW 5098736…), 2 CT meter (50981040…): the digest's two lines
     6       2     flags, 0 (reserved)
     8       16    version: 1–16 printable ASCII characters ([A-Za-z0-9._+-]), NUL-padded
     24      4     payload length N (big-endian, at most MAX_PAYLOAD)

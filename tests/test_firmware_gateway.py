@@ -129,7 +129,7 @@ def test_the_folder_offers_the_newest_signed_image_of_the_meter_s_line(tmp_path:
     folder = FirmwareFolder(tmp_path, rescan_s=30, clock=lambda: now[0])
     assert sorted(o.version for o in folder.offers()) == ["50981040-Z9", "5098736-AE6", "5098736-U1", "5098736-V1"]
     latest = folder.latest("5098736-U1")
-    assert latest is not None and latest.version == "5098736-AE6"  # B1 … U1, V1 …, then AE6 (§0)
+    assert latest is not None and latest.version == "5098736-AE6"  # B1 … U1, V1 …, then AE6 (the digest)
     assert folder.latest("5098736-AE6") is None and folder.latest("50981040-U1") is not None
     (tmp_path / "6.img").write_bytes(image("5098736-AE7"))
     assert folder.latest("5098736-AE6") is None  # not looked at again before rescan_s
