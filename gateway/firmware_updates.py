@@ -32,6 +32,9 @@ class _Meter:
     installed: str | None = None
     progress: FirmwareProgress = field(default_factory=lambda: FirmwareProgress(False))
     published: bytes | None = None
+    # what the published payload was made of: the same again (each state of a meter carries its version) costs
+    # a comparison, not a payload (the folder's offers are the same tuple until it is listed again)
+    made_of: tuple[object, ...] = ()
 
 
 class FirmwareUpdates:
@@ -62,7 +65,7 @@ class FirmwareUpdates:
     def forget(self) -> None:
         """A new broker session: publish each meter's firmware topic again with its next state."""
         for meter in self._meters.values():
-            meter.published = None
+            meter.published, meter.made_of = None, ()
 
     def payload(self, meter_id: str) -> FirmwarePayload | None:
         meter = self._meters.get(meter_id)
@@ -77,6 +80,10 @@ class FirmwareUpdates:
             update_percentage=progress.percentage if progress.in_progress else None)
 
     def _publish(self, meter_id: str, meter: _Meter) -> list[Outgoing]:
+        made_of = (meter.installed, meter.progress, self.folder.offers())
+        if meter.published is not None and made_of == meter.made_of:
+            return []
+        meter.made_of = made_of
         payload = self.payload(meter_id)
         if payload is None:
             return []

@@ -5,6 +5,7 @@ topic's payload, judged by tests/ha_rules.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from gateway.config import MeterConfig
 from gateway.discovery import messages
 from gateway.firmware_folder import FirmwareFolder, revision_key
 from gateway.firmware_updates import FirmwareUpdates
-from gateway.sources.base import FirmwareProgress
+from gateway.sources.base import FirmwareProgress, Readings
 from gateway.sources.dlms import DlmsSource
 from gateway.sources.simulated import SimulatedSource
 from gateway.topics import Topics
@@ -197,3 +198,20 @@ def test_the_firmware_topic_follows_state_progress_and_failure(tmp_path: Path) -
     assert updates.on_state("s", {"a_plus": 1.0}) == []  # a state without the version (a fleet's) says nothing
     updates.forget()
     assert len(updates.on_state("s", {"firmware_version": "5098736-U1"})) == 1  # a new broker session: again
+
+
+async def test_while_the_image_goes_the_source_gives_the_readings_it_read_first(tmp_path: Path) -> None:
+    meter = stepped_meter("w", with_key({"dlms": {"password": PASSWORD}}), hours=1)
+    (tmp_path / "big.img").write_bytes(image(size=150_000))  # ~300 blocks: the transfer is seen under way
+    with ServedMeter(meter) as served:
+        source = management(served, tmp_path)
+        before = await source.read()
+        task = asyncio.create_task(source.execute(Command("firmware_update", "big.img")))
+        seen: list[Readings] = []
+        while not task.done():
+            if source.firmware.busy:
+                seen.append(await source.read())  # answered without waiting for the line
+            await asyncio.sleep(0.005)
+        assert (await task)["firmware_version"] == NEW_VERSION
+    assert seen and all(r == before | {"time": r["time"]} for r in seen)
+    assert all(r["firmware_version"] == "5098736-U1" for r in seen)

@@ -123,8 +123,8 @@ class DlmsSource(Source):
         self._objects: tuple[CosemObject, ...] | None = None  # the meter's registers, once learnt
         self._scalers: dict[bytes, tuple[int, int]] = {}
         self._lock = asyncio.Lock()  # one association on the line at a time
-        self.firmware = DlmsFirmware(firmware or FirmwareFolder(None), self._session, self._read_all, self.read,
-                                     self.events, REPLY_TIMEOUT_S)  # Image Transfer: gateway/sources/dlms_firmware.py
+        self.firmware = DlmsFirmware(firmware or FirmwareFolder(None), self._session, self.read, self.events,
+                                     REPLY_TIMEOUT_S)  # Image Transfer: gateway/sources/dlms_firmware.py
 
     async def run(self) -> None:
         await asyncio.Event().wait()  # the bridge's publish interval is the polling schedule

@@ -1,8 +1,8 @@
 """A `dlms` source's firmware update (§8): a signed image sent to the meter through DLMS Image Transfer (class 18,
 0.0.44.0.0.255) with the management client, as a head-end does it.
 
-In one association: the meter's readings (what the gateway publishes while the line carries the image, and the
-version it runs), image_transfer_enabled (the meter has a manufacturer key) and image_block_size; then
+First the meter's readings (the version it runs, and what the gateway publishes while the line carries the image),
+then in one association: image_transfer_enabled (the meter has a manufacturer key) and image_block_size;
 image_transfer_initiate with the image's version as its identifier and its size, the blocks in order (a meter that
 kept the blocks of the same image and size from an earlier attempt resumes: its first missing block is asked for
 first), the missing-block query (image_first_not_transferred_block_number, and the transferred blocks' bit-string for
@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from gateway.command_values import LATEST_IMAGE, CommandError
+from gateway.command_values import CommandError
 from gateway.firmware_folder import FirmwareFolder, read_image
 from gateway.sources.base import FirmwareProgress, Readings, SourceEvent
 from omnipower import dlms_apdu as ap
@@ -61,13 +61,12 @@ class _Refused(Exception):
 
 
 class DlmsFirmware:
-    def __init__(self, folder: FirmwareFolder, session: Session, read_all: Callable[[Any], Awaitable[Readings]],
-                 read: Callable[[], Awaitable[Readings]], events: asyncio.Queue[SourceEvent],
-                 reply_timeout: float) -> None:
-        """`session(work, timeout)` runs `work(association)` in one association; `read_all(association)` reads the
-        meter's readings in it; `read()` in an association of its own."""
+    def __init__(self, folder: FirmwareFolder, session: Session, read: Callable[[], Awaitable[Readings]],
+                 events: asyncio.Queue[SourceEvent], reply_timeout: float) -> None:
+        """`session(work, timeout)` runs `work(association)` in one association; `read()` reads the meter's readings
+        in an association of its own."""
         self.folder = folder
-        self._session, self._read_all, self._read, self._events = session, read_all, read, events
+        self._session, self._read, self._events = session, read, events
         self.reply_timeout = reply_timeout
         self.busy = False
         self.meanwhile: Readings = {}  # published while the line carries the image: the meter is busy, not gone
@@ -77,26 +76,23 @@ class DlmsFirmware:
         """The `firmware_update` command: the image named (a path, or "latest") sent, verified and activated."""
         if self.busy:
             raise CommandError(COMMAND, f"an update is already under way ({max(self._percent, 0)} % sent)")
-        installed = self.meanwhile.get("firmware_version")
-        if image == LATEST_IMAGE and not isinstance(installed, str):
-            installed = (await self._read()).get("firmware_version")
-        path = self.folder.resolve(image, installed if isinstance(installed, str) else None)
+        readings = await self._read()  # the version it runs, and what is published while the image goes
+        old = readings.get("firmware_version")
+        path = self.folder.resolve(image, old if isinstance(old, str) else None)
         data = await asyncio.to_thread(read_image, path)
         try:
             header = fi.parse_header(data)
         except fi.ImageError as exc:
             raise CommandError(f"{COMMAND}.image", f"{path} is not a firmware image: {exc}") from None
         blocks_at_most = len(data) // 64 + 1
-        self.busy, self._percent, error = True, -1, ""
+        self.meanwhile, self.busy, self._percent, error = readings, True, -1, ""
         try:
-            outcome = await self._session(lambda association: self._transfer(association, data, header),
+            refused = await self._session(lambda association: self._transfer(association, data, header),
                                           self.reply_timeout * (10 + blocks_at_most))
-            if isinstance(outcome, str):
-                raise CommandError(COMMAND, outcome)
-            old, = outcome
+            if refused:
+                raise CommandError(COMMAND, refused + (f"; the meter still runs {old}" if old else ""))
             self.busy = False
             readings = await self._read()
-            self.meanwhile = readings
             now = readings.get("firmware_version")
             if now != header.version:
                 raise CommandError(COMMAND, f"the meter activated image {header.version} but reports {now!r}")
@@ -112,15 +108,14 @@ class DlmsFirmware:
             self._events.put_nowait(FirmwareProgress(False, None, error))
 
     # --- in the association ---------------------------------------------------------------------------------
-    async def _transfer(self, association: Association, data: bytes, header: fi.ImageHeader) -> tuple[Any] | str:
-        """The transfer; a refusal as its message (the session then ends normally: release, close)."""
-        self.meanwhile = await self._read_all(association)
-        old = self.meanwhile.get("firmware_version")
+    async def _transfer(self, association: Association, data: bytes, header: fi.ImageHeader) -> str:
+        """The transfer; a refusal as its message ("" when there was none), so that the session ends normally
+        (release, close)."""
         try:
             await self._send(association, data, header)
         except _Refused as exc:
-            return f"{exc}; the meter still runs {old}"
-        return (old,)
+            return str(exc)
+        return ""
 
     async def _send(self, association: Association, data: bytes, header: fi.ImageHeader) -> None:
         enabled = await _attribute(association, 5)
