@@ -12,6 +12,7 @@ from gateway import __version__
 from gateway.bridge import Bridge
 from gateway.broker import EmbeddedBroker, choose
 from gateway.config import MeterConfig, Settings
+from gateway.firmware_folder import FirmwareFolder
 from gateway.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ def make_source(config: MeterConfig, settings: Settings) -> Source:
     if config.source == "simulated":
         from gateway.sources.simulated import SimulatedSource  # the only place gateway uses meter_sim
 
-        return SimulatedSource(config, settings.data_dir)
+        return SimulatedSource(config, settings.data_dir, firmware=FirmwareFolder(settings.firmware.folder))
     if config.source == "mbus":
         from gateway.sources.mbus import MbusSource
 
@@ -39,7 +40,7 @@ def make_source(config: MeterConfig, settings: Settings) -> Source:
     if config.source == "dlms":
         from gateway.sources.dlms import DlmsSource
 
-        return DlmsSource(config, settings.data_dir)
+        return DlmsSource(config, settings.data_dir, FirmwareFolder(settings.firmware.folder))
     if config.source == "wmbus":
         from gateway.sources.wmbus import WmbusSource
 
