@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from gateway.config import MeterConfig
 from gateway.sources.base import SourceError
@@ -29,8 +30,8 @@ from omnipower.im871a import Im871aConfig
 START = datetime(2026, 1, 15, 11, 0, tzinfo=UTC).timestamp()
 
 
-def source_on(link: Path) -> WmbusSource:
-    return WmbusSource(MeterConfig(id="wire", source="wmbus", transport=f"pty:{link}", wmbus={"format": "im871a"}))
+def source_on(address: str) -> WmbusSource:
+    return WmbusSource(MeterConfig(id="wire", source="wmbus", transport=address, wmbus={"format": "im871a"}))
 
 
 @contextlib.asynccontextmanager
@@ -44,7 +45,8 @@ async def running(source: WmbusSource) -> AsyncIterator[None]:
             await task
 
 
-async def test_the_source_sets_the_stick_up_then_reads_its_telegrams(tmp_path: Path,
+@pytest.mark.parametrize("line_kind", ["pty", "tcp"])  # tcp: a stick behind ser2net, clients share the line
+async def test_the_source_sets_the_stick_up_then_reads_its_telegrams(tmp_path: Path, line_kind: str,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="gateway.sources.wmbus")
     meter = Meter("wire", MeterSimSettings(start=datetime.fromtimestamp(START, UTC),
@@ -52,9 +54,9 @@ async def test_the_source_sets_the_stick_up_then_reads_its_telegrams(tmp_path: P
     radio = WmbusRadio(meter, receiver="im871a")
     radio.device = stick = Im871aStick(0x12345678, nvm=Im871aConfig(link_mode=0x03))  # its owner saved T1
     assert radio.due() == [] and radio.count == 1  # the module sent at power-up; a stick in T1 did not hear it
-    link = tmp_path / "im871a"
-    source = source_on(link)
-    async with PushTransport(parse_address(f"pty:{link}"), 57600, "8N1", on_receive=radio.host) as line, \
+    address = f"pty:{tmp_path / 'im871a'}" if line_kind == "pty" else f"tcp:127.0.0.1:{free_port()}"
+    source = source_on(address)
+    async with PushTransport(parse_address(address), 57600, "8N1", on_receive=radio.host) as line, \
             running(source):
         async with asyncio.timeout(20):
             second = 0
@@ -73,7 +75,7 @@ async def test_the_source_sets_the_stick_up_then_reads_its_telegrams(tmp_path: P
         assert readings[key] == pytest.approx(expected[key], abs=0.005 + 1e-9), key
     for key in ("p_plus", "p_minus"):
         assert readings[key] == pytest.approx(expected[key], abs=0.5 + 1e-9), key
-    assert (f"GET_DEVICEINFO_RSP on pty:{link}: iM871A, device mode other, firmware 0x13, HCI protocol 0x16, "
+    assert (f"GET_DEVICEINFO_RSP on {address}: iM871A, device mode other, firmware 0x13, HCI protocol 0x16, "
             "device id 12345678") in caplog.text
     assert "GET_CONFIG_RSP" in caplog.text and "link_mode C1-TF-B" in caplog.text
     assert list(stick.unanswered) == []
@@ -81,7 +83,7 @@ async def test_the_source_sets_the_stick_up_then_reads_its_telegrams(tmp_path: P
 
 async def test_a_line_that_answers_nothing_is_named_for_it(tmp_path: Path) -> None:
     link = tmp_path / "silent"
-    source = source_on(link)
+    source = source_on(f"pty:{link}")
     async with PushTransport(parse_address(f"pty:{link}"), 57600, "8N1"), running(source):  # push-only: no answers
         async with asyncio.timeout(10):
             while source.problem is None:  # noqa: ASYNC110 - the source's state, polled from outside
