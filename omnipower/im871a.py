@@ -31,9 +31,10 @@ Device management payloads (each response's message id is its request's plus one
     RESET_REQ / _RSP              none / status (then the stick restarts from its saved configuration)
     FACTORY_RESET_REQ / _RSP      none / status
 
-A status byte is 0x00 (ok) or 0x01 (error): the spec defines no "unknown message" status for this interface
-(unlike IMST's LoRa HCI), so a stick answers only the requests it knows; anything else goes unanswered and the
-host times out.
+A status byte is 0x00 (ok) or 0x01 (error), as IMST's other host interfaces number them (the WMBus spec's own
+table was not at hand; pyWirelessMbus reads a non-zero status as success, which we take for its error). None
+of the readings above knows an "unknown message" status for this interface (IMST's LoRa HCI has one, 0x02),
+so a stick answers only the requests it knows; anything else goes unanswered and the host times out.
 """
 
 from __future__ import annotations
