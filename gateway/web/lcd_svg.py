@@ -50,8 +50,8 @@ TEXT_CELLS = 8  # the text field: "HH:MM:SS" of the date/time item is its longes
 
 # The printed legends of the unit field, longest first (how a unit is split into them); where each sits.
 _PIECES_AT: dict[str, tuple[float, float]] = {
-    "k": (452, 80), "W": (472, 80), "var": (496, 80), "h": (540, 80),
-    "V": (452, 112), "A": (472, 112), "VA": (492, 112), "Hz": (526, 112), "%": (452, 144),
+    "k": (448, 80), "W": (464, 80), "var": (488, 80), "h": (530, 80),
+    "V": (448, 112), "A": (466, 112), "VA": (486, 112), "Hz": (520, 112), "%": (448, 140),
 }
 _PIECE_ORDER = tuple(sorted(_PIECES_AT, key=len, reverse=True))
 
@@ -245,7 +245,7 @@ def lcd_svg(display: Mapping[str, Any], element_id: str) -> str:
     out.append(f'<g class="field" data-field="unit" data-text="{escape(unit)}">')
     for piece in UNIT_PIECES:
         px, py = _PIECES_AT[piece]
-        out.append(_symbol("unit", piece in pieces, _label(px, py, piece, 20), piece=piece))
+        out.append(_symbol("unit", piece in pieces, _label(px, py, piece, 18), piece=piece))
     if unit and not pieces:  # a unit no legend spells (none today): shown as text rather than lost
         out.append(_symbol("unit", True, _label(452, 144, unit, 16), piece=unit))
     out.append("</g>")
