@@ -93,7 +93,7 @@ async def test_the_page_draws_the_lcd_the_meter_publishes(tmp_path: Path, mosqui
 
 async def test_live_power_and_energy_follow_the_state(tmp_path: Path, mosquitto: Mosquitto, page: Page) -> None:
     config, url = await gateway(tmp_path, mosquitto)
-    async with probe_client(mosquitto, "omnipower/m1/state") as probe, running_gateway(config):
+    async with probe_client(mosquitto, "omnipower/m1/#") as probe, running_gateway(config):
         await probe.wait_for("omnipower/m1/state")
         await page.goto(url + "/")
         shown: list[dict[str, str]] = []
@@ -114,7 +114,13 @@ async def test_live_power_and_energy_follow_the_state(tmp_path: Path, mosquitto:
         # the readings themselves move: the meter's energy counts on between the first and the last
         assert any(shown[0][k] != shown[-1][k] for k in ("a_plus", "a_minus", "p_plus", "p_minus"))
         assert (await page.evaluate("document.querySelector('.notice').textContent")).startswith("Read-only")
-        await page.screenshot("read-only")
+        # an alarm: phase L1 lost (a simulation input, over MQTT); the page lists what the alarms topic says
+        await probe.publish("omnipower/m1/set/voltage_l1", "0")
+        alarms = await probe.wait_for("omnipower/m1/alarms", lambda m: bool(m.json()["active"]))
+        for alarm in alarms.json()["active"]:
+            selector = f'[data-live="m1"] [data-alarm="{alarm["type"]}"]'
+            await page.wait_for(f"!!document.querySelector({json.dumps(selector)})")
+        await page.screenshot("read-only-with-alarm")
 
 
 async def log_in(page: Page, url: str, password: str = PASSWORD) -> None:
