@@ -233,4 +233,8 @@ def _form(request: Request) -> dict[str, str]:
         text = request.body.decode("utf-8")
     except UnicodeDecodeError:
         raise HttpError(400, "the form is not UTF-8") from None
-    return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True, max_num_fields=16).items()}
+    try:
+        fields = parse_qs(text, keep_blank_values=True, max_num_fields=16)
+    except ValueError as exc:  # more fields than any form of the page has
+        raise HttpError(400, f"the form: {exc}") from None
+    return {k: v[0] for k, v in fields.items()}
