@@ -91,11 +91,15 @@ async def test_the_page_draws_the_lcd_the_meter_publishes(tmp_path: Path, mosqui
     assert seen["1.0.0"]["value"].count(":") == 2 and seen["1.8.0"]["unit"] == "kWh"
 
 
-async def test_live_power_and_energy_follow_the_state(tmp_path: Path, mosquitto: Mosquitto, page: Page) -> None:
+@pytest.mark.parametrize("transport", ["events", "poll"])
+async def test_live_power_and_energy_follow_the_state(tmp_path: Path, mosquitto: Mosquitto, page: Page,
+                                                      transport: str) -> None:
+    """By the event stream, and by polling `/live` (what the page falls back to when a proxy holds the stream up)."""
     config, url = await gateway(tmp_path, mosquitto)
     async with probe_client(mosquitto, "omnipower/m1/#") as probe, running_gateway(config):
         await probe.wait_for("omnipower/m1/state")
-        await page.goto(url + "/")
+        await page.goto(url + ("/?transport=poll" if transport == "poll" else "/"))
+        assert await page.evaluate("document.body.dataset.transport") == transport
         shown: list[dict[str, str]] = []
         while len({s["time"] for s in shown}) < 4:  # four publications, as the stream brings them
             previous = shown[-1]["time"] if shown else ""
@@ -120,7 +124,7 @@ async def test_live_power_and_energy_follow_the_state(tmp_path: Path, mosquitto:
         for alarm in alarms.json()["active"]:
             selector = f'[data-live="m1"] [data-alarm="{alarm["type"]}"]'
             await page.wait_for(f"!!document.querySelector({json.dumps(selector)})")
-        await page.screenshot("read-only-with-alarm")
+        await page.screenshot(f"read-only-with-alarm-{transport}")
 
 
 async def log_in(page: Page, url: str, password: str = PASSWORD) -> None:

@@ -256,7 +256,11 @@ async def test_the_event_stream_sends_each_meter(tmp_path: Path, mosquitto: Mosq
         writer.close()
         head, _, stream = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200 ") and b"Content-Type: text/event-stream" in head
-        assert b"Content-Length" not in head and b"Connection: close" in head
+        assert b"Content-Length" not in head and b"Connection: close" in head and b"X-Accel-Buffering: no" in head
         event = stream.split(b"event: meter\ndata: ", 1)[1].split(b"\n\n", 1)[0]
         doc = json.loads(event)
         assert doc["id"] == "m1" and 'data-field="availability"' in doc["html"]
+        polled = await http(port, "GET", "/live")  # the same parts, for a page that polls
+        assert polled.header("content-type") == "application/json"
+        (meter,) = json.loads(polled.body)["meters"]
+        assert meter["id"] == "m1" and 'data-field="availability"' in meter["html"]

@@ -4,6 +4,7 @@
 |---|---|---|
 | GET | `/` | the page |
 | GET | `/events` | Server-Sent Events: each meter's live part, again whenever what the gateway publishes changes |
+| GET | `/live` | every meter's live part at once, for a page whose event stream does not get through (polling) |
 | GET | `/static/page.css`, `/static/page.js` | the page's style and script (the only ones the CSP allows) |
 | GET, POST | `/login` | the login form; POST opens a session (cookie) |
 | POST | `/logout` | closes it |
@@ -109,13 +110,15 @@ class App:
         """Never raises for what a client sends: each refusal is a reply with its status and reason."""
         method = "GET" if request.method == "HEAD" else request.method
         path = request.path
-        if path in _STATIC or path in ("/", "/events"):
+        if path in _STATIC or path in ("/", "/events", "/live"):
             if method != "GET":
                 return Reply(405, b"GET only\n", headers=[("Allow", "GET, HEAD")])
             if path == "/":
                 return self._page(request)
             if path == "/events":
                 return self._events()
+            if path == "/live":
+                return _json(200, {"meters": [{"id": mid, "html": self.live(mid)} for mid in self.sources]})
             return Reply(200, self._static[path], _STATIC[path], [("Cache-Control", "no-cache")])
         if path == "/login":
             if method == "GET":
@@ -150,7 +153,9 @@ class App:
     def _events(self) -> Reply:
         if self.streams >= MAX_STREAMS:
             return _text(503, f"at most {MAX_STREAMS} pages follow the meters at once; try again later")
-        return Reply(200, content_type="text/event-stream; charset=utf-8", stream=self._stream())
+        # X-Accel-Buffering: proxies (nginx, the Supervisor's) pass the events on as they come
+        return Reply(200, content_type="text/event-stream; charset=utf-8", stream=self._stream(),
+                     headers=[("X-Accel-Buffering", "no")])
 
     async def _stream(self) -> AsyncGenerator[bytes, None]:
         self.streams += 1

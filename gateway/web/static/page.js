@@ -3,6 +3,8 @@
 "use strict";
 (function () {
   const base = document.body.dataset.base || "";
+  const POLL_MS = 2000;
+  const STREAM_GRACE_MS = 5000;  // no event by then: the stream is held up on the way (a buffering proxy)
 
   function showMeter(msg) {
     const live = document.querySelector(`[data-live="${CSS.escape(msg.id)}"]`);
@@ -12,10 +14,30 @@
     if (open) live.querySelector("details")?.setAttribute("open", "");
   }
 
-  const events = new EventSource(`${base}/events`);
-  events.addEventListener("meter", (e) => showMeter(JSON.parse(e.data)));
-  events.addEventListener("open", () => document.body.classList.add("streaming"));
-  events.addEventListener("error", () => document.body.classList.remove("streaming"));
+  // Polling: for proxies that buffer event streams (Home Assistant's ingress compressed them before 2026.1),
+  // and on request (?transport=poll).
+  async function poll() {
+    document.body.dataset.transport = "poll";
+    for (;;) {
+      try {
+        const response = await fetch(`${base}/live`, {credentials: "same-origin"});
+        for (const msg of (await response.json()).meters) showMeter(msg);
+      } catch (err) {
+        console.warn("status page: no answer from the gateway", err);
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+
+  if (new URLSearchParams(location.search).get("transport") === "poll") {
+    poll();
+  } else {
+    document.body.dataset.transport = "events";
+    const events = new EventSource(`${base}/events`);
+    let heard = false;
+    events.addEventListener("meter", (e) => { heard = true; showMeter(JSON.parse(e.data)); });
+    setTimeout(() => { if (!heard) { events.close(); poll(); } }, STREAM_GRACE_MS);
+  }
 
   for (const form of document.querySelectorAll(".controls form")) {
     form.addEventListener("submit", async (e) => {
