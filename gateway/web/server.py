@@ -28,14 +28,11 @@ class WebServer:
     """`run()` serves until cancelled. The page shows the meters listed in `meters` (not a fleet's members)."""
 
     def __init__(self, settings: Settings, bridge: Bridge) -> None:
-        self.settings = settings.web
-        listed = [m.id for m in settings.meters]
-        self.board = Board(bridge.topics, listed)
-        bridge.link.watchers.append(self.board.watch)
-        web = settings.web
-        loop_time = asyncio.get_running_loop().time
+        web = self.settings = settings.web
+        self.board = Board(bridge.topics, [m.id for m in settings.meters])
+        bridge.link.watchers.append(self.board.watch)  # what the gateway publishes, the board shows
         self.app = App(self.board, bridge.sources, Sessions(web.username, web.password), bridge.requests.set_locked,
-                       bridge.link.queue, loop_time)
+                       bridge.link.queue, asyncio.get_running_loop().time)
         self.connections = 0
         self._tasks: set[asyncio.Task[None]] = set()  # the connections' handlers, ended with the server
         self.port: int | None = None  # the port listened on (known once `started` is set)
