@@ -34,10 +34,14 @@ from gateway.config import ConfigError, Settings, load_settings
 _BROKER = "the broker the Supervisor gives the add-on (services: mqtt:need); the run script passes it on"
 _TUNING = "tuning few need: set it in the add-on's gateway.yaml"
 _SIMULATOR = "the simulated meter's model, for demonstrations: set it in the add-on's gateway.yaml"
+_INGRESS = "the status page is the add-on's ingress panel: on 0.0.0.0 at config.yaml's ingress_port (the Dockerfile)"
 
 NOT_IN_ADDON: dict[str, str] = {
     # path (a pattern where a family of settings shares one reason) → why the add-on offers no option for it
     "data_dir": "the add-on's own storage /data (in Home Assistant's backups), set by the add-on's Dockerfile",
+    "web.enabled": _INGRESS,
+    "web.host": _INGRESS,
+    "web.port": _INGRESS,
     "fleet": "fleets of simulated meters are for load tests, not for a home",
     "mqtt.host": _BROKER,
     "mqtt.port": _BROKER,
@@ -68,6 +72,8 @@ NOT_IN_ADDON: dict[str, str] = {
     "meters.module_pulse_output_imp_per_kwh": _SIMULATOR,
     "meters.pulse_input_divisor": _SIMULATOR,
     "meters.han_layout": _SIMULATOR + " (its HAN port's layout; a han source's is han.layout)",
+    "meters.gsm": _SIMULATOR + " (its GSM8i module; an sms source's settings are sms.*)",
+    "meters.firmware": _SIMULATOR + " (its firmware version and key)",
 }
 
 

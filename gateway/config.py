@@ -29,6 +29,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.web.settings import WebSettings
 from meter_sim.config import DlmsSettings, MeterSimSettings
 from meter_sim.fleet import Shard, member_id, member_settings, members, parse_shard
 from omnipower.address import parse_address
@@ -155,11 +156,28 @@ class DlmsOptions(DlmsSettings):
         return self
 
 
+SMS_MIN_INTERVAL_S = 300.0  # SMS cost money: no schedule tighter than one request every 5 minutes
+
+
+class SmsOptions(BaseModel):
+    """`source: sms`: the meter's GSM8i module read by SMS (gateway/sources/sms.py) through the modem at `transport`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: str | None = Field(None, pattern=r"^\+[0-9]{4,15}$", description="the meter's GSM8i number (international)")
+    pin: SecretStr | None = Field(None, description="the meter's PIN, put before each request (gsm.pin of the meter)")
+    sim_pin: SecretStr | None = Field(None, description="the PIN of the gateway modem's SIM, when it asks for one")
+    interval_s: Annotated[float, Field(ge=SMS_MIN_INTERVAL_S, le=7 * 86400)] = Field(
+        3600.0, description=f"seconds between requests (SMS cost money; at least {SMS_MIN_INTERVAL_S:g})")
+    reply_timeout_s: Annotated[float, Field(ge=10, le=3600)] = Field(
+        120.0, description="the meter is offline when its answer takes longer")
+
+
 class MeterConfig(MeterSimSettings):
     """One meter of the gateway. For `source: simulated` the simulation settings apply."""
 
     id: Annotated[str, Field(min_length=1, max_length=64)]
-    source: Literal["simulated", "modbus", "han", "optical", "mbus", "dlms", "wmbus"] = "simulated"
+    source: Literal["simulated", "modbus", "han", "optical", "mbus", "dlms", "wmbus", "sms"] = "simulated"
     transport: str | None = Field(None, description="ADDR of a wire source: tcp:HOST:PORT, pty:PATH or a device")
     unit_id: Annotated[int, Field(ge=1, le=247)] = Field(1, description="Modbus unit (slave) id")
     mbus_address: Annotated[int, Field(ge=0, le=250)] = Field(1, description="M-Bus primary address")
@@ -167,6 +185,7 @@ class MeterConfig(MeterSimSettings):
     han: HanOptions = HanOptions()
     optical: OpticalOptions = OpticalOptions()
     dlms: DlmsOptions = DlmsOptions()  # a simulated meter's DLMS server, or how a dlms source reads its meter
+    sms: SmsOptions = SmsOptions()
     name: str | None = None
     # Bounded so that ticking the model never blocks the event loop for long (an hour of meter
     # life costs ~18 ms); longer time-warps are for `omnipower-sim simulate`.
@@ -183,6 +202,8 @@ class MeterConfig(MeterSimSettings):
     def _wire_sources_need_a_transport(self) -> MeterConfig:
         if self.source != "simulated" and self.transport is None:
             raise ValueError(f"a {self.source} meter needs `transport` (tcp:HOST:PORT, pty:PATH or a device path)")
+        if self.source == "sms" and self.sms.number is None:
+            raise ValueError("an sms meter needs `sms.number`: the number of its GSM8i module")
         return self
 
     @field_validator("id")
@@ -254,6 +275,23 @@ def _default_data_dir() -> Path:
     return Path(state_home) / "omnipower"
 
 
+class FirmwareUpdateSettings(BaseModel):
+    """Firmware updates (§8) of the meters whose source can update (dlms with the management client, simulated):
+    the folder of signed images (`omnipower-sim firmware build|sign`) that Home Assistant's update entity offers the
+    newest of, and that a relative `firmware_update` image path is taken in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    folder: Path | None = Field(None, description="folder of signed firmware images (none: no image is offered)")
+
+    @field_validator("folder")
+    @classmethod
+    def _check_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a folder")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OMNIPOWER_", env_nested_delimiter="__", extra="forbid", yaml_file=None
@@ -265,6 +303,8 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=_default_data_dir)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    firmware: FirmwareUpdateSettings = FirmwareUpdateSettings()
+    web: WebSettings = Field(default_factory=WebSettings, description="the status page (gateway/web/)")
     fleet: FleetSettings | None = None  # before `meters`: their check needs it
     meters: list[MeterConfig] = Field(
         default_factory=lambda: [MeterConfig(id="meter1")],
@@ -332,7 +372,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(format_validation_error(exc)) from None
 
 
-SECRET_KEYS = {"password", "keys", "key"}
+SECRET_KEYS = {"password", "keys", "key", "pin", "sim_pin", "puk"}
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -355,6 +395,7 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not str(part).startswith(("function-", "literal[", "int", "float")):
+        elif not (str(part) in ("int", "float") or str(part).startswith(("function-", "literal[", "int-", "float-"))):
+            # pydantic's type tags, not keys (a key may start with "int": interval_s)
             out += f".{part}" if out else str(part)
     return out or "(top level)"

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from meter_sim import firmware_cli
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.fleet import member_id, member_settings, members
@@ -83,13 +84,18 @@ def _parser() -> argparse.ArgumentParser:
                        ("han", "CCC/HAN DLMS push"), ("mbus", "M-Bus slave"), ("modbus", "Modbus TCP slave"),
                        ("modbus-rtu", "Modbus RTU slave"), ("optical", "IEC 62056-21 optical port (mode C)"),
                        ("optical-push", "IEC 62056-21 mode D push (2400 Bd)"),
-                       ("wmbus", "wireless M-Bus module (C1) as a receiver hears it")):
+                       ("wmbus", "wireless M-Bus module (C1) as a receiver hears it"),
+                       ("gsm", "the head-end's GSM modem (AT commands, 115200 8N1), joined by a simulated network to "
+                        "the meter's GSM8i module (SMS reading; needs the meter's `gsm` settings)"),
+                       ("gprs", "the GSM8i module's GPRS: DLMS/COSEM over the IEC 62056-47 wrapper (tcp:HOST:PORT "
+                        "only)")):
         srv.add_argument(f"--{name}", metavar="ADDR", help=f"{what}: tcp:HOST:PORT, pty:PATH or a device path")
     srv.add_argument("--wmbus-format", choices=("rtl_wmbus", "im871a"), default=None,
                      help="the receiver --wmbus emulates: rtl_wmbus text lines or iM871A HCI frames (default: the "
                      "meter's wmbus.format, rtl_wmbus)")
     srv.add_argument("--optical-push-every", type=_positive_int, default=10, metavar="SECONDS",
                      help="mode D push interval in meter seconds (default 10)")
+    firmware_cli.add_parser(sub)
     return parser
 
 
@@ -245,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "firmware":
+        return firmware_cli.run(args)
     if args.days <= 0:
         print("omnipower-sim: --days must be > 0", file=sys.stderr)
         return 2

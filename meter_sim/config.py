@@ -19,6 +19,7 @@ from meter_sim.tariffs import TariffCalendar, check_tariff_codes
 from meter_sim.type_number import TypeNumber, normalize_type_number, parse_type_number
 from meter_sim.wiring import AccuracySettings
 from meter_sim.zcodes import Z_DEFAULTS, check_z, check_z_codes, z_defaults
+from omnipower.firmware_image import PublicKey, check_version, load_public_key
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -189,6 +190,109 @@ class WmbusSettings(StrictModel):
         return int(self.id) if self.id is not None else serial_number(meter_id)
 
 
+_E164 = re.compile(r"^\+[0-9]{4,15}$")
+
+
+def _check_number(value: str) -> str:
+    if not _E164.match(value):
+        raise ValueError(f"{value!r} is not an international number: '+' and 4–15 digits, e.g. +4520000001")
+    return value
+
+
+def _check_pin(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and not re.fullmatch(r"[0-9]{4,8}", value.get_secret_value()):
+        raise ValueError("must be 4 to 8 digits")
+    return value
+
+
+class HeadEndModemSettings(StrictModel):
+    """The head-end's modem that `omnipower-sim serve --gsm ADDR` exposes (meter_sim/gsm_modem.py): its SIM's number,
+    PIN (None: the SIM asks for none) and PUK (which unblocks it after three wrong PINs)."""
+
+    number: str = Field("+4520000000", description="the head-end modem's number (international)")
+    pin: SecretStr | None = Field(None, description="its SIM PIN, 4–8 digits (default: none asked)")
+    puk: SecretStr = Field(SecretStr("12345678"), description="its SIM PUK, 8 digits")
+
+    _number = field_validator("number")(_check_number)
+    _pin = field_validator("pin")(_check_pin)
+
+    @field_validator("puk")
+    @classmethod
+    def _check_puk(cls, value: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"[0-9]{8}", value.get_secret_value()):
+            raise ValueError("must be 8 digits")
+        return value
+
+
+class GsmSettings(StrictModel):
+    """The GSM8i module (68 50 053, meter_sim/modules/gsm8i.py): answers reading requests by SMS (omnipower/
+    sms_reading.py) and carries the DLMS wrapper over GPRS."""
+
+    number: str = Field(description="the module's number (international, e.g. +4520000001)")
+    pin: SecretStr | None = Field(None, description="4–8 digits a request must start with (default: none)")
+    whitelist: tuple[str, ...] = Field((), description="senders that get answers (empty: every sender)")
+    head_end: HeadEndModemSettings = HeadEndModemSettings()
+
+    _number = field_validator("number")(_check_number)
+    _pin = field_validator("pin")(_check_pin)
+
+    @field_validator("whitelist")
+    @classmethod
+    def _check_whitelist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for number in value:
+            _check_number(number)
+        return value
+
+    @model_validator(mode="after")
+    def _two_numbers(self) -> GsmSettings:
+        if self.head_end.number == self.number:
+            raise ValueError(f"head_end.number {self.number} is the module's own number: give the head-end another")
+        return self
+
+
+class FirmwareSettings(StrictModel):
+    """The meter's firmware (§8, meter_sim/firmware.py): the version it was delivered with, and the manufacturer's
+    public key its image transfer verifies images against. No key: image transfer is disabled. A private key never
+    belongs here (it is refused): it stays with whoever signs images (`omnipower-sim firmware sign`)."""
+
+    version: str | None = Field(None, description="the version delivered (default: by the type number's firmware "
+                                "line, e.g. 5098736-U1 for a direct meter)")
+    public_key: str | None = Field(None, description="the manufacturer's Ed25519 or ECDSA P-256 public key: PEM "
+                                   "(SubjectPublicKeyInfo) text, or the path of a PEM file")
+
+    @field_validator("version")
+    @classmethod
+    def _check_version(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_version(value)  # EncodeError is a ValueError: pydantic names the key
+        return value
+
+    @field_validator("public_key")
+    @classmethod
+    def _check_key(cls, value: str | None) -> str | None:
+        """The key as PEM text (a path is read here, so that the settings hold what the meter trusts)."""
+        if value is None:
+            return None
+        pem = value if "-----BEGIN" in value else _read_key_file(value)
+        if "PRIVATE KEY-----" in pem:
+            raise ValueError("a private key: the meter holds only the manufacturer's public key (SubjectPublicKeyInfo "
+                             "PEM); keep the private key with the signer")
+        load_public_key(pem.encode())
+        return pem
+
+    @cached_property
+    def key(self) -> PublicKey | None:
+        return None if self.public_key is None else load_public_key(self.public_key.encode())
+
+
+def _read_key_file(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as fh:
+            return fh.read(64 * 1024)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"neither PEM text nor a readable PEM file: {exc}") from None
+
+
 class MeterSimSettings(StrictModel):
     """What the simulated meter needs beyond its id. Z codes use the data sheet's numbering."""
 
@@ -246,6 +350,8 @@ class MeterSimSettings(StrictModel):
         None, description="the HAN port's push layout (§10.4 HAN-NVE lists, §10.5 the Danish push 1), also what its "
         "DLMS Push Setup objects name; default: as the meter's country is delivered (dk in Denmark, else nve)")
     wmbus: WmbusSettings = WmbusSettings()
+    gsm: GsmSettings | None = Field(None, description="a GSM8i module: SMS reading and GPRS (default: none fitted)")
+    firmware: FirmwareSettings = FirmwareSettings()
     smart_disconnect: SmartDisconnectSettings = SmartDisconnectSettings()
     prepayment: PrepaymentSettings = PrepaymentSettings()
     tamper: TamperSettings = TamperSettings()

@@ -14,6 +14,7 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 from meter_sim.clock import ScaledClock
 from meter_sim.config import MeterSimSettings
+from meter_sim.gsm_line import ModemLine
 from meter_sim.meter import Meter
 from meter_sim.modules.dlms_hdlc import converse_hdlc
 from meter_sim.modules.dlms_server import ServerSecurity, converse_wrapper
@@ -33,7 +34,9 @@ DEFAULT_SERIAL = {
     "modbus-rtu": (9600, "8N1"), "han": (2400, "8N1"), "optical": (300, "7E1"), "optical-push": (2400, "7E1"),
     "mbus": (2400, "8E1"), "wmbus": (57600, "8N1"),  # wmbus: the receiver's serial line (an iM871A: 57600 8N1)
 }
-SUPPORTED = ("dlms", "dlms-hdlc", "han", "mbus", "modbus", "modbus-rtu", "optical", "optical-push", "wmbus")
+SUPPORTED = ("dlms", "dlms-hdlc", "gprs", "gsm", "han", "mbus", "modbus", "modbus-rtu", "optical", "optical-push",
+             "wmbus")
+MODEM_LINE = (115200, "8N1")  # the head-end modem's serial line (--gsm)
 
 
 Converse = Callable[[asyncio.StreamReader, Callable[[bytes], None]], Awaitable[None]]
@@ -91,6 +94,7 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
     async with contextlib.AsyncExitStack() as stack:
         tasks: list[asyncio.Task[None]] = []
         pushers: list[tuple[HanPush | ModeDPush | WmbusRadio, PushTransport]] = []
+        modem_lines: list[ModemLine] = []
         for name, addr in interfaces.items():
             server: ModbusTcpServer | ModbusSerialServer
             if name == "han":
@@ -121,16 +125,33 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                     tasks.append(asyncio.create_task(_on_line(slave.converse, reader, writer)))
                 log.info("mbus (primary address 1, id %08d) of meter %s on %s", slave.id, meter_id, addr)
                 continue
-            if name == "dlms":
+            if name == "gsm":
+                if settings.gsm is None:
+                    raise ValueError("--gsm needs the meter's GSM8i module: `gsm: {number, pin, whitelist}` in its "
+                                     "configuration")
+                modem_line = ModemLine(meter, settings.gsm)
+                modem_lines.append(modem_line)
+                stack.callback(modem_line.close)
+                if addr.kind == "tcp":
+                    tcp = await _line_server(modem_line.converse, addr)
+                    stack.push_async_callback(_close_server, tcp)
+                else:
+                    reader, writer = await _open_line(stack, addr, *MODEM_LINE)
+                    tasks.append(asyncio.create_task(_on_line(modem_line.converse, reader, writer)))
+                log.info("gsm: head-end modem %s on %s, meter %s's GSM8i module at %s", settings.gsm.head_end.number,
+                         addr, meter_id, settings.gsm.number)
+                continue
+            if name in ("dlms", "gprs"):
                 if addr.kind != "tcp":
-                    raise ValueError(f"--dlms takes tcp:HOST:PORT (the IEC 62056-47 wrapper; got {addr})")
+                    raise ValueError(f"--{name} takes tcp:HOST:PORT (the IEC 62056-47 wrapper; got {addr})")
 
                 async def dlms(reader: asyncio.StreamReader, write: Callable[[bytes], None]) -> None:
                     await converse_wrapper(meter, reader, write, security=dlms_security)
 
                 tcp = await _line_server(dlms, addr)
                 stack.push_async_callback(_close_server, tcp)
-                log.info("dlms (IEC 62056-47 wrapper, logical device 1) of meter %s on %s", meter_id, addr)
+                log.info("%s (IEC 62056-47 wrapper, logical device 1) of meter %s on %s",
+                         "gprs: the GSM8i module's dlms" if name == "gprs" else "dlms", meter_id, addr)
                 continue
             if name == "dlms-hdlc":
                 async def dlms_hdlc(reader: asyncio.StreamReader, write: Callable[[bytes], None]) -> None:
@@ -192,6 +213,8 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                 for push, transport in pushers:
                     for frame in push.due():
                         transport.send(frame)
+                for modem_line in modem_lines:
+                    modem_line.pump()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(_until_next_second()):
                         await stop.wait()

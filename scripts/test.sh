@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite: lint (ruff), types (mypy), unit, property-based and
-# integration tests (these start their own Mosquitto and NATS; Debian's mosquitto, nats-server, mbpoll and rtl-433,
-# and podman, runc and debootstrap for the container tests, are installed if missing). Runs on the system's Python
-# (/usr/bin/python3: 3.11.2 on Debian 12 and Raspberry Pi OS bookworm), and the integration tests once more on
-# Python 3.13 when one is present.
+# integration tests (these start their own Mosquitto and NATS; Debian's mosquitto, nats-server, mbpoll, rtl-433 and
+# chromium, and podman, runc and debootstrap for the container tests, are installed if missing). Runs on the
+# system's Python (/usr/bin/python3: 3.11.2 on Debian 12 and Raspberry Pi OS bookworm), and the integration tests
+# once more on Python 3.13 when one is present.
 # Extra arguments go to pytest (the main run).
 source "$(dirname "$0")/setup.sh" "[dev]"
 missing=()
@@ -11,6 +11,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)  # independent Modbus master for conformance tests
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)  # its MQTT listener
 command -v rtl_433 >/dev/null 2>&1 || missing+=(rtl-433)  # independent wireless M-Bus decoder (format B CRCs)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the status page's tests run in headless Chromium
 # the container tests: podman with runc, and debootstrap for the base image (deploy/build-base.sh)
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || missing+=(runc)

@@ -104,13 +104,13 @@ class _MeterWithMore(MeterConfig):
     unit_id: Annotated[int, Field(ge=1, le=255)] = 1  # a bound changed in the gateway
 
 
-class _Web(BaseModel):
+class _Telemetry(BaseModel):
     enabled: bool = False
-    port: int = 8099
+    port: int = 4318
 
 
 class _SettingsWithMore(Settings):
-    web: _Web = _Web()
+    telemetry: _Telemetry = _Telemetry()
     meters: list[_MeterWithMore] = Field(default_factory=lambda: [_MeterWithMore(id="meter1")])  # type: ignore[assignment]
 
 
@@ -119,8 +119,8 @@ def test_a_setting_added_to_the_gateway_fails_until_the_addon_offers_or_lists_it
     assert sorted(problems) == sorted([
         "setting meters.capacity_tariff.rule is neither an add-on option nor listed in NOT_IN_ADDON (with the reason)",
         "setting meters.capacity_tariff.steps is neither an add-on option nor listed in NOT_IN_ADDON (with the reason)",
-        "setting web.enabled is neither an add-on option nor listed in NOT_IN_ADDON (with the reason)",
-        "setting web.port is neither an add-on option nor listed in NOT_IN_ADDON (with the reason)",
+        "setting telemetry.enabled is neither an add-on option nor listed in NOT_IN_ADDON (with the reason)",
+        "setting telemetry.port is neither an add-on option nor listed in NOT_IN_ADDON (with the reason)",
         "option meters.unit_id has type 'int(1,247)?'; the gateway's setting makes it 'int(1,255)?'",
     ])
 

@@ -61,8 +61,8 @@ def test_yaml_and_environment_with_nesting(tmp_path: Path, monkeypatch: pytest.M
         ("meters: [{id: a, household: {pv_kwp: -1}}]", "meters[0].household.pv_kwp = -1"),
         ("meters: [{id: a, breaker: {min_reconnect_delay_s: x}}]", "meters[0].breaker.min_reconnect_delay_s = 'x'"),
         ("meters: [{id: a, source: radio}]",
-         "meters[0].source = 'radio': Input should be 'simulated', 'modbus', 'han', 'optical', 'mbus', 'dlms' "
-         "or 'wmbus'"),
+         "meters[0].source = 'radio': Input should be 'simulated', 'modbus', 'han', 'optical', 'mbus', 'dlms', "
+         "'wmbus' or 'sms'"),
         ("meters: [{id: a, source: modbus}]", "a modbus meter needs `transport`"),
         ("meters: [{id: a, source: modbus, transport: 'udp:1.2.3.4:5'}]",
          "meters[0].transport = 'udp:1.2.3.4:5': Value error, 'udp:1.2.3.4:5': expected tcp:HOST:PORT"),

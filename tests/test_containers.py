@@ -1,7 +1,7 @@
 """The container images built and run for real with podman: deploy/Containerfile and the Home Assistant add-on's
 Dockerfile, both from the Debian bookworm base that deploy/build-base.sh makes with debootstrap (no image registry
 is reachable here). Each container's gateway connects to a Mosquitto started on the host and publishes its
-simulated meter; on `podman stop` it says "offline".
+simulated meter; on `podman stop` it says "offline". The add-on's also serves its status page (its ingress panel).
 
 The add-on runs its start script (omnipower-addon) as the entry point: the base has no s6-overlay or bashio, the
 Supervisor's part (the s6 run script puts the broker in the environment) is done here by `-e`.
@@ -18,14 +18,15 @@ import json
 import os
 import shutil
 import subprocess
+import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Mosquitto, probe_client
+from conftest import Mosquitto, free_port, probe_client
 from shared_reference import in_ci
 
 pytestmark = pytest.mark.container
@@ -105,7 +106,8 @@ def _logs(name: str) -> str:
     return done.stdout + done.stderr
 
 
-async def _publishes_and_stops(mosquitto: Mosquitto, base: str, meters: list[str], *args: str) -> str:
+async def _publishes_and_stops(mosquitto: Mosquitto, base: str, meters: list[str], *args: str,
+                               while_running: Callable[[], Awaitable[None]] | None = None) -> str:
     """Start the container, see each meter's state and the bridge online, stop it and see it go offline."""
     async with probe_client(mosquitto, f"{base}/#") as probe:
         with container(*args) as name:
@@ -114,6 +116,8 @@ async def _publishes_and_stops(mosquitto: Mosquitto, base: str, meters: list[str
                     state = (await probe.wait_for(f"{base}/{meter}/state", timeout=90)).json()
                     assert state["a_plus"] >= 0 and state["p_plus"] >= 0 and state["time"], state
                 await probe.wait_for(f"{base}/bridge/state", lambda m: m.json()["state"] == "online")
+                if while_running is not None:
+                    await while_running()
                 mark = probe.mark()
                 await asyncio.to_thread(_run, [*PODMAN, "stop", "-t", "20", name], 60)
                 await probe.wait_for(f"{base}/bridge/state", lambda m: m.json()["state"] == "offline", after=mark)
@@ -141,9 +145,24 @@ async def test_the_addon_image_runs_the_options(addon_image: str, mosquitto: Mos
     (data / "options.json").write_text(json.dumps(options))
     # The add-on's own gateway.yaml (addon_config): a second meter the options do not name.
     (config / "gateway.yaml").write_text(yaml.safe_dump({"meters": [{"id": "spare", "seed": 7}]}))
+    # The status page is on (the Dockerfile's web settings); on a free loopback port here rather than 0.0.0.0:8099,
+    # since the container shares the host's network. The Supervisor's ingress proxy sends its path prefix.
+    web_port, prefix = free_port(), "/api/hassio_ingress/test-token"
+
+    def status_page() -> str:
+        request = urllib.request.Request(f"http://127.0.0.1:{web_port}/", headers={"X-Ingress-Path": prefix})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            assert reply.status == 200
+            return str(reply.read().decode())
+
+    async def page_shows_the_meters() -> None:
+        page = await asyncio.to_thread(status_page)
+        assert "house" in page and "spare" in page and f'href="{prefix}/static/page.css"' in page
+
     await _publishes_and_stops(
         mosquitto, "ha-omnipower", ["house", "spare"],
         "-e", f"OMNIPOWER_MQTT__HOST={mosquitto.host}", "-e", f"OMNIPOWER_MQTT__PORT={mosquitto.port}",
+        "-e", "OMNIPOWER_WEB__HOST=127.0.0.1", "-e", f"OMNIPOWER_WEB__PORT={web_port}",
         "-v", f"{data}:/data", "-v", f"{config}:/config:ro", "--entrypoint", "/usr/local/bin/omnipower-addon",
-        addon_image)
+        addon_image, while_running=page_shows_the_meters)
     assert (data / "house.json").is_file() and (data / "spare.json").is_file()  # state kept in the add-on's /data
