@@ -29,6 +29,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.web.settings import WebSettings
 from meter_sim.config import DlmsSettings, MeterSimSettings
 from meter_sim.fleet import Shard, member_id, member_settings, members, parse_shard
 from omnipower.address import parse_address
@@ -303,6 +304,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     firmware: FirmwareUpdateSettings = FirmwareUpdateSettings()
+    web: WebSettings = Field(default_factory=WebSettings, description="the status page (gateway/web/)")
     fleet: FleetSettings | None = None  # before `meters`: their check needs it
     meters: list[MeterConfig] = Field(
         default_factory=lambda: [MeterConfig(id="meter1")],

@@ -99,6 +99,12 @@ class RequestHandler:
         owned = (t.base + "/", t.discovery_prefix + "/")
         return not topic.startswith(owned) and topic not in (t.base, t.discovery_prefix)
 
+    async def set_locked(self, meter_id: str, payload: bytes, name: str | None) -> tuple[Response, list[Outgoing]]:
+        """`set` from another face than MQTT (the status page, gateway/web/): the same checks and answers, in turn
+        with MQTT's requests."""
+        async with self._lock:
+            return await self.set(meter_id, payload, name)
+
     # --- set ---------------------------------------------------------------------------------------
     async def set(self, meter_id: str, payload: bytes, name: str | None) -> tuple[Response, list[Outgoing]]:
         source = self.sources[meter_id]

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from gateway import __version__
 from gateway.bridge import Bridge
@@ -14,6 +15,9 @@ from gateway.broker import EmbeddedBroker, choose
 from gateway.config import MeterConfig, Settings
 from gateway.firmware_folder import FirmwareFolder
 from gateway.sources.base import Source
+
+if TYPE_CHECKING:
+    from gateway.web.server import WebServer
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 5.0
@@ -93,14 +97,22 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             async with asyncio.TaskGroup() as tg:
                 source_tasks = [tg.create_task(s.run()) for s in sources]
                 bridge_task = tg.create_task(bridge.run())
+                web_tasks = [tg.create_task(web_server(settings, bridge).run())] if settings.web.enabled else []
                 await stop.wait()
                 log.info("stopping")
                 bridge.stop()  # says goodbye on the broker, then returns
                 await asyncio.wait([bridge_task], timeout=STOP_TIMEOUT)
-                await _cancel([bridge_task, *source_tasks])
+                await _cancel([*web_tasks, bridge_task, *source_tasks])
         finally:
             # Side by side: a fleet's thousands of saves then share the thread pool's fsyncs.
             await asyncio.gather(*(source.close() for source in sources))
+
+
+def web_server(settings: Settings, bridge: Bridge) -> WebServer:
+    """The status page (`web.enabled`), imported only then."""
+    from gateway.web.server import WebServer
+
+    return WebServer(settings, bridge)
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
