@@ -72,3 +72,15 @@ class Response(Payload):
     status: Literal["ok", "error"]
     data: dict[str, Any] | None = None
     error: str | None = Field(None, description="names the field and the reason")
+
+
+class FirmwarePayload(Payload):
+    """`<base>/<meter>/firmware`: what Home Assistant's MQTT update entity reads (its JSON state schema: these keys
+    only, strings never null), for the meters whose source can update."""
+
+    installed_version: str
+    latest_version: str
+    title: str
+    release_summary: str = Field("", description="empty, or why the last update failed")
+    in_progress: bool = False
+    update_percentage: int | None = Field(None, ge=0, le=100)

@@ -7,6 +7,7 @@ Each part owns its topics, as a Zigbee2MQTT extension does:
 | MQTT link | `mqtt_link.py` | the connection, back-off, the outbox; `bridge/state` (will) |
 | discovery lifecycle | `discovery_lifecycle.py` | `<prefix>/status`, our `<prefix>/…/config` |
 | state publishing | `state_publisher.py` | `availability`, `state`, `display`, `breaker`, `alarms`, `alarm`, `han` |
+| firmware updates | `firmware_updates.py` | `firmware` (fed by the state publisher) |
 | request handling | `requests.py` | `set`, `set/<name>`, `get` → `response` |
 
 The bridge itself holds `bridge/info`, builds the routing table from the parts' routes (the subscriptions are
@@ -23,6 +24,8 @@ from pathlib import Path
 from gateway.api import BridgeInfo, BridgeState, MeterSummary
 from gateway.config import Settings
 from gateway.discovery_lifecycle import DiscoveryLifecycle
+from gateway.firmware_folder import FirmwareFolder
+from gateway.firmware_updates import FirmwareUpdates
 from gateway.mqtt_link import Incoming, MqttLink
 from gateway.outbox import EVENT_LIMIT, Outbox, Outgoing
 from gateway.requests import Handler, RequestHandler
@@ -51,8 +54,9 @@ class Bridge:
             if settings.fleet is not None and settings.fleet.state_connection else None)
         self.discovery = DiscoveryLifecycle(self.mqtt, self.topics, self.sources, version, self._all_states,
                                             announced(settings, self.sources), discovery_memory_path(settings))
+        firmware = FirmwareUpdates(self.topics, FirmwareFolder(settings.firmware.folder), self.sources)
         self.publisher = StatePublisher(self.topics, self.sources, settings.publish_interval, self.discovery,
-                                        self.link.queue, self.mqtt.state_qos, self.link.answering)
+                                        self.link.queue, self.mqtt.state_qos, self.link.answering, firmware)
         self.requests = RequestHandler(self.topics, self.sources, self.publisher)
         self.router: TopicRouter[Handler] = TopicRouter()
         for pattern, handler in self.discovery.routes() + self.requests.routes():

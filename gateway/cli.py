@@ -12,9 +12,10 @@ import uuid
 from pathlib import Path
 
 import aiomqtt
+import yaml
 from pydantic import ValidationError
 
-from gateway import __version__, service
+from gateway import __version__, addon_options, service
 from gateway.config import ConfigError, Settings, format_validation_error, load_settings
 from gateway.decode import KINDS
 from gateway.decode import run as decode_run
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     dec.add_argument("--scalers", choices=sorted(SCALERS), default="kamstrup", help="HAN units (none are pushed)")
     dec.add_argument("--keys", metavar="EK:AK", help="HAN or DLMS decryption keys, two 32-digit hex keys")
     dec.add_argument("--key", metavar="HEX", help="wireless M-Bus AES-128 key, 32 hex digits")
+    addon = sub.add_parser("addon-config", help="print the configuration the Home Assistant add-on's options set")
+    addon.add_argument("options", type=Path, help="the Supervisor's options file, /data/options.json")
+    addon.add_argument("--extra", type=Path, help="YAML settings the options extend (the add-on's gateway.yaml)")
     return parser
 
 
@@ -54,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     if command == "decode":
         return _decode(args)
+    if command == "addon-config":
+        return _addon_config(args.options, args.extra)
     config = getattr(args, "config", None)
     try:
         settings = load_settings(config)
@@ -137,6 +143,16 @@ def _decode(args: argparse.Namespace) -> int:
     if reason:
         print(f"omnipower-gateway: decode {args.kind}: {reason}", file=sys.stderr)
     return status
+
+
+def _addon_config(options: Path, extra: Path | None) -> int:
+    try:
+        doc = addon_options.addon_config(options, extra)
+    except ConfigError as exc:
+        print(f"omnipower-gateway: {exc}", file=sys.stderr)
+        return 2
+    print(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), end="")
+    return 0
 
 
 def with_speed(settings: Settings, speed: float) -> Settings:

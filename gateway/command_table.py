@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COMMANDS", "COMMANDS_BY_NAME", "COMMAND_NAMES", "DLMS_COMMANDS", "MBUS_COMMANDS", "MODBUS_COMMANDS",
     "SIMULATED_COMMANDS",
-    "Button", "CommandSpec", "Entity", "ModbusWrite", "Select", "Switch", "plan_options", "tariff_options",
+    "Button", "CommandSpec", "Entity", "ModbusWrite", "Select", "Switch", "Update", "plan_options", "tariff_options",
 ]
 
 # Carries a command out on the simulated meter (name and parsed value) and returns the response's data.
@@ -77,7 +77,18 @@ class Select:
     options: Callable[[Sequence[Register]], list[str]]
 
 
-Entity = Switch | Button | Select
+@dataclass(frozen=True, slots=True)
+class Update:
+    """An update entity: installed and latest version and progress from the meter topic `state_topic`, installs by
+    sending `payload`."""
+
+    object_id: str
+    name: str
+    state_topic: str
+    payload: str
+
+
+Entity = Switch | Button | Select | Update
 
 
 # --- wire writes -----------------------------------------------------------------------------------------------------
@@ -105,6 +116,7 @@ class CommandSpec:
     modbus: ModbusWrite | None = None
     entities: tuple[Entity, ...] = ()
     dlms: bool = False  # carried over DLMS/COSEM (gateway/sources/dlms.py): breaker, clock, tariff, calendar
+    source_bounded: bool = False  # the source bounds its time (a firmware transfer), not the request's usual timeout
 
     @property
     def mbus(self) -> bool:
@@ -181,6 +193,22 @@ def _time(meter: Meter, name: str, value: Any) -> dict[str, Any]:
 
 def _configure(meter: Meter, name: str, value: Any) -> dict[str, Any]:
     return {"configured": meter.reconfigure(json.loads(str(value)))}
+
+
+def _firmware_update(meter: Meter, name: str, value: Any) -> dict[str, Any]:
+    """The image file `value` (the source resolved "latest" and a relative path) installed at once: verified against
+    the meter's key and activated, the meter restarting on it (meter_sim/firmware.py)."""
+    from gateway.firmware_folder import read_image
+    from meter_sim.firmware import FirmwareRefused
+    from meter_sim.refusals import MeterRefused
+
+    data = read_image(str(value))
+    old = meter.firmware.active.version
+    try:
+        identity = meter.install_firmware(data)
+    except FirmwareRefused as exc:
+        raise MeterRefused(f"the meter refused the image: {exc}; it still runs {old}") from None
+    return {"firmware_version": identity.version, "firmware_checksum": identity.checksum, "previous": old}
 
 
 _BREAKER_CODE = {action: code for code, action in mm.BREAKER_COMMANDS.items()}
@@ -306,6 +334,17 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "anything changes",
         _configure,
         dlms=True,  # `tariff_calendar` only: the Activity Calendar's passive calendar, written and activated
+    ),
+    CommandSpec(
+        "firmware_update", cv.firmware_image, '`{"image": PATH}`, `{"image": "latest"}`',
+        "send a signed firmware image (§8) to the meter, which verifies it against its manufacturer key and restarts "
+        "on it; `latest`: the newest image in the gateway's `firmware.folder` for the meter's firmware line, a "
+        "relative PATH is taken there too. Progress on `<base>/<meter>/firmware`; a refused image leaves the old "
+        "firmware running and the response says why",
+        _firmware_update,
+        entities=(Update("firmware", "Firmware", "firmware", '{"image": "latest"}'),),
+        dlms=True,  # DLMS Image Transfer (class 18), with the management client
+        source_bounded=True,
     ),
     _sim_input("outage", "an all-phase power cut", lambda m, on: m.set_outage(on)),
     _sim_input("neutral_loss", "a broken supply neutral (the star point floats with the phase loads)",

@@ -121,6 +121,29 @@ def settings(name: str, value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+MAX_IMAGE_PATH = 4096
+LATEST_IMAGE = "latest"
+
+
+def firmware_image(name: str, value: Any) -> str:
+    """`{"image": PATH}` (a plain PATH too): a firmware image file, or "latest", the newest signed image in the
+    gateway's `firmware.folder` for the meter's firmware line. The file itself is read when the command runs."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"image"})
+        if unknown:
+            raise CommandError(f"{name}.{unknown[0]}", 'unknown key (allowed: image), e.g. {"image": "fw.img"}')
+        if "image" not in value:
+            raise CommandError(f"{name}.image", 'required: the image file, e.g. {"image": "fw.img"}')
+        value = value["image"]
+        name = f"{name}.image"
+    if not isinstance(value, str) or not value.strip():
+        raise CommandError(name, f'invalid value {value!r} (allowed: a file path, or "{LATEST_IMAGE}")')
+    path = value.strip()
+    if len(path) > MAX_IMAGE_PATH or "\0" in path:
+        raise CommandError(name, f"not a usable file path (at most {MAX_IMAGE_PATH} characters, no NUL)")
+    return path
+
+
 def _number(name: str, value: Any, allowed: str) -> float:
     if isinstance(value, bool):
         raise CommandError(name, f"invalid value {value!r} (allowed: {allowed})")

@@ -29,6 +29,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.web.settings import WebSettings
 from meter_sim.config import DlmsSettings, MeterSimSettings
 from meter_sim.fleet import Shard, member_id, member_settings, members, parse_shard
 from omnipower.address import parse_address
@@ -277,6 +278,23 @@ def _default_data_dir() -> Path:
     return Path(state_home) / "omnipower"
 
 
+class FirmwareUpdateSettings(BaseModel):
+    """Firmware updates (§8) of the meters whose source can update (dlms with the management client, simulated):
+    the folder of signed images (`omnipower-sim firmware build|sign`) that Home Assistant's update entity offers the
+    newest of, and that a relative `firmware_update` image path is taken in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    folder: Path | None = Field(None, description="folder of signed firmware images (none: no image is offered)")
+
+    @field_validator("folder")
+    @classmethod
+    def _check_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a folder")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OMNIPOWER_", env_nested_delimiter="__", extra="forbid", yaml_file=None
@@ -288,6 +306,8 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=_default_data_dir)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    firmware: FirmwareUpdateSettings = FirmwareUpdateSettings()
+    web: WebSettings = Field(default_factory=WebSettings, description="the status page (gateway/web/)")
     fleet: FleetSettings | None = None  # before `meters`: their check needs it
     meters: list[MeterConfig] = Field(
         default_factory=lambda: [MeterConfig(id="meter1")],

@@ -6,10 +6,10 @@ meter, one config on `<prefix>/device/<node_id>/config` whose `components` hold 
 with the device, the origin and the options all entities share said once (`discovery_mode: device`, HA 2024.11 and
 later: mqtt/discovery.py). Both give HA the same discovery ids (`<node_id> <object_id>`) and unique ids, which is
 what lets a switch between them migrate (see `gateway/discovery_migration.py`). Sensors come from the meter's
-registers (omnipower/registers.py), switches, buttons and selects from the command table's entities of the commands
-the source carries (gateway/command_table.py), binary sensors from the alarm table (omnipower/alarms.py); each from
-one generic builder. Every entity is available only while both the bridge and the meter are online
-(`availability_mode: all`).
+registers (omnipower/registers.py), switches, buttons, selects and the firmware's update entity from the command
+table's entities of the commands the source carries (gateway/command_table.py), binary sensors from the alarm table
+(omnipower/alarms.py); each from one generic builder. Every entity is available only while both the bridge and the
+meter are online (`availability_mode: all`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from gateway.command_table import COMMANDS, Button, Entity, Switch
+from gateway.command_table import COMMANDS, Button, Entity, Switch, Update
 from gateway.sources.base import MeterInfo
 from gateway.topics import Topics
 from omnipower.alarms import ALARMS_BY_TYPE, Alarm
@@ -109,7 +109,17 @@ class SelectConfig(EntityConfig):
     options: list[str]
 
 
-Component = Literal["sensor", "binary_sensor", "switch", "button", "select"]
+class UpdateConfig(EntityConfig):
+    """HA's MQTT update platform: installed and latest version, progress, from a JSON state (gateway/api.py's
+    FirmwarePayload); `payload_install` sent to `command_topic` installs."""
+
+    state_topic: str
+    command_topic: str
+    payload_install: str
+    device_class: Literal["firmware"] = "firmware"
+
+
+Component = Literal["sensor", "binary_sensor", "switch", "button", "select", "update"]
 DiscoveryMode = Literal["entity", "device"]
 DiscoveryMessage = tuple[str, EntityConfig]  # (topic, config)
 Built = list[tuple[Component, str, EntityConfig]]  # what `build` gives: (component, object_id, config)
@@ -159,7 +169,7 @@ def sensor_for(register: Register, info: MeterInfo, topics: Topics, version: str
         device_class=spec.device_class,
         state_class=spec.state_class,
         unit_of_measurement=register.unit,
-        suggested_display_precision=spec.decimals if register.kind not in (Kind.TIMESTAMP, Kind.ENUM) else None,
+        suggested_display_precision=spec.decimals if register.kind.numeric else None,
         options=list(register.options) if register.kind is Kind.ENUM else None,
         entity_category=register.entity_category,
         enabled_by_default=register.enabled_by_default,
@@ -228,6 +238,11 @@ def entity_for(entity: Entity, command: str, info: MeterInfo, topics: Topics,
         return ("button", entity.object_id, ButtonConfig(
             **common, command_topic=command_topic, payload_press=entity.payload, entity_category=entity.category,
             icon=entity.icon,
+        ))
+    if isinstance(entity, Update):
+        return ("update", entity.object_id, UpdateConfig(
+            **common, state_topic=topics.meter(mid, entity.state_topic), command_topic=command_topic,
+            payload_install=entity.payload, entity_category="config",
         ))
     options = entity.options(info.registers)
     if not options:

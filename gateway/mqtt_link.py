@@ -100,6 +100,7 @@ class MqttLink:
         self._holding = True
         self._next_message: Callable[[], None] = lambda: None
         self._incoming: select.poll | None = None  # the session's socket, to see a request before it is read
+        self.watchers: list[Callable[[list[Outgoing]], None]] = []  # shown everything queued (the status page)
 
     def stop(self) -> None:
         """Ask `run` to say goodbye and return."""
@@ -257,6 +258,8 @@ class MqttLink:
     def queue(self, msgs: list[Outgoing], urgent: bool = False) -> None:
         """Everything goes out through the outbox, in order (`urgent`: answers and events, ahead of the waiting
         state; see Outbox.put). Producers never wait for the network."""
+        for watch in self.watchers:
+            watch(msgs)
         if self.stream is not None:
             for msg in msgs:
                 if msg.periodic:

@@ -16,6 +16,7 @@ from typing import Any
 
 from gateway import json_payload
 from gateway.api import Response
+from gateway.command_table import COMMANDS_BY_NAME
 from gateway.commands import CommandError, parse_set, transaction_of
 from gateway.json_payload import PayloadError
 from gateway.mqtt_link import Incoming
@@ -98,6 +99,12 @@ class RequestHandler:
         owned = (t.base + "/", t.discovery_prefix + "/")
         return not topic.startswith(owned) and topic not in (t.base, t.discovery_prefix)
 
+    async def set_locked(self, meter_id: str, payload: bytes, name: str | None) -> tuple[Response, list[Outgoing]]:
+        """`set` from another face than MQTT (the status page, gateway/web/): the same checks and answers, in turn
+        with MQTT's requests."""
+        async with self._lock:
+            return await self.set(meter_id, payload, name)
+
     # --- set ---------------------------------------------------------------------------------------
     async def set(self, meter_id: str, payload: bytes, name: str | None) -> tuple[Response, list[Outgoing]]:
         source = self.sources[meter_id]
@@ -113,7 +120,8 @@ class RequestHandler:
                 error = f"{command.name}: not supported by a {source.info.source} meter"
                 break
             try:
-                data.update(await call(source.execute(command)))
+                running = source.execute(command)  # a firmware transfer is bounded by its source, block by block
+                data.update(await (running if COMMANDS_BY_NAME[command.name].source_bounded else call(running)))
             except CommandError as exc:
                 error = str(exc)
                 break

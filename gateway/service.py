@@ -7,12 +7,17 @@ import contextlib
 import gc
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from gateway import __version__
 from gateway.bridge import Bridge
 from gateway.broker import EmbeddedBroker, choose
 from gateway.config import MeterConfig, Settings
+from gateway.firmware_folder import FirmwareFolder
 from gateway.sources.base import Source
+
+if TYPE_CHECKING:
+    from gateway.web.server import WebServer
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 5.0
@@ -23,7 +28,7 @@ def make_source(config: MeterConfig, settings: Settings) -> Source:
     if config.source == "simulated":
         from gateway.sources.simulated import SimulatedSource  # the only place gateway uses meter_sim
 
-        return SimulatedSource(config, settings.data_dir)
+        return SimulatedSource(config, settings.data_dir, firmware=FirmwareFolder(settings.firmware.folder))
     if config.source == "mbus":
         from gateway.sources.mbus import MbusSource
 
@@ -39,7 +44,7 @@ def make_source(config: MeterConfig, settings: Settings) -> Source:
     if config.source == "dlms":
         from gateway.sources.dlms import DlmsSource
 
-        return DlmsSource(config, settings.data_dir)
+        return DlmsSource(config, settings.data_dir, FirmwareFolder(settings.firmware.folder))
     if config.source == "wmbus":
         from gateway.sources.wmbus import WmbusSource
 
@@ -92,14 +97,22 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             async with asyncio.TaskGroup() as tg:
                 source_tasks = [tg.create_task(s.run()) for s in sources]
                 bridge_task = tg.create_task(bridge.run())
+                web_tasks = [tg.create_task(web_server(settings, bridge).run())] if settings.web.enabled else []
                 await stop.wait()
                 log.info("stopping")
                 bridge.stop()  # says goodbye on the broker, then returns
                 await asyncio.wait([bridge_task], timeout=STOP_TIMEOUT)
-                await _cancel([bridge_task, *source_tasks])
+                await _cancel([*web_tasks, bridge_task, *source_tasks])
         finally:
             # Side by side: a fleet's thousands of saves then share the thread pool's fsyncs.
             await asyncio.gather(*(source.close() for source in sources))
+
+
+def web_server(settings: Settings, bridge: Bridge) -> WebServer:
+    """The status page (`web.enabled`), imported only then."""
+    from gateway.web.server import WebServer
+
+    return WebServer(settings, bridge)
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -1,7 +1,8 @@
 """State publishing: what a meter says, on its retained topics.
 
 Reads each source every `publish_interval` and publishes `state` (with the totals guard), `display` and
-`availability`; pumps each source's events to `breaker`, `alarm` + `alarms` and `han`. Owns no incoming
+`availability` (and through gateway/firmware_updates.py `firmware`); pumps each source's events to `breaker`,
+`alarm` + `alarms`, `han` and `firmware`. Owns no incoming
 topic. Its tasks run whether or not the broker is there: readings never stop being taken, and events
 (breaker changes, alarm events) are kept by the outbox while the broker is away. A reading is computed
 in the meter (or decoded by a wire source), declared in
@@ -19,8 +20,10 @@ from typing import Any, TypeVar
 
 from gateway.api import ActiveAlarm, AlarmEventPayload, AlarmsPayload, Availability, BreakerPayload
 from gateway.discovery_lifecycle import DiscoveryLifecycle
+from gateway.firmware_folder import FirmwareFolder
+from gateway.firmware_updates import FirmwareUpdates
 from gateway.outbox import Outgoing
-from gateway.sources.base import BreakerStatus, RawFrame, Readings, Source, SourceError, SourceEvent
+from gateway.sources.base import BreakerStatus, FirmwareProgress, RawFrame, Readings, Source, SourceError, SourceEvent
 from gateway.topics import Topics
 from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS
 
@@ -49,10 +52,12 @@ async def direct(awaitable: Awaitable[T]) -> T:
 class StatePublisher:
     def __init__(self, topics: Topics, sources: dict[str, Source], interval: float,
                  discovery: DiscoveryLifecycle, send: Callable[[list[Outgoing], bool], None],
-                 state_qos: int = 1, answering: Callable[[], bool] = lambda: False) -> None:
+                 state_qos: int = 1, answering: Callable[[], bool] = lambda: False,
+                 firmware: FirmwareUpdates | None = None) -> None:
         """`answering`: whether a request waits to be read or is being answered (the round then gives way after each
-        meter)."""
+        meter); `firmware`: the firmware topic (gateway/firmware_updates.py), fed with each state and update event."""
         self.topics = topics
+        self.firmware = firmware or FirmwareUpdates(topics, FirmwareFolder(None), sources)
         self.state_qos = state_qos
         self._answering = answering
         self.sources = sources
@@ -97,8 +102,9 @@ class StatePublisher:
         return out
 
     def new_session(self) -> None:
-        """A new broker session may have lost every retained message: say availability again."""
+        """A new broker session may have lost every retained message: say availability (and firmware) again."""
         self._availability.clear()
+        self.firmware.forget()
 
     def goodbye(self) -> list[Outgoing]:
         return [Outgoing(self.topics.meter(mid, "availability"), Availability(state="offline").to_bytes(),
@@ -157,6 +163,7 @@ class StatePublisher:
         out = self.discovery.refresh(meter_id) + self._availability_messages(meter_id, "online")
         out.append(Outgoing(self.topics.meter(meter_id, "state"), payload or _json(readings), self.state_qos,
                             retain=True, periodic=True))
+        out += self.firmware.on_state(meter_id, readings)
         _report(meter_id, readings)
         try:
             lcd = await bounded(source.display())
@@ -250,6 +257,8 @@ class StatePublisher:
             return [self.breaker_message(mid, event)]
         if isinstance(event, RawFrame):
             return [Outgoing(self.topics.meter(mid, "han"), event.data.hex().upper().encode(), qos=0)]
+        if isinstance(event, FirmwareProgress):
+            return self.firmware.on_progress(mid, event)
         msg = AlarmEventPayload(time=event.time, type=event.type, active=event.active, phase=event.phase,
                                 detail=event.detail or None)
         return [Outgoing(self.topics.meter(mid, "alarm"), msg.to_bytes(), keep=True), await self.alarms_message(mid)]

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from meter_sim import firmware_cli
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.fleet import member_id, member_settings, members
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                      "meter's wmbus.format, rtl_wmbus)")
     srv.add_argument("--optical-push-every", type=_positive_int, default=10, metavar="SECONDS",
                      help="mode D push interval in meter seconds (default 10)")
+    firmware_cli.add_parser(sub)
     return parser
 
 
@@ -249,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "firmware":
+        return firmware_cli.run(args)
     if args.days <= 0:
         print("omnipower-sim: --days must be > 0", file=sys.stderr)
         return 2

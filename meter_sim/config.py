@@ -19,6 +19,7 @@ from meter_sim.tariffs import TariffCalendar, check_tariff_codes
 from meter_sim.type_number import TypeNumber, normalize_type_number, parse_type_number
 from meter_sim.wiring import AccuracySettings
 from meter_sim.zcodes import Z_DEFAULTS, check_z, check_z_codes, z_defaults
+from omnipower.firmware_image import PublicKey, check_version, load_public_key
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -249,6 +250,49 @@ class GsmSettings(StrictModel):
         return self
 
 
+class FirmwareSettings(StrictModel):
+    """The meter's firmware (§8, meter_sim/firmware.py): the version it was delivered with, and the manufacturer's
+    public key its image transfer verifies images against. No key: image transfer is disabled. A private key never
+    belongs here (it is refused): it stays with whoever signs images (`omnipower-sim firmware sign`)."""
+
+    version: str | None = Field(None, description="the version delivered (default: by the type number's firmware "
+                                "line, e.g. 5098736-U1 for a direct meter)")
+    public_key: str | None = Field(None, description="the manufacturer's Ed25519 or ECDSA P-256 public key: PEM "
+                                   "(SubjectPublicKeyInfo) text, or the path of a PEM file")
+
+    @field_validator("version")
+    @classmethod
+    def _check_version(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_version(value)  # EncodeError is a ValueError: pydantic names the key
+        return value
+
+    @field_validator("public_key")
+    @classmethod
+    def _check_key(cls, value: str | None) -> str | None:
+        """The key as PEM text (a path is read here, so that the settings hold what the meter trusts)."""
+        if value is None:
+            return None
+        pem = value if "-----BEGIN" in value else _read_key_file(value)
+        if "PRIVATE KEY-----" in pem:
+            raise ValueError("a private key: the meter holds only the manufacturer's public key (SubjectPublicKeyInfo "
+                             "PEM); keep the private key with the signer")
+        load_public_key(pem.encode())
+        return pem
+
+    @cached_property
+    def key(self) -> PublicKey | None:
+        return None if self.public_key is None else load_public_key(self.public_key.encode())
+
+
+def _read_key_file(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as fh:
+            return fh.read(64 * 1024)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"neither PEM text nor a readable PEM file: {exc}") from None
+
+
 class MeterSimSettings(StrictModel):
     """What the simulated meter needs beyond its id. Z codes use the data sheet's numbering."""
 
@@ -307,6 +351,7 @@ class MeterSimSettings(StrictModel):
         "DLMS Push Setup objects name; default: as the meter's country is delivered (dk in Denmark, else nve)")
     wmbus: WmbusSettings = WmbusSettings()
     gsm: GsmSettings | None = Field(None, description="a GSM8i module: SMS reading and GPRS (default: none fitted)")
+    firmware: FirmwareSettings = FirmwareSettings()
     smart_disconnect: SmartDisconnectSettings = SmartDisconnectSettings()
     prepayment: PrepaymentSettings = PrepaymentSettings()
     tamper: TamperSettings = TamperSettings()

@@ -24,7 +24,8 @@ from meter_sim.config import MeterSimSettings
 from meter_sim.demand import Demand
 from meter_sim.disconnect import Action as CutAction
 from meter_sim.disconnect import SmartDisconnect
-from meter_sim.display import Display, LcdText, Symbols, render
+from meter_sim.display import ROM_ITEM, SW_ITEM, Display, LcdText, Symbols, render
+from meter_sim.firmware import Firmware, FirmwareIdentity, factory_version
 from meter_sim.grid import Grid
 from meter_sim.harmonics import current_thd
 from meter_sim.household import Household
@@ -60,6 +61,7 @@ from meter_sim.zcodes import (
     z12_pulse_unit,
 )
 from omnipower.alarms import ALARMS_BY_TYPE, LOW_CREDIT, MODULE_ALARM_INPUT, NEUTRAL_FAULT, POWER_OUTAGE, Alarm
+from omnipower.firmware_image import target_of_meter
 from omnipower.registers import ALL_REGISTERS, REGISTERS_BY_KEY, REGISTERS_BY_OBIS, Register, meter_registers
 from omnipower.rtc import Rtc
 
@@ -111,6 +113,7 @@ class Meter:
         self.smart_disconnect = _new_smart_disconnect(self, settings)
         self.tamper = _new_tamper(self, settings)
         self.display = _new_display(self, settings)
+        self.firmware = _new_firmware(self, settings)
         s0_constant = settings.type.s0_imp_per_kwh
         self.s0 = S0Output(s0_constant, z8_width_ms(settings.z8)) if s0_constant is not None else None
         self._s0_wh = 0.0  # A+ energy not yet fed to the S0 output (fed every S0_FEED_S seconds)
@@ -649,6 +652,32 @@ class Meter:
         events, self.events = self.events, []
         return events
 
+    # --- firmware (§8, meter_sim/firmware.py) ------------------------------------------------------------------
+    def activate_firmware(self) -> FirmwareIdentity:
+        """image_activate: the verified image becomes the meter's firmware (event 18) and the meter restarts on it;
+        raises FirmwareRefused (logged) when there is none, and the old firmware runs on."""
+        identity = self.firmware.activate()
+        self.restart()
+        return identity
+
+    def install_firmware(self, image: bytes) -> FirmwareIdentity:
+        """A whole image at once, verified and activated: the in-process path of the `firmware_update` command."""
+        self.firmware.load(image)
+        return self.activate_firmware()
+
+    def restart(self) -> None:
+        """A reboot (§8: the activation of new firmware; §13's power machine BOOT): the meter starts again from its
+        permanent memory, as after a power cycle — registers, logs, breaker position and the firmware's identity
+        survive, what it only held in RAM does not — and runs the start-up sequence of §6.4 on its display. The
+        image transfer is the caller's process and stays as it is (its status says the activation succeeded)."""
+        self.update()
+        firmware, events = self.firmware, self.events
+        Meter.__init__(self, self.id, self.settings, self.clock, self.to_state(), self.energy_type, self.logs_state())
+        self.firmware, self.events = firmware, events + self.events
+        if self._powered:  # the display goes dark and boots: START_ROM, START_SW, START_PHASES, then its lists
+            self.display.power_off(self.mono)
+            self.display.power_on(self.mono)
+
     def reconfigure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Change settings remotely. The whole new configuration is validated first (pydantic, with the same
         cross-checks as at start-up), so a refused change leaves the meter as it was. Returns what changed."""
@@ -761,6 +790,8 @@ class Meter:
         values["prepayment_remaining"] = pp.remaining * scale
         values["prepayment_credit"] = pp.credit * scale
         values["prepayment_state"] = pp.state.lower()
+        values["firmware_version"] = self.firmware.active.version
+        values["firmware_checksum"] = self.firmware.active.checksum
         return values
 
     def base_vector(self) -> list[float | int | str | None]:
@@ -790,7 +821,8 @@ class Meter:
               *self._thd_u, *self._thd_i, s0.count if s0 is not None else 0, s0.rate_hz if s0 is not None else 0.0,
               self.pulse_count / self.settings.pulse_input_divisor,
               *(out[1].count if out is not None else 0 for out in self.pulse_outputs),
-              pp.remaining * scale, pp.credit * scale, pp.state.lower())
+              pp.remaining * scale, pp.credit * scale, pp.state.lower(),
+              self.firmware.active.version, self.firmware.active.checksum)
         return v
 
     def lcd(self, readings: Mapping[str, float | int | str | None] | None = None) -> LcdText | None:
@@ -805,6 +837,10 @@ class Meter:
             REGISTERS_BY_KEY[k].obis: v for k, v in readings.items() if k in REGISTERS_BY_KEY
         }
         values["1.0.0"] = readings["time"]
+        # §6.4: the SW number in the value field, its revision in the text field; the checksum as the ROM's
+        number, _, revision = self.firmware.active.version.partition("-")
+        values[SW_ITEM], values["sw_revision"] = number, revision or None
+        values[ROM_ITEM] = self.firmware.active.checksum[:8].upper()
         kind = self.settings.type
         symbols = Symbols.from_values(
             values,
@@ -891,6 +927,7 @@ class Meter:
                                     "powered": ("_powered", bool), "down_since": ("_down_since", optional_int)}),
             "last_midnight": Field(self, "_last_midnight", int),
             "scheduled": Field(self, "scheduled", ScheduledChange.load, ScheduledChange.save),
+            "firmware": self.firmware,  # absent from a state saved before it: the firmware delivered
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -989,6 +1026,13 @@ def _new_display(meter: Meter, settings: MeterSimSettings) -> Display:
 
 def _new_tamper(meter: Meter, settings: MeterSimSettings) -> Tamper:
     return Tamper(settings.tamper)
+
+
+def _new_firmware(meter: Meter, settings: MeterSimSettings) -> Firmware:
+    kind = settings.type
+    factory = settings.firmware.version or factory_version(not kind.supports_dlms_query, kind.is_ct)
+    return Firmware(factory, target_of_meter(kind.is_ct), settings.firmware.key,
+                    lambda type, **detail: meter._log("meter_status", meter.t, type, **detail))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1125,7 +1169,7 @@ VECTOR_KEYS: tuple[str, ...] = (
     "power_threshold_counter", "debiting_periods", "hour_counter", "tariff", "tariff_plan", "breaker",
     "load_control_1", "load_control_2", "thd_u_l1", "thd_u_l2", "thd_u_l3", "thd_i_l1", "thd_i_l2", "thd_i_l3",
     "s0_pulses", "s0_rate", "pulse_input", "pulse_output_1", "pulse_output_2",
-    "prepayment_remaining", "prepayment_credit", "prepayment_state",
+    "prepayment_remaining", "prepayment_credit", "prepayment_state", "firmware_version", "firmware_checksum",
 )
 _LP_CHANNELS = {"1.8.0": "a_plus", "2.8.0": "a_minus", "3.8.0": "r_plus", "4.8.0": "r_minus"}
 # Captured objects of the monthly debiting logger (spec §4.2) and of debiting logger 2 (§4.3)

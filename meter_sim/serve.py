@@ -110,7 +110,8 @@ async def serve(meter_id: str, settings: MeterSimSettings, speed: float, interfa
                 continue
             if name == "wmbus":
                 radio = WmbusRadio(meter, receiver=wmbus_format)
-                transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL[name]))
+                transport = await stack.enter_async_context(PushTransport(addr, *DEFAULT_SERIAL[name],
+                                                                          on_receive=radio.host))
                 pushers.append((radio, transport))
                 log.info("wmbus (C1, id %08d, %s, every %d s%s) of meter %s on %s", radio.id, radio.receiver,
                          radio.settings.interval_s, ", AES-128-CTR" if radio.key else "", meter_id, addr)

@@ -4,11 +4,14 @@ Each reading becomes the COSEM object a DLMS head-end expects (IEC 62056-6-2, th
 - a total or an instantaneous value: **Register** (class 3) at the register's logical name, its value an integer
   count with the register's scaler and the unit of its kind;
 - a peak with its time (`1.6.0` and `1.6.0.t`): **Extended Register** (class 4), the time as `capture_time`;
-- the active tariff, the tariff plan, relay and prepayment states: **Data** (class 1);
+- the active tariff, the tariff plan, relay and prepayment states: **Data** (class 1); so is the firmware's identity,
+  its version and checksum as visible-strings at the active firmware identifier (1.0.0.2.0.255) and signature
+  (1.0.0.2.8.255), §8;
 - the breaker (`128.0.11`): **Disconnect Control** (class 70), §5.6 of the facts digest;
 plus the objects every meter has: the logical device name (0.0.42.0.0.255), the clock (class 8, at 0.1.1.0.0.255
-as the meter's own HAN push names it, §10.5) and the current association (class 15, 0.0.40.0.0.255) whose object
-list is this table;
+as the meter's own HAN push names it, §10.5), the current association (class 15, 0.0.40.0.0.255) whose object
+list is this table, and **Image Transfer** (class 18, 0.0.44.0.0.255), through which a new firmware image arrives
+(§8; meter_sim/modules/dlms_image_transfer.py);
 plus one more face of the logger table (`omnipower/loggers.py`): every logger with a DLMS logical name (§4) becomes a
 **Profile Generic** (class 7) at that name, and the fields its entries keep besides register values each a Data object
 its buffer captures (`LOGGER_FIELDS`):
@@ -60,6 +63,7 @@ class CosemClass(IntEnum):
     SCRIPT_TABLE = 9
     SPECIAL_DAYS_TABLE = 11
     ASSOCIATION_LN = 15
+    IMAGE_TRANSFER = 18
     ACTIVITY_CALENDAR = 20
     PUSH_SETUP = 40
     SECURITY_SETUP = 64
@@ -70,7 +74,7 @@ class CosemClass(IntEnum):
 CLASS_VERSIONS = {CosemClass.DATA: 0, CosemClass.REGISTER: 0, CosemClass.EXTENDED_REGISTER: 0, CosemClass.CLOCK: 0,
                   CosemClass.PROFILE_GENERIC: 1, CosemClass.ASSOCIATION_LN: 1, CosemClass.DISCONNECT_CONTROL: 0,
                   CosemClass.SPECIAL_DAYS_TABLE: 0, CosemClass.ACTIVITY_CALENDAR: 0, CosemClass.PUSH_SETUP: 0,
-                  CosemClass.SECURITY_SETUP: 0, CosemClass.SCRIPT_TABLE: 0}
+                  CosemClass.SECURITY_SETUP: 0, CosemClass.SCRIPT_TABLE: 0, CosemClass.IMAGE_TRANSFER: 0}
 # Attributes each class has (1 is always the logical name) and its methods.
 CLASS_ATTRIBUTES = {CosemClass.DATA: (1, 2), CosemClass.REGISTER: (1, 2, 3),
                     CosemClass.EXTENDED_REGISTER: (1, 2, 3, 4, 5), CosemClass.CLOCK: (1, 2, 3, 4, 5, 6, 7, 8, 9),
@@ -89,13 +93,18 @@ CLASS_ATTRIBUTES = {CosemClass.DATA: (1, 2), CosemClass.REGISTER: (1, 2, 3),
                     CosemClass.PUSH_SETUP: tuple(range(1, 8)),
                     # security_policy, security_suite, client_system_title, server_system_title (version 0: no
                     # certificates; keys are only ever transferred by method, never held in an attribute)
-                    CosemClass.SECURITY_SETUP: (1, 2, 3, 4, 5)}
+                    CosemClass.SECURITY_SETUP: (1, 2, 3, 4, 5),
+                    # image_block_size, image_transferred_blocks_status, image_first_not_transferred_block_number,
+                    # image_transfer_enabled, image_transfer_status, image_to_activate_info
+                    CosemClass.IMAGE_TRANSFER: tuple(range(1, 8))}
 # Association LN method 1 is reply_to_HLS_authentication (HLS-GMAC's second pass); Activity Calendar method 1 is
-# activate_passive_calendar; Script Table method 1 is execute (a script by its identifier). Not offered: the Special
-# Days Table's insert/delete (its entries are the calendar's exception days), Push Setup's push (the HAN module
-# pushes on its own clock), Security Setup's key transfer.
+# activate_passive_calendar; Script Table method 1 is execute (a script by its identifier); Image Transfer's are
+# image_transfer_initiate, image_block_transfer, image_verify and image_activate. Not offered: the Special Days
+# Table's insert/delete (its entries are the calendar's exception days), Push Setup's push (the HAN module pushes on
+# its own clock), Security Setup's key transfer.
 CLASS_METHODS = {CosemClass.DISCONNECT_CONTROL: (1, 2), CosemClass.ASSOCIATION_LN: (1,),
-                 CosemClass.ACTIVITY_CALENDAR: (1,), CosemClass.SCRIPT_TABLE: (1,)}
+                 CosemClass.ACTIVITY_CALENDAR: (1,), CosemClass.SCRIPT_TABLE: (1,),
+                 CosemClass.IMAGE_TRANSFER: (1, 2, 3, 4)}
 
 
 class Unit(IntEnum):
@@ -151,6 +160,7 @@ CURRENT_ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
 ACTIVITY_CALENDAR = bytes((0, 0, 13, 0, 0, 255))
 SPECIAL_DAYS_TABLE = bytes((0, 0, 11, 0, 0, 255))
 SECURITY_SETUP = bytes((0, 0, 43, 0, 0, 255))
+IMAGE_TRANSFER = bytes((0, 0, 44, 0, 0, 255))
 TARIFF_SCRIPTS = bytes((0, 0, 10, 0, 100, 255))  # the tariffication script table the calendar's day actions name
 BREAKER_KEY = "breaker"
 # The list version "Kamstrup_V0001" every list starts with: a Data object sent without its logical name (§10.4 #1)
@@ -199,7 +209,8 @@ def cosem_objects(registers: tuple[Register, ...], han_lists: tuple[HanListKind,
     times = {r.obis.removesuffix(".t"): r.key for r in registers if r.kind is Kind.TIMESTAMP}
     objects = [CosemObject(CosemClass.DATA, LOGICAL_DEVICE_NAME, data_type=DataType.OCTET_STRING),
                CosemObject(CosemClass.ASSOCIATION_LN, CURRENT_ASSOCIATION),
-               CosemObject(CosemClass.CLOCK, CLOCK, data_type=DataType.OCTET_STRING)]
+               CosemObject(CosemClass.CLOCK, CLOCK, data_type=DataType.OCTET_STRING),
+               CosemObject(CosemClass.IMAGE_TRANSFER, IMAGE_TRANSFER)]
     for r in registers:
         if r.kind is Kind.TIMESTAMP:
             if r.obis.removesuffix(".t") not in {x.obis for x in registers}:
@@ -212,6 +223,8 @@ def cosem_objects(registers: tuple[Register, ...], han_lists: tuple[HanListKind,
             objects.append(CosemObject(CosemClass.DATA, ln, r.key, data_type=DataType.ENUM, options=r.options))
         elif r.kind is Kind.INTEGER:
             objects.append(CosemObject(CosemClass.DATA, ln, r.key, data_type=DataType.UNSIGNED))
+        elif r.kind is Kind.TEXT:
+            objects.append(CosemObject(CosemClass.DATA, ln, r.key, data_type=DataType.VISIBLE_STRING))
         else:
             unit, size, scaler = _KIND_UNITS[r.kind]
             time_key = times.get(r.obis)

@@ -1339,15 +1339,19 @@ def kamstrup_readout(
     when: datetime,
     error_code: int = 0,
     registers: Sequence[RegisterSpec] = KAMSTRUP_READOUT_REGISTERS,
+    firmware: tuple[str, str] | None = None,
 ) -> DataReadout:
     """The simulated meter's readout: F.F (error code, 8 digits), 0.0.0 (meter number), 0.9.1
-    (time hhmmss) and 0.9.2 (date YYMMDD) of `when` as given (local time), then the registers."""
+    (time hhmmss) and 0.9.2 (date YYMMDD) of `when` as given (local time), the firmware's version (0.2.0) and
+    checksum (0.2.8) when given, then the registers."""
     if not 0 <= error_code <= 99_999_999:
         raise EncodeError(f"error code {error_code!r} does not fit 8 digits")
-    header = (
+    header: tuple[DataSet, ...] = (
         DataSet("F.F", f"{error_code:08d}"),
         DataSet("0.0.0", str(meter_number)),
         DataSet("0.9.1", when.strftime("%H%M%S")),
         DataSet("0.9.2", when.strftime("%y%m%d")),
     )
+    if firmware is not None:
+        header += (DataSet("0.2.0", firmware[0]), DataSet("0.2.8", firmware[1]))
     return DataReadout.from_datasets(header + readout_from_readings(readings, registers))

@@ -7,7 +7,8 @@ this table, so adding a reading is one line here.
 
 `REGISTERS` is the part every codec map covers (each has a Modbus address, omnipower/modbus_map.py);
 `EXTENSION` holds the readings with no Modbus address yet: those added with the meter's 8 tariffs (E± per
-tariff, T5–T8, P+max T5–T8, the active tariff plan) and the module pulse outputs. `ALL_REGISTERS` is both, in table
+tariff, T5–T8, P+max T5–T8, the active tariff plan), the module pulse outputs and the firmware's version and
+checksum. `ALL_REGISTERS` is both, in table
 order; the look-ups by key and OBIS code cover both. `meter_registers` picks one meter's registers:
 see `WHICH_REGISTERS`.
 
@@ -80,10 +81,16 @@ class Kind(Enum):
     VOLUME_M3 = KindSpec("m³", 1.0, 3, -3, "water", "total_increasing", 3)
     VOLUME_L = KindSpec("L", 1.0, 0, 0, "water", "total_increasing", 3)
     PULSE_ENERGY = KindSpec("kWh", 1.0, 3, -3, None, "total_increasing", 3)  # counted by pulses, not measured
+    TEXT = KindSpec(None, 1.0, 0, 0, None, None, 0)  # a text the meter reports (its firmware's identity)
 
     @property
     def spec(self) -> KindSpec:
         return self.value
+
+    @property
+    def numeric(self) -> bool:
+        """Whether a value of this kind is a number (a time stamp, a state or a text is not)."""
+        return self not in (Kind.TIMESTAMP, Kind.ENUM, Kind.TEXT)
 
 
 MAX_TARIFF = 8  # §2.8: up to 8 tariffs for A+, A−, R+, R−, E+ and E−
@@ -117,6 +124,7 @@ class Register:
     direct_only: bool = False  # not on CT meters (THD I)
     tariff: int = 0  # 1–8 for a per-tariff register (energy or peak), else 0
     phase: int = 0  # 1–3 for a per-phase register, else 0
+    medium: str | None = None  # the logical name's A.B where it is not the rule's (see `logical_name`)
 
     @property
     def unit(self) -> str | None:
@@ -137,8 +145,9 @@ class Register:
 
     @property
     def logical_name(self) -> str:
-        """Full DLMS/COSEM logical name (A.B.C.D.E.F)."""
-        prefix = "0.0." if self.obis.startswith(("0.", "96.")) else "1.1."
+        """Full DLMS/COSEM logical name (A.B.C.D.E.F): 0.0. for the abstract objects (C = 0 or 96), 1.1. for the
+        electricity ones, unless the register names its own A.B (`medium`)."""
+        prefix = self.medium or ("0.0." if self.obis.startswith(("0.", "96.")) else "1.1.")
         return f"{prefix}{self.obis}.255"
 
     def publish(self, base_value: float) -> float:
@@ -312,6 +321,13 @@ _EXTENSION_AFTER: dict[str, list[Register]] = {
     # in the "currently active tariff" group.
     "tariff": _diag(Register("tariff_plan", "96.14.128", "Active tariff plan", Kind.ENUM, icon="mdi:calendar-clock",
                              options=_TARIFF_PLAN_OPTIONS)),
+    # The firmware the meter runs (§8): its version and checksum (meter_sim/firmware.py), at the Blue Book's "active
+    # firmware identifier" and "active firmware signature" of the metrology (A = 1, B = 0)
+    "load_control_2": [
+        *_diag(Register("firmware_version", "0.2.0", "Firmware version", Kind.TEXT, icon="mdi:chip", medium="1.0.")),
+        *_diag(Register("firmware_checksum", "0.2.8", "Firmware checksum", Kind.TEXT, icon="mdi:chip",
+                        medium="1.0."), enabled=False),
+    ],
 }
 EXTENSION: tuple[Register, ...] = tuple(r for group in _EXTENSION_AFTER.values() for r in group)
 ALL_REGISTERS: tuple[Register, ...] = tuple(

@@ -4,14 +4,8 @@ Both hand on a telegram without format B's CRCs, L counting the bytes after it (
 receiver form). `RECEIVERS` is the one table of both: how the device side (the simulator) writes a received
 telegram, and how the master side (the gateway) reads one back.
 
-iM871A HCI (IMST's Host Controller Interface, as wmbusmeters' src/wmbus_im871a.cc reads it), 57600 Bd 8N1:
-
-    A5 | CF<<4 | EID | MID | LEN | payload (LEN bytes) | [time stamp, 4 bytes LE] | [RSSI] | [CRC16, LE]
-
-CF flags: 0x2 time stamp attached, 0x4 RSSI attached, 0x8 CRC16 attached (bit 0x1 reserved). EID, the endpoint:
-1 device management, 2 radio link, 3 radio link test, 4 hardware test; message ids 1–0x27, 1–5, 1–7 and 1–2
-respectively. A received telegram is RADIOLINK_MSG_WMBUSMSG_IND (EID 2, MID 3) whose payload is the telegram
-from C on: the stick drops L, and LEN stands in for it. CRC16 is CRC-16/X-25 over CF|EID through the RSSI.
+iM871A HCI frames (omnipower/im871a.py has the framing, the message table and the stick's device management): a
+received telegram is RADIOLINK_MSG_WMBUSMSG_IND, whose payload is the telegram from C on (LEN stands in for L).
 
 rtl_wmbus (xaelsouth/rtl-wmbus, t1_c1_packet_decoder.h) prints one line per telegram:
 
@@ -30,8 +24,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from omnipower.crc import crc16_x25
-from omnipower.errors import ChecksumError, CodecError, EncodeError, LengthError, TruncatedError, UnknownTagError
+from omnipower.errors import ChecksumError, CodecError, EncodeError, LengthError, UnknownTagError
+from omnipower.im871a import (
+    HCI_START,
+    RADIOLINK,
+    RADIOLINK_WMBUSMSG_IND,
+    HciMessage,
+    Im871aReader,
+    StartStep,
+    encode_hci,
+    start_up,
+)
 from omnipower.stream import StreamBuffer
 
 __all__ = [
@@ -50,11 +53,6 @@ __all__ = [
     "encode_rtl_wmbus_line",
 ]
 
-HCI_START = 0xA5
-_CF_TIMESTAMP, _CF_RSSI, _CF_CRC, _CF_RESERVED = 0x2, 0x4, 0x8, 0x1
-DEVMGMT, RADIOLINK, RADIOLINKTEST, HWTEST = 1, 2, 3, 4
-RADIOLINK_WMBUSMSG_IND = 0x03
-_MESSAGE_IDS = {DEVMGMT: range(1, 0x28), RADIOLINK: range(1, 6), RADIOLINKTEST: range(1, 8), HWTEST: range(1, 3)}
 MAX_LINE = 1024  # an rtl_wmbus line holds at most 290 telegram bytes in hex and ~60 characters more
 _RTL_TIME = "%Y-%m-%d %H:%M:%S"
 _RTL_MODES = frozenset({"C1", "T1", "S1"})
@@ -72,97 +70,6 @@ class Reception:
 # --- IMST iM871A ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class HciMessage:
-    endpoint: int
-    message_id: int
-    payload: bytes = b""
-    timestamp: int | None = None  # the stick's 32-bit time stamp
-    rssi: int | None = None  # raw RSSI byte
-    crc: bool = True  # the CRC16 field is attached
-
-
-def encode_hci(message: HciMessage) -> bytes:
-    m = message
-    if m.endpoint not in _MESSAGE_IDS or m.message_id not in _MESSAGE_IDS[m.endpoint]:
-        raise EncodeError(f"HCI endpoint {m.endpoint!r} with message id {m.message_id!r} does not exist")
-    if not isinstance(m.payload, bytes | bytearray) or len(m.payload) > 0xFF:
-        raise EncodeError(f"HCI payload must be at most 255 bytes, got {m.payload!r:.40}")
-    flags = (_CF_TIMESTAMP if m.timestamp is not None else 0) | (_CF_RSSI if m.rssi is not None else 0)
-    flags |= _CF_CRC if m.crc else 0
-    body = bytearray([flags << 4 | m.endpoint, m.message_id, len(m.payload)]) + m.payload
-    if m.timestamp is not None:
-        if isinstance(m.timestamp, bool) or not isinstance(m.timestamp, int) or not 0 <= m.timestamp <= 0xFFFFFFFF:
-            raise EncodeError(f"HCI time stamp must be 32-bit, got {m.timestamp!r}")
-        body += m.timestamp.to_bytes(4, "little")
-    if m.rssi is not None:
-        if isinstance(m.rssi, bool) or not isinstance(m.rssi, int) or not 0 <= m.rssi <= 0xFF:
-            raise EncodeError(f"HCI RSSI must be a byte, got {m.rssi!r}")
-        body.append(m.rssi)
-    crc = crc16_x25(body).to_bytes(2, "little") if m.crc else b""
-    return bytes([HCI_START]) + bytes(body) + crc
-
-
-def _parse_hci(buf: bytearray) -> tuple[HciMessage, int]:
-    """The message at the start of `buf` (which starts with A5) and its length; TruncatedError to wait."""
-    if len(buf) < 4:
-        raise TruncatedError(f"HCI header: {len(buf)} of 4 bytes")
-    flags, endpoint, message_id, length = buf[1] >> 4, buf[1] & 0x0F, buf[2], buf[3]
-    if flags & _CF_RESERVED:
-        raise UnknownTagError(f"HCI control field 0x{flags:X} has the reserved bit set")
-    if endpoint not in _MESSAGE_IDS:
-        raise UnknownTagError(f"HCI endpoint {endpoint} does not exist (1–4)")
-    if message_id not in _MESSAGE_IDS[endpoint]:
-        raise UnknownTagError(f"HCI message id 0x{message_id:02X} does not exist on endpoint {endpoint}")
-    total = 4 + length + (4 if flags & _CF_TIMESTAMP else 0) + (1 if flags & _CF_RSSI else 0)
-    total += 2 if flags & _CF_CRC else 0
-    if len(buf) < total:
-        raise TruncatedError(f"HCI message: {len(buf)} of {total} bytes")
-    i = 4 + length
-    timestamp = rssi = None
-    if flags & _CF_TIMESTAMP:
-        timestamp, i = int.from_bytes(buf[i : i + 4], "little"), i + 4
-    if flags & _CF_RSSI:
-        rssi, i = buf[i], i + 1
-    if flags & _CF_CRC:
-        sent, computed = int.from_bytes(buf[i : i + 2], "little"), crc16_x25(buf[1:i])
-        if sent != computed:
-            raise ChecksumError(f"HCI CRC16 0x{sent:04X}, the message gives 0x{computed:04X}")
-    return HciMessage(endpoint, message_id, bytes(buf[4 : 4 + length]), timestamp, rssi, bool(flags & _CF_CRC)), total
-
-
-class Im871aReader(StreamBuffer):
-    """HCI messages from a byte stream in any chunking. A bad message (reserved bit, unknown endpoint or
-    message, CRC) costs its start byte only, so that a good one behind it is still found; `feed` never raises
-    (`take_errors()` has what was rejected)."""
-
-    def feed(self, data: bytes | bytearray) -> list[HciMessage]:
-        self._buf += data
-        out: list[HciMessage] = []
-        buf = self._buf
-        while buf:
-            start = buf.find(HCI_START)
-            if start < 0:
-                self.discarded += len(buf)
-                buf.clear()
-                break
-            if start:
-                self.discarded += start
-                del buf[:start]
-            try:
-                message, used = _parse_hci(buf)
-            except TruncatedError:
-                break
-            except CodecError as exc:
-                self._errors.append(exc)
-                self.discarded += 1
-                del buf[:1]
-                continue
-            out.append(message)
-            del buf[:used]
-        return out
-
-
 def _hci_reception(message: HciMessage) -> Reception | None:
     if (message.endpoint, message.message_id) != (RADIOLINK, RADIOLINK_WMBUSMSG_IND) or not message.payload:
         return None  # the stick's answers to its host, not a telegram
@@ -170,7 +77,8 @@ def _hci_reception(message: HciMessage) -> Reception | None:
 
 
 def _hci_emit(frame: bytes, when: datetime, rssi: int) -> bytes:
-    del when  # the stick's time stamp counts from its own power-up, and is off by default (wmbusmeters)
+    del when  # a stick as the gateway sets it up: RSSI attached, no time stamp (the simulated stick,
+    # meter_sim/modules/im871a_stick.py, writes what its configuration says)
     return encode_hci(HciMessage(RADIOLINK, RADIOLINK_WMBUSMSG_IND, frame[1:], rssi=rssi))
 
 
@@ -288,13 +196,15 @@ def _rtl_emit(frame: bytes, when: datetime, rssi: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class ReceiverFormat:
-    """One receiver's output: its reader, how a read item becomes a Reception, how a telegram is written."""
+    """One receiver's output: its reader, how a read item becomes a Reception, how a telegram is written, and
+    what a host says to the receiver before listening (nothing, for rtl_wmbus)."""
 
     reader: Callable[[], Im871aReader | RtlWmbusReader]
     reception: Callable[[HciMessage], Reception | None] | Callable[[RtlWmbusLine], Reception | None]
     emit: Callable[[bytes, datetime, int], bytes]
     baud: int  # serial line defaults (ignored on TCP and pipes)
     framing: str
+    start_up: tuple[StartStep, ...] = ()
 
     def receptions(self, reader: Im871aReader | RtlWmbusReader, data: bytes) -> list[Reception]:
         """The telegrams in the next chunk of the stream `reader` reads."""
@@ -304,5 +214,5 @@ class ReceiverFormat:
 
 RECEIVERS: dict[str, ReceiverFormat] = {
     "rtl_wmbus": ReceiverFormat(RtlWmbusReader, _rtl_reception, _rtl_emit, 57600, "8N1"),
-    "im871a": ReceiverFormat(Im871aReader, _hci_reception, _hci_emit, 57600, "8N1"),  # the stick's USB serial
+    "im871a": ReceiverFormat(Im871aReader, _hci_reception, _hci_emit, 57600, "8N1", start_up()),  # USB serial
 }

@@ -89,7 +89,8 @@ def render_cosem() -> str:
     own = {cosem.LOGICAL_DEVICE_NAME: "logical device name", cosem.CLOCK: "the meter clock",
            cosem.CURRENT_ASSOCIATION: "the current association (object list, HLS)",
            cosem.ACTIVITY_CALENDAR: "the tariff calendar", cosem.SPECIAL_DAYS_TABLE: "the exception days",
-           cosem.SECURITY_SETUP: "security suite 0, system titles"}
+           cosem.SECURITY_SETUP: "security suite 0, system titles",
+           cosem.IMAGE_TRANSFER: "firmware image transfer (§8)"}
 
     lines = [
         "# COSEM objects (DLMS/COSEM)",
@@ -98,7 +99,8 @@ def render_cosem() -> str:
         "meter with every register of the table; a meter lists the objects of the registers it has. Values are",
         "counts: value × 10^scaler in the unit shown. The public client 16 reads every attribute; the management",
         "client 1 also writes the clock's time, the active tariff (0 = auto) and the passive calendar, and calls the",
-        "methods (meter_sim/modules/dlms_server.py: `_WRITERS`, `_KEY_WRITERS`, `_OPERATIONS`).",
+        "methods (meter_sim/modules/dlms_server.py: `_WRITERS`, `_KEY_WRITERS`, `_OPERATIONS`; Image Transfer's:",
+        "meter_sim/modules/dlms_image_transfer.py).",
         "",
         "| logical name | class | holds | scaler | unit | attributes | methods |",
         "|---|---|---|---|---|---|---|",

@@ -25,8 +25,13 @@ Where the rules come from (paths in the ``home-assistant/core`` repository unles
 * ``homeassistant/components/mqtt/sensor.py`` -- ``_PLATFORM_SCHEMA_BASE`` and
   ``validate_sensor_state_and_device_class_config`` (options/enum, last_reset_value_template,
   ``STATE_CLASS_UNITS``, unit vs ``DEVICE_CLASS_UNITS``, ``AMBIGUOUS_UNITS`` micro-sign mapping).
-* ``homeassistant/components/mqtt/binary_sensor.py``, ``switch.py``, ``button.py``, ``select.py`` --
-  the ``PLATFORM_SCHEMA_MODERN`` / ``DISCOVERY_SCHEMA`` of each platform.
+* ``homeassistant/components/mqtt/binary_sensor.py``, ``switch.py``, ``button.py``, ``select.py``,
+  ``update.py`` -- the ``PLATFORM_SCHEMA_MODERN`` / ``DISCOVERY_SCHEMA`` of each platform; for ``update.py``
+  also ``MqttUpdate.async_install`` (publishes ``self._config[CONF_PAYLOAD_INSTALL]``: with a command topic and
+  no ``payload_install`` the install fails) and ``MQTT_JSON_UPDATE_SCHEMA``, the schema a JSON state payload must
+  pass (no other key; strings never null; ``in_progress`` boolean; ``update_percentage`` 0-100 or null;
+  ``display_precision`` since HA 2024.12).  ``homeassistant/components/update/__init__.py`` --
+  ``UpdateDeviceClass``.
 * ``homeassistant/components/mqtt/config.py`` -- ``MQTT_BASE_SCHEMA`` (qos, encoding),
   ``MQTT_RO_SCHEMA`` (state_topic required), ``MQTT_RW_SCHEMA`` (command_topic required).
 * ``homeassistant/components/mqtt/schemas.py`` -- ``MQTT_AVAILABILITY_SINGLE_SCHEMA``,
@@ -101,6 +106,7 @@ __all__ = [
     "SUPPORTED_COMPONENTS",
     "SWITCH_DEVICE_CLASSES",
     "TARGET_HA_VERSION",
+    "UPDATE_DEVICE_CLASSES",
     "VALIDATED_COMPONENTS",
     "DiscoveryReplay",
     "HAVersion",
@@ -115,6 +121,7 @@ __all__ = [
     "validate_discovery",
     "validate_message",
     "validate_topic",
+    "validate_update_state",
 ]
 
 Severity = Literal["error", "warning", "policy"]
@@ -424,13 +431,15 @@ BINARY_SENSOR_DEVICE_CLASSES: Final = frozenset(
 SWITCH_DEVICE_CLASSES: Final = frozenset({"outlet", "switch"})
 #: ButtonDeviceClass (button/__init__.py).
 BUTTON_DEVICE_CLASSES: Final = frozenset({"identify", "restart", "update"})
+#: UpdateDeviceClass (update/__init__.py).
+UPDATE_DEVICE_CLASSES: Final = frozenset({"firmware"})
 #: EntityCategory (homeassistant/const.py); "system" was removed in 2022.
 ENTITY_CATEGORIES: Final = frozenset({"config", "diagnostic"})
 #: mqtt/const.py AVAILABILITY_MODES.
 AVAILABILITY_MODES: Final = frozenset({"all", "any", "latest"})
 
 #: Components this judge validates in depth.
-VALIDATED_COMPONENTS: Final = frozenset({"sensor", "binary_sensor", "switch", "button", "select"})
+VALIDATED_COMPONENTS: Final = frozenset({"sensor", "binary_sensor", "switch", "button", "select", "update"})
 #: mqtt/discovery.py SUPPORTED_COMPONENTS (+ "device", device-based discovery since HA 2024.11).
 SUPPORTED_COMPONENTS: Final = frozenset(
     {
@@ -453,6 +462,7 @@ ABBREVIATIONS: Final[Mapping[str, str]] = {
     "cmd_tpl": "command_template",
     "dev": "device",
     "dev_cla": "device_class",
+    "dsp_prc": "display_precision",
     "e": "encoding",
     "en": "enabled_by_default",
     "ent_cat": "entity_category",
@@ -462,6 +472,8 @@ ABBREVIATIONS: Final[Mapping[str, str]] = {
     "ic": "icon",
     "json_attr_t": "json_attributes_topic",
     "json_attr_tpl": "json_attributes_template",
+    "l_ver_t": "latest_version_topic",
+    "l_ver_tpl": "latest_version_template",
     "lrst_val_tpl": "last_reset_value_template",
     "o": "origin",  # core PR #98782 (HA 2023.9)
     "obj_id": "object_id",
@@ -472,7 +484,10 @@ ABBREVIATIONS: Final[Mapping[str, str]] = {
     "pl_not_avail": "payload_not_available",
     "pl_off": "payload_off",
     "pl_on": "payload_on",
+    "pl_inst": "payload_install",
     "pl_prs": "payload_press",
+    "rel_s": "release_summary",
+    "rel_u": "release_url",
     "ret": "retain",
     "stat_cla": "state_class",
     "stat_off": "state_off",
@@ -480,6 +495,7 @@ ABBREVIATIONS: Final[Mapping[str, str]] = {
     "stat_t": "state_topic",
     "sug_dsp_prc": "suggested_display_precision",
     "t": "topic",
+    "tit": "title",
     "uniq_id": "unique_id",
     "unit_of_meas": "unit_of_measurement",
     "val_tpl": "value_template",
@@ -538,6 +554,12 @@ _COMPONENT_KEYS: Final[Mapping[str, frozenset[str]]] = {
     | {
         "command_topic", "command_template", "optimistic", "retain", "state_topic", "value_template",
         "options",
+    },
+    "update": _COMMON_KEYS
+    | {
+        "state_topic", "value_template", "command_topic", "device_class", "display_precision",
+        "latest_version_template", "latest_version_topic", "payload_install", "release_summary", "release_url",
+        "retain", "title",
     },
 }  # fmt: skip
 _DEVICE_KEYS: Final = frozenset(
@@ -1271,12 +1293,72 @@ def _check_select(c: _Checker, cfg: Mapping[str, object]) -> None:
     _check_option_list(c, "options", options)
 
 
+_DISPLAY_PRECISION_SINCE: Final[HAVersion] = (2024, 12)
+
+
+def _check_update(c: _Checker, cfg: Mapping[str, object]) -> None:
+    _required_topic(c, cfg, "state_topic", publish=False)  # MQTT_RO_SCHEMA
+    if "command_topic" in cfg:
+        c.topic("command_topic", cfg["command_topic"], publish=True)
+        if "payload_install" not in cfg:
+            c.error("payload_install", _MISSING, "is needed with a command_topic: async_install publishes "
+                    "self._config[CONF_PAYLOAD_INSTALL], which is then missing (KeyError)")
+    if "latest_version_topic" in cfg:
+        c.topic("latest_version_topic", cfg["latest_version_topic"], publish=False)
+    for key in ("value_template", "latest_version_template"):
+        if key in cfg:
+            c.template(key, cfg[key])
+    _device_class(c, cfg, UPDATE_DEVICE_CLASSES, "update device class")
+    for key in ("payload_install", "release_summary", "release_url", "title", "entity_picture"):
+        if key in cfg:
+            c.string(key, cfg[key])
+    if "display_precision" in cfg:
+        if not c.since(_DISPLAY_PRECISION_SINCE):
+            c.policy("display_precision", cfg["display_precision"], "is unknown before HA 2024.12 (dropped)")
+        c.non_negative_int("display_precision", cfg["display_precision"])
+
+
+#: MQTT_JSON_UPDATE_SCHEMA's keys and what each takes.
+UPDATE_STATE_STRINGS: Final = frozenset({"installed_version", "latest_version", "title", "release_summary"})
+UPDATE_STATE_URLS: Final = frozenset({"release_url", "entity_picture"})
+
+
+def validate_update_state(payload: bytes | str | Mapping[str, object]) -> list[str]:
+    """Problems of an update entity's JSON state (MQTT_JSON_UPDATE_SCHEMA, a plain ``vol.Schema``): HA discards a
+    payload that fails it whole, with a warning, and the entity keeps what it had."""
+    if isinstance(payload, bytes | str):
+        try:
+            payload = json.loads(payload)
+        except ValueError as exc:
+            return [f"[warning] payload: not JSON, taken as the installed version only ({exc})"]
+    if not isinstance(payload, Mapping):
+        return ["[warning] payload: JSON but not an object: taken as the installed version only"]
+    problems = []
+    for key, value in payload.items():
+        if key in UPDATE_STATE_STRINGS | UPDATE_STATE_URLS:
+            if value is None or isinstance(value, list | dict):  # cv.string refuses None, lists and dicts
+                problems.append(f"[error] {key}: `{key}` = {value!r}: must be a string (the payload is dropped)")
+            elif key in UPDATE_STATE_URLS and not str(value).startswith(("http://", "https://")):
+                problems.append(f"[error] {key}: `{key}` = {value!r}: must be a URL (cv.url)")
+        elif key == "in_progress":
+            if not isinstance(value, bool):
+                problems.append(f"[error] in_progress: `in_progress` = {value!r}: must be a boolean")
+        elif key == "update_percentage":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or not 0 <= value <= 100):
+                problems.append(f"[error] update_percentage: `update_percentage` = {value!r}: 0-100 or null")
+        else:
+            problems.append(f"[error] {key}: `{key}` is not in MQTT_JSON_UPDATE_SCHEMA (the payload is dropped)")
+    return problems
+
+
 _PLATFORM_CHECKS: Final[Mapping[str, Callable[[_Checker, Mapping[str, object]], None]]] = {
     "sensor": _check_sensor,
     "binary_sensor": _check_binary_sensor,
     "switch": _check_switch,
     "button": _check_button,
     "select": _check_select,
+    "update": _check_update,
 }
 
 

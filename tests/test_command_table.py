@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import free_port
+from firmware_harness import PUBLIC_PEM, image
 from pymodbus.server import ModbusTcpServer
 
 from gateway import discovery
@@ -27,10 +28,12 @@ from gateway.command_table import (
     Button,
     Select,
     Switch,
+    Update,
 )
 from gateway.command_values import Choice
 from gateway.commands import COMMAND_NAMES, Command, CommandError, parse_set
 from gateway.config import MeterConfig, load_settings
+from gateway.firmware_folder import FirmwareFolder
 from gateway.sources.base import MeterInfo
 from gateway.sources.modbus import ModbusSource
 from gateway.sources.simulated import SimulatedSource
@@ -48,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES: dict[str, list[Any]] = {
     "tariff": [2, "auto"], "tariff_plan": [1], "top_up": [5.0], "time": ["2026-01-15T12:00:30+01:00"],
     "configure": [{"z4": 3}], **{f"voltage_l{n}": [200.0, "auto"] for n in (1, 2, 3)},
+    "firmware_update": [{"image": "latest"}],
 }
 
 
@@ -73,7 +77,7 @@ def test_every_entity_sends_a_value_its_command_accepts() -> None:
         for entity in spec.entities:
             if isinstance(entity, Switch):
                 payloads = [entity.payload_on, entity.payload_off]
-            elif isinstance(entity, Button):
+            elif isinstance(entity, Button | Update):
                 payloads = [entity.payload]
             else:
                 payloads = entity.options(meter_registers(4, tariffs=8, tariff_plans=3))
@@ -126,8 +130,12 @@ async def test_the_simulated_meter_carries_every_command(tmp_path: Path) -> None
         "tamper": {"symbol_mode": "permanent"},
         "prepayment": {"enabled": True, "unit": "currency", "prices": dict.fromkeys(range(1, 9), 0.3),
                        "initial_value": 10.0},
+        "firmware": {"public_key": PUBLIC_PEM},
     }])
-    source = SimulatedSource(cfg.meters[0], cfg.data_dir)
+    images = tmp_path / "images"  # a newer signed image for `firmware_update`'s "latest"
+    images.mkdir()
+    (images / "new.img").write_bytes(image())
+    source = SimulatedSource(cfg.meters[0], cfg.data_dir, firmware=FirmwareFolder(images))
     assert source.info.commands == SIMULATED_COMMANDS == frozenset(COMMAND_NAMES)
     refused = []
     for name in COMMAND_NAMES:

@@ -106,6 +106,16 @@ GOOD: dict[str, dict[str, Any]] = {
         "entity_category": "config",
         "optimistic": False,
     },
+    "update": {
+        **COMMON,
+        "name": "Firmware",
+        "unique_id": "omnipower_1_firmware",
+        "state_topic": "omnipower/omnipower_1/firmware",
+        "command_topic": "omnipower/omnipower_1/set/firmware_update",
+        "payload_install": '{"image": "latest"}',
+        "device_class": "firmware",
+        "entity_category": "config",
+    },
 }
 
 
@@ -944,3 +954,39 @@ def test_every_problem_string_names_its_key() -> None:
         assert f"`{p.key}`" in str(p)
         assert str(p).startswith(f"[{p.severity}] {p.key}: ")
     assert hr.validate_discovery("sensor", config) == [str(p) for p in found]
+
+
+# ---------------------------------------------------------------------------------------------------
+# update (mqtt/update.py)
+# ---------------------------------------------------------------------------------------------------
+def test_update_needs_a_state_topic_and_a_payload_with_its_command_topic() -> None:
+    assert_only(problems("update", without("update", "state_topic")), "state_topic", "error")
+    assert_only(problems("update", without("update", "payload_install")), "payload_install", "error")
+    assert hr.validate_discovery("update", without("update", "command_topic", "payload_install")) == []
+
+
+def test_update_device_class_and_abbreviations() -> None:
+    assert_only(problems("update", good("update", device_class="software")), "device_class", "error")
+    short = {hr.ABBREVIATIONS.get(k, k): v for k, v in GOOD["update"].items()}
+    abbreviated = {({v: k for k, v in hr.ABBREVIATIONS.items()}).get(k, k): v for k, v in short.items()}
+    assert "pl_inst" in abbreviated and "stat_t" in abbreviated
+    assert hr.validate_discovery("update", abbreviated) == []
+    found = problems("update", good("update", display_precision=-1))
+    assert_only(found, "display_precision", "error")
+
+
+@pytest.mark.parametrize(("payload", "problem"), [
+    ({"installed_version": "1", "latest_version": "2", "in_progress": True, "update_percentage": 40}, None),
+    ({"installed_version": None}, "installed_version"),
+    ({"latest_version": "2", "version": "x"}, "version"),
+    ({"in_progress": "yes"}, "in_progress"),
+    ({"update_percentage": 101}, "update_percentage"),
+    ({"update_percentage": None, "release_summary": ""}, None),
+    ({"release_url": "not a url"}, "release_url"),
+])
+def test_update_state_payload_follows_the_json_schema(payload: dict[str, Any], problem: str | None) -> None:
+    found = hr.validate_update_state(json.dumps(payload))
+    if problem is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and f"`{problem}`" in found[0] and "[error]" in found[0]

@@ -14,7 +14,7 @@ import aiomqtt
 import pytest
 from conftest import Mosquitto, Probe, probe_client, stop_process
 from gateway_harness import gateway_config, gateway_process, request, running_gateway
-from ha_rules import validate_discovery, validate_topic
+from ha_rules import validate_discovery, validate_topic, validate_update_state
 from ha_sensor_state import IGNORED
 from ha_sensor_state import render as ha_render
 from paho.mqtt.packettypes import PacketTypes
@@ -70,10 +70,13 @@ async def test_announces_the_topic_contract(mosquitto: Mosquitto, tmp_path: Path
         assert display.retain and not lcd["blank"] and lcd["time"] == body["time"]
         assert (lcd["state"], lcd["item"]) in {("start_rom", "96.54.1"), ("start_sw", "0.2.0"),
                                                ("start_phases", "phases")} or lcd["state"] == "auto"
+        firmware = await late.wait_for("omnipower/m1/firmware")  # what the update entity reads
+        assert firmware.retain and validate_update_state(firmware.payload) == []
+        assert firmware.json()["installed_version"] == body["firmware_version"]
         await asyncio.sleep(0.5)
         configs = [m for m in late.messages if m.topic.startswith("homeassistant/")]
     components = {m.topic.split("/")[1] for m in configs}
-    assert components == {"sensor", "binary_sensor", "switch", "button", "select"}
+    assert components == {"sensor", "binary_sensor", "switch", "button", "select", "update"}
     unique_ids = set()
     for m in configs:
         assert m.retain
@@ -100,8 +103,10 @@ async def test_announces_the_topic_contract(mosquitto: Mosquitto, tmp_path: Path
                 datetime.fromisoformat(rendered)
             elif cfg.get("device_class") == "enum":
                 assert rendered in cfg["options"]
-            elif cfg.get("device_class") != "timestamp":
+            elif cfg.get("state_class") or cfg.get("unit_of_measurement"):
                 float(rendered)  # a number, as the state class promises
+            elif cfg.get("device_class") != "timestamp":
+                assert rendered.strip() and rendered != "None"  # a text (the firmware's version and checksum)
     for m in late.messages:
         assert "+" not in m.topic and "#" not in m.topic
 

@@ -51,7 +51,17 @@ class RawFrame:
     data: bytes
 
 
-SourceEvent = BreakerStatus | AlarmNotice | RawFrame
+@dataclass(frozen=True, slots=True)
+class FirmwareProgress:
+    """A firmware update under way (percentage of the image sent) or over (`in_progress` False; `error` when the
+    meter refused it), for the `<base>/<meter>/firmware` topic (gateway/firmware_updates.py)."""
+
+    in_progress: bool
+    percentage: int | None = None
+    error: str = ""
+
+
+SourceEvent = BreakerStatus | AlarmNotice | RawFrame | FirmwareProgress
 
 
 def local_now() -> str:

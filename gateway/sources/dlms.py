@@ -8,7 +8,8 @@ What the meter has is learnt once from its association's object list (the regist
 table knows) with their scalers and units; after that a publication is the clock, the breaker and every register in
 GET-with-list requests as large as the negotiated PDU allows (one request for a meter's ~110 values at a 2 KB PDU).
 The breaker goes through Disconnect Control (class 70), `time` through a SET of the clock and `tariff` through a SET of
-the active tariff's Data object, with the management client; anything else gets a clear error.
+the active tariff's Data object, with the management client, and `firmware_update` through Image Transfer
+(gateway/sources/dlms_firmware.py); anything else gets a clear error.
 
 With HLS-GMAC the gateway's invocation counter must only grow, across restarts too (a meter refuses a counter it has
 seen): it is kept in `<data_dir>/<meter>.dlms-counter`, reserved a thousand at a time so that a crash never reuses
@@ -33,8 +34,11 @@ from typing import Any, TypeVar
 from gateway.command_table import DLMS_COMMANDS
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
+from gateway.firmware_folder import FirmwareFolder
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source, SourceError, local_now
 from gateway.sources.dlms_configure import calendar_writes
+from gateway.sources.dlms_firmware import COMMAND as FIRMWARE_UPDATE
+from gateway.sources.dlms_firmware import DlmsFirmware
 from gateway.sources.dlms_wires import HdlcWire, Wire, WireRefused, WrapperWire
 from gateway.sources.lines import open_line
 from omnipower import dlms_apdu as ap
@@ -103,7 +107,8 @@ class InvocationCounter:
 
 
 class DlmsSource(Source):
-    def __init__(self, config: MeterConfig, data_dir: Path | None = None) -> None:
+    def __init__(self, config: MeterConfig, data_dir: Path | None = None,
+                 firmware: FirmwareFolder | None = None) -> None:
         super().__init__()
         if config.transport is None:
             raise ValueError(f"meter {config.id}: a dlms source needs a transport")
@@ -121,11 +126,15 @@ class DlmsSource(Source):
         self._objects: tuple[CosemObject, ...] | None = None  # the meter's registers, once learnt
         self._scalers: dict[bytes, tuple[int, int]] = {}
         self._lock = asyncio.Lock()  # one association on the line at a time
+        self.firmware = DlmsFirmware(firmware or FirmwareFolder(None), self._session, self.read, self.events,
+                                     REPLY_TIMEOUT_S)  # Image Transfer: gateway/sources/dlms_firmware.py
 
     async def run(self) -> None:
         await asyncio.Event().wait()  # the bridge's publish interval is the polling schedule
 
     async def read(self) -> Readings:
+        if self.firmware.busy:  # the line carries an image: the meter is busy, not gone
+            return self.firmware.meanwhile
         return await self._session(self._read_all)
 
     async def breaker(self) -> BreakerStatus | None:
@@ -139,6 +148,8 @@ class DlmsSource(Source):
             why = "the public client 16 may not" if self.settings.client == 16 else "DLMS does not carry it"
             raise CommandError(command.name, f"not supported over DLMS ({why})")
         try:
+            if command.name == FIRMWARE_UPDATE:
+                return await self.firmware.update(str(command.value))
             return await self._session(lambda association: self._carry_out(association, command))
         except SourceError as exc:
             raise CommandError(command.name, str(exc)) from None
@@ -242,9 +253,9 @@ class DlmsSource(Source):
         return REGISTERS_BY_KEY[obj.key].publish(count * 10.0**scaler * obj.unit_size)
 
     # --- a session -----------------------------------------------------------------------------------------
-    async def _session(self, work: Callable[[_Association], Awaitable[T]]) -> T:
+    async def _session(self, work: Callable[[_Association], Awaitable[T]], timeout: float = REPLY_TIMEOUT_S * 8) -> T:
         try:
-            async with self._lock, asyncio.timeout(REPLY_TIMEOUT_S * 8):
+            async with self._lock, asyncio.timeout(timeout):
                 options = self.settings
                 # An optical head signs on at 300 Bd 7E1 (IEC 62056-21); HDLC on a serial line runs 9600 8N1.
                 reader, writer = await open_line(self.address, 300 if options.mode_e else 9600,
@@ -328,7 +339,7 @@ class DlmsSource(Source):
             if isinstance(result.value, int) and 0 <= result.value < len(obj.options):
                 readings[obj.key or ""] = obj.options[result.value]
         elif obj.class_id is CosemClass.DATA:
-            readings[obj.key or ""] = result.value if isinstance(result.value, int) else None
+            readings[obj.key or ""] = result.value if isinstance(result.value, int | str) else None
         elif isinstance(result.value, int) and (scaled := self._scaled(obj, result.value)) is not None:
             readings[obj.key or ""] = scaled
 

@@ -31,6 +31,10 @@ async def open_line(address: Address, baud: int, framing: str) -> Line:
         raise OSError(f"cannot configure {address.path} as {framing}: {exc}") from None
 
 
+class LineRefused(Exception):
+    """The device on the line answered its greeting wrongly or not at all: the message says what failed."""
+
+
 def set_baud(writer: asyncio.StreamWriter, rate: int) -> None:
     """Change the rate of a serial line mid-session (IEC 62056-21); a TCP line has none."""
     serial = writer.transport.get_extra_info("serial")
@@ -40,10 +44,11 @@ def set_baud(writer: asyncio.StreamWriter, rate: int) -> None:
 
 async def keep_listening(address: Address, baud: int, framing: str,
                          listen: Callable[[asyncio.StreamReader], Awaitable[None]], what: str,
-                         lost: Callable[[], None]) -> None:
+                         lost: Callable[[], None], greet: Callable[[Line], Awaitable[None]] | None = None) -> None:
     """For push protocols: keep the line open and hand it to `listen` until cancelled; reopen it with
-    back-off (1 s doubling to 60 s) when it cannot be opened or is lost, calling `lost` each time it
-    is lost (so the meter goes offline at once rather than after a silence timeout)."""
+    back-off (1 s doubling to 60 s) when it cannot be opened, is lost or refuses `greet` (what a receiver
+    needs to hear first, e.g. its configuration: it raises LineRefused), calling `lost` each time (so the
+    meter goes offline at once rather than after a silence timeout)."""
     delay = 1.0
     while True:
         try:
@@ -53,13 +58,21 @@ async def keep_listening(address: Address, baud: int, framing: str,
             await asyncio.sleep(delay)
             delay = min(MAX_BACKOFF_S, delay * 2)
             continue
-        delay = 1.0
+        refused = False
         try:
+            if greet is not None:
+                await greet((reader, writer))
+            delay = 1.0
             await listen(reader)
             log.warning("%s: %s closed", what, address)
+        except LineRefused as exc:
+            refused = True
+            log.warning("%s: %s", what, exc)
         except OSError as exc:  # ConnectionError included
             log.warning("%s: %s lost: %s", what, address, exc)
         finally:
             writer.close()
             lost()
         await asyncio.sleep(delay)
+        if refused:
+            delay = min(MAX_BACKOFF_S, delay * 2)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from gateway.command_table import COMMANDS_BY_NAME, SIMULATED_COMMANDS
 from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
+from gateway.firmware_folder import FirmwareFolder
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source
 from gateway.sources.save_batches import SaveBatches
 from gateway.state_json import state_json
@@ -30,8 +31,6 @@ from meter_sim.refusals import MeterRefused
 from omnipower.alarms import ALARM_TYPES
 
 log = logging.getLogger(__name__)
-
-SW_VERSION = "50981173 (simulated)"
 
 
 # Saving the meter's permanent memory costs ~1.5 ms (its state, JSON, fsync): never in a request's path. The
@@ -48,12 +47,14 @@ class SimulatedSource(Source):
 
     def __init__(self, config: MeterConfig, data_dir: Path, tick: float | None = 1.0,
                  save_interval: float = SAVE_INTERVAL, save_before_publishing: bool = True,
-                 display: bool = True, saves: SaveBatches | None = None) -> None:
+                 display: bool = True, saves: SaveBatches | None = None,
+                 firmware: FirmwareFolder | None = None) -> None:
         """A fleet member (see `gateway.service.fleet_sources`) saves every `save_interval` but not before each
         publication, may publish no display, and need not tick (`tick` None) when it is read every second anyway;
         the members of a fleet share `saves` (gateway/sources/save_batches.py)."""
         super().__init__()
         self._saves = saves if saves is not None else SaveBatches()
+        self.firmware = firmware or FirmwareFolder(None)  # where `firmware_update` finds "latest" and relative paths
         self.config = config
         self.tick = tick
         self.save_interval = save_interval
@@ -77,7 +78,7 @@ class SimulatedSource(Source):
             source="simulated",
             model="OMNIPOWER three-phase (simulated)",
             serial_number=serial,
-            sw_version=SW_VERSION,
+            sw_version=self.meter.firmware.active.version,  # the device's firmware, as HA shows it
             registers=self.meter.registers,
             commands=SIMULATED_COMMANDS,
             alarm_types=ALARM_TYPES,
@@ -199,6 +200,9 @@ class SimulatedSource(Source):
 
     async def execute(self, command: Command) -> dict[str, Any]:
         self._advance()
+        if command.name == "firmware_update":  # the image file, as the gateway's firmware folder names it
+            path = self.firmware.resolve(str(command.value), self.meter.firmware.active.version)
+            command = replace(command, value=str(path))
         try:
             result = self._carry_out(command.name, command.value)
         except MeterRefused as exc:
@@ -220,6 +224,8 @@ class SimulatedSource(Source):
         result = spec.simulate(self.meter, name, value)
         if self.meter.registers is not self.info.registers:  # reconfigured: the readings it has changed
             self.info = replace(self.info, registers=self.meter.registers)
+        if self.meter.firmware.active.version != self.info.sw_version:  # new firmware: the device says so
+            self.info = replace(self.info, sw_version=self.meter.firmware.active.version)
         return result
 
     async def display(self) -> dict[str, Any] | None:

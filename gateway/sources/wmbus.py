@@ -6,6 +6,12 @@ into: `mkfifo /run/wmbus; rtl_sdr … | rtl_wmbus > /run/wmbus`); `wmbus.format`
 meter around: telegrams from other identification numbers are skipped, this meter's are decrypted with
 `wmbus.key` and decoded (compact frames through the OMNIPOWER's known format, or one learnt from a full frame).
 
+An iM871A is set up first, each time its line opens (omnipower/im871a.py's `start_up`): PING, GET_DEVICEINFO
+(logged; a module other than an iM871A is refused), SET_CONFIG to a C1-TF-B collector with RSSI attached (in
+RAM: the stick's saved settings stay as they are), GET_CONFIG to check it took. A stick that answers wrongly
+or not at all is named with what failed ("the stick on /dev/ttyUSB0 answered no PING: is it an iM871A …?"),
+in the log and as the source's error, and tried again with back-off. rtl_wmbus needs nothing said.
+
 Push-only and one-way: no commands, no breaker state, no alarms, no meter clock. The state's `time` is when the
 receiver heard the telegram (rtl_wmbus prints its UTC time), or when the gateway read it (iM871A). The meter is
 offline after three intervals (`wmbus.interval_s`) without a telegram, and at least a minute.
@@ -19,19 +25,23 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from gateway.config import MeterConfig
 from gateway.sources.base import MeterInfo, Readings, ReadOnlySource, SourceError
-from gateway.sources.lines import MAX_BACKOFF_S, keep_listening
+from gateway.sources.lines import MAX_BACKOFF_S, Line, LineRefused, keep_listening
 from omnipower import wmbus
 from omnipower.address import parse_address
 from omnipower.errors import CodecError
+from omnipower.im871a import DEVMGMT, MESSAGES, HciMessage, Im871aReader, encode_hci
 from omnipower.registers import REGISTERS_BY_OBIS
-from omnipower.wmbus_receivers import RECEIVERS, Reception
+from omnipower.wmbus_receivers import RECEIVERS, Reception, RtlWmbusReader
 
 log = logging.getLogger(__name__)
 MIN_SILENCE_S = 60.0
+ANSWER_TIMEOUT_S = 2.0  # a stick answers within milliseconds; this allows a loaded host and a USB hub
 
 
 class WmbusSource(ReadOnlySource):
@@ -64,6 +74,8 @@ class WmbusSource(ReadOnlySource):
         self._last_telegram = -1e9
         self.telegrams = 0
         self.others = 0  # telegrams from other meters
+        self.problem: str | None = None  # why the receiver is not listening, when its start-up failed
+        self._stream: Im871aReader | RtlWmbusReader | None = None  # the start-up's reader, with what it holds
 
     async def run(self) -> None:
         what = f"meter {self.config.id}"
@@ -71,7 +83,7 @@ class WmbusSource(ReadOnlySource):
             await self._listen_to_pipe(what)
         else:
             await keep_listening(self.address, self.receiver.baud, self.receiver.framing, self._listen, what,
-                                 self._line_lost)
+                                 self._line_lost, self._start_up if self.receiver.start_up else None)
 
     async def _listen_to_pipe(self, what: str) -> None:
         """A named pipe, opened read-write so that opening does not wait for the writer and its going away
@@ -95,8 +107,49 @@ class WmbusSource(ReadOnlySource):
     def _line_lost(self) -> None:
         self._last_telegram = -1e9
 
+    async def _start_up(self, line: Line) -> None:
+        """Say the receiver's start-up requests one by one, each answer checked (telegrams that come meanwhile
+        are kept); raises LineRefused naming what failed."""
+        reader, writer = line
+        stream = Im871aReader()
+        self._stream = stream
+        for step in self.receiver.start_up:
+            writer.write(encode_hci(step.request))
+            answer = await self._answer(reader, writer, stream, step.answer)
+            if answer is None:
+                self._refuse(f"the stick on {self.address} {step.silence}")
+            if problem := step.check(answer.payload):
+                self._refuse(f"the stick on {self.address} {problem}")
+            log.info("meter %s: %s on %s: %s", self.config.id, MESSAGES[(DEVMGMT, step.answer)], self.address,
+                     step.describe(answer.payload))
+        self.problem = None
+
+    def _refuse(self, problem: str) -> NoReturn:
+        self.problem = problem
+        raise LineRefused(problem)
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stream: Im871aReader,
+                      message_id: int) -> HciMessage | None:
+        """The device management answer `message_id`, or None after ANSWER_TIMEOUT_S."""
+        convert: Callable[[HciMessage], Reception | None] = self.receiver.reception  # type: ignore[assignment]
+        try:
+            async with asyncio.timeout(ANSWER_TIMEOUT_S):
+                await writer.drain()
+                while data := await reader.read(4096):
+                    answer = None
+                    for message in stream.feed(data):
+                        if answer is None and (message.endpoint, message.message_id) == (DEVMGMT, message_id):
+                            answer = message
+                        elif (reception := convert(message)) is not None:
+                            self._accept(reception)
+                    if answer is not None:
+                        return answer
+        except TimeoutError:
+            return None
+        raise ConnectionResetError(f"{self.address} closed during the receiver's start-up")
+
     async def _listen(self, reader: asyncio.StreamReader) -> None:
-        stream = self.receiver.reader()
+        stream, self._stream = self._stream or self.receiver.reader(), None
         while data := await reader.read(4096):
             for reception in self.receiver.receptions(stream, data):
                 self._accept(reception)
@@ -128,8 +181,8 @@ class WmbusSource(ReadOnlySource):
         silent = time.monotonic() - self._last_telegram
         if silent > self.silence_s or self._time is None:
             self.online = False
-            raise SourceError(f"no wireless M-Bus telegram from {self.radio_id:08d} for {min(silent, 1e6):.0f} s "
-                              f"on {self.address}")
+            raise SourceError(self.problem or f"no wireless M-Bus telegram from {self.radio_id:08d} for "
+                              f"{min(silent, 1e6):.0f} s on {self.address}")
         readings: Readings = {"time": self._time}
         readings.update(self._values)
         return readings

@@ -7,8 +7,9 @@ IEC 62056-47 TCP transport (the GPRS module's path) around it. The objects are t
 Associations (logical device 1; the generic DLMS defaults, as no OMNIPOWER document publishes its own, §10.2):
 - **public client 16**, lowest-level security: reads every object, writes and operates nothing;
 - **management client 1**, low-level security (the `dlms.password` of the meter's settings): reads every object,
-  sets the clock (logged as the MQTT `time` command is), operates the breaker through Disconnect Control and writes
-  and activates the Activity Calendar's passive calendar (below).
+  sets the clock (logged as the MQTT `time` command is), operates the breaker through Disconnect Control, writes
+  and activates the Activity Calendar's passive calendar (below) and transfers, verifies and activates firmware
+  images through Image Transfer (class 18, meter_sim/modules/dlms_image_transfer.py).
 A wrong password, a missing one, another mechanism or a ciphered context is refused in the AARE, never answered
 with data. A Variant 2 meter (X8 = 2) answers no DLMS query at all, as the data sheet says.
 
@@ -72,6 +73,7 @@ from meter_sim.meter import (  # the debiting loggers' captures (§4.2, §4.3)
     Meter,
     serial_number,
 )
+from meter_sim.modules import dlms_image_transfer as image_transfer
 from meter_sim.modules.dlms_calendar import (
     CALENDAR_CODECS,
     CALENDAR_PARTS,
@@ -441,6 +443,8 @@ class DlmsAssociation:
         if obj.class_id is CosemClass.DATA:
             if obj.options:
                 return Data(DataType.ENUM, obj.options.index(str(value))) if value in obj.options else None
+            if isinstance(value, str):  # a text: the firmware's version and checksum
+                return _cell(obj, value)
             return Data(obj.data_type, int(value)) if isinstance(value, int | float) and math.isfinite(value) else None
         # Register / Extended Register
         if attribute == 3:
@@ -817,7 +821,7 @@ class DlmsAssociation:
 
     def _execute_script(self, method_id: int, parameters: Data | None) -> ap.ActionResult:
         """execute (method 1) of the tariffication Script Table: script n runs its action, the write of n to the
-        active tariff (`_set_tariff`: the MQTT `tariff` command's own validation, so it holds until `auto`, as a
+        active tariff (`_set_tariff`: the meter's own check, as the MQTT `tariff` command's; it holds until `auto`, as a
         forced tariff does); a script the table does not hold is `object-unavailable`."""
         if parameters is None or parameters.type is not DataType.LONG_UNSIGNED or not isinstance(parameters.value, int):
             return ap.ActionResult.TYPE_UNMATCHED
@@ -1057,6 +1061,7 @@ _OPERATIONS: dict[CosemClass, Callable[[DlmsAssociation, int, Data | None], ap.A
     CosemClass.DISCONNECT_CONTROL: DlmsAssociation._operate_breaker,
     CosemClass.ACTIVITY_CALENDAR: DlmsAssociation._activate_passive,
     CosemClass.SCRIPT_TABLE: DlmsAssociation._execute_script,
+    CosemClass.IMAGE_TRANSFER: image_transfer.act,  # meter_sim/modules/dlms_image_transfer.py
 }
 # The setup objects' attributes 2 and up, by class.
 _SETUP_READERS: dict[CosemClass, Callable[[DlmsAssociation, CosemObject, int], Data]] = {
@@ -1065,6 +1070,7 @@ _SETUP_READERS: dict[CosemClass, Callable[[DlmsAssociation, CosemObject, int], D
     CosemClass.SECURITY_SETUP: DlmsAssociation._security_setup,
     CosemClass.PUSH_SETUP: DlmsAssociation._push_setup,
     CosemClass.SCRIPT_TABLE: DlmsAssociation._scripts,
+    CosemClass.IMAGE_TRANSFER: lambda association, obj, attribute: image_transfer.read(association, attribute),
 }
 
 

@@ -93,7 +93,9 @@ class OpticalPort:
         meter.update()
         readings = {k: v for k, v in meter.readings().items() if isinstance(v, int | float)}
         when = meter.rtc.wall_time(meter.t).replace(tzinfo=None)  # the readout carries local time
-        return kamstrup_readout(readings, meter_number=self.meter_number, when=when)
+        active = meter.firmware.active
+        return kamstrup_readout(readings, meter_number=self.meter_number, when=when,
+                                firmware=(active.version, active.checksum))
 
     def mode_d_push(self) -> bytes:
         """One mode D datagram: identification with baud character '3', then the readout block."""
