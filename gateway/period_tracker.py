@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SAVE_EVERY_S = 300  # meter seconds between saves within an hour (and at every new hour, and on close)
 FORMAT = 1
+POWER_HOLD_S = 30.0  # a P+ reading stands for at most this long (three HAN list-1 pushes): no stale extrapolation
 
 
 def instant(text: object) -> float | None:
@@ -115,6 +116,8 @@ class PeriodTracker:
         if self.rule is not None:
             if now is None:
                 out.update(dict.fromkeys(capacity_keys(self.rule)))
+                if "capacity_step" in out:  # an enum is never null (Home Assistant refuses it)
+                    out["capacity_step"] = step_options(self.rule)[0]
             else:
                 so_far = self.ledger.energy(hour_of(now))[0] + self._estimate(now)
                 power_now = self._power[-1][1] if self._power and self._power[-1][0] == now else None
@@ -124,8 +127,8 @@ class PeriodTracker:
         return out
 
     def _estimate(self, now: float) -> float:
-        """kWh imported this hour after the ledger's horizon, from the P+ readings (each held until the next):
-        nothing where the totals are as fresh as the readings."""
+        """kWh imported this hour after the ledger's horizon, from the P+ readings (each held until the next, for
+        at most POWER_HOLD_S): nothing where the totals are as fresh as the readings."""
         anchor = self.ledger.anchor
         start = max(anchor.t if anchor is not None else -math.inf, hour_of(now) * HOUR_S)
         samples = self._power
@@ -133,7 +136,7 @@ class PeriodTracker:
             del samples[0]  # wholly before the part still estimated
         total = 0.0
         for (t, kw), (t_next, _) in zip(samples, [*samples[1:], (now, 0.0)], strict=True):
-            begin, end = max(t, start), min(t_next, now)
+            begin, end = max(t, start), min(t_next, now, t + POWER_HOLD_S)
             if end > begin:
                 total += kw * (end - begin) / HOUR_S
         return total
