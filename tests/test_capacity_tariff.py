@@ -338,3 +338,32 @@ def test_a_tracker_without_time_or_totals_gives_nulls_not_a_crash() -> None:
     fields = tracker.update({"time": None, "a_plus": "x"})
     assert fields["energy_import_day"] is None and fields["capacity_hour_import"] is None
     assert fields["capacity_step"] == "1"  # an enum is never null: Home Assistant refuses a state not in options
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 6 * 3600), st.floats(0, 30), st.lists(st.floats(0.01, 0.99), max_size=8))
+def test_more_readings_along_the_same_steady_import_change_no_hour(span: int, rise: float,
+                                                                  cuts: list[float]) -> None:
+    """Readings taken more often (a 10 s poll instead of a HAN hour) attribute the same energy to each hour, when
+    the import is steady between them: spreading by time is consistent with itself."""
+    t0 = at(2026, 11, 2, 9, 17, 3)
+    coarse, fine = HourLedger(), HourLedger()
+    for ledger in (coarse, fine):
+        ledger.observe(t0, 100.0, None)
+    for fraction in sorted(cuts):
+        fine.observe(t0 + span * fraction, 100.0 + rise * fraction, None)
+    for ledger in (coarse, fine):
+        ledger.observe(t0 + span, 100.0 + rise, None)
+    assert coarse.hours.keys() == fine.hours.keys() or rise == 0.0
+    for hour in coarse.hours:
+        assert fine.energy(hour)[0] == pytest.approx(coarse.energy(hour)[0], abs=1e-6)
+
+
+def test_a_wrong_capacity_tariff_stops_start_up_naming_the_key() -> None:
+    from gateway.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=r"meters\[0\]\.capacity_tariff = .*does not match any of the expected "
+                                          r"tags: 'norway', 'sweden_max', 'sweden_mean', 'denmark_tou'"):
+        load_settings(None, meters=[{"id": "m1", "capacity_tariff": {"rule": "finland"}}])
+    with pytest.raises(ConfigError, match=r"capacity_tariff\.norway\.steps .*first step must start at from_kw 0"):
+        load_settings(None, meters=[{"id": "m1", "capacity_tariff": {"rule": "norway", "steps": [{"from_kw": 3}]}}])
