@@ -13,7 +13,7 @@ import jinja2
 import pytest
 from conftest import Mosquitto, Probe, probe_client
 from gateway_harness import gateway_config, running_gateway
-from ha_rules import energy_dashboard_problems, validate_discovery, validate_topic
+from ha_rules import TARGET_HA_VERSION, energy_dashboard_problems, validate_discovery, validate_topic
 
 pytestmark = pytest.mark.integration
 JINJA = jinja2.Environment()
@@ -55,7 +55,9 @@ async def test_the_fields_are_published_and_announced_and_kept_across_a_restart(
     for key in ENERGY + CAPACITY:
         topic = f"homeassistant/sensor/omnipower_m1/{key}/config"
         cfg = configs[topic]
-        assert validate_topic(topic) == [] and validate_discovery("sensor", cfg) == [], (key, cfg)
+        assert validate_topic(topic) == [], topic
+        for release in ((2023, 9), (2024, 3), TARGET_HA_VERSION):  # the oldest with `origin`, …, the target
+            assert validate_discovery("sensor", cfg, ha_version=release) == [], (key, release, cfg)
         shown = render(cfg["value_template"], payload)
         if key == "capacity_step":
             assert shown in cfg["options"] and cfg["device_class"] == "enum"
