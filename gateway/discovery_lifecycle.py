@@ -10,12 +10,13 @@ which functions the meter has).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from gateway import discovery
 from gateway.config import MqttSettings
 from gateway.mqtt_link import Incoming
 from gateway.outbox import Outgoing
+from gateway.period_fields import StateField
 from gateway.sources.base import Source
 from gateway.topics import Topics
 
@@ -24,16 +25,19 @@ log = logging.getLogger(__name__)
 
 class DiscoveryLifecycle:
     def __init__(self, mqtt: MqttSettings, topics: Topics, sources: dict[str, Source], version: str,
-                 states: Callable[[], Awaitable[list[Outgoing]]], announced: frozenset[str] | None = None) -> None:
+                 states: Callable[[], Awaitable[list[Outgoing]]], announced: frozenset[str] | None = None,
+                 fields: Mapping[str, tuple[StateField, ...]] | None = None) -> None:
         """`announced`: the meters with discovery (default all; a large fleet's members have none, and their
-        configs, ~70 KB a meter, are not even built)."""
+        configs, ~70 KB a meter, are not even built). `fields`: each meter's computed state fields."""
+        self._fields = dict(fields or {})
         self.enabled = mqtt.discovery
         self.topics = topics
         self.sources = {mid: s for mid, s in sources.items() if announced is None or mid in announced}
         self.version = version
         self._states = states  # after a re-announce, the state every entity reads
         self._configs: dict[str, list[tuple[str, bytes]]] = {
-            mid: discovery.messages(s.info, topics, version) for mid, s in self.sources.items()
+            mid: discovery.messages(s.info, topics, version, self._fields.get(mid, ()))
+            for mid, s in self.sources.items()
         }
         self._ours = {t for msgs in self._configs.values() for t, _ in msgs}
         self._built_from = {mid: s.info for mid, s in self.sources.items()}
@@ -60,7 +64,7 @@ class DiscoveryLifecycle:
         if info is self._built_from[meter_id]:  # a source replaces its info only when the meter changed
             return []
         self._built_from[meter_id] = info
-        fresh = discovery.messages(info, self.topics, self.version)
+        fresh = discovery.messages(info, self.topics, self.version, self._fields.get(meter_id, ()))
         if fresh == self._configs[meter_id]:
             return []
         retired = {t for t, _ in self._configs[meter_id]} - {t for t, _ in fresh}
