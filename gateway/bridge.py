@@ -28,6 +28,7 @@ from gateway.firmware_folder import FirmwareFolder
 from gateway.firmware_updates import FirmwareUpdates
 from gateway.mqtt_link import Incoming, MqttLink
 from gateway.outbox import EVENT_LIMIT, Outbox, Outgoing
+from gateway.period_tracker import trackers_for
 from gateway.requests import Handler, RequestHandler
 from gateway.sources.base import Source
 from gateway.state_publisher import StatePublisher
@@ -52,11 +53,16 @@ class Bridge:
             outbox=Outbox(outbox_path(settings), outbox_limit(settings, len(sources))),
             stream=StateStream(self.mqtt, host, port, self.mqtt.state_qos)
             if settings.fleet is not None and settings.fleet.state_connection else None)
+        trackers = trackers_for(settings.meters, {mid: any(r.key == "a_minus" for r in s.info.registers)
+                                                  for mid, s in self.sources.items()}, settings.data_dir)
         self.discovery = DiscoveryLifecycle(self.mqtt, self.topics, self.sources, version, self._all_states,
-                                            announced(settings, self.sources), discovery_memory_path(settings))
+                                            announced(settings, self.sources),
+                                            {mid: t.fields for mid, t in trackers.items()},
+                                            discovery_memory_path(settings))
         firmware = FirmwareUpdates(self.topics, FirmwareFolder(settings.firmware.folder), self.sources)
         self.publisher = StatePublisher(self.topics, self.sources, settings.publish_interval, self.discovery,
-                                        self.link.queue, self.mqtt.state_qos, self.link.answering, firmware)
+                                        self.link.queue, self.mqtt.state_qos, self.link.answering, firmware,
+                                        trackers)
         self.requests = RequestHandler(self.topics, self.sources, self.publisher)
         self.router: TopicRouter[Handler] = TopicRouter()
         for pattern, handler in self.discovery.routes() + self.requests.routes():
@@ -80,6 +86,7 @@ class Bridge:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.link.outbox.close()
+            self.publisher.save_trackers()
 
     # --- what the link asks of us -----------------------------------------------------------------
     def subscriptions(self) -> list[str]:

@@ -29,6 +29,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.capacity_settings import CapacityTariff
 from gateway.web.settings import WebSettings
 from meter_sim.config import DlmsSettings, MeterSimSettings
 from meter_sim.fleet import Shard, member_id, member_settings, members, parse_shard
@@ -193,6 +194,10 @@ class MeterConfig(MeterSimSettings):
     # Bounded so that ticking the model never blocks the event loop for long (an hour of meter
     # life costs ~18 ms); longer time-warps are for `omnipower-sim simulate`.
     speed: Annotated[float, Field(gt=0, le=3600)] = Field(1.0, description="simulated seconds per real second")
+    energy_periods: bool = Field(True, description="publish this hour's, day's and month's import and export")
+    capacity_tariff: CapacityTariff | None = Field(
+        None, description="track a grid capacity tariff: rule norway, sweden_max, sweden_mean or denmark_tou "
+        "(docs/capacity-tariffs.md)")
 
     @field_validator("transport")
     @classmethod

@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from gateway.command_table import COMMANDS, Button, Entity, Switch, Update
+from gateway.period_fields import StateField
 from gateway.sources.base import MeterInfo
 from gateway.topics import Topics
 from omnipower.alarms import ALARMS_BY_TYPE, Alarm
@@ -76,6 +77,9 @@ class SensorConfig(EntityConfig):
     unit_of_measurement: str | None = None
     suggested_display_precision: int | None = None
     options: list[str] | None = None
+    last_reset_value_template: str | None = None
+    json_attributes_topic: str | None = None
+    json_attributes_template: str | None = None
 
 
 class BinarySensorConfig(EntityConfig):
@@ -177,12 +181,35 @@ def sensor_for(register: Register, info: MeterInfo, topics: Topics, version: str
     )
 
 
-def build(info: MeterInfo, topics: Topics, version: str) -> Built:
-    """Every discovery config of one meter: (component, object_id, config)."""
+def field_sensor_for(field: StateField, info: MeterInfo, topics: Topics, version: str) -> SensorConfig:
+    """The sensor of a computed state field (gateway/period_fields.py): its state, its period's start as
+    `last_reset` (read as empty, so ignored, while unknown), other fields as its attributes."""
+    state = topics.meter(info.meter_id, "state")
+    attributes = ", ".join(f"'{key}': value_json.{key}" for key in field.attribute_keys)
+    return SensorConfig(
+        **_common(info, topics, field.key, field.name, version),
+        state_topic=state,
+        value_template=reading_template(field.value_key or field.key),
+        device_class=field.device_class,
+        state_class=field.state_class,
+        unit_of_measurement=field.unit,
+        suggested_display_precision=field.decimals,
+        options=list(field.options) if field.options else None,
+        icon=field.icon,
+        last_reset_value_template=(f"{{{{ value_json.{field.last_reset_key} or '' }}}}"
+                                   if field.last_reset_key else None),
+        json_attributes_topic=state if attributes else None,
+        json_attributes_template=f"{{{{ {{{attributes}}} | tojson }}}}" if attributes else None,
+    )
+
+
+def build(info: MeterInfo, topics: Topics, version: str, fields: tuple[StateField, ...] = ()) -> Built:
+    """Every discovery config of one meter: (component, object_id, config); `fields`: its computed state fields."""
     mid = info.meter_id
     out: list[tuple[Component, str, EntityConfig]] = [
         ("sensor", r.key, sensor_for(r, info, topics, version)) for r in info.registers
     ]
+    out += [("sensor", f.key, field_sensor_for(f, info, topics, version)) for f in fields if f.name is not None]
     for spec in COMMANDS:
         if spec.name in info.commands:
             out += [e for entity in spec.entities if (e := entity_for(entity, spec.name, info, topics, version))]
@@ -300,6 +327,7 @@ FACES: dict[DiscoveryMode, Callable[[Built, MeterInfo, Topics], list[tuple[str, 
 }
 
 
-def messages(info: MeterInfo, topics: Topics, version: str, mode: DiscoveryMode = "entity") -> list[tuple[str, bytes]]:
-    """(topic, payload) of every discovery config of one meter in `mode`."""
-    return FACES[mode](build(info, topics, version), info, topics)
+def messages(info: MeterInfo, topics: Topics, version: str, fields: tuple[StateField, ...] = (),
+             mode: DiscoveryMode = "entity") -> list[tuple[str, bytes]]:
+    """(topic, payload) of every discovery config of one meter in `mode`; `fields`: its computed state fields."""
+    return FACES[mode](build(info, topics, version, fields), info, topics)

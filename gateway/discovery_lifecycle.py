@@ -13,7 +13,7 @@ prepayment on or off, a wire source learned which functions the meter has).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from gateway import discovery, discovery_migration
@@ -21,6 +21,7 @@ from gateway.config import MqttSettings
 from gateway.discovery_migration import MIGRATE, Published
 from gateway.mqtt_link import Incoming
 from gateway.outbox import Outgoing
+from gateway.period_fields import StateField
 from gateway.sources.base import Source
 from gateway.topics import Topics
 
@@ -30,10 +31,11 @@ log = logging.getLogger(__name__)
 class DiscoveryLifecycle:
     def __init__(self, mqtt: MqttSettings, topics: Topics, sources: dict[str, Source], version: str,
                  states: Callable[[], Awaitable[list[Outgoing]]], announced: frozenset[str] | None = None,
-                 memory: Path | None = None) -> None:
+                 fields: Mapping[str, tuple[StateField, ...]] | None = None, memory: Path | None = None) -> None:
         """`announced`: the meters with discovery (default all; a large fleet's members have none, and their
-        configs, ~70 KB a meter, are not even built). `memory`: where what was announced is remembered (None:
-        nowhere, as if every start were the first)."""
+        configs, ~70 KB a meter, are not even built). `fields`: each meter's computed state fields. `memory`: where
+        what was announced is remembered (None: nowhere, as if every start were the first)."""
+        self._fields = dict(fields or {})
         self.enabled = mqtt.discovery
         self.mode = mqtt.discovery_mode
         self.topics = topics
@@ -57,14 +59,14 @@ class DiscoveryLifecycle:
             if before is not None and before.mode != self.mode:
                 self._pending[mid] = list(before.topics)
             elif before is None and remembered is None and self.mode == "device":
-                built = discovery.build(source.info, topics, version)  # what an older version announced
+                built = discovery.build(source.info, topics, version, self._fields.get(mid, ()))  # as announced before
                 self._pending[mid] = [t for t, _ in discovery.entity_messages(built, source.info, topics)]
         self._migrated: set[str] = {t for old in self._pending.values() for t in old}
         # A device config of ours found retained in entity mode that no memory announced: rolled back on arrival.
         self._rollback = {topics.discovery_device(mid): mid for mid in self.sources} if self.mode == "entity" else {}
 
     def _build(self, mid: str, source: Source) -> list[tuple[str, bytes]]:
-        built = discovery.build(source.info, self.topics, self.version)
+        built = discovery.build(source.info, self.topics, self.version, self._fields.get(mid, ()))
         retired = self._entities.get(mid, set()) - {(c, o) for c, o, _ in built}
         self._entities[mid] = {(c, o) for c, o, _ in built}
         if self.mode == "device":

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from operator import ge, itemgetter
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from gateway.discovery_lifecycle import DiscoveryLifecycle
 from gateway.firmware_folder import FirmwareFolder
 from gateway.firmware_updates import FirmwareUpdates
 from gateway.outbox import Outgoing
+from gateway.period_tracker import PeriodTracker
 from gateway.sources.base import BreakerStatus, FirmwareProgress, RawFrame, Readings, Source, SourceError, SourceEvent
 from gateway.topics import Topics
 from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS
@@ -53,9 +54,12 @@ class StatePublisher:
     def __init__(self, topics: Topics, sources: dict[str, Source], interval: float,
                  discovery: DiscoveryLifecycle, send: Callable[[list[Outgoing], bool], None],
                  state_qos: int = 1, answering: Callable[[], bool] = lambda: False,
-                 firmware: FirmwareUpdates | None = None) -> None:
+                 firmware: FirmwareUpdates | None = None,
+                 trackers: Mapping[str, PeriodTracker] | None = None) -> None:
         """`answering`: whether a request waits to be read or is being answered (the round then gives way after each
-        meter); `firmware`: the firmware topic (gateway/firmware_updates.py), fed with each state and update event."""
+        meter); `firmware`: the firmware topic (gateway/firmware_updates.py), fed with each state and update event;
+        `trackers`: the meters' energy periods and capacity tariffs, whose fields join their state."""
+        self.trackers = dict(trackers or {})
         self.topics = topics
         self.firmware = firmware or FirmwareUpdates(topics, FirmwareFolder(None), sources)
         self.state_qos = state_qos
@@ -105,6 +109,11 @@ class StatePublisher:
         """A new broker session may have lost every retained message: say availability (and firmware) again."""
         self._availability.clear()
         self.firmware.forget()
+
+    def save_trackers(self) -> None:
+        """Write each tracker's ledger (on the way out: within an hour they are written every few minutes)."""
+        for tracker in self.trackers.values():
+            tracker.save()
 
     def goodbye(self) -> list[Outgoing]:
         return [Outgoing(self.topics.meter(mid, "availability"), Availability(state="offline").to_bytes(),
@@ -159,9 +168,21 @@ class StatePublisher:
         except Exception:  # a fault in one source must not stop the others: mark it offline
             log.exception("meter %s: reading failed", meter_id)
             return self._availability_messages(meter_id, "offline")
+        tracker = self.trackers.get(meter_id)
+        fields: dict[str, Any] = {}
+        if tracker is not None:  # after the guard: the ledger counts only totals that never went backwards
+            try:
+                fields = tracker.update(readings, source.totals_time)
+            except Exception:  # a fault in the periods must not stop the meter's state
+                log.exception("meter %s: energy periods / capacity tariff failed", meter_id)
+            # The source's own JSON takes the fields before its closing brace; else they join what is encoded.
+            body = payload[:-1] + b"," + _json(fields)[1:] if payload and fields else payload or _json(
+                {**readings, **fields})
+        else:
+            body = payload or _json(readings)
         # A wire source learns what the meter has from its reads (the Modbus function block): announce that first.
         out = self.discovery.refresh(meter_id) + self._availability_messages(meter_id, "online")
-        out.append(Outgoing(self.topics.meter(meter_id, "state"), payload or _json(readings), self.state_qos,
+        out.append(Outgoing(self.topics.meter(meter_id, "state"), body, self.state_qos,
                             retain=True, periodic=True))
         out += self.firmware.on_state(meter_id, readings)
         _report(meter_id, readings)

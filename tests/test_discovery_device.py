@@ -19,12 +19,15 @@ from gateway.discovery_lifecycle import DiscoveryLifecycle
 from gateway.discovery_migration import MIGRATE, switch
 from gateway.mqtt_link import Incoming
 from gateway.outbox import Outgoing
+from gateway.period_fields import FIELDS as ALL_FIELDS
+from gateway.period_fields import fields_for
 from gateway.sources.base import MeterInfo
 from gateway.topics import Topics
 from omnipower.alarms import ALARMS_BY_TYPE
 from omnipower.registers import PREPAYMENT_KEYS, Kind, meter_registers
 
 TOPICS = Topics("omnipower")
+FIELDS = fields_for([f.key for f in ALL_FIELDS], ("1", "2", "3"))  # energy by period and a capacity tariff
 DEVICE_RELEASES = [r for r in hr.RELEASES if r >= hr.DEVICE_DISCOVERY_SINCE]
 
 
@@ -36,21 +39,21 @@ def info(meter_id: str = "m1", *, prepayment: str | None = None) -> MeterInfo:
 
 
 def device_config(meter: MeterInfo) -> tuple[str, dict[str, Any]]:
-    ((topic, payload),) = discovery.messages(meter, TOPICS, "0.1", "device")
+    ((topic, payload),) = discovery.messages(meter, TOPICS, "0.1", FIELDS, mode="device")
     return topic, json.loads(payload)
 
 
 def entity_configs(meter: MeterInfo) -> dict[str, tuple[str, dict[str, Any]]]:
     """object id -> (component, config) of the per-entity face."""
     return {topic.split("/")[-2]: (topic.split("/")[1], json.loads(payload))
-            for topic, payload in discovery.messages(meter, TOPICS, "0.1", "entity")}
+            for topic, payload in discovery.messages(meter, TOPICS, "0.1", FIELDS, mode="entity")}
 
 
 # --- the two faces ---------------------------------------------------------------------------------------------------
 def test_every_payload_of_both_modes_passes_the_judge_on_every_release_that_has_the_mode() -> None:
     meter = info(prepayment="EUR")
-    entity = discovery.messages(meter, TOPICS, "0.1", "entity")
-    device = discovery.messages(meter, TOPICS, "0.1", "device")
+    entity = discovery.messages(meter, TOPICS, "0.1", FIELDS, mode="entity")
+    device = discovery.messages(meter, TOPICS, "0.1", FIELDS, mode="device")
     for release in hr.RELEASES:
         for topic, payload in entity:
             assert hr.validate_message(topic, payload, ha_version=release) == [], (release, topic)
@@ -82,7 +85,7 @@ def test_the_device_config_is_the_entity_configs_after_ha_merges_the_shared_opti
 
 def test_a_removed_component_is_reduced_to_its_platform_and_the_judge_accepts_it() -> None:
     meter = info()
-    built = discovery.build(meter, TOPICS, "0.1")
+    built = discovery.build(meter, TOPICS, "0.1", FIELDS)
     kept = [b for b in built if b[1] != "a_plus"]
     ((topic, payload),) = discovery.device_messages(kept, meter, TOPICS, [("sensor", "a_plus")])
     config = json.loads(payload)
@@ -152,8 +155,8 @@ def _replayed(*sequences: list[tuple[str, bytes]] | list[Outgoing]) -> hr.Discov
 
 def test_switching_modes_as_ha_documents_keeps_every_entity_both_ways() -> None:
     meter = info()
-    entity = discovery.messages(meter, TOPICS, "0.1", "entity")
-    device = discovery.messages(meter, TOPICS, "0.1", "device")
+    entity = discovery.messages(meter, TOPICS, "0.1", FIELDS, mode="entity")
+    device = discovery.messages(meter, TOPICS, "0.1", FIELDS, mode="device")
     uids = {json.loads(p)["unique_id"] for _, p in entity}
     to_device = switch([t for t, _ in entity], device)
     assert [m.payload for m in to_device[:len(entity)]] == [MIGRATE] * len(entity)
@@ -170,8 +173,8 @@ def test_switching_modes_as_ha_documents_keeps_every_entity_both_ways() -> None:
 
 def test_without_the_marker_ha_keeps_the_old_entities_and_clearing_first_loses_them() -> None:
     meter = info()
-    entity = discovery.messages(meter, TOPICS, "0.1", "entity")
-    device = discovery.messages(meter, TOPICS, "0.1", "device")
+    entity = discovery.messages(meter, TOPICS, "0.1", FIELDS, mode="entity")
+    device = discovery.messages(meter, TOPICS, "0.1", FIELDS, mode="device")
     conflicting = _replayed(entity, device)
     assert conflicting.problems and all("conflicting" in p.message for p in conflicting.problems)
     cleared_first = _replayed(entity, [(t, b"") for t, _ in entity], device)
@@ -244,7 +247,7 @@ def lifecycle(mode: str, memory: Path, *meters: str) -> DiscoveryLifecycle:
 
     sources: dict[str, Any] = {m: FakeSource(info(m)) for m in meters}
     return DiscoveryLifecycle(MqttSettings(discovery_mode=mode), Topics("omnipower"), sources, "0.1", no_states,
-                              memory=memory)
+                              fields={m: FIELDS for m in meters}, memory=memory)
 
 
 def announce(life: DiscoveryLifecycle) -> list[Outgoing]:
@@ -260,29 +263,29 @@ def test_the_lifecycle_migrates_once_from_what_it_remembers(tmp_path: Path) -> N
     assert json.loads(memory.read_text())["meters"]["m1"]["mode"] == "entity"
     device = lifecycle("device", memory, "m1")
     out = announce(device)
-    assert out == switch([m.topic for m in first], discovery.messages(info("m1"), TOPICS, "0.1", "device"))
+    assert out == switch([m.topic for m in first], discovery.messages(info("m1"), TOPICS, "0.1", FIELDS, mode="device"))
     assert all(m.payload != MIGRATE for m in device.messages("m1"))  # HA's birth: announce, do not migrate again
     assert all(m.payload != MIGRATE for m in announce(lifecycle("device", memory, "m1")))  # nor at the next start
     back = announce(lifecycle("entity", memory, "m1"))
     assert back == switch(["homeassistant/device/omnipower_m1/config"],
-                          discovery.messages(info("m1"), TOPICS, "0.1", "entity"))
+                          discovery.messages(info("m1"), TOPICS, "0.1", FIELDS, mode="entity"))
     ha = _replayed(first, out, back)
     assert ha.problems == [] and ha.removed == set()
 
 
 def test_with_no_memory_device_mode_migrates_from_the_per_entity_topics(tmp_path: Path) -> None:
     out = announce(lifecycle("device", tmp_path / "discovery.json", "m1"))
-    entity_topics = [t for t, _ in discovery.messages(info("m1"), TOPICS, "0.1", "entity")]
-    assert out == switch(entity_topics, discovery.messages(info("m1"), TOPICS, "0.1", "device"))
+    entity_topics = [t for t, _ in discovery.messages(info("m1"), TOPICS, "0.1", FIELDS, mode="entity")]
+    assert out == switch(entity_topics, discovery.messages(info("m1"), TOPICS, "0.1", FIELDS, mode="device"))
 
 
 async def test_a_device_config_found_retained_in_entity_mode_is_rolled_back_once(tmp_path: Path) -> None:
     life = lifecycle("entity", tmp_path / "discovery.json", "m1")
     announce(life)
-    ((topic, payload),) = discovery.messages(info("m1"), TOPICS, "0.1", "device")
+    ((topic, payload),) = discovery.messages(info("m1"), TOPICS, "0.1", FIELDS, mode="device")
     handler = dict(life.routes())[topic]
     out = await handler(Incoming(topic, payload, True))
-    assert out == switch([topic], discovery.messages(info("m1"), TOPICS, "0.1", "entity"))
+    assert out == switch([topic], discovery.messages(info("m1"), TOPICS, "0.1", FIELDS, mode="entity"))
     assert await handler(Incoming(topic, payload, True)) == []  # its rollback clears it
 
 

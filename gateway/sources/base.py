@@ -78,6 +78,9 @@ class Source(ABC):
 
     info: MeterInfo
     in_process = False  # a model in this process: its calls cannot hang, so they need no timeout
+    # The meter time (ISO 8601) the energy totals of `read()` stand for, where it is not the readings' `time`: HAN's
+    # hourly list 2 carries the totals of the hour boundary, and list 1 every 10 s moves `time` on without them.
+    totals_time: str | None = None
 
     def __init__(self) -> None:
         self.events: asyncio.Queue[SourceEvent] = asyncio.Queue()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from gateway.config import MeterConfig
 from gateway.sources.base import (
@@ -23,6 +23,7 @@ from gateway.sources.base import (
 )
 from gateway.sources.lines import keep_listening
 from omnipower.address import parse_address
+from omnipower.dlms import CosemDateTime
 from omnipower.errors import CodecError
 from omnipower.han import (
     CT_MILLIAMP_SCALERS,
@@ -40,6 +41,10 @@ from omnipower.rtc import Rtc
 log = logging.getLogger(__name__)
 SCALERS = {"kamstrup": KAMSTRUP_SCALERS, "swedish_wh": SWEDISH_WH_SCALERS, "ct_milliamp": CT_MILLIAMP_SCALERS}
 SILENCE_S = 30.0  # three missed 10 s pushes: the meter is offline
+# List 2 is pushed within the first minute of its hour (§10.4); a clock later than this into the hour is taken as
+# the instant of its totals as it is (a meter configured otherwise).
+LIST2_CAPTURE_SLACK_MIN = 10
+ENERGY_KEYS = frozenset({"a_plus", "a_minus"})
 LAYOUT_LISTS = {"nve": (HanListKind.LIST_1, HanListKind.LIST_2), "dk": (HanListKind.DK_PUSH_1,)}
 
 
@@ -94,11 +99,11 @@ class HanSource(ReadOnlySource):
 
     def _accept(self, message: HanMessage, frame: HdlcFrame) -> None:
         self._values.update(message.registers)
-        when = message.date_time.to_datetime() if message.date_time else None
+        when = self._meter_time(message.date_time)
         if when is not None:
-            summer = message.date_time.dst if message.date_time else False
-            offset = timedelta(seconds=self.rtc.standard_offset + (3600 if summer else 0))
-            self._time = when.replace(tzinfo=timezone(offset)).isoformat(timespec="seconds")
+            self._time = when.isoformat(timespec="seconds")
+        if ENERGY_KEYS.intersection(message.registers):
+            self.totals_time = self._totals_time(message)
         self._last_frame = time.monotonic()
         self.frames += 1
         self.online = True
@@ -108,6 +113,25 @@ class HanSource(ReadOnlySource):
             wire = encode_ui_frame(frame.information, dst=dst, src=src, control=frame.control,
                                    segmented=frame.segmented)
             self.events.put_nowait(RawFrame(wire))
+
+    def _meter_time(self, stamp: CosemDateTime | None) -> datetime | None:
+        """A pushed date-time with the meter's offset (the DST flag of its status byte says summer time)."""
+        when = stamp.to_datetime() if stamp is not None else None
+        if when is None or stamp is None:
+            return None
+        offset = timedelta(seconds=self.rtc.standard_offset + (3600 if stamp.dst else 0))
+        return when.replace(tzinfo=timezone(offset))
+
+    def _totals_time(self, message: HanMessage) -> str | None:
+        """The instant a push's energy totals stand for. List 2's are captured at hh:00:00 and pushed seconds later
+        (§10.4: :05, :10 or later; its clock says when it was pushed): they are the totals of the hour boundary, so
+        the energy up to them belongs to the hour that ended. Other pushes' totals are those of their clock."""
+        when = self._meter_time(message.clock or message.date_time)
+        if when is None:
+            return None
+        if message.list_kind is HanListKind.LIST_2 and when.minute < LIST2_CAPTURE_SLACK_MIN:
+            when = when.replace(minute=0, second=0, microsecond=0)
+        return when.isoformat(timespec="seconds")
 
     async def read(self) -> Readings:
         silent = time.monotonic() - self._last_frame
