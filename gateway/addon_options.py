@@ -54,6 +54,8 @@ NOT_IN_ADDON: dict[str, str] = {
     "mqtt.protocol": _TUNING,
     "mqtt.outbox_limit": _TUNING,
     "mqtt.state_qos": _TUNING,
+    "meters.capacity_tariff": "a rule with its steps, windows or periods (lists of structures the Supervisor's "
+                              "options cannot hold): set it in the add-on's gateway.yaml (docs/capacity-tariffs.md)",
     "meters.start": _SIMULATOR,
     "meters.type_number": _SIMULATOR,
     "meters.z*": _SIMULATOR + " (the order form's Z codes)",

@@ -94,13 +94,13 @@ def test_every_schema_type_is_in_the_supervisors_grammar() -> None:
     assert bad == {}
 
 
-class _Capacity(BaseModel):
-    rule: Literal["norway", "sweden"] = "norway"
-    steps: tuple[float, ...] = ()
+class _Forecast(BaseModel):
+    provider: Literal["met_no", "smhi"] = "met_no"
+    horizons: tuple[float, ...] = ()
 
 
 class _MeterWithMore(MeterConfig):
-    capacity_tariff: _Capacity = _Capacity()
+    solar_forecast: _Forecast = _Forecast()
     unit_id: Annotated[int, Field(ge=1, le=255)] = 1  # a bound changed in the gateway
 
 
@@ -117,8 +117,10 @@ class _SettingsWithMore(Settings):
 def test_a_setting_added_to_the_gateway_fails_until_the_addon_offers_or_lists_it() -> None:
     problems = schema_problems(CONFIG["schema"], CONFIG["options"], _SettingsWithMore)
     assert sorted(problems) == sorted([
-        "setting meters.capacity_tariff.rule is neither an add-on option nor listed in NOT_IN_ADDON (with the reason)",
-        "setting meters.capacity_tariff.steps is neither an add-on option nor listed in NOT_IN_ADDON (with the reason)",
+        "setting meters.solar_forecast.provider is neither an add-on option nor listed in NOT_IN_ADDON (with the "
+        "reason)",
+        "setting meters.solar_forecast.horizons is neither an add-on option nor listed in NOT_IN_ADDON (with the "
+        "reason)",
         "setting telemetry.enabled is neither an add-on option nor listed in NOT_IN_ADDON (with the reason)",
         "setting telemetry.port is neither an add-on option nor listed in NOT_IN_ADDON (with the reason)",
         "option meters.unit_id has type 'int(1,247)?'; the gateway's setting makes it 'int(1,255)?'",
