@@ -34,6 +34,7 @@ T = TypeVar("T")
 SOURCE_TIMEOUT = 15.0
 SLICE = 0.0005  # the longest a publication round holds the event loop before giving way (s): see performance.md
 PACED_FROM = 20  # more meters than this (a fleet): a round is spread over the interval, see _publish_loop
+SUMMARY_EVERY_S = 60.0  # a fleet's summary line on the console (no line per publication above PACED_FROM)
 SPREAD = 0.8  # the part of the interval a fleet's round is spread over (room for a round that runs late)
 AHEAD_S = 0.001  # how far ahead of its meter's slot a round goes on before it sleeps
 
@@ -75,6 +76,10 @@ class StatePublisher:
         self._key_sets: dict[frozenset[str], frozenset[str]] = {}
         self._availability: dict[str, str] = {}
         self._soon: asyncio.Queue[str] = asyncio.Queue()
+        # A console line per publication shows a few meters living; a fleet's thousands a second would flood the
+        # journal (and cost a sixth of the process's CPU): it gets a summary line a minute instead.
+        self._narrate = len(sources) <= PACED_FROM
+        self._summary = (0.0, 0)  # the loop time the count started, and the states published since
 
     def publish_soon(self, meter_id: str) -> None:
         """Publish the meter's state now, not at the next interval, but after what is being sent (a command's
@@ -149,6 +154,8 @@ class StatePublisher:
                 if loop.time() >= pause or answering():
                     await asyncio.sleep(0)
                     pause = loop.time() + SLICE
+            if not self._narrate:
+                self._summarise(loop.time(), len(self.sources))
 
     async def state_messages(self, meter_id: str, persist: bool = False) -> list[Outgoing]:
         """Read the meter: its state (and availability when that changed); with `persist`, what was read is
@@ -185,7 +192,8 @@ class StatePublisher:
         out.append(Outgoing(self.topics.meter(meter_id, "state"), body, self.state_qos,
                             retain=True, periodic=True))
         out += self.firmware.on_state(meter_id, readings)
-        _report(meter_id, readings)
+        if self._narrate:
+            _report(meter_id, readings)
         try:
             lcd = await bounded(source.display())
         except (SourceError, TimeoutError) as exc:
@@ -195,6 +203,20 @@ class StatePublisher:
             out.append(Outgoing(self.topics.meter(meter_id, "display"), _json(lcd), self.state_qos, retain=True,
                                 periodic=True))
         return out
+
+    def _summarise(self, now: float, published: int) -> None:
+        """A fleet's console line: the states of the last minute or so (the rounds that ended in it)."""
+        since, count = self._summary
+        if not since:
+            self._summary = (now, 0)
+            return
+        count += published
+        if now - since < SUMMARY_EVERY_S:
+            self._summary = (since, count)
+            return
+        log.info("%d meters: %d states published in the last %.0f s (%.0f a second)", len(self.sources), count,
+                 now - since, count / (now - since))
+        self._summary = (now, 0)
 
     def _availability_messages(self, meter_id: str, state: str) -> list[Outgoing]:
         if self._availability.get(meter_id) == state:
@@ -311,8 +333,8 @@ def _json(value: Any) -> bytes:
 
 
 def _report(meter_id: str, r: Readings) -> None:
-    """One console line per publication, so a demo shows the meter living."""
-    if not log.isEnabledFor(logging.INFO):  # a fleet's thousands a second would build the line for nothing
+    """One console line per publication, so a demo shows the meter living (a few meters: see `_narrate`)."""
+    if not log.isEnabledFor(logging.INFO):
         return
     def shown(key: str) -> Any:  # a rendered state's summary is unrounded (gateway/state_json.py)
         value = r.get(key)

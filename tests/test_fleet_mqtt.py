@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 from collections import defaultdict
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from conftest import Mosquitto, probe_client, stop_process
 from gateway_harness import START, gateway_config, gateway_process, request, running_gateway
 
+from gateway import state_publisher
 from meter_sim.fleet import member_id, members, parse_shard
 
 pytestmark = pytest.mark.integration
@@ -90,3 +92,28 @@ async def test_a_fleet_s_round_is_spread_over_the_interval(mosquitto: Mosquitto,
                     break
     third_round = sorted(times[2] for times in arrivals.values())
     assert third_round[-1] - third_round[0] > 0.4, third_round
+
+
+async def test_a_fleet_says_a_summary_a_minute_not_a_line_per_state(mosquitto: Mosquitto, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A few meters narrate each publication on the console (the demo); a fleet's members would flood the journal
+    with thousands of lines a second, so a fleet says how many states it published, once a minute (here a second)."""
+    monkeypatch.setattr(state_publisher, "SUMMARY_EVERY_S", 1.0)
+    count = state_publisher.PACED_FROM + 5
+    config = gateway_config(tmp_path, mosquitto.port, publish_interval=0.5, fleet={
+        "count": count, "id_prefix": "f", "seed": 5, "template": {"start": START}})
+    with caplog.at_level(logging.INFO, logger="gateway.state_publisher"):
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            await client.subscribe("omnipower/+/state")
+            async with running_gateway(config), asyncio.timeout(60):
+                seen: set[str] = set()
+                async for message in client.messages:
+                    seen.add(str(message.topic))
+                    if len(seen) > count and "states published" in caplog.text:
+                        break
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.state_publisher"]
+    assert not [line for line in lines if " kWh " in line]  # no line per state
+    summary = next(line for line in lines if "states published" in line)
+    assert summary.startswith(f"{count} meters: ")
+    assert int(summary.split(": ")[1].split()[0]) >= count  # at least a round's states counted
