@@ -71,6 +71,7 @@ async def test_a_refused_image_is_a_clear_error_and_the_old_firmware_runs_on(tmp
                                                r"digest.*still runs 5098736-U1") as refused:
             await source.execute(Command("firmware_update", str(bad)))
         assert (await source.read())["firmware_version"] == "5098736-U1"
+        assert source.info.sw_version == "5098736-U1"  # the dlms source tells HA's device the meter's firmware too
     assert drain(source)[-1].error == refused.value.reason
 
 

@@ -322,6 +322,9 @@ class DlmsSource(Source):
         self.online = True
         if BREAKER_KEY in readings:
             self.note_polled_breaker(str(readings[BREAKER_KEY]), str(readings["time"]))
+        version = readings.get("firmware_version")
+        if isinstance(version, str) and version and version != self.info.sw_version:  # the device's firmware in HA
+            self.info = replace(self.info, sw_version=version)
         return readings
 
     def _note(self, obj: CosemObject, attribute: int, result: Data, readings: Readings) -> None:
