@@ -245,6 +245,8 @@ async def test_optical_source_reads_mode_c(mosquitto: Mosquitto, tmp_path: Path,
             for key, tol in (("a_plus", 0.001), ("a_minus", 0.001), ("r_plus", 0.001), ("u_l1", 0.1),
                              ("i_l2", 0.01), ("p_plus", 1.0), ("p_minus", 1.0)):
                 assert state[key] == pytest.approx(expected[key], abs=tol / 2 + 1e-6), key
+            assert state["firmware_version"] == expected["firmware_version"]  # the readout's 0.2.0, as text
+            assert state["firmware_checksum"] == expected["firmware_checksum"]
             answer = await request(probe, "omnipower/wire/set/breaker", "disconnect", meter="wire")
             assert answer["error"] == "breaker: not supported by a optical meter"
 

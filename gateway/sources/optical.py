@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.config import MeterConfig
@@ -30,7 +31,7 @@ from omnipower.iec62056_21 import (
     Transmit,
     readings_from_readout,
 )
-from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS
+from omnipower.registers import REGISTERS_BY_KEY, REGISTERS_BY_OBIS, Kind
 from omnipower.rtc import Rtc
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,16 @@ class OpticalSource(ReadOnlySource):
         values = readings_from_readout(readout)
         readings: Readings = {"time": self._meter_time(readout)}
         readings.update({REGISTERS_BY_OBIS[code].key: v for code, v in values.items() if code in REGISTERS_BY_OBIS})
+        texts = {r.key: item.value for item in readout.datasets  # the text registers it carries: firmware (§8)
+                 if (r := REGISTERS_BY_OBIS.get(item.address or "")) is not None and r.kind is Kind.TEXT}
+        readings.update(texts)
+        known = {r.key for r in self.info.registers}
+        if texts.keys() - known:  # first seen: their entities are announced (discovery follows `info`)
+            self.info = replace(self.info, registers=self.info.registers + tuple(
+                REGISTERS_BY_KEY[key] for key in texts if key not in known))
+        version = texts.get("firmware_version")
+        if version and version != self.info.sw_version:  # the device's firmware, as Home Assistant shows it
+            self.info = replace(self.info, sw_version=version)
         return readings
 
     def _meter_time(self, readout: DataReadout) -> str:
