@@ -8,6 +8,7 @@ hour, list 1 brings P+ every 10 s), and the file.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -69,10 +70,19 @@ class PeriodStore:
             return None
 
     def save(self, ledger: HourLedger) -> None:
+        self.write(self.encode(ledger))
+
+    @staticmethod
+    def encode(ledger: HourLedger) -> bytes:
+        """The file's bytes (taken on the event loop: the ledger changes there)."""
+        return json.dumps({"format": FORMAT, "ledger": ledger.to_dict()}, separators=(",", ":")).encode()
+
+    def write(self, data: bytes) -> None:
+        """Write and fsync (tens of milliseconds on a busy disk: off the event loop, see `PeriodTracker.flush`)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"format": FORMAT, "ledger": ledger.to_dict()}, fh, separators=(",", ":"))
+        with open(tmp, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
@@ -93,6 +103,8 @@ class PeriodTracker:
         self._saved_at: float | None = None
         self._saved_hour: int | None = None
         self._dirty = False
+        self._pending: bytes | None = None  # the ledger as it was at the last save point, not yet on disk
+        self._writing = asyncio.Lock()  # one write at a time (a state read by a command and by the round at once)
 
     def update(self, readings: Mapping[str, Any], totals_time: str | None = None) -> dict[str, Any]:
         """Count one state's readings and give the fields to publish with it. `totals_time`: the instant the energy
@@ -142,21 +154,37 @@ class PeriodTracker:
         return total
 
     def _maybe_save(self, now: float) -> None:
+        """At a save point, the ledger's bytes are taken (for `flush` to write): nothing waits for the disk here."""
         if self.store is None or not self._dirty:
             return
         hour = hour_of(now)
         if self._saved_at is not None and hour == self._saved_hour and now - self._saved_at < SAVE_EVERY_S:
             return
-        self.save()
+        self._pending, self._dirty = self.store.encode(self.ledger), False
         self._saved_at, self._saved_hour = now, hour
 
+    async def flush(self) -> None:
+        """Write what the last save point took, in a worker thread: an fsync on the event loop would hold every
+        request and publication for its duration (docs/design-notes.md, "nothing waits for the disk")."""
+        if self._pending is None or self.store is None:
+            return
+        async with self._writing:
+            data, self._pending = self._pending, None  # the newest bytes, if another save point came meanwhile
+            if data is None:
+                return
+            try:
+                await asyncio.to_thread(self.store.write, data)
+            except OSError as exc:  # a full or read-only disk must not stop the publications
+                self._dirty = True  # write it again at the next save point
+                log.warning("cannot save %s: %s", self.store.path, exc)
+
     def save(self) -> None:
-        """Write the ledger now (when anything changed since the last write)."""
-        if self.store is None or not self._dirty:
+        """Write the ledger now, on the way out (when anything changed since the last write)."""
+        if self.store is None or not (self._dirty or self._pending is not None):
             return
         try:
             self.store.save(self.ledger)
-            self._dirty = False
+            self._dirty, self._pending = False, None
         except OSError as exc:  # a full or read-only disk must not stop the publications
             log.warning("cannot save %s: %s", self.store.path, exc)
 

@@ -180,6 +180,7 @@ class StatePublisher:
         if tracker is not None:  # after the guard: the ledger counts only totals that never went backwards
             try:
                 fields = tracker.update(readings, source.totals_time)
+                await tracker.flush()  # the ledger's file, when a save point came: in a worker thread
             except Exception:  # a fault in the periods must not stop the meter's state
                 log.exception("meter %s: energy periods / capacity tariff failed", meter_id)
             # The source's own JSON takes the fields before its closing brace; else they join what is encoded.

@@ -3,7 +3,9 @@ meter's local calendar (summer time included) and the capacity rules, by example
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -367,3 +369,26 @@ def test_a_wrong_capacity_tariff_stops_start_up_naming_the_key() -> None:
         load_settings(None, meters=[{"id": "m1", "capacity_tariff": {"rule": "finland"}}])
     with pytest.raises(ConfigError, match=r"capacity_tariff\.norway\.steps .*first step must start at from_kw 0"):
         load_settings(None, meters=[{"id": "m1", "capacity_tariff": {"rule": "norway", "steps": [{"from_kw": 3}]}}])
+
+
+async def test_the_ledger_is_written_by_a_worker_thread_at_a_save_point_not_by_update(tmp_path: Path) -> None:
+    """An fsync on the event loop holds every request for its duration: `update` only takes the ledger's bytes at
+    a save point; `flush` writes them in a worker thread, and a save point's bytes, not later ones."""
+    threads: list[int] = []
+
+    class Recording(PeriodStore):
+        def write(self, data: bytes) -> None:
+            threads.append(threading.get_ident())
+            super().write(data)
+
+    store = Recording(tmp_path / "periods" / "m1.json")
+    tracker = PeriodTracker(Rtc(1, 1), store=store)
+    tracker.update({"time": "2026-11-02T13:00:05+01:00", "a_plus": 100.0})
+    tracker.update({"time": "2026-11-02T14:00:05+01:00", "a_plus": 103.0})  # a new hour: a save point
+    assert not store.path.exists()  # nothing written on the loop
+    await tracker.flush()
+    assert threads and threads[0] != threading.get_ident()
+    saved = store.load()
+    assert saved is not None and saved.to_dict() == tracker.ledger.to_dict()
+    await tracker.flush()
+    assert len(threads) == 1  # nothing new to write
