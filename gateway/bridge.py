@@ -63,7 +63,7 @@ class Bridge:
         self.publisher = StatePublisher(self.topics, self.sources, settings.publish_interval, self.discovery,
                                         self.link.queue, self.mqtt.state_qos, self.link.answering, firmware,
                                         trackers)
-        self.requests = RequestHandler(self.topics, self.sources, self.publisher)
+        self.requests = RequestHandler(self.topics, self.sources, self.publisher, self.link.queue)
         self.router: TopicRouter[Handler] = TopicRouter()
         for pattern, handler in self.discovery.routes() + self.requests.routes():
             self.router.add(pattern, handler)
@@ -85,6 +85,7 @@ class Bridge:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.requests.close()
             self.link.outbox.close()
             self.publisher.save_trackers()
 

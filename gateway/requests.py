@@ -38,11 +38,17 @@ Handler = Callable[[Incoming], Awaitable[list[Outgoing]]]
 
 
 class RequestHandler:
-    def __init__(self, topics: Topics, sources: dict[str, Source], publisher: StatePublisher) -> None:
+    def __init__(self, topics: Topics, sources: dict[str, Source], publisher: StatePublisher,
+                 send: Callable[[list[Outgoing], bool], None] = lambda messages, urgent: None) -> None:
+        """`send`: where the answer to a long command goes when it is done (the link's queue)."""
         self.topics = topics
         self.sources = sources
         self.publisher = publisher
+        self._send = send
         self._lock = asyncio.Lock()  # one request at a time keeps responses in order
+        # A command its source bounds (a firmware transfer: minutes on a slow line) runs beside the others, one per
+        # meter, and is answered when it is done: the other meters' requests do not wait for it.
+        self._long: dict[str, asyncio.Task[None]] = {}
 
     def routes(self) -> list[tuple[str, Handler]]:
         """Per meter; above WILDCARD_ABOVE meters (a fleet) three wildcard subscriptions instead of three per meter,
@@ -67,6 +73,9 @@ class RequestHandler:
         meter_id, verb, name = parsed
         if msg.retain:
             return []  # a retained command would replay on every restart; it was not meant for now
+        source = self.sources[meter_id]
+        if verb == "set" and not source.in_process and _long(msg.payload, name, source.info.commands):
+            return self._start_long(meter_id, msg, name)
         try:
             async with self._lock:
                 if verb == "get":
@@ -79,6 +88,35 @@ class RequestHandler:
                                 error=f"{verb}: internal error ({type(exc).__name__}); logged by the gateway")
             extra = []
         return extra + self._responses(meter_id, response, msg)
+
+    def _start_long(self, meter_id: str, msg: Incoming, name: str | None) -> list[Outgoing]:
+        """A long command of a meter without one under way: carried out by a task of its own (answered then);
+        while one is under way, the meter's next long command is refused at once."""
+        running = self._long.get(meter_id)
+        if running is not None and not running.done():
+            response = Response(transaction=transaction_of(msg.payload) if name is None else None, status="error",
+                                error=f"{name or 'set'}: a long command of this meter is under way (a firmware "
+                                "update); try again when it has been answered")
+            return self._responses(meter_id, response, msg)
+        self._long[meter_id] = asyncio.create_task(self._carry_out_long(meter_id, msg, name))
+        return []
+
+    async def _carry_out_long(self, meter_id: str, msg: Incoming, name: str | None) -> None:
+        try:
+            response, extra = await self.set(meter_id, msg.payload, name)
+        except Exception as exc:  # as `handle`: a fault of ours is logged and answered, never lost
+            log.exception("internal error handling a message on %s", msg.topic)
+            response = Response(transaction=transaction_of(msg.payload), status="error",
+                                error=f"set: internal error ({type(exc).__name__}); logged by the gateway")
+            extra = []
+        self._send(extra + self._responses(meter_id, response, msg), True)
+
+    async def close(self) -> None:
+        """Stop the long commands under way (the gateway is stopping: their answers would find no broker)."""
+        tasks = [t for t in self._long.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _responses(self, meter_id: str, response: Response, msg: Incoming) -> list[Outgoing]:
         dest = [self.topics.meter(meter_id, "response")]
@@ -191,6 +229,23 @@ class RequestHandler:
             return Response(transaction=txn, status="error", error=f"log: meter does not answer ({exc})")
         return Response(transaction=txn, status="ok",
                         data={"log": name, "total": total, "offset": offset, "entries": entries})
+
+
+_LONG_NAMES = tuple(name.encode() for name, spec in COMMANDS_BY_NAME.items() if spec.source_bounded)
+
+
+def _long(payload: bytes, name: str | None, carried: frozenset[str]) -> bool:
+    """Whether a `set` carries a command its (wire) source bounds in time (`source_bounded`: a firmware transfer)
+    and can carry; a request that does not parse is not one (the usual path answers its error). Parsed only when
+    the command's name is in it: every other request stays on its short path. (An in-process meter installs an
+    image at once: its answer comes on the usual path.)"""
+    if not any(long in (name.encode() if name is not None else payload) for long in _LONG_NAMES):
+        return False
+    try:
+        request = parse_set(payload, name)
+    except CommandError:
+        return False
+    return any(COMMANDS_BY_NAME[c.name].source_bounded and c.name in carried for c in request.commands)
 
 
 def _register_key(name: str) -> str:

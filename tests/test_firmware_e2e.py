@@ -40,14 +40,15 @@ async def test_home_assistant_updates_a_dlms_meter_and_a_tampered_image_is_refus
     folder = tmp_path / "images"
     folder.mkdir()
     signed = folder / "omnipower-5098736-V1.img"
-    built = sim_cli("build", "--version", NEW_VERSION, "--out", str(signed))
+    # 256 KiB, 512 blocks: a transfer long enough to see the gateway answer other requests meanwhile
+    built = sim_cli("build", "--version", NEW_VERSION, "--out", str(signed), "--size", str(256 * 1024))
     assert sim_cli("sign", "--key", str(private), str(signed))["checksum"] == built["checksum"]
     bad = tmp_path / "tampered.img"
     bad.write_bytes(tampered(signed.read_bytes()))
     wire = f"tcp:127.0.0.1:{free_port()}"
     meter = sim_config(tmp_path, dlms={"password": PASSWORD}, firmware={"public_key": str(public)})
     meters = [{"id": "wire", "source": "dlms", "transport": wire,
-               "dlms": {"client": 1, "security": "low", "password": PASSWORD}}]
+               "dlms": {"client": 1, "security": "low", "password": PASSWORD}}, {"id": "local"}]
     gateway = gateway_config(tmp_path, mosquitto.port, meters, firmware={"folder": str(folder)})
     with serving(meter, "--dlms", wire):
         async with running_gateway(gateway), probe_client(mosquitto, "omnipower/#", "homeassistant/#") as probe:
@@ -63,7 +64,21 @@ async def test_home_assistant_updates_a_dlms_meter_and_a_tampered_image_is_refus
             # Home Assistant's Install: the entity's payload on its command topic (no transaction, not retained).
             mark = probe.mark()
             await probe.publish(entity["command_topic"], entity["payload_install"])
-            answer = (await probe.wait_for("omnipower/wire/response", after=mark, timeout=60)).json()
+            # Meanwhile the gateway answers the other meter, and refuses a second update of this one at once.
+            await probe.wait_for(entity["state_topic"], lambda m: m.json()["in_progress"], after=mark)
+            other = await request(probe, "omnipower/local/get", json.dumps({"registers": ["a_plus"],
+                                                                           "transaction": "t-local"}), meter="local")
+            busy = await request(probe, "omnipower/wire/set", json.dumps({"firmware_update": {"image": "latest"},
+                                                                          "transaction": "t-busy"}), meter="wire")
+            done = await probe.wait_for("omnipower/wire/response", lambda m: "transaction" not in m.json()
+                                        or m.json()["transaction"] is None, after=mark, timeout=60)
+            answer = done.json()
+            assert other["status"] == "ok" and "a_plus" in other["data"]["registers"]
+            assert busy["status"] == "error" and "under way" in busy["error"], busy
+            answered = [(m.topic, m.json().get("transaction")) for m in probe.messages[mark:]
+                        if m.topic.endswith("/response")]
+            assert answered.index(("omnipower/local/response", "t-local")) < answered.index(
+                ("omnipower/wire/response", answer.get("transaction")))  # not held behind the transfer
             assert answer["status"] == "ok", answer
             assert answer["data"]["firmware_version"] == NEW_VERSION and answer["data"]["previous"] == old
             shown = [m.json() for m in probe.messages[mark:] if m.topic == entity["state_topic"]]
