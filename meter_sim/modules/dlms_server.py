@@ -71,6 +71,7 @@ from meter_sim.meter import (  # the debiting loggers' captures (§4.2, §4.3)
     BILLING_KEYS,
     LOGGER2_KEYS,
     Meter,
+    ScheduledChange,
     serial_number,
 )
 from meter_sim.modules import dlms_image_transfer as image_transfer
@@ -625,12 +626,10 @@ class DlmsAssociation:
         tariffs = self.meter.tariffs
         return calendar_of(tariffs.calendar, tariffs.plan)
 
-    def _scheduled_calendar(self) -> tuple[int, CosemCalendar] | None:
-        """The calendar the meter will activate at a time (set by any association), with that time."""
+    def _scheduled_calendar(self) -> ScheduledChange | None:
+        """The meter's scheduled change when it is a calendar (set by any association), with its time."""
         scheduled = self.meter.scheduled
-        if scheduled is None or "tariff_calendar" not in scheduled.changes:
-            return None
-        return scheduled.at, calendar_of(TariffCalendar.model_validate(scheduled.changes["tariff_calendar"]), 1)
+        return scheduled if scheduled is not None and "tariff_calendar" in scheduled.changes else None
 
     def _passive_calendar(self) -> CosemCalendar:
         """The passive calendar: as this association is writing it, else the one the meter has scheduled, else
@@ -638,14 +637,16 @@ class DlmsAssociation:
         if self._passive is not None:
             return self._passive
         scheduled = self._scheduled_calendar()
-        return scheduled[1] if scheduled is not None else self._active_calendar()
+        if scheduled is None:
+            return self._active_calendar()
+        return calendar_of(TariffCalendar.model_validate(scheduled.changes["tariff_calendar"]), 1)
 
     def _activity_calendar(self, obj: CosemObject, attribute: int) -> Data:
         """Attributes 2–5 the calendar the meter runs (its active plan), 6–9 the passive one (`_passive_calendar`),
         10 when the meter activates it (never: nothing scheduled)."""
         if attribute == 10:
             scheduled = self._scheduled_calendar()
-            return Data(DataType.OCTET_STRING, _NEVER if scheduled is None else self._cosem_time(scheduled[0]).value)
+            return Data(DataType.OCTET_STRING, _NEVER if scheduled is None else self._cosem_time(scheduled.at).value)
         calendar = self._active_calendar() if attribute <= 5 else self._passive_calendar()
         part = CALENDAR_PARTS[(attribute - 2) % len(CALENDAR_PARTS)]
         return CALENDAR_CODECS[part][0](getattr(calendar, part))
