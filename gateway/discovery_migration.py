@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.discovery import DiscoveryMode
 from gateway.outbox import Outgoing
+from meter_sim.persistence import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,4 @@ def load(path: Path) -> dict[str, Published] | None:
 def save(path: Path, published: dict[str, Published]) -> None:
     """Write atomically: a crash leaves the old memory or the new one."""
     doc = {"meters": {mid: {"mode": p.mode, "topics": list(p.topics)} for mid, p in sorted(published.items())}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, path)
+    replace_file(path, json.dumps(doc, indent=1).encode(), sync=False)

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import math
-import os
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from gateway.energy_periods import oldest_needed, period_fields, period_keys
 from gateway.hourly_energy import HOUR_S, HourLedger, hour_ending_at_or_after, hour_of
 from gateway.meter_calendar import MeterCalendar
 from gateway.period_fields import StateField, fields_for
+from meter_sim.persistence import replace_file
 from omnipower.rtc import Rtc
 
 log = logging.getLogger(__name__)
@@ -79,13 +79,7 @@ class PeriodStore:
 
     def write(self, data: bytes) -> None:
         """Write and fsync (tens of milliseconds on a busy disk: off the event loop, see `PeriodTracker.flush`)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        replace_file(self.path, data)
 
 
 class PeriodTracker:

@@ -77,6 +77,20 @@ def optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def replace_file(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """`path` replaced whole by `data`: written to a temporary file beside it (fsynced unless `sync` is false),
+    then renamed over it (atomic on POSIX), so a crash leaves the old file or the new one. For small files of
+    their own (a counter, a ledger, a memory of topics); the meter's state keeps a backup too (`MeterStore`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        if sync:
+            fh.flush()
+            os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 class PersistenceError(Exception):
     """Stored meter state exists but cannot be read."""
 

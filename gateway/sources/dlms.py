@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import zlib
 from collections.abc import Awaitable, Callable
@@ -41,6 +40,7 @@ from gateway.sources.dlms_firmware import COMMAND as FIRMWARE_UPDATE
 from gateway.sources.dlms_firmware import DlmsFirmware
 from gateway.sources.dlms_wires import HdlcWire, Wire, WireRefused, WrapperWire
 from gateway.sources.lines import open_line
+from meter_sim.persistence import replace_file
 from omnipower import dlms_apdu as ap
 from omnipower.address import parse_address
 from omnipower.cosem import (
@@ -96,13 +96,7 @@ class InvocationCounter:
             raise _Refused("the invocation counter is exhausted: the keys must be renewed")
         if self.value > self._reserved and self.path is not None:
             self._reserved = self.value + COUNTER_RESERVE
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            with open(tmp, "w") as fh:
-                fh.write(str(self._reserved))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            replace_file(self.path, str(self._reserved).encode())
         return self.value
 
 
