@@ -33,8 +33,7 @@ class MeterCalendar:
 
     def midnight(self, day: date) -> float:
         """The instant the local day `day` begins."""
-        naive = calendar.timegm((day.year, day.month, day.day, 0, 0, 0))
-        return naive - self.rtc.utc_offset(naive - self.rtc.standard_offset)
+        return self.rtc.from_wall(calendar.timegm((day.year, day.month, day.day, 0, 0, 0)))
 
     def day_bounds(self, day: date) -> tuple[int, int]:
         """The hours of a local day: `[first, end)` indices."""

@@ -52,6 +52,12 @@ class Rtc:
         """Seconds east of UTC of the wall clock at instant t."""
         return self.standard_offset + (3600 if self.dst_active(t) else 0)
 
+    def from_wall(self, wall_s: float) -> float:
+        """The instant a reading of the wall clock names (its naive date and time as seconds since the epoch): the
+        offset in force at that reading taken as standard time. An hour skipped or repeated at a summer-time switch
+        thereby resolves one way, the same for every caller."""
+        return wall_s - self.utc_offset(wall_s - self.standard_offset)
+
     def wall_time(self, t: float) -> datetime:
         """Local wall time at t, as an aware datetime."""
         return datetime.fromtimestamp(t, timezone(timedelta(seconds=self.utc_offset(t))))

@@ -4,6 +4,7 @@ that takes long to build."""
 
 from __future__ import annotations
 
+import calendar
 import time
 
 from meter_sim.clock import ScaledClock, SteppedClock
@@ -25,3 +26,19 @@ def test_a_meter_on_an_accelerated_clock_starts_at_its_start_however_long_it_was
     meter.advance_to(target)
     twin.advance_to(target)
     assert meter.readings() == twin.readings()
+
+
+def test_a_wall_clock_reading_names_its_instant() -> None:
+    """`Rtc.from_wall`, which the DLMS clock set and the gateway's local days both use: CET (Z11 = 1) with EU
+    summer time (Z15 = 1)."""
+    from omnipower.rtc import Rtc
+
+    rtc = Rtc(1, 1)
+
+    def wall(*fields: int) -> float:
+        return float(calendar.timegm((*fields, 0)))
+
+    assert rtc.from_wall(wall(2026, 1, 15, 12, 0)) == wall(2026, 1, 15, 11, 0)  # winter: UTC+1
+    assert rtc.from_wall(wall(2026, 7, 1, 12, 0)) == wall(2026, 7, 1, 10, 0)  # summer: UTC+2
+    assert rtc.from_wall(wall(2026, 3, 29, 0, 0)) == wall(2026, 3, 28, 23, 0)  # the midnight before the switch
+    assert rtc.from_wall(wall(2026, 3, 30, 0, 0)) == wall(2026, 3, 29, 22, 0)  # the midnight after it

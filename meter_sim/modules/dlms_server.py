@@ -798,8 +798,7 @@ class DlmsAssociation:
         own local time then."""
         if deviation is not None and deviation != _UNSPECIFIED_DEVIATION:
             return (local.replace(tzinfo=UTC) + timedelta(minutes=deviation)).timestamp()
-        rtc, guess = self.meter.rtc, local.replace(tzinfo=UTC).timestamp() - self.meter.rtc.standard_offset
-        return guess - (rtc.utc_offset(guess) - rtc.standard_offset)
+        return self.meter.rtc.from_wall(local.replace(tzinfo=UTC).timestamp())
 
     # --- ACTION --------------------------------------------------------------------------------------------
     def _action(self, request: ap.ActionRequestNormal) -> bytes:
