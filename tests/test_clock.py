@@ -10,6 +10,7 @@ import time
 from meter_sim.clock import ScaledClock, SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
+from omnipower.rtc import Rtc
 
 
 def test_a_meter_on_an_accelerated_clock_starts_at_its_start_however_long_it_was_in_the_making() -> None:
@@ -31,8 +32,6 @@ def test_a_meter_on_an_accelerated_clock_starts_at_its_start_however_long_it_was
 def test_a_wall_clock_reading_names_its_instant() -> None:
     """`Rtc.from_wall`, which the DLMS clock set and the gateway's local days both use: CET (Z11 = 1) with EU
     summer time (Z15 = 1)."""
-    from omnipower.rtc import Rtc
-
     rtc = Rtc(1, 1)
 
     def wall(*fields: int) -> float:
