@@ -38,10 +38,11 @@ from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
 from meter_sim.modules.dlms_hdlc import converse_hdlc
-from meter_sim.modules.dlms_server import ServerSecurity, converse_wrapper
+from meter_sim.modules.dlms_server import MANAGEMENT_CLIENT, DlmsAssociation, ServerSecurity, converse_wrapper
 from meter_sim.modules.optical import OpticalPort, serve_serial, serve_tcp
 from meter_sim.ptys import PtyRelay
 from meter_sim.serial_line import open_serial
+from omnipower import dlms_apdu as ap
 
 START = datetime.fromisoformat("2026-03-02T08:00:00+00:00").timestamp()
 PASSWORD = "12345678"
@@ -61,6 +62,16 @@ def stepped_meter(meter_id: str, settings: MeterSimSettings | dict[str, Any] | N
     if hours:
         meter.advance_to(start + hours * 3600)
     return meter
+
+
+def management_association(meter: Meter, password: str, conformance: ap.Conformance) -> DlmsAssociation:
+    """A sans-IO association of the management client 1 with `meter`, accepted with its LLS `password`."""
+    association = DlmsAssociation(meter, MANAGEMENT_CLIENT)
+    aarq = ap.Aarq(user_information=ap.InitiateRequest(proposed_conformance=conformance), authentication=True,
+                   mechanism=ap.AuthenticationMechanism.LLS, calling_authentication_value=password.encode())
+    aare = ap.decode_apdu(association.handle(aarq.to_bytes()))
+    assert isinstance(aare, ap.Aare) and aare.result is ap.AssociationResult.ACCEPTED
+    return association
 
 
 class ServedMeter:

@@ -12,13 +12,13 @@ import pytest
 from dlms_cosem import cosem, enumerations
 from dlms_cosem import dlms_data as dd
 from dlms_cosem.client import ActionError, DlmsClient
-from dlms_harness import PASSWORD, ServedMeter, obis, stepped_meter, value
+from dlms_harness import PASSWORD, ServedMeter, management_association, obis, stepped_meter, value
 from firmware_harness import NEW_VERSION, image, tampered, with_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meter_sim.firmware import BLOCK_SIZE, TransferStatus
-from meter_sim.modules.dlms_server import SERVER_MAX_PDU, DlmsAssociation
+from meter_sim.modules.dlms_server import SERVER_MAX_PDU
 from omnipower import dlms_apdu as ap
 from omnipower import firmware_image as fi
 from omnipower.cosem import IMAGE_TRANSFER, CosemClass
@@ -160,17 +160,8 @@ def test_one_block_fits_the_meter_s_receive_pdu_even_ciphered() -> None:
 
 
 # --- hostile parameters ----------------------------------------------------------------------------------------------
-def _management() -> DlmsAssociation:
-    association = DlmsAssociation(stepped_meter("fuzz", with_key({"dlms": {"password": PASSWORD}})), 1)
-    aarq = ap.Aarq(user_information=ap.InitiateRequest(proposed_conformance=ap.Conformance.ACTION | ap.Conformance.GET),
-                   authentication=True, mechanism=ap.AuthenticationMechanism.LLS,
-                   calling_authentication_value=PASSWORD.encode())
-    aare = ap.decode_apdu(association.handle(aarq.to_bytes()))
-    assert isinstance(aare, ap.Aare) and aare.result is ap.AssociationResult.ACCEPTED
-    return association
-
-
-_FUZZED = _management()
+_FUZZED = management_association(stepped_meter("fuzz", with_key({"dlms": {"password": PASSWORD}})), PASSWORD,
+                                 ap.Conformance.ACTION | ap.Conformance.GET)
 _LEAVES = st.one_of(
     st.integers(-128, 127).map(lambda v: Data(DataType.INTEGER, v)),
     st.integers(0, 2**32 - 1).map(lambda v: Data(DataType.DOUBLE_LONG_UNSIGNED, v)),

@@ -22,6 +22,7 @@ from dlms_harness import (
     PASSWORD,
     START,
     ServedMeter,
+    management_association,
     simulator_client,
     stepped_meter,
     value,
@@ -32,7 +33,7 @@ from hypothesis import strategies as st
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.meter import Meter
-from meter_sim.modules.dlms_server import MANAGEMENT_CLIENT, DlmsAssociation, system_title
+from meter_sim.modules.dlms_server import DlmsAssociation, system_title
 from omnipower import dlms_apdu as ap
 from omnipower.dlms import Data, DataType, encode_data
 from omnipower.han import HAN_LISTS, HanListKind
@@ -347,19 +348,8 @@ def test_the_public_client_and_legal_data_are_refused(served: ServedMeter) -> No
 
 
 # --- any SET value: an answer, never an exception ------------------------------------------------------------------
-def _management() -> DlmsAssociation:
-    meter = Meter("m", MeterSimSettings.model_validate(SETTINGS), SteppedClock(START))
-    association = DlmsAssociation(meter, MANAGEMENT_CLIENT)
-    aarq = ap.Aarq(user_information=ap.InitiateRequest(proposed_conformance=ap.Conformance.SET
-                                                       | ap.Conformance.ACTION | ap.Conformance.GET),
-                   authentication=True, mechanism=ap.AuthenticationMechanism.LLS,
-                   calling_authentication_value=PASSWORD.encode())
-    aare = ap.decode_apdu(association.handle(aarq.to_bytes()))
-    assert isinstance(aare, ap.Aare) and aare.result is ap.AssociationResult.ACCEPTED
-    return association
-
-
-_MANAGEMENT = _management()
+_MANAGEMENT = management_association(Meter("m", MeterSimSettings.model_validate(SETTINGS), SteppedClock(START)),
+                                     PASSWORD, ap.Conformance.SET | ap.Conformance.ACTION | ap.Conformance.GET)
 _LEAVES = st.one_of(
     st.just(Data(DataType.NULL_DATA)), st.booleans().map(lambda b: Data(DataType.BOOLEAN, b)),
     st.integers(0, 255).map(lambda i: Data(DataType.UNSIGNED, i)),
