@@ -34,7 +34,8 @@ def test_bench_request_rtt() -> None:
 
 
 def test_bench_fleet() -> None:
-    out = run("bench_fleet.py", "--meters", "40", "--shards", "2", "--seconds", "3", "--capacity-meters", "200")
+    out = run("bench_fleet.py", "--meters", "40", "--shards", "2", "--seconds", "3", "--capacity-meters", "200",
+               "--capacity-max", "300")
     assert "bare paho loop" in out and "sustained: 40 meters" in out and "capacity: one process" in out
     assert "ratio" in out
 
