@@ -99,15 +99,20 @@ class RingLog(Generic[T]):
     """Fixed-capacity circular log; the oldest entry is overwritten when full.
 
     Stored as a list plus the index of the oldest entry, so `append` is O(1) and no entry moves.
+
+    `mark` and `since` tell what was appended after a moment (meter_sim/log_journal.py saves only that): every
+    change other than an append (clear, resize, restore) starts a new epoch, after which `since` says None.
     """
 
-    __slots__ = ("_buf", "_capacity", "_codec", "_head")
+    __slots__ = ("_added", "_buf", "_capacity", "_codec", "_epoch", "_head")
 
     def __init__(self, capacity: int, codec: Codec[T]) -> None:
         self._capacity = _check_capacity(capacity)
         self._codec = codec
         self._buf: list[T] = []
         self._head = 0  # index of the oldest entry once the buffer is full; 0 until then
+        self._epoch = 0  # changes other than appends so far
+        self._added = 0  # appends in this epoch
 
     @property
     def capacity(self) -> int:
@@ -125,6 +130,7 @@ class RingLog(Generic[T]):
             yield buf[i]
 
     def append(self, entry: T) -> None:
+        self._added += 1
         buf = self._buf
         if len(buf) < self._capacity:
             buf.append(entry)
@@ -143,6 +149,7 @@ class RingLog(Generic[T]):
     def clear(self) -> None:
         self._buf = []
         self._head = 0
+        self._new_epoch()
 
     def resize(self, capacity: int) -> None:
         """Change the capacity, keeping the newest entries that still fit."""
@@ -150,6 +157,33 @@ class RingLog(Generic[T]):
         self._buf = self.entries()[-capacity:]
         self._head = 0
         self._capacity = capacity
+        self._new_epoch()
+
+    def _new_epoch(self) -> None:
+        self._epoch += 1
+        self._added = 0
+
+    def mark(self) -> tuple[int, int]:
+        """This moment, for `since`."""
+        return self._epoch, self._added
+
+    def since(self, mark: tuple[int, int]) -> list[T] | None:
+        """The entries appended after `mark`, oldest first; None when something else changed the log since (a
+        new epoch) or more was appended than it holds."""
+        epoch, added = mark
+        n = self._added - added
+        if epoch != self._epoch or n > len(self._buf) or n < 0:
+            return None
+        if not n:
+            return []
+        buf, end = self._buf, self._head  # the newest n end just before the head (full) or at the end (not full)
+        if len(buf) < self._capacity or end == 0:
+            end = len(buf)
+        start = end - n
+        return buf[start:end] if start >= 0 else buf[start:] + buf[:end]
+
+    def encode(self, entry: T) -> dict[str, Any]:
+        return self._codec.encode(entry)
 
     def query(
         self, start: int | None = None, end: int | None = None, offset: int = 0, limit: int = 100
@@ -187,6 +221,7 @@ class RingLog(Generic[T]):
         self._capacity = capacity
         self._buf = decoded
         self._head = 0
+        self._new_epoch()
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], codec: Codec[T]) -> Self:

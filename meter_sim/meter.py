@@ -39,6 +39,7 @@ from meter_sim.loggers import (
     BillingLog,
     EventLogs,
     LoadProfile,
+    RingLog,
     lp_channels_for_energy_type,
     voltage_status,
 )
@@ -947,6 +948,27 @@ class Meter:
             "analysis": self.analysis.to_state(),
             "lp_status": self._lp_status,
         }
+
+    def log_rings(self) -> dict[tuple[str, ...], RingLog[Any]]:
+        """Each logger's ring by where its state (`{"capacity", "entries"}`) sits in `logs_state`: what
+        meter_sim/log_journal.py saves one new entry at a time; `logs_fields` holds the rest of the document."""
+        rings: dict[tuple[str, ...], RingLog[Any]] = {
+            ("load_profile", "log"): self.load_profile.log,
+            ("billing",): self.billing,
+            ("debiting_logger_2",): self.billing2,
+            ("analysis", "log"): self.analysis.log,
+        }
+        for name in self.logs.names:
+            rings["events", name] = self.logs[name]
+        return rings
+
+    def logs_fields(self) -> dict[tuple[str, ...], Any]:
+        """`logs_state` but for the rings' entries: each field by its place in the document."""
+        lp, an = self.load_profile, self.analysis
+        return {("version",): STATE_VERSION, ("load_profile", "period_s"): lp.period_s,
+                ("load_profile", "channels"): list(lp.channels), ("load_profile", "variant2"): lp.variant2,
+                ("load_profile", "pending"): lp.pending_status, ("analysis", "channels"): list(an.channels),
+                ("analysis", "interval_s"): an.interval_s, ("lp_status",): self._lp_status}
 
     def _restore_logs(self, logs: dict[str, Any]) -> None:
         if logs.get("version") != STATE_VERSION:

@@ -581,3 +581,25 @@ def test_rtc_times_are_formatted_per_offset_and_dst_even_when_meters_share_a_sec
         assert Rtc(z11=1, z15=0).iso(t) == "2026-07-01T13:00:00+01:00"
         assert Rtc(z11=2, z15=1).iso(t) == "2026-07-01T15:00:00+03:00"
         assert Rtc(z11=0, z15=0).iso(t) == "2026-07-01T12:00:00+00:00"
+
+
+@given(st.integers(1, 9), st.lists(st.sampled_from(["append", "mark", "clear", "resize"]), max_size=60))
+def test_since_gives_what_was_appended_after_a_mark(capacity: int, ops: list[str]) -> None:
+    """`since` (what meter_sim/log_journal.py saves) against a plain list of the appends, wrapped rings included:
+    the entries appended after the mark, or None once anything else changed the ring or it lost some of them."""
+    log: RingLog[Tick] = RingLog(capacity, TICK)
+    mark, appended, other = log.mark(), [], False
+    for n, op in enumerate(ops):
+        if op == "append":
+            log.append(Tick(n))
+            appended.append(Tick(n))
+        elif op == "mark":
+            mark, appended, other = log.mark(), [], False
+        elif op == "clear":
+            log.clear()
+            other = True
+        else:
+            log.resize(capacity + n % 3)
+            other = True
+        expected = None if other or len(appended) > len(log) else appended
+        assert log.since(mark) == expected

@@ -14,11 +14,16 @@ batch: the writer is a task of its own, so the saves of the others are never los
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
-from meter_sim.persistence import MeterStore
 
-_Item = tuple[MeterStore, dict[str, Any], "asyncio.Future[None]"]
+class Store(Protocol):
+    """Where a save goes: a meter's registers (`MeterStore`) or its loggers (`LogJournal`)."""
+
+    def save(self, state: Any) -> None: ...
+
+
+_Item = tuple[Store, Any, "asyncio.Future[None]"]
 
 
 class SaveBatches:
@@ -27,7 +32,7 @@ class SaveBatches:
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0  # thread jobs so far (for tests and benches)
 
-    async def save(self, store: MeterStore, state: dict[str, Any]) -> None:
+    async def save(self, store: Store, state: Any) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((store, state, future))
         if self._writer is None or self._writer.done():
@@ -48,7 +53,7 @@ class SaveBatches:
                     future.set_exception(error)
 
 
-def _save_all(items: list[tuple[MeterStore, dict[str, Any]]]) -> list[BaseException | None]:
+def _save_all(items: list[tuple[Store, Any]]) -> list[BaseException | None]:
     errors: list[BaseException | None] = []
     for store, state in items:
         try:

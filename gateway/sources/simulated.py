@@ -25,6 +25,7 @@ from meter_sim.alarms import AlarmEvent
 from meter_sim.breaker import BreakerChange
 from meter_sim.clock import ScaledClock
 from meter_sim.log_export import query_log
+from meter_sim.log_journal import LogJournal
 from meter_sim.meter import Meter
 from meter_sim.persistence import MeterStore
 from meter_sim.refusals import MeterRefused
@@ -63,11 +64,13 @@ class SimulatedSource(Source):
         self._save_soon = asyncio.Event()  # a command was carried out: save within COMMAND_SAVE_DELAY
         self._unsaved = False  # the meter changed since the last save
         self.store = MeterStore(data_dir / f"{config.id}.json")
-        self.log_store = MeterStore(data_dir / f"{config.id}.logs.json")  # large: saved only when written
+        # The loggers: large, saved only when written, and then only what was appended (meter_sim/log_journal.py)
+        self.log_journal = LogJournal(MeterStore(data_dir / f"{config.id}.logs.json"))
         state = self.store.load()  # PersistenceError stops start-up: never restart from zero
-        logs = self.log_store.load()
+        logs = self.log_journal.load()
         clock = ScaledClock(config.speed, self._start_time(state))
         self.meter = Meter(config.id, config, clock, state, logs=logs)
+        self.log_journal.loaded(self.meter, logs)
         self._saved_logs = -1
         self._state_json = state_json(self.meter.registers)
         self._read: tuple[int, Readings] = (-1, {})  # the meter time and readings of the last read()
@@ -155,7 +158,12 @@ class SimulatedSource(Source):
         await self._saves.save(self.store, self.meter.to_state())
         if self.meter.logs_revision != self._saved_logs:
             self._saved_logs = self.meter.logs_revision
-            await self._saves.save(self.log_store, self.meter.logs_state())
+            try:
+                await self._saves.save(self.log_journal, self.log_journal.take(self.meter))
+            except BaseException:
+                self.log_journal.forget()  # what was taken may not be on disk: the next save writes it all
+                self._saved_logs = -1
+                raise
 
     async def read(self) -> Readings:
         self._advance()

@@ -1,0 +1,232 @@
+"""A meter's loggers saved as a document and a journal of what was appended (meter_sim/log_journal.py): after each
+save, reading them back gives exactly `Meter.logs_state()`, across restarts, reconfigurations, cleared loggers,
+rings that wrap, a crash at the worst moment and a line cut short; and a save of an old meter writes a line of a
+few hundred bytes, not its 3 MB."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meter_sim.clock import SteppedClock
+from meter_sim.config import MeterSimSettings
+from meter_sim.log_journal import GENERATION, LogJournal
+from meter_sim.meter import Meter
+from meter_sim.persistence import MeterStore
+from meter_sim.warp import warp_to
+
+T0 = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp())
+
+
+def as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def journal(folder: Path) -> LogJournal:
+    return LogJournal(MeterStore(folder / "m.logs.json"))
+
+
+def save(j: LogJournal, meter: Meter) -> tuple[bool, int]:
+    """Take and write a save: (the document written whole?, the line's bytes)."""
+    taken = j.take(meter)
+    j.save(taken)
+    return taken.document is not None, len(taken.line or b"")
+
+
+def read_back(folder: Path) -> dict[str, Any] | None:
+    return journal(folder).load()
+
+
+def test_saves_read_back_as_the_meter_s_loggers(tmp_path: Path) -> None:
+    """Hours of a meter's life with saves at random moments, events logged (one logger wrapping round), a logger
+    cleared and the load profile's period changed: each read-back equals logs_state, and the document is written
+    whole only when appends cannot say what changed."""
+    rng = random.Random(7)
+    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
+    j = journal(tmp_path)
+    wholes = []
+    t = T0
+    for step in range(60):
+        t += rng.choice([1, 60, 900, 3600])
+        meter.advance_to(t)
+        if step % 7 == 3:
+            for _ in range(rng.randint(1, 40)):  # the tariff logger holds few: it wraps
+                meter.logs.log("tariff", meter.t, "switch", to=rng.randint(1, 4))
+        if step == 20:
+            meter.logs["disconnect"].clear()
+        if step == 40:
+            meter.load_profile.set_period(300)
+        if rng.random() < 0.6:
+            whole, _ = save(j, meter)
+            wholes.append((step, whole))
+            assert read_back(tmp_path) == as_json(meter.logs_state()), step
+    whole_at = [step for step, whole in wholes if whole]
+    assert whole_at[0] == wholes[0][0]  # the first save: no document yet
+    assert len(whole_at) <= 3, whole_at  # then only after the clear and the new period
+    assert any(step >= 40 for step in whole_at) and any(20 <= step < 40 for step in whole_at)
+
+
+def test_a_restarted_meter_goes_on_appending(tmp_path: Path) -> None:
+    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
+    meter.advance_to(T0 + 6 * 3600)
+    j = journal(tmp_path)
+    save(j, meter)
+    meter.advance_to(T0 + 8 * 3600)
+    assert save(j, meter)[0] is False
+    # A new process: the meter restored from document + journal, its journal told so.
+    j2 = journal(tmp_path)
+    logs = j2.load()
+    again = Meter("m", MeterSimSettings(), SteppedClock(meter.t), meter.to_state(), logs=logs)
+    j2.loaded(again, logs)
+    assert as_json(again.logs_state()) == as_json(meter.logs_state())
+    again.advance_to(meter.t + 3 * 3600)
+    whole, size = save(j2, again)
+    assert not whole and 0 < size < 20_000  # three hours of entries; the document is ~100 kB
+    assert read_back(tmp_path) == as_json(again.logs_state())
+
+
+def test_an_old_document_is_written_whole_once(tmp_path: Path) -> None:
+    """A document whose loggers are not what the meter has (here: a capacity an older version had) is not
+    appended to: the first save writes it whole."""
+    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
+    meter.advance_to(T0 + 3600)
+    j = journal(tmp_path)
+    save(j, meter)
+    doc = read_back(tmp_path)
+    assert doc is not None
+    doc["events"]["tariff"]["capacity"] += 1
+    doc[GENERATION] = 1
+    MeterStore(tmp_path / "m.logs.json").save(doc)
+    j2 = journal(tmp_path)
+    logs = j2.load()
+    again = Meter("m", MeterSimSettings(), SteppedClock(meter.t), meter.to_state(), logs=logs)
+    j2.loaded(again, logs)
+    again.advance_to(meter.t + 3600)
+    assert save(j2, again)[0] is True
+    assert read_back(tmp_path) == as_json(again.logs_state())
+
+
+def test_a_crash_between_the_document_and_the_journal_adds_nothing_twice(tmp_path: Path) -> None:
+    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
+    j = journal(tmp_path)
+    meter.advance_to(T0 + 3600)
+    save(j, meter)
+    meter.advance_to(T0 + 2 * 3600)
+    save(j, meter)  # a line: four load-profile entries
+    journal_before = j.path.read_bytes()
+    assert journal_before
+    meter.logs["disconnect"].clear()  # the next save is whole ...
+    meter.advance_to(T0 + 3 * 3600)
+    assert save(j, meter)[0] is True
+    j.path.write_bytes(journal_before)  # ... and the process died before the journal was emptied
+    assert read_back(tmp_path) == as_json(meter.logs_state())
+
+
+def test_a_line_cut_short_is_skipped_and_a_broken_one_ends_the_replay(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
+    j = journal(tmp_path)
+    meter.advance_to(T0 + 3600)
+    save(j, meter)
+    meter.advance_to(T0 + 2 * 3600)
+    save(j, meter)
+    complete = as_json(meter.logs_state())
+    meter.advance_to(T0 + 3 * 3600)
+    taken = j.take(meter)
+    assert taken.line is not None
+    with open(j.path, "ab") as fh:
+        fh.write(taken.line[: len(taken.line) // 2])  # the power failed mid-write
+    j2 = journal(tmp_path)
+    logs = j2.load()
+    assert logs == complete
+    assert "unreadable" not in caplog.text
+    again = Meter("m", MeterSimSettings(), SteppedClock(meter.t), meter.to_state(), logs=logs)
+    j2.loaded(again, logs)
+    again.advance_to(meter.t + 3600)
+    assert save(j2, again)[0] is False  # appended after the cut line, which load dropped
+    assert read_back(tmp_path) == as_json(again.logs_state())
+    # A line that cannot be read ends the replay, and the next save writes the document whole.
+    j.path.write_bytes(b"{broken\n" + j.path.read_bytes())
+    j3 = journal(tmp_path)
+    logs = j3.load()
+    assert logs is not None and logs != as_json(again.logs_state())
+    assert "line 1 unreadable" in caplog.text
+    j3.loaded(again, logs)
+    assert save(j3, again)[0] is True
+    assert read_back(tmp_path) == as_json(again.logs_state())
+
+
+def test_the_journal_knows_every_field_of_the_document() -> None:
+    """Every part of logs_state is a ring's `capacity`/`entries` or a field of `logs_fields`: a field added to the
+    document without being added there fails here (the journal would not carry its changes)."""
+    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
+    state = meter.logs_state()
+    rings = meter.log_rings()
+    places: set[tuple[str, ...]] = set()
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if path in rings:
+            assert set(node) == {"capacity", "entries"}, path
+            return
+        if isinstance(node, dict) and path[:1] != () and path not in meter.logs_fields():
+            for key, value in node.items():
+                walk(value, (*path, key))
+            return
+        if isinstance(node, dict) and not path:
+            for key, value in node.items():
+                walk(value, (key,))
+            return
+        places.add(path)
+
+    walk(state, ())
+    assert places == set(meter.logs_fields())
+
+
+def test_a_year_old_meter_saves_a_period_in_a_line(tmp_path: Path) -> None:
+    """The case the journal is for: ~35,000 entries (3 MB) on disk, and a period end's save is a short line."""
+    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
+    warp_to(meter, T0 + 365 * 86_400)
+    j = journal(tmp_path)
+    assert save(j, meter)[0] is True
+    assert (tmp_path / "m.logs.json").stat().st_size > 2_000_000
+    meter.advance_to(meter.t + 900)
+    whole, size = save(j, meter)
+    assert not whole and 0 < size < 2_000
+    assert read_back(tmp_path) == as_json(meter.logs_state())
+
+
+def test_the_gateway_s_simulated_meter_saves_its_loggers_through_the_journal(tmp_path: Path) -> None:
+    """SimulatedSource writes the document once, then lines; a restart restores every logger from them."""
+    import asyncio
+
+    from gateway.config import load_settings
+    from gateway.sources.simulated import SimulatedSource
+
+    cfg = load_settings(None, data_dir=tmp_path, meters=[{"id": "m1", "start": "2026-03-01T00:00:00Z",
+                                                          "speed": 1.0}])
+
+    async def run() -> None:
+        source = SimulatedSource(cfg.meters[0], tmp_path, tick=None)
+        meter = source.meter
+        meter.advance_to(meter.t + 3 * 3600)
+        await source._save()
+        document = (tmp_path / "m1.logs.json").read_bytes()
+        meter.advance_to(meter.t + 3 * 3600)
+        meter.logs.log("tariff", meter.t, "switch", to=2)
+        await source._save()
+        assert (tmp_path / "m1.logs.json").read_bytes() == document  # not written again ...
+        assert (tmp_path / "m1.logs.journal").stat().st_size > 0  # ... the new entries went to the journal
+        expected = as_json(meter.logs_state())
+        again = SimulatedSource(cfg.meters[0], tmp_path, tick=None)
+        assert as_json(again.meter.logs_state()) == expected
+        again.meter.advance_to(again.meter.t + 900)
+        await again._save()
+        assert (tmp_path / "m1.logs.json").read_bytes() == document  # a restart goes on appending
+        assert LogJournal(MeterStore(tmp_path / "m1.logs.json")).load() == as_json(again.meter.logs_state())
+
+    asyncio.run(run())
