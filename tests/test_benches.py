@@ -43,3 +43,8 @@ def test_bench_fleet() -> None:
 def test_bench_warp() -> None:
     out = run("bench_warp.py", "--exact-days", "0.05", "--warp-days", "2", "--meters", "2", "--fleet-days", "1")
     assert "per-second model" in out and "time-warp engine" in out and "ratio warp/exact" in out
+
+
+def test_bench_member_memory() -> None:
+    out = run("bench_member_memory.py", "1")
+    assert "a new member:" in out and "1 days old:" in out and "x a new one" in out and "load_profile 96" in out
