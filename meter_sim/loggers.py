@@ -18,10 +18,11 @@ Loggers (names, OBIS codes and capacities: the logger table, omnipower/loggers.p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast, overload
 
 from omnipower.loggers import BILLING, DEBITING_LOGGER_2, EVENT_LOGGERS
 
@@ -95,6 +96,92 @@ def _check_time(name: str, t: object) -> int:
     return t
 
 
+class Rows(Protocol[T]):
+    """What a ring holds its entries in: a list, or `PackedRows`."""
+
+    def __len__(self) -> int: ...
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+
+    def __setitem__(self, index: int, entry: T) -> None: ...
+
+    def append(self, entry: T) -> None: ...
+
+
+class PackedRows(Generic[T]):
+    """A ring's entries as rows of numbers in one array of doubles (8 bytes a number), for loggers of many entries
+    that are numbers in a fixed layout: a year of load profile is 16,800 entries, ~400 bytes each as Python
+    objects. `pack` gives an entry's row (its `width` numbers), or None for an entry that does not fit the
+    layout, which is then kept as it is; `unpack` builds the entry again from its row, equal to the one packed.
+    A plain list is the reference: `tests/test_loggers.py` holds a ring of each to the same entries."""
+
+    __slots__ = ("_data", "_n", "_odd", "_pack", "_unpack", "_width")
+
+    def __init__(self, pack: Callable[[T], Sequence[float] | None], unpack: Callable[[array[float]], T], width: int,
+                 entries: Iterable[T] = ()) -> None:
+        self._pack, self._unpack, self._width = pack, unpack, width
+        self._data: array[float] = array("d")
+        self._n = 0
+        self._odd: dict[int, T] = {}  # rows that did not fit the layout, by index
+        for entry in entries:
+            self.append(entry)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _row(self, i: int) -> T:
+        odd = self._odd.get(i) if self._odd else None
+        if odd is not None:
+            return odd
+        w = self._width
+        return self._unpack(self._data[i * w:(i + 1) * w])
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        if isinstance(index, slice):
+            return [self._row(i) for i in range(*index.indices(self._n))]
+        if index < 0:
+            index += self._n
+        if not 0 <= index < self._n:
+            raise IndexError("ring row out of range")
+        return self._row(index)
+
+    def __setitem__(self, index: int, entry: T) -> None:
+        if not 0 <= index < self._n:
+            raise IndexError("ring row out of range")
+        w = self._width
+        row = self._pack(entry)
+        if row is None:
+            self._odd[index] = entry
+            return
+        self._odd.pop(index, None)
+        self._data[index * w:(index + 1) * w] = array("d", row)
+
+    def times(self) -> list[int]:
+        """Each row's time (the first number of a packed row), by index."""
+        times = [int(t) for t in self._data[0 :: self._width]]
+        for i, entry in self._odd.items():
+            times[i] = entry.t
+        return times
+
+    def append(self, entry: T) -> None:
+        row = self._pack(entry)
+        if row is None:
+            self._odd[self._n] = entry
+            row = (0.0,) * self._width
+        self._data.extend(row)
+        self._n += 1
+
+
 class RingLog(Generic[T]):
     """Fixed-capacity circular log; the oldest entry is overwritten when full.
 
@@ -104,12 +191,14 @@ class RingLog(Generic[T]):
     change other than an append (clear, resize, restore) starts a new epoch, after which `since` says None.
     """
 
-    __slots__ = ("_added", "_buf", "_capacity", "_codec", "_epoch", "_head")
+    __slots__ = ("_added", "_buf", "_capacity", "_codec", "_epoch", "_head", "_rows")
 
-    def __init__(self, capacity: int, codec: Codec[T]) -> None:
+    def __init__(self, capacity: int, codec: Codec[T], rows: Callable[[list[T]], Rows[T]] = list) -> None:
+        """`rows`: how the entries are held (a list, or `PackedRows` for loggers of many numeric entries)."""
         self._capacity = _check_capacity(capacity)
         self._codec = codec
-        self._buf: list[T] = []
+        self._rows = rows
+        self._buf: Rows[T] = rows([])
         self._head = 0  # index of the oldest entry once the buffer is full; 0 until then
         self._epoch = 0  # changes other than appends so far
         self._added = 0  # appends in this epoch
@@ -140,21 +229,21 @@ class RingLog(Generic[T]):
 
     def entries(self) -> list[T]:
         """All entries, oldest first (a new list)."""
-        return self._buf[self._head :] + self._buf[: self._head]
+        return list(self._buf[self._head :]) + list(self._buf[: self._head])
 
     def last(self) -> T | None:
         """The newest entry (head − 1 is the newest when full; when not full head is 0 and −1 is the end)."""
         return self._buf[self._head - 1] if self._buf else None
 
     def clear(self) -> None:
-        self._buf = []
+        self._buf = self._rows([])
         self._head = 0
         self._new_epoch()
 
     def resize(self, capacity: int) -> None:
         """Change the capacity, keeping the newest entries that still fit."""
         capacity = _check_capacity(capacity)
-        self._buf = self.entries()[-capacity:]
+        self._buf = self._rows(self.entries()[-capacity:])
         self._head = 0
         self._capacity = capacity
         self._new_epoch()
@@ -180,7 +269,7 @@ class RingLog(Generic[T]):
         if len(buf) < self._capacity or end == 0:
             end = len(buf)
         start = end - n
-        return buf[start:end] if start >= 0 else buf[start:] + buf[:end]
+        return list(buf[start:end]) if start >= 0 else list(buf[start:]) + list(buf[:end])
 
     def encode(self, entry: T) -> dict[str, Any]:
         return self._codec.encode(entry)
@@ -198,13 +287,21 @@ class RingLog(Generic[T]):
             raise ValueError(f"offset must be an integer ≥ 0, got {offset!r}")
         if start is not None and end is not None and start > end:
             raise ValueError(f"query start ({start}) must not be after end ({end})")
+        # By position, oldest first; only the page's entries are built (a packed ring builds each on reading).
         if start is None and end is None:
-            matching = self.entries()
+            matching: Sequence[int] = range(len(self._buf))
         else:
             lo = start if start is not None else -(2**63)
             hi = end if end is not None else 2**63
-            matching = [e for e in self if lo <= e.t < hi]
-        return matching[offset : offset + limit], len(matching)
+            matching = [k for k, t in enumerate(self._times()) if lo <= t < hi]
+        buf, head, n = self._buf, self._head, len(self._buf)
+        return [buf[(head + k) % n] for k in matching[offset : offset + limit]], len(matching)
+
+    def _times(self) -> list[int]:
+        """Each entry's time, oldest first."""
+        buf = self._buf
+        times = buf.times() if isinstance(buf, PackedRows) else [buf[i].t for i in range(len(buf))]
+        return times[self._head :] + times[: self._head]
 
     def to_state(self) -> dict[str, Any]:
         return {"capacity": self._capacity, "entries": [self._codec.encode(e) for e in self]}
@@ -219,7 +316,7 @@ class RingLog(Generic[T]):
             raise ValueError(f"logger state holds {len(raw)} entries, more than its capacity {capacity}")
         decoded = [self._codec.decode(item) for item in raw]
         self._capacity = capacity
-        self._buf = decoded
+        self._buf = self._rows(decoded)
         self._head = 0
         self._new_epoch()
 
@@ -355,7 +452,25 @@ class LoadProfile:
         self.channels = self._check_channels(channels)
         self.variant2 = variant2
         self._pending = 0
-        self.log: RingLog[LoadProfileEntry] = RingLog(self._capacity_for(self._period_min), LP_CODEC)
+        self.log: RingLog[LoadProfileEntry] = RingLog(self._capacity_for(self._period_min), LP_CODEC, self._rows)
+
+    def _rows(self, entries: list[LoadProfileEntry]) -> Rows[LoadProfileEntry]:
+        """The entries packed as (t, status, the channels' values) in this profile's channels (fixed for a meter;
+        `restore` sets them before the entries)."""
+        channels = self.channels
+        names = list(channels)
+
+        def pack(e: LoadProfileEntry) -> Sequence[float] | None:
+            v = e.values
+            if type(e.t) is not int or type(e.status) is not int or list(v) != names or abs(e.t) > 2**53:
+                return None
+            row = (float(e.t), float(e.status), *v.values())
+            return row if all(type(x) is float for x in row) else None
+
+        def unpack(row: array[float]) -> LoadProfileEntry:
+            return LoadProfileEntry(int(row[0]), dict(zip(channels, row[2:], strict=True)), int(row[1]))
+
+        return PackedRows(pack, unpack, 2 + len(channels), entries)
 
     @staticmethod
     def _check_channels(channels: Sequence[str]) -> tuple[str, ...]:
@@ -390,6 +505,9 @@ class LoadProfile:
 
     def entries(self) -> list[LoadProfileEntry]:
         return self.log.entries()
+
+    def last(self) -> LoadProfileEntry | None:
+        return self.log.last()
 
     def query(
         self, start: int | None = None, end: int | None = None, offset: int = 0, limit: int = 100
@@ -520,7 +638,26 @@ class AnalysisLogger:
 
     def __init__(self, channels: Sequence[str], interval_s: int = ANALYSIS_DEFAULT_INTERVAL_S) -> None:
         self.channels, self.interval_s = check_analysis_config(channels, interval_s)
-        self.log: RingLog[AnalysisEntry] = RingLog(ANALYSIS_POOL_VALUES // len(self.channels), ANALYSIS_CODEC)
+        self.log: RingLog[AnalysisEntry] = RingLog(ANALYSIS_POOL_VALUES // len(self.channels), ANALYSIS_CODEC,
+                                                   self._rows)
+
+    def _rows(self, entries: list[AnalysisEntry]) -> Rows[AnalysisEntry]:
+        """The entries packed as (t, the channels' values); an entry with a value that is not a float (None: not
+        measured) is kept as it is."""
+        channels = self.channels
+        names = list(channels)
+
+        def pack(e: AnalysisEntry) -> Sequence[float] | None:
+            v = e.values
+            if type(e.t) is not int or list(v) != names or abs(e.t) > 2**53:
+                return None
+            row = (float(e.t), *v.values())
+            return cast(tuple[float, ...], row) if all(type(x) is float for x in row) else None
+
+        def unpack(row: array[float]) -> AnalysisEntry:
+            return AnalysisEntry(int(row[0]), dict(zip(channels, row[1:], strict=True)))
+
+        return PackedRows(pack, unpack, 1 + len(channels), entries)
 
     @property
     def capacity(self) -> int:
@@ -535,6 +672,9 @@ class AnalysisLogger:
 
     def entries(self) -> list[AnalysisEntry]:
         return self.log.entries()
+
+    def last(self) -> AnalysisEntry | None:
+        return self.log.last()
 
     def query(
         self, start: int | None = None, end: int | None = None, offset: int = 0, limit: int = 100
@@ -554,7 +694,7 @@ class AnalysisLogger:
         if chans == self.channels and interval == self.interval_s:
             return
         self.channels, self.interval_s = chans, interval
-        self.log = RingLog(ANALYSIS_POOL_VALUES // len(chans), ANALYSIS_CODEC)
+        self.log = RingLog(ANALYSIS_POOL_VALUES // len(chans), ANALYSIS_CODEC, self._rows)
 
     def to_state(self) -> dict[str, Any]:
         return {"channels": list(self.channels), "interval_s": self.interval_s, "log": self.log.to_state()}

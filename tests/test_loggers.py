@@ -22,6 +22,7 @@ from meter_sim.loggers import (
     BillingLog,
     EventLogs,
     LoadProfile,
+    LoadProfileEntry,
     RingLog,
     Snapshot,
     dataclass_codec,
@@ -603,3 +604,43 @@ def test_since_gives_what_was_appended_after_a_mark(capacity: int, ops: list[str
             other = True
         expected = None if other or len(appended) > len(log) else appended
         assert log.since(mark) == expected
+
+
+@given(st.lists(st.one_of(
+    st.tuples(st.just("append"), st.integers(0, 2**40), st.floats(allow_nan=False), st.booleans()),
+    st.tuples(st.just("clear"), st.just(0), st.just(0.0), st.just(False)),
+    st.tuples(st.just("resize"), st.integers(1, 12), st.just(0.0), st.just(False)),
+    st.tuples(st.just("restore"), st.just(0), st.just(0.0), st.just(False))), max_size=80))
+def test_packed_rows_hold_the_same_entries_as_a_list(ops: list[tuple[str, int, float, bool]]) -> None:
+    """The load profile's packed ring against the plain list ring it stands in for (the reference): the same
+    entries, oldest first, the same newest, the same `since`, queries and saved state, whatever is appended — an
+    entry that does not fit the packing (another channel set here) is kept as it is."""
+    packed = LoadProfile(900, ("1.8.0", "2.8.0"))
+    plain: RingLog[Any] = RingLog(packed.log.capacity, packed.log._codec)  # a list
+    for ring in (packed.log, plain):
+        ring.resize(5)
+    mark = plain.mark()
+    for op, number, value, odd in ops:
+        if op == "append":
+            values = {"1.8.0": value, "3.8.0": -value} if odd else {"1.8.0": value, "2.8.0": -value}
+            entry = LoadProfileEntry(number, values, number % 256)
+            packed.log.append(entry)
+            plain.append(entry)
+        elif op == "clear":
+            packed.log.clear()
+            plain.clear()
+        elif op == "resize":
+            packed.log.resize(number)
+            plain.resize(number)
+        else:
+            state = plain.to_state()
+            packed.log.restore(state)
+            plain.restore(state)
+        assert packed.log.entries() == plain.entries()
+        assert packed.log.last() == plain.last()
+        assert packed.log.since(mark) == plain.since(mark)
+        assert packed.log.to_state() == plain.to_state()
+        for start, end, offset in ((None, None, 0), (None, None, 2), (2**39, None, 0), (None, 2**39, 1)):
+            assert packed.log.query(start, end, offset, 3) == plain.query(start, end, offset, 3)
+        mark = plain.mark()
+    assert type(packed.log._buf).__name__ == "PackedRows"

@@ -617,8 +617,8 @@ class DlmsAssociation:
         if obj.field == "status":
             return _cell(obj, self.meter.load_profile.pending_status)
         logger = LOGGERS_BY_NAME[obj.logger]
-        newest = log_of(self.meter, logger)[0].entries()[-1:]
-        fields = _ENTRY_FIELDS[logger.kind](newest[0], {}) if newest else {}
+        newest = log_of(self.meter, logger)[0].last()
+        fields = _ENTRY_FIELDS[logger.kind](newest, {}) if newest is not None else {}
         return _cell(obj, fields.get(obj.field, ""))
 
     # --- the meter's setup: tariff calendar, security, HAN push ------------------------------------------
