@@ -52,16 +52,43 @@ def asdict_entry(entry: object) -> dict[str, Any]:
 
 def fromdict_entry(cls: type[E], data: Mapping[str, Any]) -> E:
     """Rebuild a dataclass entry from `asdict_entry` output; unknown or missing fields are errors."""
-    if not is_dataclass(cls):
-        raise TypeError(f"{cls!r} is not a dataclass")
-    names = [f.name for f in fields(cls) if f.init]
-    unknown = set(data) - set(names)
+    names, known = _init_fields(cls)
+    unknown = data.keys() - known
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)} in logger state")
     missing = [n for n in names if n not in data]
     if missing:
         raise ValueError(f"{cls.__name__}: missing field(s) {missing} in logger state")
-    return cls(**{n: deepcopy(data[n]) for n in names})
+    return cls(**{n: _copied(data[n]) for n in names})
+
+
+_INIT_FIELDS: dict[type, tuple[list[str], frozenset[str]]] = {}
+
+
+def _init_fields(cls: type) -> tuple[list[str], frozenset[str]]:
+    """A dataclass's init fields, in order and as a set (looked up once per class: restoring builds thousands)."""
+    known = _INIT_FIELDS.get(cls)
+    if known is None:
+        if not is_dataclass(cls):
+            raise TypeError(f"{cls!r} is not a dataclass")
+        names = [f.name for f in fields(cls) if f.init]
+        known = _INIT_FIELDS[cls] = (names, frozenset(names))
+    return known
+
+
+def _copied(value: Any) -> Any:
+    """`deepcopy` for what a logger's state holds (dicts, lists and tuples of plain values), several times faster:
+    restoring a year of load profile spent most of its time in `deepcopy`'s bookkeeping."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copied(v) for k, v in value.items()}
+    if kind is list:
+        return [_copied(v) for v in value]
+    if kind is tuple:
+        return tuple(_copied(v) for v in value)
+    if kind in (int, float, str, bool) or value is None:
+        return value
+    return deepcopy(value)  # anything else, as before
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,9 +270,10 @@ class RingLog(Generic[T]):
     def resize(self, capacity: int) -> None:
         """Change the capacity, keeping the newest entries that still fit."""
         capacity = _check_capacity(capacity)
-        self._buf = self._rows(self.entries()[-capacity:])
-        self._head = 0
-        self._capacity = capacity
+        if capacity != self._capacity:  # the same capacity keeps every entry where it is (restores ask for it)
+            self._buf = self._rows(self.entries()[-capacity:])
+            self._head = 0
+            self._capacity = capacity
         self._new_epoch()
 
     def _new_epoch(self) -> None:
