@@ -230,3 +230,18 @@ def test_the_gateway_s_simulated_meter_saves_its_loggers_through_the_journal(tmp
         assert LogJournal(MeterStore(tmp_path / "m1.logs.json")).load() == as_json(again.meter.logs_state())
 
     asyncio.run(run())
+
+
+def test_packed_loggers_save_what_their_entries_encode_to() -> None:
+    """The load profile and analysis logger write their saved form straight from their packed rows: the same JSON,
+    key for key, as encoding each entry with the logger's codec (an analysis entry with a value that is not a
+    float, kept unpacked, included)."""
+    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
+    warp_to(meter, T0 + 2 * 86_400)
+    entry = meter.analysis.last()
+    assert entry is not None
+    meter.analysis.log.append(type(entry)(entry.t + 900, {**entry.values, "p_plus": None}))
+    for ring in (meter.load_profile.log, meter.analysis.log):
+        assert type(ring._buf).__name__ == "PackedRows"
+        assert json.dumps(ring.to_state()["entries"]) == json.dumps([ring.encode(e) for e in ring.entries()])
+    assert len(meter.analysis.log._buf._odd) == 1  # type: ignore[attr-defined]
