@@ -132,7 +132,7 @@ class Rows(Protocol[T]):
     def __getitem__(self, index: int) -> T: ...
 
     @overload
-    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: slice) -> list[T]: ...
 
     def __setitem__(self, index: int, entry: T) -> None: ...
 
@@ -173,9 +173,9 @@ class PackedRows(Generic[T]):
     def __getitem__(self, index: int) -> T: ...
 
     @overload
-    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: slice) -> list[T]: ...
 
-    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+    def __getitem__(self, index: int | slice) -> T | list[T]:
         if isinstance(index, slice):
             return [self._row(i) for i in range(*index.indices(self._n))]
         if index < 0:
@@ -216,6 +216,34 @@ class PackedRows(Generic[T]):
             row = (0.0,) * self._width
         self._data.extend(row)
         self._n += 1
+
+
+def channel_rows(kind: Callable[..., T], channels: tuple[str, ...], entries: Iterable[T], *,
+                 status: bool) -> PackedRows[T]:
+    """Packed rows for a logger whose entries are `kind(t, {channel: float, …}[, status])` (the load profile, with
+    a status; the analysis logger, without): each row is t, [status,] then the values in the channels' order. An
+    entry with other keys, a value that is not a float or a time beyond a double's integers is kept as it is."""
+    names, first = list(channels), 2 if status else 1
+
+    def pack(e: T) -> Sequence[float] | None:
+        values: dict[str, Any] = e.values  # type: ignore[attr-defined]
+        head = (e.t, e.status) if status else (e.t,)  # type: ignore[attr-defined]
+        if any(type(x) is not int for x in head) or list(values) != names or abs(e.t) > 2**53:
+            return None
+        row = (*map(float, head), *values.values())
+        return row if all(type(x) is float for x in row) else None
+
+    def unpack(row: array[float]) -> T:
+        values = dict(zip(channels, row[first:], strict=True))
+        return kind(int(row[0]), values, int(row[1])) if status else kind(int(row[0]), values)
+
+    def encode(row: array[float]) -> dict[str, Any]:  # the codec's form of unpack(row), without the entry
+        out: dict[str, Any] = {"t": int(row[0]), "values": dict(zip(channels, row[first:], strict=True))}
+        if status:
+            out["status"] = int(row[1])
+        return out
+
+    return PackedRows(pack, unpack, first + len(channels), entries, encode)
 
 
 class RingLog(Generic[T]):
@@ -265,7 +293,7 @@ class RingLog(Generic[T]):
 
     def entries(self) -> list[T]:
         """All entries, oldest first (a new list)."""
-        return list(self._buf[self._head :]) + list(self._buf[: self._head])
+        return self._buf[self._head :] + self._buf[: self._head]
 
     def last(self) -> T | None:
         """The newest entry (head − 1 is the newest when full; when not full head is 0 and −1 is the end)."""
@@ -306,7 +334,7 @@ class RingLog(Generic[T]):
         if len(buf) < self._capacity or end == 0:
             end = len(buf)
         start = end - n
-        return list(buf[start:end]) if start >= 0 else list(buf[start:]) + list(buf[:end])
+        return buf[start:end] if start >= 0 else buf[start:] + buf[:end]
 
     def encode(self, entry: T) -> dict[str, Any]:
         return self._codec.encode(entry)
@@ -499,23 +527,7 @@ class LoadProfile:
     def _rows(self, entries: list[LoadProfileEntry]) -> Rows[LoadProfileEntry]:
         """The entries packed as (t, status, the channels' values) in this profile's channels (fixed for a meter;
         `restore` sets them before the entries)."""
-        channels = self.channels
-        names = list(channels)
-
-        def pack(e: LoadProfileEntry) -> Sequence[float] | None:
-            v = e.values
-            if type(e.t) is not int or type(e.status) is not int or list(v) != names or abs(e.t) > 2**53:
-                return None
-            row = (float(e.t), float(e.status), *v.values())
-            return row if all(type(x) is float for x in row) else None
-
-        def unpack(row: array[float]) -> LoadProfileEntry:
-            return LoadProfileEntry(int(row[0]), dict(zip(channels, row[2:], strict=True)), int(row[1]))
-
-        def encode(row: array[float]) -> dict[str, Any]:  # LP_CODEC.encode(unpack(row)), without the entry
-            return {"t": int(row[0]), "values": dict(zip(channels, row[2:], strict=True)), "status": int(row[1])}
-
-        return PackedRows(pack, unpack, 2 + len(channels), entries, encode)
+        return channel_rows(LoadProfileEntry, self.channels, entries, status=True)
 
     @staticmethod
     def _check_channels(channels: Sequence[str]) -> tuple[str, ...]:
@@ -689,23 +701,7 @@ class AnalysisLogger:
     def _rows(self, entries: list[AnalysisEntry]) -> Rows[AnalysisEntry]:
         """The entries packed as (t, the channels' values); an entry with a value that is not a float (None: not
         measured) is kept as it is."""
-        channels = self.channels
-        names = list(channels)
-
-        def pack(e: AnalysisEntry) -> Sequence[float] | None:
-            v = e.values
-            if type(e.t) is not int or list(v) != names or abs(e.t) > 2**53:
-                return None
-            row = (float(e.t), *v.values())
-            return cast(tuple[float, ...], row) if all(type(x) is float for x in row) else None
-
-        def unpack(row: array[float]) -> AnalysisEntry:
-            return AnalysisEntry(int(row[0]), dict(zip(channels, row[1:], strict=True)))
-
-        def encode(row: array[float]) -> dict[str, Any]:  # ANALYSIS_CODEC.encode(unpack(row)), without the entry
-            return {"t": int(row[0]), "values": dict(zip(channels, row[1:], strict=True))}
-
-        return PackedRows(pack, unpack, 1 + len(channels), entries, encode)
+        return channel_rows(AnalysisEntry, self.channels, entries, status=False)
 
     @property
     def capacity(self) -> int:
