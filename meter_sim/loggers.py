@@ -625,14 +625,13 @@ class LoadProfile:
         self._period_min = period_min
         self.log.resize(self._capacity_for(period_min))
 
+    def settings_state(self) -> dict[str, Any]:
+        """`to_state` but for the entries (what meter_sim/log_journal.py watches besides them)."""
+        return {"period_s": self.period_s, "channels": list(self.channels), "variant2": self.variant2,
+                "pending": self._pending}
+
     def to_state(self) -> dict[str, Any]:
-        return {
-            "period_s": self.period_s,
-            "channels": list(self.channels),
-            "variant2": self.variant2,
-            "pending": self._pending,
-            "log": self.log.to_state(),
-        }
+        return {**self.settings_state(), "log": self.log.to_state()}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self._period_min = _period_min(state.get("period_s"))
@@ -740,8 +739,12 @@ class AnalysisLogger:
         self.channels, self.interval_s = chans, interval
         self.log = RingLog(ANALYSIS_POOL_VALUES // len(chans), ANALYSIS_CODEC, self._rows)
 
+    def settings_state(self) -> dict[str, Any]:
+        """`to_state` but for the entries."""
+        return {"channels": list(self.channels), "interval_s": self.interval_s}
+
     def to_state(self) -> dict[str, Any]:
-        return {"channels": list(self.channels), "interval_s": self.interval_s, "log": self.log.to_state()}
+        return {**self.settings_state(), "log": self.log.to_state()}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.channels, self.interval_s = check_analysis_config(state.get("channels", ()), state.get("interval_s", 0))

@@ -963,12 +963,13 @@ class Meter:
         return rings
 
     def logs_fields(self) -> dict[tuple[str, ...], Any]:
-        """`logs_state` but for the rings' entries: each field by its place in the document."""
-        lp, an = self.load_profile, self.analysis
-        return {("version",): STATE_VERSION, ("load_profile", "period_s"): lp.period_s,
-                ("load_profile", "channels"): list(lp.channels), ("load_profile", "variant2"): lp.variant2,
-                ("load_profile", "pending"): lp.pending_status, ("analysis", "channels"): list(an.channels),
-                ("analysis", "interval_s"): an.interval_s, ("lp_status",): self._lp_status}
+        """`logs_state` but for the rings' entries: each field by its place in the document (the loggers' own
+        `settings_state`, which their `to_state` holds too)."""
+        fields: dict[tuple[str, ...], Any] = {("version",): STATE_VERSION}
+        for name, logger in (("load_profile", self.load_profile), ("analysis", self.analysis)):
+            fields.update(((name, key), value) for key, value in logger.settings_state().items())
+        fields["lp_status",] = self._lp_status
+        return fields
 
     def _restore_logs(self, logs: dict[str, Any]) -> None:
         if logs.get("version") != STATE_VERSION:
