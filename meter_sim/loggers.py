@@ -246,6 +246,11 @@ def channel_rows(kind: Callable[..., T], channels: tuple[str, ...], entries: Ite
     return PackedRows(pack, unpack, first + len(channels), entries, encode)
 
 
+Archive = Callable[[], tuple[list[dict[str, Any]], tuple[int, int]]]
+"""Where a spilled ring's older entries are (`RingLog.spill`): gives the ring's entries as saved on disk (each in its
+codec's form) and the ring's `mark` at the moment they were saved."""
+
+
 class RingLog(Generic[T]):
     """Fixed-capacity circular log; the oldest entry is overwritten when full.
 
@@ -253,9 +258,15 @@ class RingLog(Generic[T]):
 
     `mark` and `since` tell what was appended after a moment (meter_sim/log_journal.py saves only that): every
     change other than an append (clear, resize, restore) starts a new epoch, after which `since` says None.
+
+    A ring whose entries are saved on disk can `spill`: it keeps only its newest entries in memory and reads the
+    older ones back from disk when asked for all of them (`entries`, `to_state`, `query`, `resize`). Why: a fleet
+    member's load profile fills for 175 days, ~1 MB a year-old member even packed, and 10,000 members of a gateway
+    would need 11 GB. What reads only the newest entries (`append`, `last`, `since`, a journal's save) never
+    touches the disk.
     """
 
-    __slots__ = ("_added", "_buf", "_capacity", "_codec", "_epoch", "_head", "_rows")
+    __slots__ = ("_added", "_archive", "_buf", "_capacity", "_codec", "_epoch", "_head", "_rows", "_spilled")
 
     def __init__(self, capacity: int, codec: Codec[T], rows: Callable[[list[T]], Rows[T]] = list) -> None:
         """`rows`: how the entries are held (a list, or `PackedRows` for loggers of many numeric entries)."""
@@ -266,16 +277,26 @@ class RingLog(Generic[T]):
         self._head = 0  # index of the oldest entry once the buffer is full; 0 until then
         self._epoch = 0  # changes other than appends so far
         self._added = 0  # appends in this epoch
+        self._spilled = 0  # the oldest entries, held on disk only (`spill`); the buffer is never full while > 0
+        self._archive: Archive | None = None
 
     @property
     def capacity(self) -> int:
         return self._capacity
 
-    def __len__(self) -> int:
+    @property
+    def in_memory(self) -> int:
+        """Entries held in memory (`len` less those spilled to disk)."""
         return len(self._buf)
+
+    def __len__(self) -> int:
+        return self._spilled + len(self._buf)
 
     def __iter__(self) -> Iterator[T]:
         """Oldest first."""
+        if self._spilled:
+            yield from self.entries()
+            return
         buf, head = self._buf, self._head
         for i in range(head, len(buf)):
             yield buf[i]
@@ -285,28 +306,44 @@ class RingLog(Generic[T]):
     def append(self, entry: T) -> None:
         self._added += 1
         buf = self._buf
-        if len(buf) < self._capacity:
+        if self._spilled:  # the oldest entry, if one goes, is one on disk
+            buf.append(entry)
+            if self._spilled + len(buf) > self._capacity:
+                self._spilled -= 1
+        elif len(buf) < self._capacity:
             buf.append(entry)
         else:
             buf[self._head] = entry
             self._head = (self._head + 1) % self._capacity
 
+    def _memory(self) -> list[T]:
+        """The entries in memory, oldest first."""
+        return self._buf[self._head :] + self._buf[: self._head]
+
     def entries(self) -> list[T]:
         """All entries, oldest first (a new list)."""
-        return self._buf[self._head :] + self._buf[: self._head]
+        if self._spilled:
+            return [self._codec.decode(item) for item in self._on_disk()] + self._memory()
+        return self._memory()
 
     def last(self) -> T | None:
         """The newest entry (head − 1 is the newest when full; when not full head is 0 and −1 is the end)."""
-        return self._buf[self._head - 1] if self._buf else None
+        if not self._buf:
+            return self.entries()[-1] if self._spilled else None
+        return self._buf[self._head - 1]
 
     def clear(self) -> None:
         self._buf = self._rows([])
         self._head = 0
+        self._spilled, self._archive = 0, None
         self._new_epoch()
 
     def resize(self, capacity: int) -> None:
         """Change the capacity, keeping the newest entries that still fit."""
         capacity = _check_capacity(capacity)
+        if self._spilled:  # the entries on disk are read back: a new epoch ends what `since` (and the disk) can say
+            self._buf, self._head = self._rows(self.entries()), 0
+            self._spilled, self._archive = 0, None
         if capacity != self._capacity:  # the same capacity keeps every entry where it is (restores ask for it)
             self._buf = self._rows(self.entries()[-capacity:])
             self._head = 0
@@ -323,7 +360,7 @@ class RingLog(Generic[T]):
 
     def since(self, mark: tuple[int, int]) -> list[T] | None:
         """The entries appended after `mark`, oldest first; None when something else changed the log since (a
-        new epoch) or more was appended than it holds."""
+        new epoch) or more was appended than it holds in memory."""
         epoch, added = mark
         n = self._added - added
         if epoch != self._epoch or n > len(self._buf) or n < 0:
@@ -335,6 +372,49 @@ class RingLog(Generic[T]):
             end = len(buf)
         start = end - n
         return buf[start:end] if start >= 0 else buf[start:] + buf[:end]
+
+    # --- spilling to disk --------------------------------------------------------------------------------------
+    def spill(self, saved: tuple[int, int], keep: int, archive: Archive) -> int:
+        """Drop from memory the oldest entries that are on disk, keeping the newest `keep` and every entry appended
+        after `saved` (the ring's `mark` when what is on disk was taken); `archive` reads them back. Done only
+        when at least `keep` entries go, so each rebuild of the buffer is paid for by as many appends. Returns
+        how many entries went."""
+        if saved[0] != self._epoch or keep < 1:
+            return 0
+        unsaved = self._added - saved[1]
+        if unsaved < 0 or unsaved > len(self._buf):
+            return 0
+        going = len(self._buf) - max(keep, unsaved)
+        if going < keep:
+            return 0
+        self._buf = self._rows(self._memory()[going:])
+        self._head = 0
+        self._spilled += going
+        self._archive = archive
+        return going
+
+    def spilled_before(self, count: int, archive: Archive) -> None:
+        """The ring was just restored from the newest of its saved entries: `count` older ones are on disk only,
+        where `archive` reads them (a fleet member starting: building 17,000 entries only to spill them cost most
+        of its start-up)."""
+        if count < 0 or self._spilled or self._head or count + len(self._buf) > self._capacity:
+            raise ValueError(f"{count} entries on disk do not go before this ring's {len(self._buf)}")
+        if count:
+            self._spilled, self._archive = count, archive
+
+    def _on_disk(self) -> list[dict[str, Any]]:
+        """The spilled entries, in the codec's form, read back from disk: what was saved then, with what was
+        appended since, makes the whole ring; the memory holds its newest entries."""
+        assert self._archive is not None
+        saved, mark = self._archive()
+        new = self.since(mark)
+        if new is None:
+            raise RuntimeError("a spilled logger's entries on disk are of another epoch than the logger")
+        first = max(0, len(saved) + len(new) - self._capacity)  # the oldest the ring has dropped since
+        if first + self._spilled + len(self._buf) - len(new) != len(saved):
+            raise RuntimeError(f"a spilled logger's entries on disk ({len(saved)}, {len(new)} appended since) do "
+                               f"not make up its {len(self)} entries")
+        return saved[first : first + self._spilled]
 
     def encode(self, entry: T) -> dict[str, Any]:
         return self._codec.encode(entry)
@@ -352,29 +432,29 @@ class RingLog(Generic[T]):
             raise ValueError(f"offset must be an integer ≥ 0, got {offset!r}")
         if start is not None and end is not None and start > end:
             raise ValueError(f"query start ({start}) must not be after end ({end})")
-        # By position, oldest first; only the page's entries are built (a packed ring builds each on reading).
+        # By position, oldest first; only the page's entries are built (a packed ring builds each on reading), and
+        # of a spilled ring's older entries, read back from disk in their saved form, only those of the page.
+        older = self._on_disk() if self._spilled else []
+        buf, head, n, first = self._buf, self._head, len(self._buf), len(older)
         if start is None and end is None:
-            matching: Sequence[int] = range(len(self._buf))
+            matching: Sequence[int] = range(first + n)
         else:
             lo = start if start is not None else -(2**63)
             hi = end if end is not None else 2**63
-            matching = [k for k, t in enumerate(self._times()) if lo <= t < hi]
-        buf, head, n = self._buf, self._head, len(self._buf)
-        return [buf[(head + k) % n] for k in matching[offset : offset + limit]], len(matching)
-
-    def _times(self) -> list[int]:
-        """Each entry's time, oldest first."""
-        buf = self._buf
-        times = buf.times() if isinstance(buf, PackedRows) else [buf[i].t for i in range(len(buf))]
-        return times[self._head :] + times[: self._head]
+            times = [int(item["t"]) for item in older] + _times(buf, head)
+            matching = [k for k, t in enumerate(times) if lo <= t < hi]
+        page = [self._codec.decode(older[k]) if k < first else buf[(head + k - first) % n]
+                for k in matching[offset : offset + limit]]
+        return page, len(matching)
 
     def to_state(self) -> dict[str, Any]:
         buf = self._buf
+        older = self._on_disk() if self._spilled else []
         if isinstance(buf, PackedRows):
             n, head = len(buf), self._head
             return {"capacity": self._capacity,
-                    "entries": buf.encoded(((head + k) % n for k in range(n)), self._codec.encode)}
-        return {"capacity": self._capacity, "entries": [self._codec.encode(e) for e in self]}
+                    "entries": older + buf.encoded(((head + k) % n for k in range(n)), self._codec.encode)}
+        return {"capacity": self._capacity, "entries": older + [self._codec.encode(e) for e in self._memory()]}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Replace the contents with a saved state (its capacity included)."""
@@ -388,6 +468,7 @@ class RingLog(Generic[T]):
         self._capacity = capacity
         self._buf = self._rows(decoded)
         self._head = 0
+        self._spilled, self._archive = 0, None
         self._new_epoch()
 
     @classmethod
@@ -395,6 +476,12 @@ class RingLog(Generic[T]):
         log = cls(_check_capacity(state.get("capacity")), codec)
         log.restore(state)
         return log
+
+
+def _times(buf: Rows[Any], head: int) -> list[int]:
+    """Each entry's time, oldest first."""
+    times = buf.times() if isinstance(buf, PackedRows) else [buf[i].t for i in range(len(buf))]
+    return times[head:] + times[:head]
 
 
 # --- load profile (§4.1) --------------------------------------------------------------------------

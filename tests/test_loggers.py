@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meter_sim.loggers import (
@@ -644,3 +644,82 @@ def test_packed_rows_hold_the_same_entries_as_a_list(ops: list[tuple[str, int, f
             assert packed.log.query(start, end, offset, 3) == plain.query(start, end, offset, 3)
         mark = plain.mark()
     assert type(packed.log._buf).__name__ == "PackedRows"
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(["list", "packed"]), st.lists(st.one_of(
+    *[st.tuples(st.just("append"), st.integers(0, 6))] * 8,  # mostly appends: rings wrap between saves and spills
+    *[st.tuples(st.just("save"), st.just(0)), st.tuples(st.just("spill"), st.integers(1, 4))] * 2,
+    st.tuples(st.just("restart"), st.integers(0, 4)),
+    st.one_of(st.tuples(st.just("clear"), st.just(0)), st.tuples(st.just("resize"), st.integers(1, 14)),
+              st.tuples(st.just("restore"), st.just(0)))), min_size=30, max_size=90))
+def test_a_spilled_ring_holds_the_same_entries_as_one_in_memory(rows: str, ops: list[tuple[str, int]]) -> None:
+    """A ring that spills its older entries to "disk" (here the saved form of the ring at a save, with its mark,
+    as meter_sim/log_journal.py keeps it) against the same ring kept whole in memory (the reference): the same
+    length, entries, newest, `since`, queries and saved state after every step, through wraps, appends beyond
+    the capacity, several spills between saves and the changes that end an epoch."""
+    def build() -> RingLog[Any]:
+        if rows == "packed":
+            return LoadProfile(900, ("1.8.0",)).log
+        return RingLog(10, LoadProfile(900, ("1.8.0",)).log._codec)
+
+    spilled, whole = build(), build()
+    for ring in (spilled, whole):
+        ring.resize(10)
+    disk: tuple[list[dict[str, Any]], tuple[int, int]] = ([], spilled.mark())
+    mark = whole.mark()
+    for n, (op, number) in enumerate(ops):
+        if op == "append":
+            entry = LoadProfileEntry(T0 + 900 * (n % 7), {"1.8.0": n + number / 8}, number)
+            spilled.append(entry)
+            whole.append(entry)
+        elif op == "save":
+            disk = (json_round(spilled.to_state())["entries"], spilled.mark())
+        elif op == "spill":
+            saved, before = disk, spilled.in_memory
+            spilled.spill(saved[1], number, lambda saved=saved: saved)  # type: ignore[misc]
+            assert spilled.in_memory >= min(before, number)
+        elif op == "restart":  # built again from the newest `number` saved entries, the rest left on disk
+            state = json_round(spilled.to_state())
+            kept = state["entries"][len(state["entries"]) - number:] if number else []
+            spilled.restore({**state, "entries": kept})
+            whole.restore(state)
+            disk = (state["entries"], spilled.mark())
+            spilled.spilled_before(len(state["entries"]) - len(kept), lambda disk=disk: disk)  # type: ignore[misc]
+        elif op == "clear":
+            spilled.clear()
+            whole.clear()
+        elif op == "resize":
+            spilled.resize(number)
+            whole.resize(number)
+        else:
+            state = json_round(whole.to_state())
+            spilled.restore(state)
+            whole.restore(state)
+        assert len(spilled) == len(whole)
+        assert spilled.entries() == whole.entries() == list(spilled)
+        assert spilled.last() == whole.last()
+        assert spilled.since(mark) == (whole.since(mark) if whole.since(mark) is None or
+                                       len(whole.since(mark) or []) <= spilled.in_memory else None)
+        assert json.dumps(spilled.to_state()) == json.dumps(whole.to_state())
+        for start, end, offset in ((None, None, 0), (None, None, 2), (T0 + 1800, None, 0), (None, T0 + 2700, 1)):
+            assert spilled.query(start, end, offset, 3) == whole.query(start, end, offset, 3)
+        mark = whole.mark()
+
+
+def test_a_ring_spills_only_what_is_on_disk() -> None:
+    """Entries appended after the save stay in memory whatever `keep` says; a spill of fewer than `keep` entries
+    is put off (each rebuild of the buffer is paid for by as many appends); a mark of another epoch spills nothing."""
+    log = ring(100, list(range(50)))
+    saved = log.mark()
+    disk = (json_round(log.to_state())["entries"], saved)
+    for t in range(50, 60):
+        log.append(Tick(t))
+    assert log.spill(saved, 31, lambda: disk) == 0  # 60 in memory, 31 kept: fewer than 31 would go
+    assert log.spill(saved, 20, lambda: disk) == 40
+    assert (log.in_memory, len(log)) == (20, 60)
+    assert log.spill(saved, 5, lambda: disk) == 10  # the 10 appended after the save are not on disk: they stay
+    assert (log.in_memory, len(log)) == (10, 60)
+    assert [e.t for e in log.entries()] == list(range(60))
+    log.clear()
+    assert log.spill(saved, 1, lambda: disk) == 0  # the disk's mark is of the epoch before the clear
