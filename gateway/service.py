@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 5.0
 SWITCH_INTERVAL = 0.0005  # s
+# A fleet member's loggers keep a day of 15-minute entries in memory, the rest on disk only: a year-old member
+# holds ~1.2 MB of log entries otherwise, and 10,000 members would need 12 GB (docs/performance.md).
+FLEET_LOG_ENTRIES_IN_MEMORY = 4
 
 
 def make_source(config: MeterConfig, settings: Settings) -> Source:
@@ -72,7 +75,8 @@ def fleet_sources(settings: Settings) -> list[Source]:
     tick = None if settings.publish_interval <= 1 else 1.0
     saves = SaveBatches()  # one writer for the fleet's saves: see gateway/sources/save_batches.py
     return [SimulatedSource(config, settings.data_dir, tick, save_interval=fleet.save_interval,
-                            save_before_publishing=False, display=fleet.display, saves=saves)
+                            save_before_publishing=False, display=fleet.display, saves=saves,
+                            log_entries_in_memory=FLEET_LOG_ENTRIES_IN_MEMORY)
             for config in fleet.member_configs()]
 
 

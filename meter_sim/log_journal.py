@@ -17,6 +17,12 @@ The document is written whole (and the journal emptied) when a save cannot be sa
 cleared, resized or replaced (reconfiguration), more appended than a ring holds, a field of the document other
 than those in `Meter.logs_fields` changed — and when the journal has grown past `JOURNAL_MAX_BYTES`.
 `tests/test_log_journal.py` holds document + journal to `Meter.logs_state()` save after save.
+
+What is on disk is what the meter's rings may `spill` (`LogJournal.spill`): after a save, a fleet member keeps only
+its loggers' newest entries in memory and reads the older ones back from here (`archived`) when something asks
+for all of them — a `get {"log"}`, the document written whole. The journal tracks which of its saves is durable
+(the rings' marks of that save, its generation, the journal's length then), and `archived` reads exactly that,
+under a lock the writing thread holds: never a line being written, never a document of a save not yet known.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from meter_sim.persistence import MeterStore
@@ -45,6 +53,18 @@ class LogsSave:
 
     document: dict[str, Any] | None  # the whole document, or None: only `line`
     line: bytes | None  # a journal line, encoded
+    generation: int = 0  # the document's generation, that of the line
+    marks: dict[tuple[str, ...], tuple[RingLog[Any], tuple[int, int]]] | None = None  # the rings' marks at the take
+
+
+@dataclass(frozen=True, slots=True)
+class _OnDisk:
+    """What the durable files say: the generation of the document, the length of the journal's lines of it, and
+    the rings' marks at the take they were written from."""
+
+    generation: int
+    journal_bytes: int
+    marks: dict[tuple[str, ...], tuple[RingLog[Any], tuple[int, int]]]
 
 
 class LogJournal:
@@ -56,10 +76,17 @@ class LogJournal:
         self._fields: dict[tuple[str, ...], Any] = {}
         self._journal_bytes = 0
         self._rewrite = False  # `load` met a line it could not read or of another generation
+        self._lock = threading.Lock()  # held while the files are written (a worker thread) or read back (`archived`)
+        self._on_disk: _OnDisk | None = None  # None: what is on disk is not known to match a state of the rings
+        self._left_on_disk: dict[tuple[str, ...], int] = {}  # by `load(keep)`: older entries not in the document
+        self._read_back: tuple[_OnDisk, dict[str, Any]] | None = None  # while `take` writes the document whole
 
     # --- loading ------------------------------------------------------------------------------------------------
-    def load(self) -> dict[str, Any] | None:
-        """The document with the journal's lines of its generation applied (None: never saved). Then `loaded`."""
+    def load(self, keep: int | None = None) -> dict[str, Any] | None:
+        """The document with the journal's lines of its generation applied (None: never saved). Then `loaded`.
+        `keep`: each ring gives only its newest `keep` entries; the rest stay on disk, for the meter's rings to
+        read back (`loaded` says whether they can: if not, `load` again whole)."""
+        self._left_on_disk = {}
         document = self.store.load()
         if document is None:
             return None
@@ -74,40 +101,59 @@ class LogJournal:
             with open(self.path, "r+b") as fh:
                 fh.truncate(complete)
                 os.fsync(fh.fileno())
-        for number, text in enumerate(raw[:complete].split(b"\n")[:-1], start=1):
+        if not self._replay(document, raw[:complete], self._generation):
+            self._rewrite = True  # the next save writes the document whole: lines after a broken one would be lost
+        if keep is not None and not self._rewrite:
+            self._left_on_disk = _keep_newest(document, keep, ())
+        return document
+
+    def _replay(self, document: dict[str, Any], raw: bytes, generation: int) -> bool:
+        """The journal's lines (`raw`, whole lines) of `generation` onto the document; False if a line was of another
+        generation (from before the document was last written whole, or after the backup it was read from) or
+        could not be read (and the lines after it skipped)."""
+        clean = True
+        for number, text in enumerate(raw.split(b"\n")[:-1], start=1):
             try:
                 line = json.loads(text)
-                if line.get("g") != self._generation:  # from before the document was last written whole (or after
-                    self._rewrite = True  # the backup it was read from): start a clean journal with the next save
+                if line.get("g") != generation:
+                    clean = False
                     continue
                 apply(document, line)
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 log.warning("%s: line %d unreadable (%s); the lines after it are skipped", self.path, number, exc)
-                self._rewrite = True  # the next save writes the document whole: lines after this one would be lost
-                break
-        return document
+                return False
+        return clean
 
-    def loaded(self, meter: Meter, document: dict[str, Any] | None) -> None:
+    def loaded(self, meter: Meter, document: dict[str, Any] | None) -> bool:
         """The meter was restored from `document` (`load`'s): later saves go on appending to the journal, unless
         the meter's loggers are not what the document says (another capacity, a logger it lacks, other fields:
         a document of an older version), when the first save writes the document whole. Without this, every meter
-        of a fleet would write its loggers whole once after each start (~0.2 s each, a year old)."""
+        of a fleet would write its loggers whole once after each start (~0.2 s each, a year old).
+
+        False when the document was loaded with `keep` and the meter's loggers are not what it says: the older
+        entries cannot be left on disk, so build the meter again from a whole `load`."""
+        left, self._left_on_disk = self._left_on_disk, {}
         if document is None or self._rewrite:
-            return
+            return True
         rings, fields = meter.log_rings(), meter.logs_fields()
         try:
             same = all(_at(document, list(place))["capacity"] == ring.capacity for place, ring in rings.items())
             same = same and all(_value(document, place) == value for place, value in fields.items())
+            same = same and all(place in rings for place in left)
         except (KeyError, TypeError):
             same = False
         if not same:
-            return
+            return not any(left.values())
+        for place, count in left.items():
+            rings[place].spilled_before(count, partial(self.archived, place))
         self._marks = {place: (ring, ring.mark()) for place, ring in rings.items()}
         self._fields = fields
         try:
             self._journal_bytes = self.path.stat().st_size
         except FileNotFoundError:
             self._journal_bytes = 0
+        self._on_disk = _OnDisk(self._generation, self._journal_bytes, self._marks)
+        return True
 
     # --- saving -------------------------------------------------------------------------------------------------
     def take(self, meter: Meter) -> LogsSave:
@@ -136,20 +182,26 @@ class LogJournal:
                     break
                 if new:
                     added["/".join(place)] = [ring.encode(entry) for entry in new]
-        self._marks = {place: (ring, ring.mark()) for place, ring in rings.items()}
-        self._fields = fields
         if whole:
+            # Before the marks: a spilled ring reads what is on disk at the last ones; the files read once for all.
+            self._read_back = (self._on_disk, {}) if self._on_disk is not None else None
+            try:
+                document = meter.logs_state()
+            finally:
+                self._read_back = None
             self._generation += 1
             self._journal_bytes = 0
-            document = meter.logs_state()
             document[GENERATION] = self._generation
-            return LogsSave(document, None)
+        self._marks = marks = {place: (ring, ring.mark()) for place, ring in rings.items()}
+        self._fields = fields
+        if whole:
+            return LogsSave(document, None, self._generation, marks)
         if not added and not changed:
-            return LogsSave(None, None)
+            return LogsSave(None, None, self._generation, marks)
         line = json.dumps({"g": self._generation, "fields": {"/".join(k): v for k, v in changed.items()},
                            "add": added}, separators=(",", ":")).encode() + b"\n"
         self._journal_bytes += len(line)
-        return LogsSave(None, line)
+        return LogsSave(None, line, self._generation, marks)
 
     def forget(self) -> None:
         """A save failed: the next one writes the document whole (what failed may not be on disk)."""
@@ -157,16 +209,65 @@ class LogJournal:
 
     def save(self, save: LogsSave) -> None:
         """Write a save (in a worker thread: it fsyncs). The document first, durable, then the journal emptied; a
-        line appended and fsynced."""
-        if save.document is not None:
-            self.store.save(save.document)
-            with open(self.path, "wb") as fh:  # its lines are of an older generation now: dropping them is safe
-                os.fsync(fh.fileno())
-        if save.line is not None:
-            with open(self.path, "ab") as fh:
-                fh.write(save.line)
-                fh.flush()
-                os.fsync(fh.fileno())
+        line appended and fsynced. Each step, once durable, is what `archived` reads."""
+        with self._lock:
+            on_disk = self._on_disk
+            if save.document is not None:
+                self.store.save(save.document)
+                # The document alone: should emptying the journal fail, the save fails and the next is whole again.
+                self._on_disk = on_disk = _OnDisk(save.generation, 0, save.marks) if save.marks else None
+                with open(self.path, "wb") as fh:  # its lines are of an older generation now: dropping them is safe
+                    os.fsync(fh.fileno())
+            if save.line is not None:
+                with open(self.path, "ab") as fh:
+                    fh.write(save.line)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                if on_disk is not None and on_disk.generation == save.generation and save.marks:
+                    self._on_disk = _OnDisk(save.generation, on_disk.journal_bytes + len(save.line), save.marks)
+                else:  # what the journal adds to is not known to be a state of the rings: nothing more spills
+                    self._on_disk = None
+            elif save.document is None and on_disk is not None and save.marks:
+                self._on_disk = _OnDisk(on_disk.generation, on_disk.journal_bytes, save.marks)  # nothing was new
+
+    # --- spilling -----------------------------------------------------------------------------------------------
+    def spill(self, meter: Meter, keep: int) -> int:
+        """Let the meter's rings drop from memory the entries that are on disk, each keeping its newest `keep`
+        (`RingLog.spill`); on the event loop, between saves. Returns how many entries went."""
+        on_disk = self._on_disk
+        if on_disk is None:
+            return 0
+        going = 0
+        for place, ring in meter.log_rings().items():
+            saved = on_disk.marks.get(place)
+            if saved is not None and saved[0] is ring:
+                going += ring.spill(saved[1], keep, partial(self.archived, place))
+        return going
+
+    def archived(self, place: tuple[str, ...]) -> tuple[list[dict[str, Any]], tuple[int, int]]:
+        """A ring's entries as the durable files hold them, with the ring's mark when they were taken (a
+        spilled ring's `Archive`). Read on the event loop, under the lock: a year-old meter's take ~30 ms."""
+        with self._lock:
+            on_disk = self._on_disk
+            if on_disk is None or place not in on_disk.marks:
+                raise RuntimeError(f"{self.path}: what is on disk is not known, and a spilled logger needs it")
+            read_back = self._read_back
+            if read_back is not None and read_back[0] is on_disk and read_back[1]:
+                return _at(read_back[1], list(place))["entries"], on_disk.marks[place][1]
+            document = self.store.load()
+            if document is None or document.pop(GENERATION, 0) != on_disk.generation:
+                raise RuntimeError(f"{self.store.path}: not the document of generation {on_disk.generation}")
+            try:
+                with open(self.path, "rb") as fh:
+                    raw = fh.read(on_disk.journal_bytes)
+            except FileNotFoundError:
+                raw = b""
+            if len(raw) != on_disk.journal_bytes or not self._replay(document, raw, on_disk.generation):
+                raise RuntimeError(f"{self.path}: not the {on_disk.journal_bytes} bytes of lines written")
+            if read_back is not None and read_back[0] is on_disk:
+                read_back[1].update(document)
+            entries = _at(document, list(place))["entries"]
+            return entries, on_disk.marks[place][1]
 
 
 # Fields that change without a logger being reconfigured: carried in the journal's lines.
@@ -183,6 +284,20 @@ def apply(document: dict[str, Any], line: dict[str, Any]) -> None:
         ring = _at(document, place.split("/"))
         kept = ring["entries"] + entries
         ring["entries"] = kept[max(0, len(kept) - int(ring["capacity"])):]
+
+
+def _keep_newest(node: dict[str, Any], keep: int, place: tuple[str, ...]) -> dict[tuple[str, ...], int]:
+    """Each ring's state under `node` (`{"capacity", "entries"}`) cut to its newest `keep` entries: how many each
+    left out, by place."""
+    if "capacity" in node and isinstance(node.get("entries"), list):
+        entries = node["entries"]
+        node["entries"] = entries[max(0, len(entries) - keep):]
+        return {place: len(entries) - len(node["entries"])}
+    left: dict[tuple[str, ...], int] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            left.update(_keep_newest(value, keep, (*place, key)))
+    return left
 
 
 def _value(document: dict[str, Any], place: tuple[str, ...]) -> Any:

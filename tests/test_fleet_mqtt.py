@@ -10,6 +10,7 @@ import logging
 import signal
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -17,6 +18,7 @@ from conftest import Mosquitto, probe_client, stop_process
 from gateway_harness import START, gateway_config, gateway_process, request, running_gateway
 
 from gateway import state_publisher
+from gateway.service import FLEET_LOG_ENTRIES_IN_MEMORY
 from meter_sim.fleet import member_id, members, parse_shard
 
 pytestmark = pytest.mark.integration
@@ -117,3 +119,38 @@ async def test_a_fleet_says_a_summary_a_minute_not_a_line_per_state(mosquitto: M
     summary = next(line for line in lines if "states published" in line)
     assert summary.startswith(f"{count} meters: ")
     assert int(summary.split(": ")[1].split()[0]) >= count  # at least a round's states counted
+
+
+async def test_a_member_answers_for_the_log_entries_it_left_on_disk(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """A fleet member keeps only its loggers' newest entries in memory (gateway.service.FLEET_LOG_ENTRIES_IN_MEMORY)
+    and reads the rest back from disk: `get {"log"}` gives every load-profile period, before a restart and after
+    one (when the member starts from the newest entries only), the older ones the same both times."""
+    config = gateway_config(tmp_path, mosquitto.port, fleet={
+        "count": 2, "id_prefix": "f", "seed": 3, "save_interval": 1,
+        "speed": 3600, "template": {"start": START}})  # 4 periods of 15 minutes a second
+    mid = member_id("f", 1, 2)
+
+    async def load_profile(probe: Any, transaction: str) -> list[dict[str, Any]]:
+        answer = await request(probe, f"omnipower/{mid}/get", json.dumps(
+            {"log": "load_profile", "limit": 1000, "transaction": transaction}), meter=mid)
+        assert answer["status"] == "ok", answer
+        entries: list[dict[str, Any]] = answer["data"]["entries"]
+        assert answer["data"]["total"] == len(entries)
+        return entries
+
+    async with probe_client(mosquitto, "omnipower/#") as probe:
+        before: list[dict[str, Any]] = []
+        for run in ("first", "again"):
+            proc = gateway_process(config)
+            try:
+                await probe.wait_for(f"omnipower/{mid}/state", timeout=30, after=probe.mark())
+                await asyncio.sleep(6)  # ~24 periods, saved every second
+                entries = await load_profile(probe, run)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                stop_process(proc)
+            assert len(entries) > 4 * FLEET_LOG_ENTRIES_IN_MEMORY
+            times = [e["time"] for e in entries]
+            assert len(set(times)) == len(times)
+            assert entries[: len(before)] == before  # the older entries, from disk, as they were
+            before = entries

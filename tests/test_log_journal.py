@@ -111,6 +111,31 @@ def test_an_old_document_is_written_whole_once(tmp_path: Path) -> None:
     assert read_back(tmp_path) == as_json(again.logs_state())
 
 
+def test_a_document_of_other_loggers_is_not_left_on_disk(tmp_path: Path) -> None:
+    """Loaded with `keep` (a fleet member leaves its older entries on disk), a document whose loggers are not the
+    meter's is refused by `loaded`: the meter is built again from it whole, and no entry is lost."""
+    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
+    meter.advance_to(T0 + 6 * 3600)
+    j = journal(tmp_path)
+    save(j, meter)
+    doc = read_back(tmp_path)
+    assert doc is not None
+    doc["events"]["tariff"]["capacity"] += 1
+    doc[GENERATION] = 1
+    MeterStore(tmp_path / "m.logs.json").save(doc)
+    j2 = journal(tmp_path)
+    logs = j2.load(keep=2)
+    assert logs is not None and len(logs["load_profile"]["log"]["entries"]) == 2
+    trimmed = Meter("m", MeterSimSettings(), SteppedClock(meter.t), meter.to_state(), logs=logs)
+    assert j2.loaded(trimmed, logs) is False
+    logs = j2.load()
+    again = Meter("m", MeterSimSettings(), SteppedClock(meter.t), meter.to_state(), logs=logs)
+    assert j2.loaded(again, logs) is True
+    assert len(again.load_profile) == len(meter.load_profile) == 24
+    assert save(j2, again)[0] is True
+    assert read_back(tmp_path) == as_json(again.logs_state())
+
+
 def test_a_crash_between_the_document_and_the_journal_adds_nothing_twice(tmp_path: Path) -> None:
     meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
     j = journal(tmp_path)
@@ -245,3 +270,61 @@ def test_packed_loggers_save_what_their_entries_encode_to() -> None:
         assert type(ring._buf).__name__ == "PackedRows"
         assert json.dumps(ring.to_state()["entries"]) == json.dumps([ring.encode(e) for e in ring.entries()])
     assert len(meter.analysis.log._buf._odd) == 1  # type: ignore[attr-defined]
+
+
+def test_a_fleet_member_s_loggers_spill_to_disk_and_read_back_the_same(tmp_path: Path) -> None:
+    """A member keeping 8 entries a logger in memory (`log_entries_in_memory`) against the same meter keeping them
+    all, over days of saves, a reconfiguration that resizes the load profile, a save forced whole (after a failed
+    one) and a restart: the same loggers in every way they are read (saved state, entries, queries, newest), the
+    memory bounded after each save, and what is on disk the same."""
+    import asyncio
+
+    from gateway.config import load_settings
+    from gateway.sources.simulated import SimulatedSource
+
+    cfg = load_settings(None, data_dir=tmp_path, meters=[{"id": "m1", "start": "2026-03-01T00:00:00Z",
+                                                          "speed": 1.0, "seed": 7}])
+    (tmp_path / "spilled").mkdir()
+    (tmp_path / "whole").mkdir()
+
+    def same(spilled: SimulatedSource, whole: SimulatedSource) -> None:
+        a, b = spilled.meter, whole.meter
+        assert as_json(a.logs_state()) == as_json(b.logs_state())
+        assert a.load_profile.entries() == b.load_profile.entries()
+        assert a.analysis.entries() == b.analysis.entries()
+        for start, offset in ((None, 0), (T0 + 86_400, 0), (T0 + 86_400, 50), (a.t - 7200, 0)):
+            assert a.load_profile.query(start, None, offset, 20) == b.load_profile.query(start, None, offset, 20)
+        assert a.load_profile.last() == b.load_profile.last()
+
+    def on_disk(folder: Path) -> Any:
+        return LogJournal(MeterStore(folder / "m1.logs.json")).load()
+
+    async def run() -> None:
+        spilled = SimulatedSource(cfg.meters[0], tmp_path / "spilled", tick=None, log_entries_in_memory=8)
+        whole = SimulatedSource(cfg.meters[0], tmp_path / "whole", tick=None)
+        for hours in (5, 7, 30, 2, 49):
+            for source in (spilled, whole):
+                source.meter.advance_to(source.meter.t + hours * 3600)
+                await source._save()
+            assert spilled.meter.load_profile.log.in_memory < 2 * 8
+            assert len(spilled.meter.load_profile) == len(whole.meter.load_profile) > 8
+            same(spilled, whole)
+        assert on_disk(tmp_path / "spilled") == on_disk(tmp_path / "whole")
+        spilled.log_journal.forget()  # as after a failed save: the next one writes the document whole
+        for source in (spilled, whole):
+            source.meter.load_profile.set_period(1800)  # a resize: the entries on disk come back into memory
+            source.meter.advance_to(source.meter.t + 5 * 3600)
+            await source._save()
+        same(spilled, whole)
+        assert on_disk(tmp_path / "spilled") == on_disk(tmp_path / "whole")
+        again = SimulatedSource(cfg.meters[0], tmp_path / "spilled", tick=None, log_entries_in_memory=8)
+        assert again.meter.load_profile.log.in_memory <= 8  # spilled from the start
+        whole = SimulatedSource(cfg.meters[0], tmp_path / "whole", tick=None)  # restarted too
+        same(again, whole)
+        for source in (again, whole):
+            source.meter.advance_to(source.meter.t + 26 * 3600)
+            await source._save()
+        same(again, whole)
+        assert on_disk(tmp_path / "spilled") == on_disk(tmp_path / "whole")
+
+    asyncio.run(run())

@@ -49,10 +49,12 @@ class SimulatedSource(Source):
     def __init__(self, config: MeterConfig, data_dir: Path, tick: float | None = 1.0,
                  save_interval: float = SAVE_INTERVAL, save_before_publishing: bool = True,
                  display: bool = True, saves: SaveBatches | None = None,
-                 firmware: FirmwareFolder | None = None) -> None:
+                 firmware: FirmwareFolder | None = None, log_entries_in_memory: int | None = None) -> None:
         """A fleet member (see `gateway.service.fleet_sources`) saves every `save_interval` but not before each
         publication, may publish no display, and need not tick (`tick` None) when it is read every second anyway;
-        the members of a fleet share `saves` (gateway/sources/save_batches.py)."""
+        the members of a fleet share `saves` (gateway/sources/save_batches.py). `log_entries_in_memory`: each
+        logger keeps that many of its newest entries in memory, and the older ones on disk only, read back when
+        asked for (`LogJournal.spill`); None keeps them all."""
         super().__init__()
         self._saves = saves if saves is not None else SaveBatches()
         self.firmware = firmware or FirmwareFolder(None)  # where `firmware_update` finds "latest" and relative paths
@@ -67,10 +69,14 @@ class SimulatedSource(Source):
         # The loggers: large, saved only when written, and then only what was appended (meter_sim/log_journal.py)
         self.log_journal = LogJournal(MeterStore(data_dir / f"{config.id}.logs.json"))
         state = self.store.load()  # PersistenceError stops start-up: never restart from zero
-        logs = self.log_journal.load()
+        self.log_entries_in_memory = log_entries_in_memory
+        logs = self.log_journal.load(log_entries_in_memory)
         clock = ScaledClock(config.speed, self._start_time(state))
         self.meter = Meter(config.id, config, clock, state, logs=logs)
-        self.log_journal.loaded(self.meter, logs)
+        if not self.log_journal.loaded(self.meter, logs):  # the loggers saved are not this meter's: built whole
+            logs = self.log_journal.load()
+            self.meter = Meter(config.id, config, clock, state, logs=logs)
+            self.log_journal.loaded(self.meter, logs)
         self._saved_logs = -1
         self._state_json = state_json(self.meter.registers)
         self._read: tuple[int, Readings] = (-1, {})  # the meter time and readings of the last read()
@@ -164,6 +170,11 @@ class SimulatedSource(Source):
                 self.log_journal.forget()  # what was taken may not be on disk: the next save writes it all
                 self._saved_logs = -1
                 raise
+            self._spill()
+
+    def _spill(self) -> None:
+        if self.log_entries_in_memory is not None:
+            self.log_journal.spill(self.meter, self.log_entries_in_memory)
 
     async def read(self) -> Readings:
         self._advance()
