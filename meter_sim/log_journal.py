@@ -95,7 +95,7 @@ class LogJournal:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            return document
+            raw = b""
         complete = raw.rfind(b"\n") + 1
         if complete < len(raw):  # the last line was cut short by a crash: dropped, so the next line starts clean
             with open(self.path, "r+b") as fh:

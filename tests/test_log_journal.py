@@ -136,6 +136,23 @@ def test_a_document_of_other_loggers_is_not_left_on_disk(tmp_path: Path) -> None
     assert read_back(tmp_path) == as_json(again.logs_state())
 
 
+def test_a_document_without_a_journal_leaves_its_older_entries_on_disk_too(tmp_path: Path) -> None:
+    """`load(keep)` of a document alone (its journal never written, or removed: files copied from another meter)
+    gives the newest entries, and the meter built from them reads the rest back."""
+    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
+    meter.advance_to(T0 + 6 * 3600)
+    j = journal(tmp_path)
+    save(j, meter)
+    (tmp_path / "m.logs.journal").unlink()
+    j2 = journal(tmp_path)
+    logs = j2.load(keep=2)
+    assert logs is not None and len(logs["load_profile"]["log"]["entries"]) == 2
+    again = Meter("m", MeterSimSettings(), SteppedClock(meter.t), meter.to_state(), logs=logs)
+    assert j2.loaded(again, logs) is True
+    assert again.load_profile.log.in_memory == 2 and len(again.load_profile) == 24
+    assert as_json(again.logs_state()) == as_json(meter.logs_state())
+
+
 def test_a_crash_between_the_document_and_the_journal_adds_nothing_twice(tmp_path: Path) -> None:
     meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
     j = journal(tmp_path)
