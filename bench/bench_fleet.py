@@ -14,8 +14,13 @@ Two measurements, each over a steady window after a warm-up:
   behind steps each meter several simulated seconds per state it publishes, so its rate of states understates what
   it sustains at 1 Hz.
 
+`--age-days D` starts the sustained fleet aged: every member from the saved state of a meter time-warped D days to
+now (one meter per type number the fleet draws, its files copied to each member of that type: time-warping 10,000
+meters would take hours), so that its loggers hold D days of entries, as a fleet left running does.
+
 Run: .venv/bin/python bench/bench_fleet.py [--meters 10000] [--shards 2] [--qos 1] [--seconds 30]
      [--capacity-meters N] [--capacity-max N] [--skip-sustained] [--skip-capacity] [--count broker|subscriber]
+     [--age-days D]
 """
 
 from __future__ import annotations
@@ -36,10 +41,14 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import yaml
 
+from gateway.config import load_settings
 from gateway.state_json import StateJson
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
+from meter_sim.log_journal import LogJournal
 from meter_sim.meter import Meter
+from meter_sim.persistence import MeterStore
+from meter_sim.warp import warp_to
 
 WARM_UP_S = 8.0
 # Every packet clients sent the broker: here PUBLISH but for a few pings and (un)subscriptions. (Mosquitto
@@ -207,9 +216,36 @@ def gateway_config(folder: Path, port: int, meters: int, qos: int, interval: flo
     return path
 
 
+def age_fleet(config: Path, days: float) -> float:
+    """Each member's saved state and loggers as a meter of its type number time-warped `days` to now: one meter a
+    type number, its files copied. Returns the bytes of loggers on disk per member, on average."""
+    settings = load_settings(config)
+    assert settings.fleet is not None
+    folder = settings.data_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    made: dict[str, Path] = {}
+    logs_bytes = 0
+    for member in settings.fleet.member_configs():
+        kind = member.type_number
+        if kind not in made:
+            now = int(time.time())
+            meter = Meter("proto", member, SteppedClock(now - round(days * 86_400)))
+            warp_to(meter, now)
+            made[kind] = folder / f"proto-{len(made)}"
+            MeterStore(made[kind].with_suffix(".json")).save(meter.to_state())
+            journal = LogJournal(MeterStore(made[kind].with_suffix(".logs.json")))
+            journal.save(journal.take(meter))
+        for suffix in (".json", ".logs.json"):
+            shutil.copyfile(made[kind].with_suffix(suffix), folder / f"{member.id}{suffix}")
+        logs_bytes += (folder / f"{member.id}.logs.json").stat().st_size
+    return logs_bytes / settings.fleet.count
+
+
 def run_fleet(folder: Path, broker: Broker, meters: int, shards: int, qos: int, interval: float,
-              seconds: float, everything: bool) -> dict[str, object]:
+              seconds: float, everything: bool, age_days: float = 0.0) -> dict[str, object]:
     config = gateway_config(folder, broker.port, meters, qos, interval)
+    if age_days:
+        print(f"  aged {age_days:g} days: {age_fleet(config, age_days) / 1e6:.2f} MB of loggers on disk per member")
     width = len(str(meters))
     sample = [f"f{n:0{width}d}" for n in range(1, meters + 1, max(1, meters // 24))]
     watcher = Watcher(broker.port, sample, everything)
@@ -282,6 +318,8 @@ def main() -> None:
     parser.add_argument("--skip-capacity", action="store_true")
     parser.add_argument("--count", choices=("broker", "subscriber"), default="broker",
                         help="count states at the broker ($SYS, default) or with a subscriber of every state")
+    parser.add_argument("--age-days", type=float, default=0.0,
+                        help="start the sustained fleet's members this many days old (see above)")
     args = parser.parse_args()
     everything = args.count == "subscriber"
     with tempfile.TemporaryDirectory() as tmp:
@@ -292,12 +330,14 @@ def main() -> None:
             print(f"bare paho loop, QoS {args.qos}, 1,000 in flight, {len(state_payload())} B retained: {bare:,.0f} "
                   f"msg/s counted by the {args.count} ({acked:,.0f} acknowledged to it; {bare_cpu:.2f} cores)")
             if not args.skip_sustained:
-                r = run_fleet(folder, broker, args.meters, args.shards, args.qos, 1.0, args.seconds, everything)
+                r = run_fleet(folder, broker, args.meters, args.shards, args.qos, 1.0, args.seconds, everything,
+                              args.age_days)
                 cpu, rss = r["cpu"], r["rss"]
                 assert isinstance(cpu, list) and isinstance(rss, list)
-                print(f"sustained: {args.meters:,} meters at 1 Hz in {args.shards} process(es), state QoS {args.qos}: "
-                      f"{r['rate']:,.0f} msg/s counted by the {args.count} (goal {args.meters:,}); "
-                      f"ready after {r['ready']:.0f} s")
+                aged = f", {args.age_days:g} days old" if args.age_days else ""
+                print(f"sustained: {args.meters:,} meters{aged} at 1 Hz in {args.shards} process(es), "
+                      f"state QoS {args.qos}: {r['rate']:,.0f} msg/s counted by the {args.count} "
+                      f"(goal {args.meters:,}); ready after {r['ready']:.0f} s")
                 print(f"  per process: CPU {', '.join(f'{c:.2f}' for c in cpu)} cores; peak RSS "
                       f"{', '.join(f'{m:.0f}' for m in rss)} MB (total {sum(rss):.0f} MB, "
                       f"{sum(rss) / args.meters * 1000:.0f} MB per 1,000 meters)")
