@@ -22,9 +22,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 5.0
 SWITCH_INTERVAL = 0.0005  # s
-# A fleet member's loggers keep a day of 15-minute entries in memory, the rest on disk only: a year-old member
-# holds ~1.2 MB of log entries otherwise, and 10,000 members would need 12 GB (docs/performance.md).
-FLEET_LOG_ENTRIES_IN_MEMORY = 4
+# A fleet member's loggers keep only their newest entry in memory (and those not yet saved), the rest on disk: a
+# year-old member holds ~1.2 MB of log entries otherwise, and 10,000 members would need 12 GB. One, not a day's
+# worth: a billing snapshot is 6.8 kB, and nothing a member does each second reads more than the newest entry
+# (docs/performance.md).
+FLEET_LOG_ENTRIES_IN_MEMORY = 1
 
 
 def make_source(config: MeterConfig, settings: Settings) -> Source:
