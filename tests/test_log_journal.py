@@ -90,18 +90,23 @@ def test_a_restarted_meter_goes_on_appending(tmp_path: Path) -> None:
     assert read_back(tmp_path) == as_json(again.logs_state())
 
 
-def test_an_old_document_is_written_whole_once(tmp_path: Path) -> None:
-    """A document whose loggers are not what the meter has (here: a capacity an older version had) is not
-    appended to: the first save writes it whole."""
+def saved_with_an_older_capacity(folder: Path, seconds: int) -> Meter:
+    """A meter run `seconds` and saved, its document then edited to a capacity an older version had."""
     meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
-    meter.advance_to(T0 + 3600)
-    j = journal(tmp_path)
-    save(j, meter)
-    doc = read_back(tmp_path)
+    meter.advance_to(T0 + seconds)
+    save(journal(folder), meter)
+    doc = read_back(folder)
     assert doc is not None
     doc["events"]["tariff"]["capacity"] += 1
     doc[GENERATION] = 1
-    MeterStore(tmp_path / "m.logs.json").save(doc)
+    MeterStore(folder / "m.logs.json").save(doc)
+    return meter
+
+
+def test_an_old_document_is_written_whole_once(tmp_path: Path) -> None:
+    """A document whose loggers are not what the meter has (here: a capacity an older version had) is not
+    appended to: the first save writes it whole."""
+    meter = saved_with_an_older_capacity(tmp_path, 3600)
     j2 = journal(tmp_path)
     logs = j2.load()
     again = Meter("m", MeterSimSettings(), SteppedClock(meter.t), meter.to_state(), logs=logs)
@@ -114,15 +119,7 @@ def test_an_old_document_is_written_whole_once(tmp_path: Path) -> None:
 def test_a_document_of_other_loggers_is_not_left_on_disk(tmp_path: Path) -> None:
     """Loaded with `keep` (a fleet member leaves its older entries on disk), a document whose loggers are not the
     meter's is refused by `loaded`: the meter is built again from it whole, and no entry is lost."""
-    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
-    meter.advance_to(T0 + 6 * 3600)
-    j = journal(tmp_path)
-    save(j, meter)
-    doc = read_back(tmp_path)
-    assert doc is not None
-    doc["events"]["tariff"]["capacity"] += 1
-    doc[GENERATION] = 1
-    MeterStore(tmp_path / "m.logs.json").save(doc)
+    meter = saved_with_an_older_capacity(tmp_path, 6 * 3600)
     j2 = journal(tmp_path)
     logs = j2.load(keep=2)
     assert logs is not None and len(logs["load_profile"]["log"]["entries"]) == 2
