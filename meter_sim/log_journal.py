@@ -53,8 +53,8 @@ class LogsSave:
 
     document: dict[str, Any] | None  # the whole document, or None: only `line`
     line: bytes | None  # a journal line, encoded
-    generation: int = 0  # the document's generation, that of the line
-    marks: dict[tuple[str, ...], tuple[RingLog[Any], tuple[int, int]]] | None = None  # the rings' marks at the take
+    generation: int  # the document's generation, that of the line
+    marks: dict[tuple[str, ...], tuple[RingLog[Any], tuple[int, int]]]  # the rings' marks at the take
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +182,10 @@ class LogJournal:
                     break
                 if new:
                     added["/".join(place)] = [ring.encode(entry) for entry in new]
+        self._marks = marks = {place: (ring, ring.mark()) for place, ring in rings.items()}
+        self._fields = fields
         if whole:
-            # Before the marks: a spilled ring reads what is on disk at the last ones; the files read once for all.
+            # A spilled ring reads its older entries from what is on disk: the files are read once for all rings.
             self._read_back = (self._on_disk, {}) if self._on_disk is not None else None
             try:
                 document = meter.logs_state()
@@ -192,9 +194,6 @@ class LogJournal:
             self._generation += 1
             self._journal_bytes = 0
             document[GENERATION] = self._generation
-        self._marks = marks = {place: (ring, ring.mark()) for place, ring in rings.items()}
-        self._fields = fields
-        if whole:
             return LogsSave(document, None, self._generation, marks)
         if not added and not changed:
             return LogsSave(None, None, self._generation, marks)
@@ -215,7 +214,7 @@ class LogJournal:
             if save.document is not None:
                 self.store.save(save.document)
                 # The document alone: should emptying the journal fail, the save fails and the next is whole again.
-                self._on_disk = on_disk = _OnDisk(save.generation, 0, save.marks) if save.marks else None
+                self._on_disk = on_disk = _OnDisk(save.generation, 0, save.marks)
                 with open(self.path, "wb") as fh:  # its lines are of an older generation now: dropping them is safe
                     os.fsync(fh.fileno())
             if save.line is not None:
@@ -223,11 +222,11 @@ class LogJournal:
                     fh.write(save.line)
                     fh.flush()
                     os.fsync(fh.fileno())
-                if on_disk is not None and on_disk.generation == save.generation and save.marks:
+                if on_disk is not None and on_disk.generation == save.generation:
                     self._on_disk = _OnDisk(save.generation, on_disk.journal_bytes + len(save.line), save.marks)
                 else:  # what the journal adds to is not known to be a state of the rings: nothing more spills
                     self._on_disk = None
-            elif save.document is None and on_disk is not None and save.marks:
+            elif save.document is None and on_disk is not None:
                 self._on_disk = _OnDisk(on_disk.generation, on_disk.journal_bytes, save.marks)  # nothing was new
 
     # --- spilling -----------------------------------------------------------------------------------------------

@@ -170,11 +170,8 @@ class SimulatedSource(Source):
                 self.log_journal.forget()  # what was taken may not be on disk: the next save writes it all
                 self._saved_logs = -1
                 raise
-            self._spill()
-
-    def _spill(self) -> None:
-        if self.log_entries_in_memory is not None:
-            self.log_journal.spill(self.meter, self.log_entries_in_memory)
+            if self.log_entries_in_memory is not None:
+                self.log_journal.spill(self.meter, self.log_entries_in_memory)
 
     async def read(self) -> Readings:
         self._advance()
