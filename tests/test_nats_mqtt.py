@@ -174,7 +174,8 @@ async def test_shards_on_a_three_node_cluster(tmp_path: Path) -> None:
 async def test_deploy_cluster_roles(tmp_path: Path) -> None:
     """deploy/cluster as shipped: the gateway's user runs it, Home Assistant's user operates the breaker, the
     viewer reads and cannot command, nobody else overwrites the gateway's topics, no anonymous access."""
-    logins = {user: secrets.token_urlsafe(12) for user in ("omnipower", "homeassistant", "viewer")}
+    # Starting with a letter, as docs/cluster.md says: nats-server parses the variable (a leading '-' stops it).
+    logins = {user: "p" + secrets.token_urlsafe(12) for user in ("omnipower", "homeassistant", "viewer")}
     env = {"OMNIPOWER_NATS_GATEWAY_PASSWORD": logins["omnipower"],
            "OMNIPOWER_NATS_HA_PASSWORD": logins["homeassistant"], "OMNIPOWER_NATS_VIEWER_PASSWORD": logins["viewer"]}
     with deploy_cluster(tmp_path / "deploy", env, ("viewer", logins["viewer"])) as (n1, n2, n3):
