@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from gateway.command_values import CommandError
 from gateway.firmware_folder import FirmwareFolder, read_image
-from gateway.sources.base import FirmwareProgress, Readings, SourceEvent
+from gateway.sources.base import FirmwareProgress, Readings, SourceEvents
 from omnipower import dlms_apdu as ap
 from omnipower import firmware_image as fi
 from omnipower.cosem import IMAGE_TRANSFER, LOGGER_FIELDS, CosemClass, logical_name_of_field
@@ -62,7 +62,7 @@ class _Refused(Exception):
 
 class DlmsFirmware:
     def __init__(self, folder: FirmwareFolder, session: Session, read: Callable[[], Awaitable[Readings]],
-                 events: asyncio.Queue[SourceEvent], reply_timeout: float) -> None:
+                 events: SourceEvents, reply_timeout: float) -> None:
         """`session(work, timeout)` runs `work(association)` in one association; `read()` reads the meter's readings
         in an association of its own."""
         self.folder = folder
