@@ -101,7 +101,7 @@ class MqttSettings(BaseModel):
 
 
 class HanOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # shared by the members of a fleet (meter_sim/fleet.py)
 
     layout: Literal["nve", "dk"] = Field("nve", description="nve: list 1 + hourly list 2; dk: DLMS push 1")
     scalers: Literal["kamstrup", "swedish_wh", "ct_milliamp"] = Field(
@@ -122,7 +122,7 @@ class HanOptions(BaseModel):
 
 
 class OpticalOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # shared by the members of a fleet (meter_sim/fleet.py)
 
     mode: Literal["readout", "push"] = Field(
         "readout", description="readout: mode C on every poll; push: listen to mode D pushes at 2400 Bd"
@@ -166,7 +166,7 @@ SMS_MIN_INTERVAL_S = 300.0  # SMS cost money: no schedule tighter than one reque
 class SmsOptions(BaseModel):
     """`source: sms`: the meter's GSM8i module read by SMS (gateway/sources/sms.py) through the modem at `transport`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # shared by the members of a fleet (meter_sim/fleet.py)
 
     number: str | None = Field(None, pattern=r"^\+[0-9]{4,15}$", description="the meter's GSM8i number (international)")
     pin: SecretStr | None = Field(None, description="the meter's PIN, put before each request (gsm.pin of the meter)")

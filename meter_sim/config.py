@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -459,7 +459,7 @@ class MeterSimSettings(StrictModel):
         """The tariff calendar in force: `tariff_calendar`, or `tariff_schedule` on every day."""
         if self.tariff_calendar is not None:
             return self.tariff_calendar
-        return TariffCalendar.from_schedule(self.tariff_schedule)
+        return _daily_calendar(tuple(self.tariff_schedule.items()))
 
     @property
     def analysis_setup(self) -> AnalysisLoggerSettings:
@@ -471,3 +471,8 @@ class MeterSimSettings(StrictModel):
     @property
     def integration_period_s(self) -> int:
         return INTEGRATION_PERIOD_S[self.z4]
+
+
+@lru_cache(maxsize=64)  # frozen, so shared: a fleet's thousands of members have a few schedules (2 kB each)
+def _daily_calendar(schedule: tuple[tuple[str, int], ...]) -> TariffCalendar:
+    return TariffCalendar.from_schedule(dict(schedule))

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 from meter_sim.config import MeterSimSettings
 
 S = TypeVar("S", bound=MeterSimSettings)
@@ -81,7 +83,20 @@ def member_settings(template: S, fleet_seed: int, number: int, **fields: Any) ->
     # Validated afresh: the Z codes whose factory default depends on the type number follow the member's.
     data = {k: v for k, v in template.model_dump(exclude_unset=True).items() if k not in _FACTORY_CODES}
     data.update(seed=seed, type_number=type_number, household=household.model_dump(), **fields)
-    return type(template).model_validate(data)
+    member = type(template).model_validate(data)
+    _share_blocks(member, template)
+    return member
+
+
+def _share_blocks(member: MeterSimSettings, template: MeterSimSettings) -> None:
+    """The member's settings blocks that are frozen and equal to the template's become the template's own objects.
+    Validated afresh, each member held its own copies of the same blocks (breaker, power quality, display, the
+    gateway's options …): 2.3 kB a member, 23 MB over a fleet of 10,000. Put in the instance's dict, as `setattr`
+    would count the field as set by the user (a reconfiguration keeps only those)."""
+    for name in type(member).model_fields:
+        block = getattr(member, name)
+        if isinstance(block, BaseModel) and block.model_config.get("frozen") and block == getattr(template, name):
+            member.__dict__[name] = getattr(template, name)
 
 
 def members(count: int, shard: Shard = ALL) -> Iterator[int]:

@@ -749,7 +749,7 @@ class Meter:
             pulse_outputs=(outputs[0] is not None, outputs[1] is not None),
         )
         self._publish_plan = _publish_plan(self.registers)
-        self._plan_of = {entry[0]: entry for entry in self._publish_plan}
+        self._plan_of = _plan_by_key(self._publish_plan)
 
     # --- readings ----------------------------------------------------------------------------
     def base_values(self) -> dict[str, float | int | str | None]:
@@ -1024,6 +1024,12 @@ class Meter:
 def _publish_plan(registers: tuple[Register, ...]) -> tuple[tuple[str, float, int], ...]:
     """(key, model units per published unit, decimals) of each register, for `Meter.readings`."""
     return tuple((r.key, r.kind.spec.base_per_unit, r.kind.spec.decimals) for r in registers)
+
+
+@functools.cache  # per register set too: 3 kB a meter, 30 MB over a fleet of 10,000, when each had its own
+def _plan_by_key(plan: tuple[tuple[str, float, int], ...]) -> dict[str, tuple[str, float, int]]:
+    """`_publish_plan` by key (read only: shared)."""
+    return {entry[0]: entry for entry in plan}
 
 
 def _new_tariffs(meter: Meter, settings: MeterSimSettings) -> Tariffs:

@@ -58,6 +58,26 @@ def test_a_member_keeps_the_template_s_settings() -> None:
     assert member.z4 == 1 and member.household.latitude == 60.0 and member.breaker.min_reconnect_delay_s == 0
 
 
+
+def test_members_share_the_template_s_equal_blocks_and_are_the_same_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member's frozen blocks equal to the template's are the template's own objects (memory); each member is
+    equal to, and counts the same fields as set as, the member validated without sharing."""
+    settings = load_settings(config(tmp_path, fleet={"count": 40, "seed": 2, "template": {"breaker": {
+        "min_reconnect_delay_s": 0}}}))
+    fleet = settings.fleet
+    assert fleet is not None
+    shared = fleet.member_configs()
+    first, second = shared[0], shared[1]
+    assert first.breaker is second.breaker and first.breaker.min_reconnect_delay_s == 0
+    assert first.han is second.han and first.power_quality is second.power_quality
+    assert first.household is not second.household  # drawn per member
+    monkeypatch.setattr("meter_sim.fleet._share_blocks", lambda member, template: None)
+    unshared = fleet.member_configs()
+    assert unshared[0].breaker is not unshared[1].breaker
+    assert shared == unshared
+    assert [m.model_fields_set for m in shared] == [m.model_fields_set for m in unshared]
+
 def config(tmp_path: Path, **doc: object) -> Path:
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "data"), **doc}))
