@@ -150,6 +150,29 @@ def test_a_document_without_a_journal_leaves_its_older_entries_on_disk_too(tmp_p
     assert as_json(again.logs_state()) == as_json(meter.logs_state())
 
 
+
+@pytest.mark.parametrize("keep", [None, 2])
+def test_a_meter_restored_after_a_gap_goes_on_appending(tmp_path: Path, keep: int | None) -> None:
+    """A meter restored later than it was saved (the gateway was down) marks a power failure in its load profile's
+    status, a volatile field: its loggers are still the document's. `loaded` takes them (with `keep`, a fleet member
+    then holds only its newest entries; it was built whole, so a restarted year-old fleet needed 12 GB), and the next
+    save carries the status in a line."""
+    meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
+    meter.advance_to(T0 + 6 * 3600 + 300)
+    save(journal(tmp_path), meter)
+    j2 = journal(tmp_path)
+    logs = j2.load(keep)
+    again = Meter("m", MeterSimSettings(), SteppedClock(meter.t + 600), meter.to_state(), logs=logs)
+    assert again.logs_fields()[("lp_status",)] != meter.logs_fields()[("lp_status",)]  # the gap: a power failure
+    assert j2.loaded(again, logs) is True
+    assert len(again.load_profile) == len(meter.load_profile) == 24
+    if keep is not None:
+        assert again.load_profile.log.in_memory == keep
+    whole, size = save(j2, again)
+    assert not whole and size > 0
+    assert read_back(tmp_path) == as_json(again.logs_state())
+
+
 def test_a_crash_between_the_document_and_the_journal_adds_nothing_twice(tmp_path: Path) -> None:
     meter = Meter("m", MeterSimSettings(), SteppedClock(T0))
     j = journal(tmp_path)
