@@ -13,7 +13,9 @@ Run: .venv/bin/python bench/bench_member_memory.py [days ...]   (default: 1 7 30
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import json
 import sys
 import tempfile
 import time
@@ -21,7 +23,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from gateway.service import FLEET_LOG_ENTRIES_IN_MEMORY
+from gateway.config import load_settings
+from gateway.service import FLEET_LOG_ENTRIES_IN_MEMORY, fleet_sources
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.log_journal import LogJournal
@@ -70,9 +73,38 @@ def restored_bytes(days: float, folder: Path) -> tuple[int, int, float, dict[str
     return sizes[0], sizes[1], start_up, counts
 
 
+def gateway_members(count: int, folder: Path) -> float:
+    """The heap of a new fleet member as the gateway builds it (`gateway.service.fleet_sources`: its settings, its
+    source with the event queue and save state, its meter), per member of a fleet of `count`, after one state
+    each; the modules' own memory is left out (imported before)."""
+    config = folder / "gateway.yaml"
+    config.write_text(json.dumps({"data_dir": str(folder / "data"), "publish_interval": 1,
+                                  "fleet": {"count": count, "seed": 1}}))
+    settings = load_settings(config)
+
+    async def build() -> int:
+        gc.collect()
+        tracemalloc.start()
+        sources = fleet_sources(settings)
+        for source in sources:
+            await source.state()
+        del source
+        gc.collect()
+        size, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        del sources
+        return size
+
+    asyncio.run(build())  # a first fleet fills the caches and imports what is imported lazily
+    return asyncio.run(build()) / count
+
+
 def main() -> None:
     ages = [float(a) for a in sys.argv[1:]] or [1.0, 7.0, 30.0, 365.0]
     with tempfile.TemporaryDirectory() as folder:
+        member = gateway_members(1_000, Path(folder))
+        print(f"a new fleet member as the gateway builds it (settings, source, meter; 1,000 members): "
+              f"{member / 1e3:,.1f} kB (10,000: {member * 10_000 / 1e9:.2f} GB)")
         base, _, _, _ = restored_bytes(0, Path(folder))
         print(f"a new member: {base / 1e3:,.0f} kB (10,000: {base * 10_000 / 1e9:.2f} GB)")
         for days in ages:
