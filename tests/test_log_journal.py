@@ -294,6 +294,34 @@ def test_the_gateway_s_simulated_meter_saves_its_loggers_through_the_journal(tmp
     asyncio.run(run())
 
 
+
+def test_a_fleet_member_restarted_after_a_gap_leaves_its_older_entries_on_disk(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway down for ten minutes, a real-time fleet member starts again from its newest entries only (it was
+    built whole: the status word of the gap made its journal refuse the document), and reads the rest back."""
+    import asyncio
+    import time
+
+    from gateway.config import load_settings
+    from gateway.sources.simulated import SimulatedSource
+
+    cfg = load_settings(None, data_dir=tmp_path, meters=[{"id": "m1", "speed": 1.0}])
+
+    async def run() -> None:
+        source = SimulatedSource(cfg.meters[0], tmp_path, tick=None, log_entries_in_memory=1)
+        source.meter.advance_to(source.meter.t + 3 * 3600)
+        await source._save()
+        expected = as_json(source.meter.logs_state())
+        later = source.meter.t + 600
+        monkeypatch.setattr(time, "time", lambda: later)
+        again = SimulatedSource(cfg.meters[0], tmp_path, tick=None, log_entries_in_memory=1)
+        assert again.meter.t >= later
+        ring = again.meter.load_profile.log
+        assert ring.in_memory == 1 and len(ring) == len(source.meter.load_profile.log) == 12
+        assert as_json(again.meter.logs_state())["load_profile"]["log"] == expected["load_profile"]["log"]
+
+    asyncio.run(run())
+
 def test_packed_loggers_save_what_their_entries_encode_to() -> None:
     """The load profile and analysis logger write their saved form straight from their packed rows: the same JSON,
     key for key, as encoding each entry with the logger's codec (an analysis entry with a value that is not a
