@@ -74,3 +74,25 @@ def test_a_second_consumer_is_refused() -> None:
         first.cancel()
 
     asyncio.run(scenario())
+
+
+def test_a_consumer_replaced_before_its_cancellation_ran_does_not_take_the_new_one_s_wake_up() -> None:
+    """The old consumer's future is cancelled at once, its own clean-up runs later: the new consumer, started in
+    between, is not refused, and its future is still the one an event wakes."""
+    async def scenario() -> BreakerStatus:
+        events = SourceEvents()
+        old = asyncio.create_task(events.get())
+        await asyncio.sleep(0)
+        old.cancel()
+        new = events.get()
+        waiting = new.send(None)  # the new consumer runs up to its wait, before the old one's clean-up
+        await asyncio.sleep(0)  # now the old one's
+        with pytest.raises(asyncio.CancelledError):
+            await old
+        events.put_nowait(_event(3))
+        assert waiting.done()
+        with pytest.raises(StopIteration) as done:
+            new.send(None)
+        return done.value.value  # type: ignore[no-any-return]
+
+    assert asyncio.run(scenario()) == _event(3)

@@ -96,13 +96,14 @@ class SourceEvents:
     async def get(self) -> SourceEvent:
         """The oldest event, waiting for one. One consumer at a time: a second would find the first's future."""
         while not self._items:
-            if self._waiter is not None:
+            if self._waiter is not None and not self._waiter.done():
                 raise RuntimeError("SourceEvents has one consumer; another is waiting")
-            self._waiter = asyncio.get_running_loop().create_future()
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await self._waiter
+                await waiter
             finally:
-                self._waiter = None
+                if self._waiter is waiter:  # a cancelled consumer must not take a new one's future away
+                    self._waiter = None
         return self._items.pop(0)
 
 
