@@ -473,6 +473,6 @@ class MeterSimSettings(StrictModel):
         return INTEGRATION_PERIOD_S[self.z4]
 
 
-@lru_cache(maxsize=64)  # frozen, so shared: a fleet's thousands of members have a few schedules (2 kB each)
+@lru_cache(maxsize=64)  # frozen, so shared: a fleet's thousands of members have a few schedules (4 kB each)
 def _daily_calendar(schedule: tuple[tuple[str, int], ...]) -> TariffCalendar:
     return TariffCalendar.from_schedule(dict(schedule))
