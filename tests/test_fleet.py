@@ -58,7 +58,6 @@ def test_a_member_keeps_the_template_s_settings() -> None:
     assert member.z4 == 1 and member.household.latitude == 60.0 and member.breaker.min_reconnect_delay_s == 0
 
 
-
 def test_members_share_the_template_s_equal_blocks_and_are_the_same_settings(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A member's frozen blocks equal to the template's are the template's own objects (memory); each member is
@@ -77,6 +76,7 @@ def test_members_share_the_template_s_equal_blocks_and_are_the_same_settings(
     assert unshared[0].breaker is not unshared[1].breaker
     assert shared == unshared
     assert [m.model_fields_set for m in shared] == [m.model_fields_set for m in unshared]
+
 
 def config(tmp_path: Path, **doc: object) -> Path:
     path = tmp_path / "gateway.yaml"

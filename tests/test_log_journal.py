@@ -150,7 +150,6 @@ def test_a_document_without_a_journal_leaves_its_older_entries_on_disk_too(tmp_p
     assert as_json(again.logs_state()) == as_json(meter.logs_state())
 
 
-
 @pytest.mark.parametrize("keep", [None, 2])
 def test_a_meter_restored_after_a_gap_goes_on_appending(tmp_path: Path, keep: int | None) -> None:
     """A meter restored later than it was saved (the gateway was down) marks a power failure in its load profile's
@@ -294,7 +293,6 @@ def test_the_gateway_s_simulated_meter_saves_its_loggers_through_the_journal(tmp
     asyncio.run(run())
 
 
-
 def test_a_fleet_member_restarted_after_a_gap_leaves_its_older_entries_on_disk(tmp_path: Path,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The gateway down for ten minutes, a real-time fleet member starts again from its newest entries only (it was
@@ -321,6 +319,7 @@ def test_a_fleet_member_restarted_after_a_gap_leaves_its_older_entries_on_disk(t
         assert as_json(again.meter.logs_state())["load_profile"]["log"] == expected["load_profile"]["log"]
 
     asyncio.run(run())
+
 
 def test_packed_loggers_save_what_their_entries_encode_to() -> None:
     """The load profile and analysis logger write their saved form straight from their packed rows: the same JSON,
