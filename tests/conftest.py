@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -52,18 +53,38 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
 _ISSUED: set[int] = set()
 
 
+def ephemeral_ports() -> range:
+    """The kernel's range for the local ports of outgoing connections."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on, and never one this process has handed out before: the kernel may
-    give a port just closed to the next `bind(0)`, and a test that asks for several before starting a server
-    (a NATS node's MQTT and cluster ports) would then get the same one twice (seen in CI: a node failed with
-    "address already in use" on its own port)."""
+    """A loopback port nothing listens on, below the kernel's ephemeral range, and never one this process has
+    handed out before.
+
+    Below the ephemeral range: a client that reconnects to a stopped server on such a port may be given that same
+    port as its own, and then TCP connects the socket to itself (seen in CI: a gateway retrying a killed broker read
+    its own CONNECT back, "Unrecognised command 16", and held the port, so the restarted broker could not bind).
+    Never twice: a test that asks for several ports before starting its servers (a NATS node's MQTT and cluster
+    ports) must get distinct ones."""
+    ephemeral = ephemeral_ports()
+    candidates = range(10000, ephemeral.start) if ephemeral.start > 11000 else range(ephemeral.stop, 65536)
+    draw = random.Random(os.getpid() ^ time.monotonic_ns())  # other test runs beside this one draw elsewhere
     while True:
+        port = draw.choice(candidates)
+        if port in _ISSUED:
+            continue
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port not in _ISSUED:
-            _ISSUED.add(port)
-            return port
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:  # in use
+                continue
+        _ISSUED.add(port)
+        return port
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from conftest import free_port
+from conftest import ephemeral_ports, free_port
 
 
 def test_free_port_never_hands_out_a_port_twice() -> None:
@@ -13,3 +13,9 @@ def test_free_port_never_hands_out_a_port_twice() -> None:
     assert len(set(ports)) == len(ports)
     with socket.socket() as s:  # and what it hands out is bindable
         s.bind(("127.0.0.1", ports[-1]))
+
+
+def test_free_port_is_never_one_the_kernel_gives_to_outgoing_connections() -> None:
+    # A client retrying a stopped server on an ephemeral port can be given that port and connect to itself.
+    ephemeral = ephemeral_ports()
+    assert not any(free_port() in ephemeral for _ in range(200))
