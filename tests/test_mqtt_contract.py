@@ -294,8 +294,8 @@ async def test_sigterm_stops_cleanly_and_restart_never_lowers_registers(mosquitt
 async def test_kill_9_right_after_a_state_publication_never_lowers_registers(mosquitto: Mosquitto,
                                                                              tmp_path: Path) -> None:
     """Saves are kept off the request path, but the periodic `state` waits for its save: a gateway killed the
-    moment a state arrives restarts with totals at least as high (at 600× a second is 10 minutes of energy)."""
-    config = gateway_config(tmp_path, mosquitto.port, [{"id": "m1", "speed": 600}])
+    moment a state arrives restarts with totals at least as high (at 3600× a second is an hour of energy)."""
+    config = gateway_config(tmp_path, mosquitto.port, [{"id": "m1", "speed": 3600}])
     async with probe_client(mosquitto, "omnipower/#") as probe:
         proc = gateway_process(config)
         try:
