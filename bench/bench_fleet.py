@@ -40,6 +40,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import yaml
+from broker_port import free_port
 
 from gateway.config import load_settings
 from gateway.state_json import StateJson
@@ -54,13 +55,6 @@ WARM_UP_S = 8.0
 # Every packet clients sent the broker: here PUBLISH but for a few pings and (un)subscriptions. (Mosquitto
 # 2.0.11's own count of PUBLISH received, $SYS/broker/publish/messages/received, stays at 0 under this load.)
 SYS_RECEIVED = "$SYS/broker/messages/received"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def state_payload() -> bytes:

@@ -21,18 +21,12 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
+from broker_port import free_port
 
 from gateway.bridge import Bridge
 from gateway.config import load_settings
 from gateway.outbox import Outbox
 from gateway.service import make_source
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Broker:

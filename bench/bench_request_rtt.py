@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,15 +24,9 @@ from pathlib import Path
 
 import aiomqtt
 import yaml
+from broker_port import free_port
 
 from gateway.mqtt_link import no_delay
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def round_trip(client: aiomqtt.Client, messages: AsyncIterator[aiomqtt.Message], topic: str, payload: bytes,
