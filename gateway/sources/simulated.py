@@ -161,17 +161,21 @@ class SimulatedSource(Source):
 
     async def _save(self) -> None:
         self._unsaved = False
-        await self._saves.save(self.store, self.meter.to_state())
+        await self._saves.save(self.store, self.meter.to_state)
         if self.meter.logs_revision != self._saved_logs:
-            self._saved_logs = self.meter.logs_revision
             try:
-                await self._saves.save(self.log_journal, self.log_journal.take(self.meter))
+                await self._saves.save(self.log_journal, self._take_logs)
             except BaseException:
                 self.log_journal.forget()  # what was taken may not be on disk: the next save writes it all
                 self._saved_logs = -1
                 raise
             if self.log_entries_in_memory is not None:
                 self.log_journal.spill(self.meter, self.log_entries_in_memory)
+
+    def _take_logs(self) -> Any:
+        """The loggers' snapshot for the journal, taken when the save writer has room for it."""
+        self._saved_logs = self.meter.logs_revision
+        return self.log_journal.take(self.meter)
 
     async def read(self) -> Readings:
         self._advance()
