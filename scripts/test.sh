@@ -43,7 +43,7 @@ if [ -n "$py313" ]; then
 else
   echo "== no Python 3.13 here: integration tests on 3.13 skipped"
 fi
-# The slow tests (a simulated year: minutes on one core) and the container tests (podman builds: about two
+# The slow tests (the benchmarks at their smallest, a warped year) and the container tests (podman builds: about two
 # minutes the first time, seconds once the images are cached) run beside the rest on the second core; with
 # arguments, pytest runs just what they say.
 slow_log=
