@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 
 import aiomqtt
 import pytest
+from broker_port import free_port
 from shared_reference import REFERENCE, require
 
 
@@ -48,43 +48,6 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-_ISSUED: set[int] = set()
-
-
-def ephemeral_ports() -> range:
-    """The kernel's range for the local ports of outgoing connections."""
-    try:
-        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    except (OSError, ValueError):
-        low, high = 32768, 60999  # Linux's default
-    return range(low, high + 1)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on, below the kernel's ephemeral range, and never one this process has
-    handed out before.
-
-    Below the ephemeral range: a client that reconnects to a stopped server on such a port may be given that same
-    port as its own, and then TCP connects the socket to itself (seen in CI: a gateway retrying a killed broker read
-    its own CONNECT back, "Unrecognised command 16", and held the port, so the restarted broker could not bind).
-    Never twice: a test that asks for several ports before starting its servers (a NATS node's MQTT and cluster
-    ports) must get distinct ones."""
-    ephemeral = ephemeral_ports()
-    candidates = range(10000, ephemeral.start) if ephemeral.start > 11000 else range(ephemeral.stop, 65536)
-    draw = random.Random(os.getpid() ^ time.monotonic_ns())  # other test runs beside this one draw elsewhere
-    while True:
-        port = draw.choice(candidates)
-        if port in _ISSUED:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:  # in use
-                continue
-        _ISSUED.add(port)
-        return port
 
 
 @dataclass

@@ -1,10 +1,11 @@
-"""The tests' port helper: a test that asks for several ports before starting its servers must get distinct ones."""
+"""The port helper of the tests and benchmarks (bench/broker_port.py): a test that asks for several ports before
+starting its servers must get distinct ones, and none a client could be given as its own."""
 
 from __future__ import annotations
 
 import socket
 
-from conftest import ephemeral_ports, free_port
+from broker_port import ephemeral_ports, free_port
 
 
 def test_free_port_never_hands_out_a_port_twice() -> None:
