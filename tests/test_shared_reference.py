@@ -30,7 +30,7 @@ def test_absent_reference_skips_for_users_and_fails_in_ci(tmp_path: Path, ci: st
     (tmp_path / "test_probe.py").write_text(PROBE)
     (tmp_path / "conftest.py").write_text((TESTS / "conftest.py").read_text())
     env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": ci} if ci else {})
-    env["PYTHONPATH"] = str(TESTS)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(TESTS.parent / "bench")])  # as pytest's `pythonpath`
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rsf",
                              str(tmp_path / "test_probe.py")], capture_output=True, text=True, env=env, cwd=tmp_path,
                             timeout=120)
