@@ -70,9 +70,9 @@ class StatePublisher:
         self.discovery = discovery
         self._send = send
         self._published_totals: dict[str, dict[str, float]] = {mid: {} for mid in sources}
-        # Per meter: the keys of its readings and a getter of its totals in `_published_totals`' order, as the last
-        # `guard_each` found them (see _guard_totals).
-        self._guarded: dict[str, tuple[frozenset[str], Callable[[Readings], tuple[Any, ...]]]] = {}
+        # Per meter: the keys of its readings, a getter of its totals in `_published_totals`' order, as the last
+        # `guard_each` found them, and the totals last published, in that order (see _guard_totals).
+        self._guarded: dict[str, tuple[frozenset[str], Callable[[Readings], tuple[Any, ...]], tuple[Any, ...]]] = {}
         self._key_sets: dict[frozenset[str], frozenset[str]] = {}
         self._availability: dict[str, str] = {}
         self._soon: asyncio.Queue[str] = asyncio.Queue()
@@ -231,26 +231,36 @@ class StatePublisher:
         replaced by the last published one. Whether any was.
 
         The common case first (a fleet guards thousands of states a second): the same registers as last time, and
-        the same totals, each a number none smaller; `guard_each` is the plain form, and decides whenever this one
-        cannot."""
-        last = self._published_totals[meter_id]
+        the same totals, each a number none smaller. Those totals are then kept as the tuple they came in, and
+        written into `_published_totals` only when the plain form needs them (updating that dict for every state
+        was most of this method's cost). `guard_each` is the plain form, and decides whenever this one cannot."""
         known = self._guarded.get(meter_id)
-        if known is not None and readings.keys() == known[0]:
-            try:
-                values = known[1](readings)
-                if all(map(ge, values, last.values())):
-                    last.update(zip(last, map(float, values), strict=True))
-                    return False
-            except TypeError:  # not a number: register by register
-                pass
+        if known is not None:
+            keys, totals, kept = known
+            if readings.keys() == keys:
+                try:
+                    values = totals(readings)
+                    if all(map(ge, values, kept)):
+                        self._guarded[meter_id] = (keys, totals, values)
+                        return False
+                except TypeError:  # not a number: register by register
+                    pass
+        last = self.published_totals(meter_id)
+        self._guarded.pop(meter_id, None)
         changed = self.guard_each(meter_id, readings)
         if last.keys() == TOTAL_KEYS.intersection(readings):  # each total here, a number: the next may go fast
             keys = frozenset(readings)
             keys = self._key_sets.setdefault(keys, keys)  # one per register set, not one per meter of a fleet
-            self._guarded[meter_id] = (keys, _getter(tuple(last)))
-        else:
-            self._guarded.pop(meter_id, None)
+            self._guarded[meter_id] = (keys, _getter(tuple(last)), tuple(last.values()))
         return changed
+
+    def published_totals(self, meter_id: str) -> dict[str, float]:
+        """The meter's totals as last published, by key (what the fast path kept as a tuple is written in first)."""
+        last = self._published_totals[meter_id]
+        known = self._guarded.get(meter_id)
+        if known is not None:
+            last.update(zip(last, map(float, known[2]), strict=True))
+        return last
 
     def guard_each(self, meter_id: str, readings: Readings) -> bool:
         """`_guard_totals`, register by register. Totals may come rounded (`Source.read`) or not (the summary of
