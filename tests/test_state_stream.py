@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tls_ca import make_pki
 
-from gateway import mqtt_wire
+from gateway import mqtt_wire, state_stream
 from gateway.config import MqttSettings, TlsSettings
 from gateway.state_stream import StateStream
 
@@ -108,6 +108,32 @@ async def test_every_topic_arrives_with_its_latest_payload(mosquitto: Mosquitto,
             task.cancel()
     async with probe_client(mosquitto, "omnipower/m2999/state") as late:  # retained, as state must be
         assert (await late.wait_for("omnipower/m2999/state")).retain
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("qos", [0, 1])
+async def test_states_offered_one_at_a_time_share_writes(mosquitto: Mosquitto, qos: int,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a fleet's round offers them, one meter per pass of the event loop: they go out together (GATHER_S, long
+    here so that a slow machine gathers as many), every one of them, each topic's in the order offered."""
+    monkeypatch.setattr(state_stream, "GATHER_S", 0.1)
+    stream = StateStream(MqttSettings(), mosquitto.host, mosquitto.port, qos)
+    async with probe_client(mosquitto, "omnipower/+/state") as probe:
+        task = asyncio.create_task(stream.run())
+        try:
+            await asyncio.wait_for(stream.connected.wait(), 10)
+            for n in range(200):
+                stream.offer(f"omnipower/m{n % 50}/state", b"%d" % n, True)
+                await asyncio.sleep(0)
+            await _until(lambda: len({m.topic: m.payload for m in probe.messages}) == 50
+                         and all(m.payload == b"%d" % (150 + int(m.topic.split("/")[1][1:])) for m in
+                                 {m.topic: m for m in probe.messages}.values()))
+            for n in range(50):
+                got = [int(m.payload) for m in probe.messages if m.topic == f"omnipower/m{n}/state"]
+                assert got == sorted(got) and got[-1] == 150 + n
+            assert stream.writes <= len(probe.messages) / 4  # one a state (the code before): half of them
+        finally:
+            task.cancel()
 
 
 @pytest.mark.integration
