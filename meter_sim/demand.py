@@ -52,6 +52,9 @@ class Demand:
         self.daily_min: Peak | None = None
         self._start: dict[str, float] | None = None  # energy registers at the start of the period
         self._day: int | None = None  # local day number of the daily max/min
+        # Counts the changes to what is published (means, peaks, accumulated, counter, daily max/min): a fleet
+        # reads these every second, and they change once a period (`Meter.base_vector` keeps them until this moves).
+        self.revision = 0
 
     def start(self, energies: Mapping[str, float]) -> None:
         """Remember the registers at the start of the running period (on first power-up)."""
@@ -65,6 +68,7 @@ class Demand:
     def end_of_period(self, t: int, energies: Mapping[str, float], tariff: int, local_day: int) -> None:
         """Close the period ending at t (energies in Wh/varh/VAh, the tariff active now, the local day
         number of the period's start for the daily max/min)."""
+        self.revision += 1
         start = self._start if self._start is not None else {q: float(energies[e]) for q, e in ENERGY_OF.items()}
         for q, e in ENERGY_OF.items():
             registered = float(energies[e]) - start[q]
@@ -95,10 +99,12 @@ class Demand:
     def debiting_stop(self) -> None:
         """At a debiting stop each peak is added to its accumulated register (the snapshot follows,
         then `reset_peaks`)."""
+        self.revision += 1
         for key in ACCUMULATED:
             self.accumulated[key] += self.peak(key).value
 
     def reset_peaks(self) -> None:
+        self.revision += 1
         self.peaks = {}
 
     # --- permanent memory -----------------------------------------------------------------------
@@ -114,6 +120,7 @@ class Demand:
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
+        self.revision += 1
         self.means.update({k: float(v) for k, v in state["means"].items()})
         self.peaks = {k: Peak(float(v), None if t is None else int(t)) for k, (v, t) in state["peaks"].items()}
         self.accumulated.update({k: float(v) for k, v in state["accumulated"].items()})

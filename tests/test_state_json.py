@@ -171,3 +171,29 @@ def test_the_hour_counter_rounds_as_the_plain_path(hours: float) -> None:
     _, summary = StateJson(meter.registers).render_state(meter.rtc.iso(meter.t), meter.base_values(), {})
     assert summary["hour_counter"] == meter.readings()["hour_counter"]
     assert type(summary["hour_counter"]) is int
+
+
+def test_base_vector_follows_every_change_of_the_demand_registers() -> None:
+    """`base_vector` keeps its demand part until `Demand.revision` moves: each way the demand registers change
+    (a period's end, a debiting stop's accumulation and reset, a restore) shows in the very next vector."""
+    meter = Meter("kept", MeterSimSettings(), SteppedClock(T0))
+
+    def agrees() -> list[Any]:
+        base, vector = meter.base_values(), meter.base_vector()
+        assert vector == [base[key] for key in VECTOR_KEYS]
+        return vector
+
+    meter.advance_to(T0 + 3 * 3600 - 1)
+    before = agrees()
+    meter.advance_to(T0 + 3 * 3600)  # a period ends: new means, maybe a peak
+    assert agrees() != before
+    other = meter.demand.to_state()
+    meter.advance_to(T0 + 5 * 3600)
+    peaks = agrees()
+    meter.demand.debiting_stop()  # a debiting stop adds the peaks to the accumulated registers …
+    accumulated = agrees()
+    assert accumulated != peaks
+    meter.demand.reset_peaks()  # … then resets them
+    assert agrees() != accumulated
+    meter.demand.restore(other)  # as a meter's permanent memory is read back
+    assert agrees() != accumulated
