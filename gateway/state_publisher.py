@@ -70,10 +70,13 @@ class StatePublisher:
         self.discovery = discovery
         self._send = send
         self._published_totals: dict[str, dict[str, float]] = {mid: {} for mid in sources}
-        # Per meter: the keys of its readings, a getter of its totals in `_published_totals`' order, as the last
-        # `guard_each` found them, and the totals last published, in that order (see _guard_totals).
-        self._guarded: dict[str, tuple[frozenset[str], Callable[[Readings], tuple[Any, ...]], tuple[Any, ...]]] = {}
+        # Per meter: the keys of its readings; the keys of its totals, in `_published_totals`' order as the last
+        # `guard_each` left them, and a getter of those; and the totals last published, in that order (see
+        # _guard_totals).
+        self._guarded: dict[str, tuple[frozenset[str], tuple[str, ...], Callable[[Readings], tuple[Any, ...]],
+                                       tuple[Any, ...]]] = {}
         self._key_sets: dict[frozenset[str], frozenset[str]] = {}
+        self._getters: dict[tuple[str, ...], tuple[tuple[str, ...], Callable[[Readings], tuple[Any, ...]]]] = {}
         self._availability: dict[str, str] = {}
         self._soon: asyncio.Queue[str] = asyncio.Queue()
         # A console line per publication shows a few meters living; a fleet's thousands a second would flood the
@@ -236,12 +239,12 @@ class StatePublisher:
         was most of this method's cost). `guard_each` is the plain form, and decides whenever this one cannot."""
         known = self._guarded.get(meter_id)
         if known is not None:
-            keys, totals, kept = known
+            keys, names, totals, kept = known
             if readings.keys() == keys:
                 try:
                     values = totals(readings)
                     if all(map(ge, values, kept)):
-                        self._guarded[meter_id] = (keys, totals, values)
+                        self._guarded[meter_id] = (keys, names, totals, values)
                         return False
                 except TypeError:  # not a number: register by register
                     pass
@@ -249,9 +252,14 @@ class StatePublisher:
         self._guarded.pop(meter_id, None)
         changed = self.guard_each(meter_id, readings)
         if last.keys() == TOTAL_KEYS.intersection(readings):  # each total here, a number: the next may go fast
+            # The key sets and getters are one per register set, not one per meter of a fleet; the dict is emptied
+            # while the tuple holds its values (`published_totals` fills it again).
             keys = frozenset(readings)
-            keys = self._key_sets.setdefault(keys, keys)  # one per register set, not one per meter of a fleet
-            self._guarded[meter_id] = (keys, _getter(tuple(last)), tuple(last.values()))
+            keys = self._key_sets.setdefault(keys, keys)
+            names = tuple(last)
+            names, totals = self._getters.setdefault(names, (names, _getter(names)))
+            self._guarded[meter_id] = (keys, names, totals, tuple(last.values()))
+            last.clear()
         return changed
 
     def published_totals(self, meter_id: str) -> dict[str, float]:
@@ -259,7 +267,7 @@ class StatePublisher:
         last = self._published_totals[meter_id]
         known = self._guarded.get(meter_id)
         if known is not None:
-            last.update(zip(last, map(float, known[2]), strict=True))
+            last.update(zip(known[1], map(float, known[3]), strict=True))
         return last
 
     def guard_each(self, meter_id: str, readings: Readings) -> bool:
