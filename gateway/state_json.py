@@ -17,7 +17,7 @@ from math import isfinite
 from operator import itemgetter, truediv
 from typing import Any
 
-from meter_sim.meter import VECTOR_KEYS
+from meter_sim.meter import DEMAND_KEYS, VECTOR_KEYS
 from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS, Register
 
 # What the gateway needs of a state besides its JSON: the totals it guards (never backwards) and what the
@@ -45,8 +45,11 @@ class StateJson:
     second — a float that is inf or nan, a value of another type — takes `render_each`, one register at a time.
     """
 
-    def __init__(self, registers: tuple[Register, ...], sample: Mapping[str, Value] | None = None) -> None:
+    def __init__(self, registers: tuple[Register, ...], sample: Mapping[str, Value] | None = None,
+                 hole: int | None = None) -> None:
+        """`hole`: a text given with each render (`raw`) goes in before register number `hole` (see `Split`)."""
         self.registers = registers
+        self._hole = hole
         # (the key's JSON prefix, key, unit divisor, format, hour counter: published as a whole number)
         self._plan = tuple((f",{json.dumps(r.key)}:", r.key, r.kind.spec.base_per_unit, _format(r.kind.spec.decimals),
                             r.kind.spec.decimals, r.key == "hour_counter") for r in registers)
@@ -84,7 +87,9 @@ class StateJson:
         units: list[float] = []
         others: list[str] = []
         slots: list[tuple[bool, int]] = []  # per register: (a float?, its index among the floats or the others)
-        for (prefix, key, per_unit, spec, _, whole), kind in zip(self._plan, types, strict=True):
+        for n, ((prefix, key, per_unit, spec, _, whole), kind) in enumerate(zip(self._plan, types, strict=True)):
+            if n == self._hole:
+                parts.append("%s")
             escaped = prefix.replace("%", "%%")
             if issubclass(kind, float) and not whole:  # numpy's float64 too (the time-warp leaves some)
                 parts.append(escaped + spec)
@@ -95,8 +100,13 @@ class StateJson:
                 parts.append(escaped + "%s")
                 slots.append((False, len(others)))
                 others.append(key)
-        # The arguments are [time, *floats, *others]: register i's position in that list.
+        # The arguments are [time, *floats, *others, raw]: register i's position in that list.
         order = [0] + [1 + i if is_float else 1 + len(floats) + i for is_float, i in slots]
+        raw_at = 1 + len(floats) + len(others)
+        if self._hole is not None:
+            order.insert(1 + self._hole, raw_at)
+            if self._hole >= len(self._plan):
+                parts.append("%s")
         self._template = "".join(parts)
         self._units = tuple(units)
         # Both take from the tuple of all the values in the registers' order.
@@ -126,26 +136,26 @@ class StateJson:
         rounds only the rare total that did get smaller (`StatePublisher.guard_each`). Rounding each of ~50
         totals for every state (`round(x, 3)` goes through a decimal conversion) cost a tenth of a fleet's time
         (py-spy, docs/performance.md)."""
-        return self._render(time, self._get_all(base), extra, lambda: base)
+        return self._render(time, self._get_all(base), extra, lambda: base, "")
 
-    def render_vector(self, time: str, vector: list[Value],
-                      extra: Mapping[str, Value]) -> tuple[bytes, dict[str, Value]]:
+    def render_vector(self, time: str, vector: list[Value], extra: Mapping[str, Value],
+                      raw: str = "") -> tuple[bytes, dict[str, Value]]:
         """`render_state` from `Meter.base_vector` (the values in `VECTOR_KEYS` order), which costs half as much to
-        build as `Meter.base_values`' dict."""
+        build as `Meter.base_values`' dict; `raw` goes in the hole (see `__init__`)."""
         return self._render(time, self._get_from_vector(vector), extra,
-                            lambda: dict(zip(VECTOR_KEYS, vector, strict=True)))
+                            lambda: dict(zip(VECTOR_KEYS, vector, strict=True)), raw)
 
     def _render(self, time: str, values: tuple[Value, ...], extra: Mapping[str, Value],
-                base: Callable[[], Mapping[str, Value]]) -> tuple[bytes, dict[str, Value]]:
+                base: Callable[[], Mapping[str, Value]], raw: str) -> tuple[bytes, dict[str, Value]]:
         """`values`: each register's, in the registers' order; `base()`: all of them by key, for the plain path."""
         types = tuple(map(type, values))
         if types != self._types:
             self._compile(types)
         if self._get_floats is None:
-            return self._render_plain(time, base(), extra)
+            return self._render_plain(time, base(), extra, raw)
         scaled = list(map(float, map(truediv, self._get_floats(values), self._units)))  # numpy's floats too
         if not isfinite(sum(scaled)):  # an inf or a nan somewhere: json's own spelling, register by register
-            return self._render_plain(time, base(), extra)
+            return self._render_plain(time, base(), extra, raw)
         keys, pick, as_they_are = self._summed
         summary: dict[str, Value] = {"time": time}
         summary.update(zip(keys, pick(scaled), strict=True))  # unrounded: see render_state's docstring
@@ -157,14 +167,15 @@ class StateJson:
         texts = [self._text(time), *scaled]
         for position, whole in self._others:
             texts.append(str(hours) if whole and hours is not None else self._text(values[position]))
+        texts.append(raw)
         text = self._template % self._order(texts)
         if ":-0" in text:
             text = _NEGATIVE_ZERO.sub("", text)  # the plain path publishes round(x) + 0.0: never -0.0
         return (text + self._tail(extra) + "}").encode(), summary
 
     def _render_plain(self, time: str, base: Mapping[str, Value],
-                      extra: Mapping[str, Value]) -> tuple[bytes, dict[str, Value]]:
-        return self.render_each(time, base, extra), self.summary(time, base)
+                      extra: Mapping[str, Value], raw: str) -> tuple[bytes, dict[str, Value]]:
+        return self.render_each(time, base, extra, raw), self.summary(time, base)
 
     def _tail(self, extra: Mapping[str, Value]) -> str:
         """The extra keys' JSON (`tariff_control`), kept per value: a fleet has a few."""
@@ -202,11 +213,13 @@ class StateJson:
             return text
         return json.dumps(value)
 
-    def render_each(self, time: str, base: Mapping[str, Value], extra: Mapping[str, Value]) -> bytes:
+    def render_each(self, time: str, base: Mapping[str, Value], extra: Mapping[str, Value], raw: str = "") -> bytes:
         """`render`, one register at a time: any types, inf and nan."""
         parts = ['{"time":', json.dumps(time)]
         append = parts.append
-        for prefix, key, per_unit, spec, decimals, whole in self._plan:
+        for n, (prefix, key, per_unit, spec, decimals, whole) in enumerate(self._plan):
+            if n == self._hole:
+                append(raw)
             value = base[key]
             append(prefix)
             if isinstance(value, float):
@@ -222,6 +235,8 @@ class StateJson:
                 append(text)
             else:
                 append(json.dumps(value))
+        if self._hole is not None and self._hole >= len(self._plan):
+            append(raw)
         for key, value in extra.items():
             append(f",{json.dumps(key)}:{json.dumps(value)}")
         append("}")
@@ -239,6 +254,45 @@ class StateJson:
             else:
                 out[key] = value
         return out
+
+
+@functools.cache
+def split_state_json(registers: tuple[Register, ...]) -> Split | None:
+    """The `Split` of a register set (shared, as `state_json`), or None when its demand registers (those the summary
+    does not need: the power-threshold counter is a total, which the guard reads every time) are not one run of the
+    register table."""
+    at = [n for n, r in enumerate(registers) if r.key in _DEMAND and r.key not in _SUMMED]
+    if not at or at != list(range(at[0], at[-1] + 1)):
+        return None
+    return Split(registers, at[0], at[-1] + 1)
+
+
+_DEMAND = frozenset(DEMAND_KEYS)
+_SUMMED = TOTAL_KEYS | frozenset(SUMMARY_KEYS)
+_HEAD = '{"time":""'
+
+
+class Split:
+    """A state rendered in two parts: the demand registers, which change once a period (`Meter.demand_part`), kept
+    as text by the caller between renders; and the rest, rendered every time with that text in its hole.
+
+    Why: formatting the ~32 demand registers (peaks, their times, means, accumulated peaks) every second was about a
+    quarter of a fleet member's render (33 -> 24 us timed alone). The bytes are those of `StateJson.render_vector`
+    for the whole register set (tests/test_state_json.py holds the two together)."""
+
+    def __init__(self, registers: tuple[Register, ...], start: int, end: int) -> None:
+        self.registers = registers
+        self._outer = StateJson(registers[:start] + registers[end:], hole=start)
+        self._inner = StateJson(registers[start:end])
+
+    def render_vector(self, time: str, vector: list[Value], extra: Mapping[str, Value], token: object,
+                      kept: list[Any]) -> tuple[bytes, dict[str, Value]]:
+        """`StateJson.render_vector` of the whole set. `token`: `Meter.demand_part` after `vector` was taken; `kept`:
+        the caller's [token, text] of its last render, which this one reuses while the token is the same object."""
+        if kept[0] is not token:
+            text = self._inner.render_vector("", vector, {})[0].decode()
+            kept[0], kept[1] = token, text[len(_HEAD):-1]
+        return self._outer.render_vector(time, vector, extra, kept[1])
 
 
 def _picker(indices: list[int]) -> Any:

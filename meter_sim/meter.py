@@ -820,6 +820,12 @@ class Meter:
               self.firmware.active.version, self.firmware.active.checksum)
         return v
 
+    @property
+    def demand_part(self) -> object:
+        """The demand part of the last `base_vector` (DEMAND_KEYS): the same object for as long as those values
+        stay the same, so that what is made of them can be kept (gateway/state_json.py, `Split`)."""
+        return self._demand_kept
+
     def _demand_vector(self) -> tuple[float | int | str | None, ...]:
         """`base_vector`'s demand part: the demand registers, the daily P+ maximum and minimum, the power-threshold
         counter. They change at the end of a period (or a debiting stop): a fleet keeps them until `Demand.revision`
@@ -1206,11 +1212,15 @@ def serial_number(meter_id: str) -> int:
 
 
 _DEMAND_REGISTERS = _demand_registers()
+# `Meter._demand_vector`'s keys: what changes only at the end of a period (or a debiting stop).
+DEMAND_KEYS: tuple[str, ...] = (
+    *(key for key, _, _ in _DEMAND_REGISTERS),
+    "p_plus_daily_max", "p_plus_daily_max_time", "p_plus_daily_min", "p_plus_daily_min_time",
+    "power_threshold_counter",
+)
 # `Meter.base_vector`'s order: the metrology's registers, the demand registers, then the rest.
 VECTOR_KEYS: tuple[str, ...] = (
-    *ENERGY_KEYS, *INSTANT_KEYS, *(key for key, _, _ in _DEMAND_REGISTERS),
-    "p_plus_daily_max", "p_plus_daily_max_time", "p_plus_daily_min", "p_plus_daily_min_time",
-    "power_threshold_counter", "debiting_periods", "hour_counter", "tariff", "tariff_plan", "breaker",
+    *ENERGY_KEYS, *INSTANT_KEYS, *DEMAND_KEYS, "debiting_periods", "hour_counter", "tariff", "tariff_plan", "breaker",
     "load_control_1", "load_control_2", "thd_u_l1", "thd_u_l2", "thd_u_l3", "thd_i_l1", "thd_i_l2", "thd_i_l3",
     "s0_pulses", "s0_rate", "pulse_input", "pulse_output_1", "pulse_output_2",
     "prepayment_remaining", "prepayment_credit", "prepayment_state", "firmware_version", "firmware_checksum",

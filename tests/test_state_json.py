@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gateway.state_json import SUMMARY_KEYS, StateJson
+from gateway.state_json import SUMMARY_KEYS, StateJson, split_state_json
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
 from meter_sim.fleet import FLEET_TYPE_NUMBERS, member_settings
@@ -29,11 +29,15 @@ def plain(meter: Meter, tariff_control: str) -> bytes:
 
 
 def rendered(meter: Meter, tariff_control: str) -> bytes:
-    """Rendered from `base_values` and from `base_vector` (what a fleet uses), which must give the same bytes."""
+    """Rendered from `base_values`, from `base_vector` and split (what a fleet uses): the same bytes each way."""
     renderer, time, extra = StateJson(meter.registers), meter.rtc.iso(meter.t), {"tariff_control": tariff_control}
     from_dict = renderer.render(time, meter.base_values(), extra)
-    from_vector, _ = renderer.render_vector(time, meter.base_vector(), extra)
+    vector = meter.base_vector()
+    from_vector, _ = renderer.render_vector(time, vector, extra)
     assert from_vector == from_dict
+    split = split_state_json(meter.registers)
+    if split is not None:
+        assert split.render_vector(time, vector, extra, meter.demand_part, [None, ""])[0] == from_dict
     return from_dict
 
 
@@ -197,3 +201,25 @@ def test_base_vector_follows_every_change_of_the_demand_registers() -> None:
     assert agrees() != accumulated
     meter.demand.restore(other)  # as a meter's permanent memory is read back
     assert agrees() != accumulated
+
+
+@pytest.mark.parametrize("meter", meters(), ids=lambda m: m.id)
+def test_the_split_render_gives_the_same_bytes_while_it_keeps_the_demand_text(meter: Meter) -> None:
+    """A fleet member's state: the demand registers' text kept between renders while `Meter.demand_part` stays the
+    same object (`Split`), the rest rendered each time; bytes and summary as the whole set's render, every second
+    across period ends, and after a debiting stop."""
+    split = split_state_json(meter.registers)
+    assert split is not None  # every member of a fleet has its demand registers in one run
+    whole = StateJson(meter.registers)
+    kept: list[Any] = [None, ""]
+    renders = 0
+    for second in [*range(0, 1900), *range(86_400 - 60, 86_400 + 60)]:
+        meter.advance_to(T0 + second)
+        if second == 1000:
+            meter.debiting_stop()
+        vector, time, extra = meter.base_vector(), meter.rtc.iso(meter.t), {"tariff_control": "auto"}
+        before = kept[0]
+        assert split.render_vector(time, vector, extra, meter.demand_part, kept) == whole.render_vector(time, vector,
+                                                                                                         extra)
+        renders += kept[0] is not before
+    assert 4 <= renders <= 12  # the demand text was made anew at the period ends and the stop, and only then

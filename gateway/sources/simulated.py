@@ -20,7 +20,7 @@ from gateway.config import MeterConfig
 from gateway.firmware_folder import FirmwareFolder
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source
 from gateway.sources.save_batches import SaveBatches
-from gateway.state_json import state_json
+from gateway.state_json import split_state_json, state_json
 from meter_sim.alarms import AlarmEvent
 from meter_sim.breaker import BreakerChange
 from meter_sim.clock import ScaledClock
@@ -79,6 +79,8 @@ class SimulatedSource(Source):
             self.log_journal.loaded(self.meter, logs)
         self._saved_logs = -1
         self._state_json = state_json(self.meter.registers)
+        self._split = split_state_json(self.meter.registers)
+        self._kept_text: list[Any] = [None, ""]  # the demand registers' text of the last state (see `Split`)
         self._read: tuple[int, Readings] = (-1, {})  # the meter time and readings of the last read()
         serial = f"{(zlib.crc32(config.id.encode()) + config.seed * 7919) % 100_000_000:08d}"
         self.info = MeterInfo(
@@ -200,8 +202,14 @@ class SimulatedSource(Source):
         meter = self.meter
         if self._state_json.registers is not meter.registers:
             self._state_json = state_json(meter.registers)
-        payload, summary = self._state_json.render_vector(meter.rtc.iso(meter.t), meter.base_vector(),
-                                                          {"tariff_control": self._tariff_control()})
+            self._split = split_state_json(meter.registers)
+            self._kept_text = [None, ""]
+        vector, extra = meter.base_vector(), {"tariff_control": self._tariff_control()}
+        if self._split is not None:
+            payload, summary = self._split.render_vector(meter.rtc.iso(meter.t), vector, extra, meter.demand_part,
+                                                         self._kept_text)
+        else:
+            payload, summary = self._state_json.render_vector(meter.rtc.iso(meter.t), vector, extra)
         return summary, payload
 
     def _tariff_control(self) -> str:
