@@ -23,6 +23,7 @@ from omnipower.registers import REGISTERS_BY_KEY, TOTAL_KEYS, Register
 # What the gateway needs of a state besides its JSON: the totals it guards (never backwards) and what the
 # console line of each publication shows.
 SUMMARY_KEYS = ("a_plus", "a_minus", "p_plus", "p_minus", "u_l1", "u_l2", "u_l3", "tariff", "breaker")
+_SUMMED = TOTAL_KEYS | frozenset(SUMMARY_KEYS)  # the registers a summary carries
 
 Value = float | int | str | None
 _HOUR_SPEC = REGISTERS_BY_KEY["hour_counter"].kind.spec
@@ -54,7 +55,7 @@ class StateJson:
         self._plan = tuple((f",{json.dumps(r.key)}:", r.key, r.kind.spec.base_per_unit, _format(r.kind.spec.decimals),
                             r.kind.spec.decimals, r.key == "hour_counter") for r in registers)
         self._summary = tuple((r.key, r.kind.spec.base_per_unit, r.kind.spec.decimals) for r in registers
-                              if r.key in TOTAL_KEYS or r.key in SUMMARY_KEYS)
+                              if r.key in _SUMMED)
         self._keys = tuple(r.key for r in registers)
         self._hours_at = self._keys.index("hour_counter") if "hour_counter" in self._keys else None
         self._get_all = itemgetter(*self._keys)
@@ -268,7 +269,6 @@ def split_state_json(registers: tuple[Register, ...]) -> Split | None:
 
 
 _DEMAND = frozenset(DEMAND_KEYS)
-_SUMMED = TOTAL_KEYS | frozenset(SUMMARY_KEYS)
 _HEAD = '{"time":""'
 
 

@@ -78,9 +78,7 @@ class SimulatedSource(Source):
             self.meter = Meter(config.id, config, clock, state, logs=logs)
             self.log_journal.loaded(self.meter, logs)
         self._saved_logs = -1
-        self._state_json = state_json(self.meter.registers)
-        self._split = split_state_json(self.meter.registers)
-        self._kept_text: list[Any] = [None, ""]  # the demand registers' text of the last state (see `Split`)
+        self._renderers()
         self._read: tuple[int, Readings] = (-1, {})  # the meter time and readings of the last read()
         serial = f"{(zlib.crc32(config.id.encode()) + config.seed * 7919) % 100_000_000:08d}"
         self.info = MeterInfo(
@@ -201,16 +199,19 @@ class SimulatedSource(Source):
         self._unsaved = True
         meter = self.meter
         if self._state_json.registers is not meter.registers:
-            self._state_json = state_json(meter.registers)
-            self._split = split_state_json(meter.registers)
-            self._kept_text = [None, ""]
-        vector, extra = meter.base_vector(), {"tariff_control": self._tariff_control()}
+            self._renderers()
+        vector, time, extra = meter.base_vector(), meter.rtc.iso(meter.t), {"tariff_control": self._tariff_control()}
         if self._split is not None:
-            payload, summary = self._split.render_vector(meter.rtc.iso(meter.t), vector, extra, meter.demand_part,
-                                                         self._kept_text)
+            payload, summary = self._split.render_vector(time, vector, extra, meter.demand_part, self._kept_text)
         else:
-            payload, summary = self._state_json.render_vector(meter.rtc.iso(meter.t), vector, extra)
+            payload, summary = self._state_json.render_vector(time, vector, extra)
         return summary, payload
+
+    def _renderers(self) -> None:
+        """The state's renderers for the meter's register set (made anew when a reconfiguration changes it)."""
+        self._state_json = state_json(self.meter.registers)
+        self._split = split_state_json(self.meter.registers)
+        self._kept_text: list[Any] = [None, ""]  # the demand registers' text of the last state (see `Split`)
 
     def _tariff_control(self) -> str:
         override = self.meter.tariffs.override
