@@ -33,6 +33,7 @@ import os
 import threading
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meter_sim.persistence import MeterStore
@@ -82,47 +83,26 @@ class LogJournal:
         self._read_back: tuple[_OnDisk, dict[str, Any]] | None = None  # while `take` writes the document whole
 
     # --- loading ------------------------------------------------------------------------------------------------
-    def load(self, keep: int | None = None) -> dict[str, Any] | None:
+    def load(self, keep: int | None = None, read: ReadLogs | None = None) -> dict[str, Any] | None:
         """The document with the journal's lines of its generation applied (None: never saved). Then `loaded`.
         `keep`: each ring gives only its newest `keep` entries; the rest stay on disk, for the meter's rings to
-        read back (`loaded` says whether they can: if not, `load` again whole)."""
-        self._left_on_disk = {}
-        document = self.store.load()
-        if document is None:
+        read back (`loaded` says whether they can: if not, `load` again whole). `read`: what `read_logs` found for
+        this journal with the same `keep`, read already (by another process: gateway/fleet_logs.py)."""
+        if self._rewrite:
+            keep = None  # nothing may stay on disk only: the next save writes the document whole
+        if read is None:
+            read = read_logs(self.store.path, keep)
+        elif read.keep != keep or read.path != self.store.path:
+            raise ValueError(f"{read.path} read with keep={read.keep}, not {self.store.path} with keep={keep}")
+        for warning in read.warnings:
+            log.warning("%s", warning)
+        self._left_on_disk = read.left_on_disk
+        if read.document is None:
             return None
-        generation = document.pop(GENERATION, 0)
-        self._generation = generation if isinstance(generation, int) else 0
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            raw = b""
-        complete = raw.rfind(b"\n") + 1
-        if complete < len(raw):  # the last line was cut short by a crash: dropped, so the next line starts clean
-            with open(self.path, "r+b") as fh:
-                fh.truncate(complete)
-                os.fsync(fh.fileno())
-        if not self._replay(document, raw[:complete], self._generation):
+        self._generation = read.generation
+        if read.rewrite:
             self._rewrite = True  # the next save writes the document whole: lines after a broken one would be lost
-        if keep is not None and not self._rewrite:
-            self._left_on_disk = _keep_newest(document, keep, ())
-        return document
-
-    def _replay(self, document: dict[str, Any], raw: bytes, generation: int) -> bool:
-        """The journal's lines (`raw`, whole lines) of `generation` onto the document; False if a line was of another
-        generation (from before the document was last written whole, or after the backup it was read from) or
-        could not be read (and the lines after it skipped)."""
-        clean = True
-        for number, text in enumerate(raw.split(b"\n")[:-1], start=1):
-            try:
-                line = json.loads(text)
-                if line.get("g") != generation:
-                    clean = False
-                    continue
-                apply(document, line)
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                log.warning("%s: line %d unreadable (%s); the lines after it are skipped", self.path, number, exc)
-                return False
-        return clean
+        return read.document
 
     def loaded(self, meter: Meter, document: dict[str, Any] | None) -> bool:
         """The meter was restored from `document` (`load`'s): later saves go on appending to the journal, unless
@@ -265,12 +245,72 @@ class LogJournal:
                     raw = fh.read(on_disk.journal_bytes)
             except FileNotFoundError:
                 raw = b""
-            if len(raw) != on_disk.journal_bytes or not self._replay(document, raw, on_disk.generation):
+            if len(raw) != on_disk.journal_bytes or not _replay(self.path, document, raw, on_disk.generation):
                 raise RuntimeError(f"{self.path}: not the {on_disk.journal_bytes} bytes of lines written")
             if read_back is not None and read_back[0] is on_disk:
                 read_back[1].update(document)
             entries = _at(document, list(place))["entries"]
             return entries, on_disk.marks[place][1]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLogs:
+    """What `read_logs` found on disk for one meter's loggers: plain data, so that another process can read it."""
+
+    path: Path  # the document's
+    keep: int | None
+    document: dict[str, Any] | None  # None: never saved
+    generation: int
+    rewrite: bool  # a journal line could not be read or was of another generation: the next save writes it whole
+    left_on_disk: dict[tuple[str, ...], int]  # the entries `keep` left out, by ring
+    warnings: tuple[str, ...] = ()  # for the log of the process that uses what was read
+
+
+def read_logs(path: Path, keep: int | None) -> ReadLogs:
+    """The loggers' document at `path` with its journal's lines applied, each ring cut to its newest `keep` entries
+    (None: all). A journal line cut short by a crash is truncated away on disk, so the next line starts clean.
+    A function of the files alone, so that a fleet's members can be read in other processes (gateway/fleet_logs.py)."""
+    document = MeterStore(path).load()
+    if document is None:
+        return ReadLogs(path, keep, None, 0, False, {})
+    generation = document.pop(GENERATION, 0)
+    generation = generation if isinstance(generation, int) else 0
+    journal = path.with_suffix(".journal")
+    try:
+        raw = journal.read_bytes()
+    except FileNotFoundError:
+        raw = b""
+    complete = raw.rfind(b"\n") + 1
+    if complete < len(raw):  # the last line was cut short by a crash: dropped, so the next line starts clean
+        with open(journal, "r+b") as fh:
+            fh.truncate(complete)
+            os.fsync(fh.fileno())
+    said: list[str] = []
+    rewrite = not _replay(journal, document, raw[:complete], generation, said)
+    left = _keep_newest(document, keep, ()) if keep is not None and not rewrite else {}
+    return ReadLogs(path, keep, document, generation, rewrite, left, tuple(said))
+
+
+def _replay(path: Path, document: dict[str, Any], raw: bytes, generation: int, said: list[str] | None = None) -> bool:
+    """The journal's lines (`raw`, whole lines) of `generation` onto the document; False if a line was of another
+    generation (from before the document was last written whole, or after the backup it was read from) or
+    could not be read (and the lines after it skipped: a warning, logged or put in `said`)."""
+    clean = True
+    for number, text in enumerate(raw.split(b"\n")[:-1], start=1):
+        try:
+            line = json.loads(text)
+            if line.get("g") != generation:
+                clean = False
+                continue
+            apply(document, line)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            warning = f"{path}: line {number} unreadable ({exc}); the lines after it are skipped"
+            if said is None:
+                log.warning("%s", warning)
+            else:
+                said.append(warning)
+            return False
+    return clean
 
 
 # Fields that change without a logger being reconfigured: carried in the journal's lines.

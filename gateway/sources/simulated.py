@@ -25,7 +25,7 @@ from meter_sim.alarms import AlarmEvent
 from meter_sim.breaker import BreakerChange
 from meter_sim.clock import ScaledClock
 from meter_sim.log_export import query_log
-from meter_sim.log_journal import LogJournal
+from meter_sim.log_journal import LogJournal, ReadLogs
 from meter_sim.meter import Meter
 from meter_sim.persistence import MeterStore
 from meter_sim.refusals import MeterRefused
@@ -49,12 +49,14 @@ class SimulatedSource(Source):
     def __init__(self, config: MeterConfig, data_dir: Path, tick: float | None = 1.0,
                  save_interval: float = SAVE_INTERVAL, save_before_publishing: bool = True,
                  display: bool = True, saves: SaveBatches | None = None,
-                 firmware: FirmwareFolder | None = None, log_entries_in_memory: int | None = None) -> None:
+                 firmware: FirmwareFolder | None = None, log_entries_in_memory: int | None = None,
+                 logs_read: ReadLogs | None = None) -> None:
         """A fleet member (see `gateway.service.fleet_sources`) saves every `save_interval` but not before each
         publication, may publish no display, and need not tick (`tick` None) when it is read every second anyway;
         the members of a fleet share `saves` (gateway/sources/save_batches.py). `log_entries_in_memory`: each
         logger keeps that many of its newest entries in memory, and the older ones on disk only, read back when
-        asked for (`LogJournal.spill`); None keeps them all."""
+        asked for (`LogJournal.spill`); None keeps them all. `logs_read`: the loggers, read from disk already
+        (gateway/fleet_logs.py)."""
         super().__init__()
         self._saves = saves if saves is not None else SaveBatches()
         self.firmware = firmware or FirmwareFolder(None)  # where `firmware_update` finds "latest" and relative paths
@@ -70,7 +72,7 @@ class SimulatedSource(Source):
         self.log_journal = LogJournal(MeterStore(data_dir / f"{config.id}.logs.json"))
         state = self.store.load()  # PersistenceError stops start-up: never restart from zero
         self.log_entries_in_memory = log_entries_in_memory
-        logs = self.log_journal.load(log_entries_in_memory)
+        logs = self.log_journal.load(log_entries_in_memory, logs_read)
         clock = ScaledClock(config.speed, self._start_time(state))
         self.meter = Meter(config.id, config, clock, state, logs=logs)
         if not self.log_journal.loaded(self.meter, logs):  # the loggers saved are not this meter's: built whole
