@@ -116,9 +116,9 @@ def test_loggers_that_cannot_be_read_stop_start_up_either_way(tmp_path: Path, mo
     document = logs_paths(here)[1]
     document.write_text("{not json")
     document.with_suffix(document.suffix + ".bak").unlink(missing_ok=True)
-    with pytest.raises(PersistenceError, match="f2.logs.json") as in_process:
+    with pytest.raises(PersistenceError, match=r"f2\.logs\.json") as in_process:
         fleet_sources(here)
     monkeypatch.setattr(fleet_logs, "WORKERS_FROM_BYTES", 0)
-    with pytest.raises(PersistenceError, match="f2.logs.json") as by_workers:
+    with pytest.raises(PersistenceError, match=r"f2\.logs\.json") as by_workers:
         fleet_sources(here)
     assert str(by_workers.value) == str(in_process.value)
