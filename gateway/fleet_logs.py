@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import logging
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from functools import partial
 from pathlib import Path
 
 from meter_sim.log_journal import ReadLogs, read_logs
+
+log = logging.getLogger(__name__)
 
 # Below this many bytes of loggers on disk in all, starting worker processes (~0.3 s each) costs more than it saves.
 WORKERS_FROM_BYTES = 32_000_000
@@ -49,7 +52,12 @@ def read_fleet_logs(paths: list[Path], keep: int, workers: int | None = None) ->
         return
     # spawn, not fork: the event loop's process may have threads (a lock held in one would be held forever in the
     # child), and spawn is the same on every platform.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+    try:
+        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    except (OSError, ImportError) as exc:  # no /dev/shm for its locks (a locked-down container): slower, not broken
+        log.warning("the fleet's loggers are read by this process alone (no worker processes: %s)", exc)
+        yield from (None for _ in paths)
+        return
+    with pool:
         # In order, a few at a time per message: the members are built while the next ones are read.
         yield from pool.map(partial(read_logs, keep=keep), paths, chunksize=8)

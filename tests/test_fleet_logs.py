@@ -122,3 +122,19 @@ def test_loggers_that_cannot_be_read_stop_start_up_either_way(tmp_path: Path, mo
     with pytest.raises(PersistenceError, match=r"f2\.logs\.json") as by_workers:
         fleet_sources(here)
     assert str(by_workers.value) == str(in_process.value)
+
+
+def test_without_worker_processes_the_loggers_are_read_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Where no process pool can be made (no /dev/shm for its locks), the members' loggers are read in-process, with
+    a warning that says why."""
+    import concurrent.futures
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise OSError("[Errno 38] Function not implemented")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refused)
+    paths = [tmp_path / f"m{n}.logs.json" for n in range(3)]
+    caplog.set_level(logging.WARNING)
+    assert list(read_fleet_logs(paths, 1, workers=2)) == [None] * 3
+    assert "no worker processes: [Errno 38]" in caplog.text
