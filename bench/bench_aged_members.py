@@ -41,15 +41,15 @@ def measure(config: Path, workers: bool, rounds: int) -> dict[str, float]:
     gc.freeze()  # as the gateway does after building its sources
     for m in meters:
         m.clock = SteppedClock(m.t)  # each pass steps exactly one second
-    runs = []
+    runs, seconds = [], max(1, rounds // 5)
     for _ in range(5):
         t0 = time.perf_counter()
-        for _ in range(max(1, rounds // 5)):
+        for _ in range(seconds):
             for m in meters:
                 m.clock.advance(1)
                 m.update()
                 m.base_vector()
-        runs.append((time.perf_counter() - t0) / (max(1, rounds // 5) * len(meters)) * 1e6)
+        runs.append((time.perf_counter() - t0) / (seconds * len(meters)) * 1e6)
     return {"us": min(runs), "built_s": built}
 
 
@@ -84,7 +84,7 @@ def main() -> None:
               f"{base['built_s']:.1f} s)")
         for workers, how in ((True, "loggers read by worker processes"), (False, "loggers read in-process")):
             r = in_child(aged, workers, args.rounds)
-            print(f"{'year-old, ' + how:44s} {r['us']:6.1f} µs a member-second (built in {r['built_s']:.1f} s): "
+            print(f"{f'{args.age_days:g} days old, ' + how:44s} {r['us']:6.1f} µs a member-second (built in {r['built_s']:.1f} s): "
                   f"ratio {r['us'] / base['us']:.2f} to new")
 
 

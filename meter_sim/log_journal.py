@@ -71,7 +71,7 @@ class _OnDisk:
 class LogJournal:
     def __init__(self, store: MeterStore) -> None:
         self.store = store
-        self.path = store.path.with_suffix(".journal")
+        self.path = journal_path(store.path)
         self._generation = 0
         self._marks: dict[tuple[str, ...], tuple[RingLog[Any], tuple[int, int]]] | None = None  # at the last take
         self._fields: dict[tuple[str, ...], Any] = {}
@@ -253,6 +253,11 @@ class LogJournal:
             return entries, on_disk.marks[place][1]
 
 
+def journal_path(document: Path) -> Path:
+    """The journal beside a loggers' document."""
+    return document.with_suffix(".journal")
+
+
 @dataclass(frozen=True, slots=True)
 class ReadLogs:
     """What `read_logs` found on disk for one meter's loggers: plain data, so that another process can read it."""
@@ -275,7 +280,7 @@ def read_logs(path: Path, keep: int | None) -> ReadLogs:
         return ReadLogs(path, keep, None, 0, False, {})
     generation = document.pop(GENERATION, 0)
     generation = generation if isinstance(generation, int) else 0
-    journal = path.with_suffix(".journal")
+    journal = journal_path(path)
     try:
         raw = journal.read_bytes()
     except FileNotFoundError:

@@ -69,7 +69,7 @@ class SimulatedSource(Source):
         self._unsaved = False  # the meter changed since the last save
         self.store = MeterStore(data_dir / f"{config.id}.json")
         # The loggers: large, saved only when written, and then only what was appended (meter_sim/log_journal.py)
-        self.log_journal = LogJournal(MeterStore(data_dir / f"{config.id}.logs.json"))
+        self.log_journal = LogJournal(MeterStore(logs_path(data_dir, config.id)))
         state = self.store.load()  # PersistenceError stops start-up: never restart from zero
         self.log_entries_in_memory = log_entries_in_memory
         logs = self.log_journal.load(log_entries_in_memory, logs_read)
@@ -281,6 +281,11 @@ class SimulatedSource(Source):
     async def close(self) -> None:
         self.meter.update()
         await self._save()
+
+
+def logs_path(data_dir: Path, meter_id: str) -> Path:
+    """Where a simulated meter's loggers are saved (beside its state, `<meter id>.json`)."""
+    return data_dir / f"{meter_id}.logs.json"
 
 
 def _validation_message(exc: ValidationError) -> str:
