@@ -84,7 +84,8 @@ def main() -> None:
               f"{base['built_s']:.1f} s)")
         for workers, how in ((True, "loggers read by worker processes"), (False, "loggers read in-process")):
             r = in_child(aged, workers, args.rounds)
-            print(f"{f'{args.age_days:g} days old, ' + how:44s} {r['us']:6.1f} µs a member-second (built in {r['built_s']:.1f} s): "
+            label = f"{args.age_days:g} days old, {how}"
+            print(f"{label:44s} {r['us']:6.1f} µs a member-second (built in {r['built_s']:.1f} s): "
                   f"ratio {r['us'] / base['us']:.2f} to new")
 
 
