@@ -29,8 +29,10 @@ def test_bench_reconnect() -> None:
 
 
 def test_bench_request_rtt() -> None:
-    out = run("bench_request_rtt.py", "30", "--fleet", "30")
+    out = run("bench_request_rtt.py", "30", "--fleet", "30", "--rounds", "2")
     assert "broker echo: median" in out and "get registers" in out and "ratio p99" in out
+    assert out.count("relay (no work): median") == 2 and "x echo (goal ≤ 2x); relay " in out
+    assert "rounds with get and set both within 2x the echo's p99: " in out and " of 2" in out
 
 
 def test_bench_fleet() -> None:
