@@ -43,6 +43,7 @@ import yaml
 from broker_port import free_port
 
 from gateway.config import load_settings
+from gateway.sources.simulated import logs_path
 from gateway.state_json import StateJson
 from meter_sim.clock import SteppedClock
 from meter_sim.config import MeterSimSettings
@@ -231,7 +232,7 @@ def age_fleet(config: Path, days: float) -> float:
             journal.save(journal.take(meter))
         for suffix in (".json", ".logs.json"):
             shutil.copyfile(made[kind].with_suffix(suffix), folder / f"{member.id}{suffix}")
-        logs_bytes += (folder / f"{member.id}.logs.json").stat().st_size
+        logs_bytes += logs_path(folder, member.id).stat().st_size
     return logs_bytes / settings.fleet.count
 
 

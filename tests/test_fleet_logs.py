@@ -20,7 +20,8 @@ from gateway import fleet_logs
 from gateway.config import Settings, load_settings
 from gateway.fleet_logs import read_fleet_logs
 from gateway.service import FLEET_LOG_ENTRIES_IN_MEMORY, fleet_sources
-from gateway.sources.simulated import SimulatedSource
+from gateway.sources.simulated import SimulatedSource, logs_path
+from meter_sim.log_journal import journal_path
 from meter_sim.persistence import PersistenceError
 from meter_sim.warp import warp_to
 
@@ -41,7 +42,7 @@ def settings_in(folder: Path) -> Settings:
 
 def logs_paths(settings: Settings) -> list[Path]:
     assert settings.fleet is not None
-    return [settings.data_dir / f"{m}.logs.json" for m in settings.fleet.member_ids()]
+    return [logs_path(settings.data_dir, m) for m in settings.fleet.member_ids()]
 
 
 def aged_fleet(settings: Settings) -> float:
@@ -60,7 +61,7 @@ def aged_fleet(settings: Settings) -> float:
         asyncio.run(save(source))
         source.meter.advance_to(source.meter.t + 7_200)
         asyncio.run(save(source))
-    second, third = (path.with_suffix(".journal") for path in logs_paths(settings)[1:])
+    second, third = (journal_path(path) for path in logs_paths(settings)[1:])
     assert second.stat().st_size > 0 and third.stat().st_size > 0  # the two hours went as lines
     with open(second, "ab") as fh:
         fh.write(b'{"g":1,"fie')
@@ -106,8 +107,8 @@ def test_a_fleet_read_by_worker_processes_is_the_fleet_read_in_process(tmp_path:
     assert not in_process[0].log_journal._rewrite and in_process[2].log_journal._rewrite  # type: ignore[attr-defined]
     # The line cut short was cut from the file either way.
     for a, b in zip(logs_paths(here), logs_paths(there), strict=True):
-        assert a.with_suffix(".journal").read_bytes() == b.with_suffix(".journal").read_bytes()
-    assert not logs_paths(there)[1].with_suffix(".journal").read_bytes().endswith(b'"fie')
+        assert journal_path(a).read_bytes() == journal_path(b).read_bytes()
+    assert not journal_path(logs_paths(there)[1]).read_bytes().endswith(b'"fie')
 
 
 def test_loggers_that_cannot_be_read_stop_start_up_either_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,7 +135,7 @@ def test_without_worker_processes_the_loggers_are_read_here(tmp_path: Path, monk
         raise OSError("[Errno 38] Function not implemented")
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refused)
-    paths = [tmp_path / f"m{n}.logs.json" for n in range(3)]
+    paths = [logs_path(tmp_path, f"m{n}") for n in range(3)]
     caplog.set_level(logging.WARNING)
     assert list(read_fleet_logs(paths, 1, workers=2)) == [None] * 3
     assert "no worker processes: [Errno 38]" in caplog.text
