@@ -24,7 +24,7 @@ from meter_sim.display import (
     legal_items,
     render,
 )
-from meter_sim.s0 import S0Output, z8_width_ms
+from meter_sim.s0 import S0Output, add_pulses, add_pulses_reference, z8_width_ms
 
 T0 = 1_714_564_800  # 2024-05-01 12:00:00 UTC
 
@@ -456,3 +456,13 @@ def test_s0_state_round_trip_and_constant_change() -> None:
     d.restore(a.to_state())
     assert d.queued + d.remainder == (a.queued + a.remainder) / 10
     assert d.count == a.count
+
+
+@settings(max_examples=300, deadline=None)
+@given(wh=st.floats(0.0, 5000.0), numerator=st.integers(0, 2**70), extra=st.integers(1, 2**70),
+       imp=st.sampled_from([1, 10, 100, 1000, 5000, 10000]))
+def test_add_pulses_is_the_fraction_arithmetic(wh: float, numerator: int, extra: int, imp: int) -> None:
+    remainder = Fraction(numerator, numerator + extra)  # 0 ≤ r < 1
+    fast, plain = add_pulses(remainder, wh, imp), add_pulses_reference(remainder, wh, imp)
+    assert fast == plain
+    assert (fast[1].numerator, fast[1].denominator) == (plain[1].numerator, plain[1].denominator)
