@@ -262,6 +262,11 @@ class Meter:
             self._prepayment_second(t, wh)
         if self._restore_when_allowed:
             self._retry_restore()
+        self._second_end(t)
+
+    def _second_end(self, t: int) -> None:
+        """What the end of second t brings besides its measurement: the S0 feed, the end of a demand period, of a
+        minute, of an analysis interval, of the day (meter_sim/columns.py runs it after a second in the columns)."""
         if t % _S0_FEED_S == 0:
             self._feed_s0()
         if t % self.period_s == 0:
