@@ -247,6 +247,9 @@ class FleetSettings(BaseModel):
     speed: Annotated[float, Field(gt=0, le=3600)] = Field(1.0, description="simulated seconds per real second")
     state_connection: bool = Field(True, description="publish the members' state and display on an MQTT connection "
                                    "of their own, lighter than the main one (see gateway/state_stream.py)")
+    engine: Literal["columns", "per_second"] = Field(
+        "columns", description="how the members' seconds are computed: `columns` steps their quiet seconds together "
+        "as arrays (meter_sim/columns.py; the same registers bit for bit), `per_second` each meter on its own")
 
     @field_validator("id_prefix")
     @classmethod

@@ -72,17 +72,20 @@ def fleet_sources(settings: Settings) -> list[Source]:
         return []
     from gateway.fleet_logs import read_fleet_logs
     from gateway.sources.save_batches import SaveBatches
-    from gateway.sources.simulated import SimulatedSource, logs_path
+    from gateway.sources.simulated import SimulatedSource, logs_path, step_together
 
     # Read every second anyway: ticking thousands of meters on their own as well would only add wake-ups.
     tick = None if settings.publish_interval <= 1 else 1.0
     saves = SaveBatches()  # one writer for the fleet's saves: see gateway/sources/save_batches.py
     configs = fleet.member_configs()
     logs = read_fleet_logs([logs_path(settings.data_dir, c.id) for c in configs], FLEET_LOG_ENTRIES_IN_MEMORY)
-    return [SimulatedSource(config, settings.data_dir, tick, save_interval=fleet.save_interval,
-                            save_before_publishing=False, display=fleet.display, saves=saves,
-                            log_entries_in_memory=FLEET_LOG_ENTRIES_IN_MEMORY, logs_read=read)
-            for config, read in zip(configs, logs, strict=True)]
+    sources = [SimulatedSource(config, settings.data_dir, tick, save_interval=fleet.save_interval,
+                               save_before_publishing=False, display=fleet.display, saves=saves,
+                               log_entries_in_memory=FLEET_LOG_ENTRIES_IN_MEMORY, logs_read=read)
+               for config, read in zip(configs, logs, strict=True)]
+    if fleet.engine == "columns":
+        step_together(sources)
+    return list(sources)
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:

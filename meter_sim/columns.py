@@ -99,18 +99,19 @@ class Columns:
         self.hh_rng = RandomColumns([m.household.rng for m in self.meters])
         self.grid_rng = RandomColumns([m.grid.rng for m in self.meters])
         self.inside = np.zeros(n, dtype=bool)  # the row holds the member's state (its objects may lag)
+        self.active = np.ones(n, dtype=bool)  # stepped by the columns (see `leave`)
         self.read_in()
 
     # --- members in and out ------------------------------------------------------------------------------------------
     def read_in(self) -> None:
         """Take every covered member's state from its objects (after a change made to them from outside, which may
         have stepped them: all must be at the same second)."""
-        seconds = {m.t for m in self.meters}
+        seconds = {m.t for i, m in enumerate(self.meters) if self.active[i]}
         if len(seconds) > 1:
             raise ValueError(f"the members are at different seconds ({min(seconds)} … {max(seconds)})")
         self.t = seconds.pop() if seconds else self.t
         for i, m in enumerate(self.meters):
-            if covered(m):
+            if self.active[i] and covered(m):
                 self._read(i)
             else:
                 self.inside[i] = False
@@ -119,6 +120,37 @@ class Columns:
         """Bring every member's objects up to date (to read them, save them or change them)."""
         for i in np.flatnonzero(self.inside).tolist():
             self._write(i)
+
+    def write_back_one(self, i: int) -> None:
+        """Member i's objects up to date (its row stays the state)."""
+        if self.inside[i]:
+            self._write(i)
+
+    def read_in_one(self, i: int) -> None:
+        """Member i's state from its objects, which something outside changed (a command)."""
+        m = self.meters[i]
+        if m.t != self.t:
+            raise ValueError(f"member {i} is at {m.t}, the columns at {self.t}")
+        if self.active[i] and covered(m):
+            self._read(i)
+        else:
+            self.inside[i] = False
+
+    def leave(self, i: int) -> None:
+        """Member i steps on its own from now on (its clock no longer runs with the others'). Its objects are taken
+        as they are: `write_back_one` first, unless they were changed since."""
+        self.inside[i] = False
+        self.active[i] = False
+
+    def holds(self, i: int) -> bool:
+        return bool(self.active[i])
+
+    def base_vector(self, i: int) -> list[float | int | str | None]:
+        """Member i's `Meter.base_vector()`, its registers taken from its row when the row holds its state."""
+        m = self.meters[i]
+        if not self.inside[i]:
+            return m.base_vector()
+        return m.vector_with(self.energy[i].tolist(), self.instant[i].tolist(), float(self.powered_s[i]))
 
     def _read(self, i: int, rngs: bool = True) -> None:
         m = self.meters[i]
@@ -277,11 +309,14 @@ class Columns:
         members = self.inside.copy()
         self.column_s += int(members.sum())
         self._end(t, members)
-        for i in np.flatnonzero(~members).tolist():  # loud this second, or not covered
+        for i in np.flatnonzero(self.active & ~members).tolist():  # loud this second, or not covered
             m = self.meters[i]
+            offset = m.clock_offset
             m.step()
             self.exact_s += 1
-            if covered(m):
+            if m.clock_offset != offset:  # its clock stopped (an outage outlasted the supercap): its own time now
+                self.active[i] = False
+            elif covered(m):
                 self._read(i)
 
     def _metrology(self, p: Floats, q: Floats, u: Floats, f: Floats) -> Floats:

@@ -807,16 +807,21 @@ class Meter:
         """`base_values`' values as a list in `VECTOR_KEYS` order, without the dict: a fleet renders thousands of
         states a second from this (gateway/state_json.py), and building the dict cost twice as much.
         `tests/test_state_json.py` holds it to `base_values`."""
+        return self.vector_with(self.metrology.energy, self.metrology.instant, self.powered_s)
+
+    def vector_with(self, energy: list[float], instant: list[float], powered_s: float) -> list[
+            float | int | str | None]:
+        """`base_vector` with the registers a second changes given: a member of meter_sim/columns.py has them in
+        its row, not yet in its objects."""
         d = self.demand
         kept = self._demand_kept
         if kept[0] is not d or kept[1] != d.revision or kept[2] is not self.rtc:
             kept = self._demand_kept = (d, d.revision, self.rtc, self._demand_vector())
-        v: list[float | int | str | None] = [*self.metrology.energy, *self.metrology.instant, *kept[3],
-                                             self.debiting_periods]
+        v: list[float | int | str | None] = [*energy, *instant, *kept[3], self.debiting_periods]
         pp = self.prepayment
         scale = 1000.0 if pp.settings.unit == "kWh" else 1.0
         s0 = self.s0
-        v += (self.powered_s,
+        v += (powered_s,
               self.tariffs.active, str(self.tariffs.plan), self.breaker.state, *self.load_control.relays,
               *self._thd_u, *self._thd_i, s0.count if s0 is not None else 0, s0.rate_hz if s0 is not None else 0.0,
               self.pulse_count / self.settings.pulse_input_divisor,

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
 from gateway.firmware_folder import FirmwareFolder
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source
+from gateway.sources.fleet_columns import FleetColumns
 from gateway.sources.save_batches import SaveBatches
 from gateway.state_json import split_state_json, state_json
 from meter_sim.alarms import AlarmEvent
@@ -80,6 +82,8 @@ class SimulatedSource(Source):
             self.meter = Meter(config.id, config, clock, state, logs=logs)
             self.log_journal.loaded(self.meter, logs)
         self._saved_logs = -1
+        self._fleet: FleetColumns | None = None  # stepped with the other members (see `step_together`)
+        self._member = -1
         self._renderers()
         self._read: tuple[int, Readings] = (-1, {})  # the meter time and readings of the last read()
         serial = f"{(zlib.crc32(config.id.encode()) + config.seed * 7919) % 100_000_000:08d}"
@@ -146,8 +150,16 @@ class SimulatedSource(Source):
                 last = loop.time()
                 await self._save()
 
+    def _in_columns(self) -> FleetColumns | None:
+        fleet = self._fleet
+        return fleet if fleet is not None and fleet.holds(self._member) else None
+
     def _advance(self) -> None:
-        self.meter.update()
+        fleet = self._in_columns()
+        if fleet is not None:
+            fleet.advance(self._member)
+        else:
+            self.meter.update()
         rtc = self.meter.rtc
         for event in self.meter.drain_events():
             if isinstance(event, BreakerChange):
@@ -163,7 +175,7 @@ class SimulatedSource(Source):
 
     async def _save(self) -> None:
         self._unsaved = False
-        await self._saves.save(self.store, self.meter.to_state)
+        await self._saves.save(self.store, self._snapshot)
         if self.meter.logs_revision != self._saved_logs:
             try:
                 await self._saves.save(self.log_journal, self._take_logs)
@@ -174,6 +186,16 @@ class SimulatedSource(Source):
             if self.log_entries_in_memory is not None:
                 self.log_journal.spill(self.meter, self.log_entries_in_memory)
 
+    def _current(self) -> Meter:
+        """The meter, its objects up to date (a member stepped in the columns has its registers in its row)."""
+        fleet = self._in_columns()
+        if fleet is not None:
+            fleet.current(self._member)
+        return self.meter
+
+    def _snapshot(self) -> dict[str, Any]:
+        return self._current().to_state()
+
     def _take_logs(self) -> Any:
         """The loggers' snapshot for the journal, taken when the save writer has room for it."""
         self._saved_logs = self.meter.logs_revision
@@ -182,7 +204,7 @@ class SimulatedSource(Source):
     async def read(self) -> Readings:
         self._advance()
         self._unsaved = True
-        readings = self.meter.readings()
+        readings = self._current().readings()
         self._read = (self.meter.t, dict(readings))  # the display of the same second reuses them
         readings["tariff_control"] = self._tariff_control()
         return readings
@@ -190,7 +212,7 @@ class SimulatedSource(Source):
     async def read_registers(self, keys: list[str]) -> Readings:
         self._advance()
         self._unsaved = True
-        return self.meter.readings(keys)
+        return self._current().readings(keys)
 
     async def state(self) -> tuple[Readings, bytes | None]:
         """The state JSON written straight from the model (gateway/state_json.py), unless the display needs this
@@ -202,7 +224,12 @@ class SimulatedSource(Source):
         meter = self.meter
         if self._state_json.registers is not meter.registers:
             self._renderers()
-        vector, time, extra = meter.base_vector(), meter.rtc.iso(meter.t), {"tariff_control": self._tariff_control()}
+        fleet = self._in_columns()
+        if fleet is not None:
+            vector, t = fleet.base_vector(self._member), fleet.t(self._member)
+        else:
+            vector, t = meter.base_vector(), meter.t
+        time, extra = meter.rtc.iso(t), {"tariff_control": self._tariff_control()}
         if self._split is not None:
             payload, summary = self._split.render_vector(time, vector, extra, meter.demand_part, self._kept_text)
         else:
@@ -220,11 +247,11 @@ class SimulatedSource(Source):
         return "auto" if override is None else str(override)
 
     async def breaker(self) -> BreakerStatus:
-        b = self.meter.breaker
+        b = self._current().breaker
         return BreakerStatus(b.state, b.reason, self.meter.rtc.iso(b.changed_at))
 
     async def alarms(self) -> tuple[str, list[AlarmNotice]]:
-        rtc = self.meter.rtc
+        rtc = self._current().rtc
         active = sorted(self.meter.alarms.active.items(), key=lambda kv: (kv[1], kv[0][0]))
         notices = [AlarmNotice(rtc.iso(since), kind, True, phase) for (kind, phase), since in active]
         return rtc.iso(self.meter.t), notices
@@ -234,6 +261,7 @@ class SimulatedSource(Source):
         if command.name == "firmware_update":  # the image file, as the gateway's firmware folder names it
             path = self.firmware.resolve(str(command.value), self.meter.firmware.active.version)
             command = replace(command, value=str(path))
+        self._current()
         try:
             result = self._carry_out(command.name, command.value)
         except MeterRefused as exc:
@@ -242,6 +270,10 @@ class SimulatedSource(Source):
             raise CommandError(command.name, _validation_message(exc)) from None
         except ValueError as exc:
             raise CommandError(command.name, str(exc)) from None
+        finally:
+            fleet = self._in_columns()
+            if fleet is not None:  # the command changed the objects: the row takes them in
+                fleet.changed(self._member)
         self._advance()
         self._unsaved = True
         self._save_soon.set()
@@ -263,7 +295,7 @@ class SimulatedSource(Source):
         if not self.shows_display:
             return None
         t, readings = self._read
-        lcd = self.meter.lcd(readings if t == self.meter.t else None)
+        lcd = self._current().lcd(readings if t == self.meter.t else None)
         state = self.meter.display.state.value
         time = self.meter.rtc.iso(self.meter.t)
         if lcd is None:
@@ -274,13 +306,28 @@ class SimulatedSource(Source):
                   limit: int) -> tuple[list[dict[str, Any]], int]:
         self._advance()
         try:
-            return query_log(self.meter, name, start, end, offset, limit)
+            return query_log(self._current(), name, start, end, offset, limit)
         except ValueError as exc:
             raise CommandError("log", str(exc)) from None
 
     async def close(self) -> None:
-        self.meter.update()
+        self._advance()
+        self._current()
         await self._save()
+
+
+def step_together(sources: Sequence[SimulatedSource]) -> FleetColumns | None:
+    """Step the members whose clocks agree (all of them at real speed) together, in the columns
+    (gateway/sources/fleet_columns.py); the others step on their own."""
+    if not sources:
+        return None
+    clock = sources[0].meter.clock
+    now = clock.now()
+    joining = [s for s in sources if s.meter.clock_offset == 0 and abs(s.meter.clock.now() - now) < 0.5]
+    fleet = FleetColumns([s.meter for s in joining], clock)
+    for member, source in enumerate(joining):
+        source._fleet, source._member = fleet, member
+    return fleet
 
 
 def logs_path(data_dir: Path, meter_id: str) -> Path:

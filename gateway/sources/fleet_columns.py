@@ -1,0 +1,65 @@
+"""A fleet process's simulated members stepped together (`fleet.engine: columns`, meter_sim/columns.py).
+
+The members are cut into blocks of BLOCK meters; a block steps all its members' seconds at once, when the first of
+them is read in a new second. Blocks, not the whole fleet: a block's second holds the event loop for about a
+millisecond (512 members), the whole fleet's would hold it for tens, in front of the requests.
+
+A member's objects lag behind its row; `SimulatedSource` asks `current(row)` before it reads or saves them, and
+`changed(row)` after a command changed them. A member whose clock stops running with the others' (`set_time`, an
+outage that outlasts the supercap) leaves for good and steps on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from meter_sim.clock import Clock
+from meter_sim.columns import Columns
+from meter_sim.meter import Meter
+
+BLOCK = 512
+
+
+class FleetColumns:
+    """Blocks of members on one clock; a member is (block, row) and is addressed by its place in `meters`."""
+
+    def __init__(self, meters: Sequence[Meter], clock: Clock) -> None:
+        self.clock = clock
+        t = int(clock.now())
+        for m in meters:
+            m.advance_to(t)
+        self.blocks = [Columns(meters[i:i + BLOCK]) for i in range(0, len(meters), BLOCK)]
+
+    def _at(self, member: int) -> tuple[Columns, int]:
+        return self.blocks[member // BLOCK], member % BLOCK
+
+    def holds(self, member: int) -> bool:
+        block, row = self._at(member)
+        return block.holds(row)
+
+    def advance(self, member: int) -> None:
+        """The member's block up to the clock's present second."""
+        block, _ = self._at(member)
+        block.advance_to(self.clock.now())
+
+    def t(self, member: int) -> int:
+        return self._at(member)[0].t
+
+    def base_vector(self, member: int) -> list[float | int | str | None]:
+        block, row = self._at(member)
+        return block.base_vector(row)
+
+    def current(self, member: int) -> None:
+        """The member's objects up to date, to be read or saved."""
+        block, row = self._at(member)
+        block.write_back_one(row)
+
+    def changed(self, member: int) -> None:
+        """The member's objects were changed (a command): its row takes them in again, or it leaves if its clock
+        no longer runs with the others'."""
+        block, row = self._at(member)
+        m = block.meters[row]
+        if m.clock_offset or m.t != block.t:
+            block.leave(row)
+        else:
+            block.read_in_one(row)
