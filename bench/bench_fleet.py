@@ -53,6 +53,7 @@ from meter_sim.persistence import MeterStore
 from meter_sim.warp import warp_to
 
 WARM_UP_S = 8.0
+ENGINE = "columns"  # fleet.engine of the gateway processes (--engine)
 # Every packet clients sent the broker: here PUBLISH but for a few pings and (un)subscriptions. (Mosquitto
 # 2.0.11's own count of PUBLISH received, $SYS/broker/publish/messages/received, stays at 0 under this load.)
 SYS_RECEIVED = "$SYS/broker/messages/received"
@@ -200,12 +201,12 @@ def run_bare(port: int, qos: int, seconds: float, everything: bool) -> tuple[flo
     return float(rate), float(cpu), counted
 
 
-def gateway_config(folder: Path, port: int, meters: int, qos: int, interval: float) -> Path:
+def gateway_config(folder: Path, port: int, meters: int, qos: int, interval: float, engine: str = "columns") -> Path:
     """The members' clocks run at 1/interval: every publication is a new simulated second, as at 1 Hz (at 0.5 s
     and real time, every other state would be the same second again, which costs no meter step)."""
     doc = {"mqtt": {"host": "127.0.0.1", "port": port, "state_qos": qos}, "publish_interval": interval,
            "data_dir": str(folder / "data"), "log_level": "WARNING",
-           "fleet": {"count": meters, "id_prefix": "f", "seed": 1, "speed": 1.0 / interval}}
+           "fleet": {"count": meters, "id_prefix": "f", "seed": 1, "speed": 1.0 / interval, "engine": engine}}
     path = folder / f"fleet-{meters}-{interval}.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -238,7 +239,7 @@ def age_fleet(config: Path, days: float) -> float:
 
 def run_fleet(folder: Path, broker: Broker, meters: int, shards: int, qos: int, interval: float,
               seconds: float, everything: bool, age_days: float = 0.0) -> dict[str, object]:
-    config = gateway_config(folder, broker.port, meters, qos, interval)
+    config = gateway_config(folder, broker.port, meters, qos, interval, ENGINE)
     if age_days:
         print(f"  aged {age_days:g} days: {age_fleet(config, age_days) / 1e6:.2f} MB of loggers on disk per member")
     width = len(str(meters))
@@ -310,12 +311,17 @@ def main() -> None:
                         help="the capacity search's first fleet (default: 0.25x the bare loop's rate)")
     parser.add_argument("--capacity-max", type=int, default=200_000, help="the capacity search's largest fleet")
     parser.add_argument("--skip-sustained", action="store_true")
+    parser.add_argument("--engine", choices=("columns", "per_second"), default="columns",
+                        help="fleet.engine of the gateway processes")
     parser.add_argument("--skip-capacity", action="store_true")
     parser.add_argument("--count", choices=("broker", "subscriber"), default="broker",
                         help="count states at the broker ($SYS, default) or with a subscriber of every state")
     parser.add_argument("--age-days", type=float, default=0.0,
                         help="start the sustained fleet's members this many days old (see above)")
     args = parser.parse_args()
+    global ENGINE
+    ENGINE = args.engine
+    print(f"fleet.engine: {ENGINE}")
     everything = args.count == "subscriber"
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

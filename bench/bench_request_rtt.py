@@ -77,7 +77,7 @@ def relay(port: int) -> None:
     client.loop_forever()
 
 
-async def main(n: int, fleet: int, qos: int, rounds: int) -> None:
+async def main(n: int, fleet: int, qos: int, rounds: int, engine: str = "columns") -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = free_port()
@@ -90,7 +90,7 @@ async def main(n: int, fleet: int, qos: int, rounds: int) -> None:
                                   "publish_interval": 1, "data_dir": str(folder / "data"), "log_level": "WARNING",
                                   "meters": [{"id": "m1"}]}
         if fleet:
-            doc["fleet"] = {"count": fleet, "id_prefix": "f", "seed": 1}
+            doc["fleet"] = {"count": fleet, "id_prefix": "f", "seed": 1, "engine": engine}
         (folder / "gateway.yaml").write_text(yaml.safe_dump(doc))
         gateway = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(folder / "gateway.yaml")])  # noqa: ASYNC220
         await asyncio.sleep(0.3)
@@ -158,9 +158,10 @@ if __name__ == "__main__":
     parser.add_argument("--fleet", type=int, default=0, help="simulated meters publishing beside the measured one")
     parser.add_argument("--qos", type=int, choices=(0, 1), default=1, help="QoS of the state publications")
     parser.add_argument("--rounds", type=int, default=1, help="measure this many times against the same gateway")
+    parser.add_argument("--engine", choices=("columns", "per_second"), default="columns", help="the fleet's engine")
     parser.add_argument("--relay", type=int, help=argparse.SUPPRESS)  # the relay's own process (its broker's port)
     args = parser.parse_args()
     if args.relay is not None:
         relay(args.relay)
     else:
-        asyncio.run(main(args.requests, args.fleet, args.qos, args.rounds))
+        asyncio.run(main(args.requests, args.fleet, args.qos, args.rounds, args.engine))

@@ -100,6 +100,7 @@ class Columns:
         self.grid_rng = RandomColumns([m.grid.rng for m in self.meters])
         self.inside = np.zeros(n, dtype=bool)  # the row holds the member's state (its objects may lag)
         self.active = np.ones(n, dtype=bool)  # stepped by the columns (see `leave`)
+        self._tails: set[int] = set()  # members whose minute end waits (see `finish`)
         self.read_in()
 
     # --- members in and out ------------------------------------------------------------------------------------------
@@ -118,11 +119,13 @@ class Columns:
 
     def write_back(self) -> None:
         """Bring every member's objects up to date (to read them, save them or change them)."""
+        self.finish()
         for i in np.flatnonzero(self.inside).tolist():
             self._write(i)
 
     def write_back_one(self, i: int) -> None:
         """Member i's objects up to date (its row stays the state)."""
+        self.finish(i)
         if self.inside[i]:
             self._write(i)
 
@@ -131,6 +134,8 @@ class Columns:
         m = self.meters[i]
         if m.t != self.t:
             raise ValueError(f"member {i} is at {m.t}, the columns at {self.t}")
+        if i in self._tails:
+            raise RuntimeError(f"member {i}'s minute end is still due: write_back_one({i}) before changing it")
         if self.active[i] and covered(m):
             self._read(i)
         else:
@@ -139,6 +144,8 @@ class Columns:
     def leave(self, i: int) -> None:
         """Member i steps on its own from now on (its clock no longer runs with the others'). Its objects are taken
         as they are: `write_back_one` first, unless they were changed since."""
+        if i in self._tails:
+            raise RuntimeError(f"member {i}'s minute end is still due: write_back_one({i}) before it leaves")
         self.inside[i] = False
         self.active[i] = False
 
@@ -147,6 +154,7 @@ class Columns:
 
     def base_vector(self, i: int) -> list[float | int | str | None]:
         """Member i's `Meter.base_vector()`, its registers taken from its row when the row holds its state."""
+        self.finish(i)
         m = self.meters[i]
         if not self.inside[i]:
             return m.base_vector()
@@ -262,6 +270,7 @@ class Columns:
             self._second(self.t + 1)
 
     def _second(self, t: int) -> None:
+        self.finish()
         ins = self.inside
         hr, gr = self.hh_rng, self.grid_rng
         hr.keep()
@@ -403,25 +412,7 @@ class Columns:
         minute ends (demand periods, analysis intervals and days end on one too) everything else: Meter._second_end
         on the written-back objects."""
         if t % 60 == 0:
-            for i in np.flatnonzero(inside).tolist():
-                self._write(i, rngs=False)
-                m = self.meters[i]
-                fw = m.pq._acc.freq
-                if t == fw.end:
-                    fw.finish()
-                hh = m.household
-                rng = hh.rng
-                hh.rng = _RowDraws(self.hh_rng, i)  # type: ignore[assignment]  # the minute's draws (PV, EV)
-                try:
-                    m._second_end(t)
-                finally:
-                    hh.rng = rng
-                if covered(m):
-                    self._read(i, rngs=False)
-                else:
-                    self.hh_rng.write_back(i, rng)
-                    self.grid_rng.write_back(i, m.grid.rng)
-                    self.inside[i] = False
+            self._tails = set(np.flatnonzero(inside).tolist())
             return
         for i in np.flatnonzero(inside & (self.f_end == t)).tolist():
             fw = self.meters[i].pq._acc.freq
@@ -434,6 +425,47 @@ class Columns:
                 m.mono, m._s0_wh = int(self.mono[i]), float(self.s0_wh[i])
                 m._feed_s0()
             self.s0_wh[inside] = 0.0
+
+
+    def finish(self, i: int | None = None) -> None:
+        """The minute's end for member i (None: all) if it still waits: at a minute end the columns compute every
+        member's second at once but leave each member's `Meter._second_end` (tariffs, demand, loggers: ~100 µs)
+        until the member is read or the next second, so that a fleet's members do it at their own moments in the
+        round, not all at once in front of the requests."""
+        tails = self._tails
+        if not tails:
+            return
+        if i is None:
+            rows = sorted(tails)
+            tails.clear()
+        elif i in tails:
+            tails.discard(i)
+            rows = [i]
+        else:
+            return
+        for row in rows:
+            self._tail(row)
+
+    def _tail(self, i: int) -> None:
+        t = self.t
+        self._write(i, rngs=False)
+        m = self.meters[i]
+        fw = m.pq._acc.freq
+        if t == fw.end:
+            fw.finish()
+        hh = m.household
+        rng = hh.rng
+        hh.rng = _RowDraws(self.hh_rng, i)  # type: ignore[assignment]  # the minute's draws (PV, EV)
+        try:
+            m._second_end(t)
+        finally:
+            hh.rng = rng
+        if covered(m):
+            self._read(i, rngs=False)
+        else:
+            self.hh_rng.write_back(i, rng)
+            self.grid_rng.write_back(i, m.grid.rng)
+            self.inside[i] = False
 
 
 class _RowDraws:
