@@ -3,6 +3,7 @@ clock publishes the same state payloads, answers `get`, commands and logs the sa
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import yaml
 
 from gateway.commands import Command
 from gateway.config import load_settings
-from gateway.service import fleet_sources
+from gateway.service import FLEET_LOG_ENTRIES_IN_MEMORY, fleet_sources
 from gateway.sources.simulated import SimulatedSource, step_together
 from meter_sim.clock import SteppedClock
 
@@ -39,7 +40,7 @@ async def states(sources: list[SimulatedSource]) -> list[tuple[Any, bytes | None
 async def test_columns_publish_answer_and_save_as_the_per_second_model(tmp_path: Path) -> None:
     exact, exact_clock = fleet(tmp_path, "exact", 4)
     columned, columned_clock = fleet(tmp_path, "columns", 4)
-    together = step_together(columned)
+    together = step_together(columned, at_least=1)
     assert together is not None
 
     async def both(call: Any) -> None:
@@ -81,3 +82,29 @@ async def test_columns_publish_answer_and_save_as_the_per_second_model(tmp_path:
         await s.close()
     for s, c in zip(exact, columned, strict=True):
         assert json.loads(c.store.path.read_text()) == json.loads(s.store.path.read_text())
+
+
+async def test_a_save_s_registers_and_loggers_are_of_one_second(tmp_path: Path) -> None:
+    """While a member's save is being written, another member of its block is read and steps the block, the member
+    too: its loggers must still be saved as of its registers' second, or after a restart it records the periods
+    between again (seen as duplicate load-profile entries)."""
+    columned, clock = fleet(tmp_path, "columns", 3)
+    assert step_together(columned, at_least=1) is not None
+    first, other = columned[0], columned[1]
+    clock.advance(3600)
+    await first.state()
+    saving = asyncio.create_task(first._save())
+    await asyncio.sleep(0)  # the snapshot is taken: the writer's thread has it
+    clock.advance(3 * 3600)  # twelve more periods, recorded while the save is under way
+    await other.state()
+    await saving
+    saved = first.store.load()
+    assert saved is not None
+    saved_t = saved["t"]
+    again = SimulatedSource(first.config, tmp_path / "columns", tick=None, save_before_publishing=False,
+                            display=False, log_entries_in_memory=FLEET_LOG_ENTRIES_IN_MEMORY)
+    assert again.meter.t == saved_t
+    again.meter.clock = SteppedClock(saved_t + 2 * 3600)
+    entries, total = await again.log("load_profile", None, None, 0, 1000)
+    times = [e["time"] for e in entries]
+    assert len(times) == total > 8 and len(set(times)) == len(times)

@@ -1,8 +1,9 @@
 """A fleet process's simulated members stepped together (`fleet.engine: columns`, meter_sim/columns.py).
 
-The members are cut into blocks of BLOCK meters; a block steps all its members' seconds at once, when the first of
-them is read in a new second. Blocks, not the whole fleet: a block's second holds the event loop for about a
-millisecond (512 members), the whole fleet's would hold it for tens, in front of the requests.
+The members are cut into blocks of at most BLOCK meters, of equal size; a block steps all its members' seconds at
+once, when the first of them is read in a new second. Blocks, not the whole fleet: a block's second holds the event
+loop for about a millisecond (512 members), the whole fleet's would hold it for tens, in front of the requests.
+Fewer than `COLUMNS_AT_LEAST` members (gateway/sources/simulated.py) step on their own.
 
 A member's objects lag behind its row; `SimulatedSource` asks `current(row)` before it reads or saves them, and
 `changed(row)` after a command changed them. A member whose clock stops running with the others' (`set_time`, an
@@ -28,10 +29,12 @@ class FleetColumns:
         t = int(clock.now())
         for m in meters:
             m.advance_to(t)
-        self.blocks = [Columns(meters[i:i + BLOCK]) for i in range(0, len(meters), BLOCK)]
+        count = -(-len(meters) // BLOCK)  # blocks of equal size, at most BLOCK each (no block of a few)
+        self.size = -(-len(meters) // count) if count else BLOCK
+        self.blocks = [Columns(meters[i:i + self.size]) for i in range(0, len(meters), self.size)]
 
     def _at(self, member: int) -> tuple[Columns, int]:
-        return self.blocks[member // BLOCK], member % BLOCK
+        return self.blocks[member // self.size], member % self.size
 
     def holds(self, member: int) -> bool:
         block, row = self._at(member)

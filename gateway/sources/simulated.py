@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 # topic is never lost; a command is saved within COMMAND_SAVE_DELAY of being carried out (after its response);
 # the rest of the meter's life (energy flowing, `get`) at most `save_interval` later.
 SAVE_INTERVAL = 1.0
+# Fewer members than this step on their own: a block's second costs ~0.25 ms whatever its size, a member's second
+# ~7 µs on its own and ~3 µs in a block, so a block pays from ~60 members (and a small fleet at `speed: 3600` spent
+# its CPU on NumPy's per-call overhead).
+COLUMNS_AT_LEAST = 100
 COMMAND_SAVE_DELAY = 0.005
 COMMAND_SAVE_GAP = 0.05
 
@@ -82,6 +86,7 @@ class SimulatedSource(Source):
             self.meter = Meter(config.id, config, clock, state, logs=logs)
             self.log_journal.loaded(self.meter, logs)
         self._saved_logs = -1
+        self._logs_taken: Any = None  # the loggers' part of the save under way (see `_save`)
         self._fleet: FleetColumns | None = None  # stepped with the other members (see `step_together`)
         self._member = -1
         self._renderers()
@@ -174,17 +179,23 @@ class SimulatedSource(Source):
             await self._save()
 
     async def _save(self) -> None:
+        """The registers and the loggers' new entries, both taken at the same second (`_snapshot`): loggers saved
+        from a later second than the registers would, after a restart from those registers, record the seconds
+        between again (seen with the fleet's columns, which step a member whenever another of its block is read)."""
         self._unsaved = False
-        await self._saves.save(self.store, self._snapshot)
-        if self.meter.logs_revision != self._saved_logs:
-            try:
-                await self._saves.save(self.log_journal, self._take_logs)
-            except BaseException:
+        self._logs_taken = None
+        try:
+            await self._saves.save(self.store, self._snapshot)
+            taken = self._logs_taken
+            if taken is not None:
+                await self._saves.save(self.log_journal, lambda: taken)
+        except BaseException:
+            if self._logs_taken is not None:
                 self.log_journal.forget()  # what was taken may not be on disk: the next save writes it all
                 self._saved_logs = -1
-                raise
-            if self.log_entries_in_memory is not None:
-                self.log_journal.spill(self.meter, self.log_entries_in_memory)
+            raise
+        if self._logs_taken is not None and self.log_entries_in_memory is not None:
+            self.log_journal.spill(self.meter, self.log_entries_in_memory)
 
     def _current(self) -> Meter:
         """The meter, its objects up to date (a member stepped in the columns has its registers in its row)."""
@@ -194,7 +205,11 @@ class SimulatedSource(Source):
         return self.meter
 
     def _snapshot(self) -> dict[str, Any]:
-        return self._current().to_state()
+        meter = self._current()
+        state = meter.to_state()
+        if meter.logs_revision != self._saved_logs:
+            self._logs_taken = self._take_logs()
+        return state
 
     def _take_logs(self) -> Any:
         """The loggers' snapshot for the journal, taken when the save writer has room for it."""
@@ -316,14 +331,16 @@ class SimulatedSource(Source):
         await self._save()
 
 
-def step_together(sources: Sequence[SimulatedSource]) -> FleetColumns | None:
+def step_together(sources: Sequence[SimulatedSource], at_least: int = COLUMNS_AT_LEAST) -> FleetColumns | None:
     """Step the members whose clocks agree (all of them at real speed) together, in the columns
-    (gateway/sources/fleet_columns.py); the others step on their own."""
+    (gateway/sources/fleet_columns.py), if there are `at_least` of them; the others step on their own."""
     if not sources:
         return None
     clock = sources[0].meter.clock
     now = clock.now()
     joining = [s for s in sources if s.meter.clock_offset == 0 and abs(s.meter.clock.now() - now) < 0.5]
+    if len(joining) < at_least:
+        return None
     fleet = FleetColumns([s.meter for s in joining], clock)
     for member, source in enumerate(joining):
         source._fleet, source._member = fleet, member
