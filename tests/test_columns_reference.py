@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from test_warp_reference import EVENTS, SCENARIO, START, TEMPLATE  # the warp reference's scenario
 
 from meter_sim.clock import SteppedClock
 from meter_sim.columns import Columns
@@ -15,38 +16,17 @@ from meter_sim.fleet import member_settings
 from meter_sim.meter import Meter
 from meter_sim.scenario import Scenario, apply
 
-START = int(datetime(2026, 3, 28, 12, 0, 7, tzinfo=UTC).timestamp())  # crosses the DST change and a debiting stop
-TEMPLATE = MeterSimSettings(tariff_command_overrides_any_source=True)
-SCENARIO = Scenario.from_dict({"events": [
-    {"at": "5h", "kind": "sag", "phase": 1, "depth_v": 70, "duration": "200ms"},
-    {"at": "9h 00:00:30", "kind": "swell", "phase": 2, "depth_v": 60, "duration": "300ms"},
-    {"at": "20h", "kind": "voltage", "phase": 3, "volts": 200, "duration": "10m"},
-    {"at": "1d 03:00", "kind": "tariff", "tariff": 2, "duration": "5h"},
-    {"at": "1d 14:00", "kind": "breaker", "action": "disconnect"},
-    {"at": "1d 15:30", "kind": "breaker", "action": "connect"},
-    {"at": "2d 02:00", "kind": "outage", "duration": "30m"},
-    {"at": "2d 10:00", "kind": "load", "extra_w": 3000, "duration": "2h"},
-    {"at": "2d 13:00", "kind": "load", "extra_w": 45000, "duration": "20m"},  # near and over the fuse
-]})
-
-
 # The same kinds of events within ten hours, across the DST change (29 March 01:00 UTC).
 SHORT_START = int(datetime(2026, 3, 28, 20, 0, 7, tzinfo=UTC).timestamp())
 SHORT = Scenario.from_dict({"events": [
-    {"at": "1h", "kind": "sag", "phase": 1, "depth_v": 70, "duration": "200ms"},
-    {"at": "2h 00:00:30", "kind": "swell", "phase": 2, "depth_v": 60, "duration": "300ms"},
-    {"at": "3h", "kind": "voltage", "phase": 3, "volts": 200, "duration": "10m"},
-    {"at": "4h", "kind": "tariff", "tariff": 2, "duration": "1h"},
-    {"at": "6h", "kind": "breaker", "action": "disconnect"},
-    {"at": "390m", "kind": "breaker", "action": "connect"},
-    {"at": "7h", "kind": "outage", "duration": "30m"},
-    {"at": "8h", "kind": "load", "extra_w": 3000, "duration": "30m"},
-    {"at": "9h", "kind": "load", "extra_w": 45000, "duration": "20m"},
+    *({**event, "at": at} for event, at in zip(EVENTS, ("1h", "2h 00:00:30", "3h", "4h", "6h", "390m", "7h", "8h"),
+                                                  strict=True)),
+    {"at": "9h", "kind": "load", "extra_w": 45000, "duration": "20m"},  # near and over the fuse
 ]})
 
 
 def fleet(count: int, start: int = START) -> list[Meter]:
-    """Fleet members as the gateway makes them, some with PV, some with an EV, one with an S0 output."""
+    """Fleet members as the gateway makes them (each with its S0 output), some with PV, some with an EV."""
     meters = []
     for n in range(1, count + 1):
         s = member_settings(TEMPLATE, 11, n)

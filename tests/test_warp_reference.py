@@ -35,7 +35,7 @@ from meter_sim.warp_chunk import _BLOCK_S, _WH, Chunk
 START = int(datetime(2026, 3, 28, 12, 0, 7, tzinfo=UTC).timestamp())
 REL = 1e-9
 TEMPLATE = MeterSimSettings(tariff_command_overrides_any_source=True)
-SCENARIO = Scenario.from_dict({"events": [
+EVENTS: list[dict[str, Any]] = [
     {"at": "5h", "kind": "sag", "phase": 1, "depth_v": 70, "duration": "200ms"},
     {"at": "9h 00:00:30", "kind": "swell", "phase": 2, "depth_v": 60, "duration": "300ms"},
     {"at": "20h", "kind": "voltage", "phase": 3, "volts": 200, "duration": "10m"},
@@ -44,7 +44,8 @@ SCENARIO = Scenario.from_dict({"events": [
     {"at": "1d 15:30", "kind": "breaker", "action": "connect"},
     {"at": "2d 02:00", "kind": "outage", "duration": "30m"},
     {"at": "2d 10:00", "kind": "load", "extra_w": 3000, "duration": "2h"},
-]})
+]
+SCENARIO = Scenario.from_dict({"events": EVENTS})
 
 
 def _same(a: Any, b: Any, path: str = "") -> None:
