@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from meter_sim.grid import GRID_OHMS, NOMINAL_HZ, NOMINAL_V
-from meter_sim.loggers import OVERVOLTAGE_LIMIT_V, UNDERVOLTAGE_LIMIT_V
+from meter_sim.loggers import ANALYSIS_MAX_CHANNELS, OVERVOLTAGE_LIMIT_V, UNDERVOLTAGE_LIMIT_V
 from meter_sim.meter import Meter
 from meter_sim.metrology import ENERGY_KEYS, INSTANT_KEYS
 from meter_sim.random_columns import RandomColumns
@@ -91,8 +91,8 @@ class Columns:
         # the meter's own: seconds, S0, analysis sums
         self.mono = np.zeros(n, dtype=np.int64)
         self.powered_s, self.s0_wh = z(), z()
-        width = max((len(m.analysis.channels) for m in self.meters), default=0)
-        self.an_sum, self.an_src = z(width), np.full((n, width), _ZERO_AT, dtype=np.int64)
+        # As wide as the logger can be: a reconfigured member may log more channels than any had at the start.
+        self.an_sum, self.an_src = z(ANALYSIS_MAX_CHANNELS), np.full((n, ANALYSIS_MAX_CHANNELS), _ZERO_AT)
         self.an_n = np.zeros(n, dtype=np.int64)
         self.has_s0 = np.zeros(n, dtype=bool)
 

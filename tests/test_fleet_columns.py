@@ -52,6 +52,11 @@ async def test_columns_publish_answer_and_save_as_the_per_second_model(tmp_path:
         600: Command("breaker", "disconnect"), 900: Command("breaker", "connect"), 1200: Command("tariff", 2),
         1500: Command("voltage_l1", 195), 1800: Command("voltage_l1", None), 2400: Command("tariff", None),
         3000: Command("outage", "on"), 3030: Command("outage", "off"),
+        # a reconfiguration: the meter is built again in place, with more analysis channels than it had
+        4000: Command("configure", json.dumps({"z10": 1, "analysis_logger": {"interval_s": 300, "channels": [
+            "u_l1", "u_l2", "u_l3", "i_l1", "i_l2", "i_l3", "p_plus_l1", "p_plus_l2", "p_plus_l3", "q_plus",
+            "thd_u_l1", "thd_u_l2", "thd_u_l3", "thd_i_l1", "frequency", "pf"]}})),
+        5000: Command("debiting_stop", "now"),
     }
     for second in range(1, 3 * 3600 + 1):
         exact_clock.advance(1)
@@ -67,6 +72,8 @@ async def test_columns_publish_answer_and_save_as_the_per_second_model(tmp_path:
     await both(lambda s: s.read())
     await both(lambda s: s.log("load_profile", None, None, 0, 1000))
     await both(lambda s: s.log("voltage_quality", None, None, 0, 1000))
+    await both(lambda s: s.log("analysis", None, None, 0, 1000))
+    await both(lambda s: s.log("billing", None, None, 0, 1000))
     block = together.blocks[0]
     assert block.column_s > 0.8 * 4 * 3 * 3600  # the columns did run, and the faults exactly
     assert block.exact_s > 0
