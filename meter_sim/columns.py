@@ -1,4 +1,4 @@
-"""Many meters' quiet seconds at once: the array engine (docs/design-notes.md, "The array engine").
+"""Many meters' quiet seconds at once: the array engine (docs/design-notes.md, "The array engine, built").
 
 `Columns(meters)` holds what a quiet second changes, for every member, as NumPy arrays with one row per meter, and
 `advance_to(t)` steps all members to t, leaving each `Meter` as `Meter.advance_to(t)` would. A member's second runs in
@@ -10,15 +10,17 @@ the columns when nothing discrete can happen in it:
   the alarm limits and the load profile's limits, no rapid voltage change, the power-quality fast path is open.
 
 Any other second of a member runs `Meter.step` exactly: its row is written back to its objects first, and read in
-again after if the meter is still covered. Minute ends and demand-period ends come for every member at once: all
-members are written back, `Meter._second_end` runs on each (tariffs, demand, load profile, loggers …), and they are
-read in again. Every value is computed by the same float operations in the same order as the per-second model
+again after if the meter is still covered. At a minute's end (demand periods, analysis intervals and days end on
+one too) the columns compute every member's second, and each member's `Meter._second_end` (tariffs, demand, load
+profile, loggers …) runs on its written-back objects when the member is next read or before the next second
+(`finish`). Every value is computed by the same float operations in the same order as the per-second model
 (household.py, grid.py, metrology.py, power_quality/accumulator.py), and the random draws by the same generator
 (meter_sim/random_columns.py), so the registers, the generators and everything saved are the same bit for bit:
 tests/test_columns_reference.py runs both on the same fleets and compares each meter's saved state.
 
-Between write-backs a member's objects hold the state of its last write-back: `write_back()` brings them up to date
-(before reading a register, saving, or a command) and `read_in()` takes them in again after something changed them.
+Between write-backs a member's objects hold the state of its last write-back: `write_back()` (`write_back_one(i)`)
+brings them up to date (before reading a register, saving, or a command) and `read_in()` (`read_in_one(i)`) takes
+them in again after something changed them.
 """
 
 from __future__ import annotations
