@@ -86,7 +86,6 @@ class SimulatedSource(Source):
             self.meter = Meter(config.id, config, clock, state, logs=logs)
             self.log_journal.loaded(self.meter, logs)
         self._saved_logs = -1
-        self._logs_taken: Any = None  # the loggers' part of the save under way (see `_save`)
         self._fleet: FleetColumns | None = None  # stepped with the other members (see `step_together`)
         self._member = -1
         self._renderers()
@@ -179,22 +178,29 @@ class SimulatedSource(Source):
             await self._save()
 
     async def _save(self) -> None:
-        """The registers and the loggers' new entries, both taken at the same second (`_snapshot`): loggers saved
+        """The registers and the loggers' new entries, both taken at the same second (its `snapshot`): loggers saved
         from a later second than the registers would, after a restart from those registers, record the seconds
         between again (seen with the fleet's columns, which step a member whenever another of its block is read)."""
         self._unsaved = False
-        self._logs_taken = None
+        logs: list[Any] = []  # the loggers' part, taken with the registers
+
+        def snapshot() -> dict[str, Any]:
+            meter = self._current()
+            state = meter.to_state()
+            if meter.logs_revision != self._saved_logs:
+                logs.append(self._take_logs())
+            return state
+
         try:
-            await self._saves.save(self.store, self._snapshot)
-            taken = self._logs_taken
-            if taken is not None:
-                await self._saves.save(self.log_journal, lambda: taken)
+            await self._saves.save(self.store, snapshot)
+            if logs:
+                await self._saves.save(self.log_journal, lambda: logs[0])
         except BaseException:
-            if self._logs_taken is not None:
+            if logs:
                 self.log_journal.forget()  # what was taken may not be on disk: the next save writes it all
                 self._saved_logs = -1
             raise
-        if self._logs_taken is not None and self.log_entries_in_memory is not None:
+        if logs and self.log_entries_in_memory is not None:
             self.log_journal.spill(self.meter, self.log_entries_in_memory)
 
     def _current(self) -> Meter:
@@ -203,13 +209,6 @@ class SimulatedSource(Source):
         if fleet is not None:
             fleet.current(self._member)
         return self.meter
-
-    def _snapshot(self) -> dict[str, Any]:
-        meter = self._current()
-        state = meter.to_state()
-        if meter.logs_revision != self._saved_logs:
-            self._logs_taken = self._take_logs()
-        return state
 
     def _take_logs(self) -> Any:
         """The loggers' snapshot for the journal, taken when the save writer has room for it."""
