@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_fleet import age_fleet, gateway_config
+from bench_fleet import ENGINE, age_fleet, gateway_config
 
 from gateway import fleet_logs
 from gateway.config import load_settings
@@ -75,8 +75,8 @@ def main() -> None:
         new_dir, old_dir = Path(tmp) / "new", Path(tmp) / "aged"
         new_dir.mkdir()
         old_dir.mkdir()
-        new = gateway_config(new_dir, 1, args.members, 1, 1.0)
-        aged = gateway_config(old_dir, 1, args.members, 1, 1.0)
+        new = gateway_config(new_dir, 1, args.members, 1, 1.0, ENGINE)
+        aged = gateway_config(old_dir, 1, args.members, 1, 1.0, ENGINE)
         print(f"{args.members:,} members, {age_fleet(aged, args.age_days) / 1e6:.2f} MB of loggers on disk each "
               f"when {args.age_days:g} days old")
         base = in_child(new, False, args.rounds)

@@ -201,7 +201,7 @@ def run_bare(port: int, qos: int, seconds: float, everything: bool) -> tuple[flo
     return float(rate), float(cpu), counted
 
 
-def gateway_config(folder: Path, port: int, meters: int, qos: int, interval: float, engine: str = "columns") -> Path:
+def gateway_config(folder: Path, port: int, meters: int, qos: int, interval: float, engine: str) -> Path:
     """The members' clocks run at 1/interval: every publication is a new simulated second, as at 1 Hz (at 0.5 s
     and real time, every other state would be the same second again, which costs no meter step)."""
     doc = {"mqtt": {"host": "127.0.0.1", "port": port, "state_qos": qos}, "publish_interval": interval,

@@ -96,6 +96,7 @@ class Columns:
         # As wide as the logger can be: a reconfigured member may log more channels than any had at the start.
         self.an_sum, self.an_src = z(ANALYSIS_MAX_CHANNELS), np.full((n, ANALYSIS_MAX_CHANNELS), _ZERO_AT)
         self.an_n = np.zeros(n, dtype=np.int64)
+        self._an_sources = z(_ZERO_AT + 1)
         self.has_s0 = np.zeros(n, dtype=bool)
 
         self.hh_rng = RandomColumns([m.household.rng for m in self.meters])
@@ -311,15 +312,18 @@ class Columns:
         self.mono += 1
         self.powered_s += 1.0
         self.s0_wh += wh
-        width = self.an_sum.shape[1]
-        if width:
-            sources = np.concatenate([self.instant, self.thd, np.zeros((len(self.meters), 1))], axis=1)
-            self.an_sum += np.take_along_axis(sources, self.an_src, axis=1)
+        sources = self._an_sources  # instant values, THD, a zero: where each analysis channel reads
+        sources[:, :_NI] = self.instant
+        sources[:, _THD_AT:_ZERO_AT] = self.thd
+        self.an_sum += np.take_along_axis(sources, self.an_src, axis=1)
         self.an_n += 1
         self.t = t
         members = self.inside.copy()
         self.column_s += int(members.sum())
         self._end(t, members)
+        # A member loud this second may be covered again at once; one not covered is asked again at a minute's end
+        # only (`covered` costs ~10 µs: asked every second, a fleet of non-ideal meters would pay it for nothing).
+        again = set(loud) if t % 60 else None
         for i in np.flatnonzero(self.active & ~members).tolist():  # loud this second, or not covered
             m = self.meters[i]
             offset = m.clock_offset
@@ -327,7 +331,7 @@ class Columns:
             self.exact_s += 1
             if m.clock_offset != offset:  # its clock stopped (an outage outlasted the supercap): its own time now
                 self.active[i] = False
-            elif covered(m):
+            elif (again is None or i in again) and covered(m):
                 self._read(i)
 
     def _metrology(self, p: Floats, q: Floats, u: Floats, f: Floats) -> Floats:
@@ -410,9 +414,9 @@ class Columns:
         self.f_n += 1
 
     def _end(self, t: int, inside: Bools) -> None:
-        """The end of second t for the members in the columns: the frequency windows that end, the S0 feed, and at
-        minute ends (demand periods, analysis intervals and days end on one too) everything else: Meter._second_end
-        on the written-back objects."""
+        """The end of second t for the members in the columns: the frequency windows that end and the S0 feed; at a
+        minute's end (demand periods, analysis intervals and days end on one too) everything, deferred per member
+        (`finish`)."""
         if t % 60 == 0:
             self._tails = set(np.flatnonzero(inside).tolist())
             return
@@ -427,7 +431,6 @@ class Columns:
                 m.mono, m._s0_wh = int(self.mono[i]), float(self.s0_wh[i])
                 m._feed_s0()
             self.s0_wh[inside] = 0.0
-
 
     def finish(self, i: int | None = None) -> None:
         """The minute's end for member i (None: all) if it still waits: at a minute end the columns compute every

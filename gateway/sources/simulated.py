@@ -20,7 +20,7 @@ from gateway.commands import Command, CommandError
 from gateway.config import MeterConfig
 from gateway.firmware_folder import FirmwareFolder
 from gateway.sources.base import AlarmNotice, BreakerStatus, MeterInfo, Readings, Source
-from gateway.sources.fleet_columns import FleetColumns
+from gateway.sources.fleet_columns import COLUMNS_AT_LEAST, FleetColumns
 from gateway.sources.save_batches import SaveBatches
 from gateway.state_json import split_state_json, state_json
 from meter_sim.alarms import AlarmEvent
@@ -41,10 +41,6 @@ log = logging.getLogger(__name__)
 # topic is never lost; a command is saved within COMMAND_SAVE_DELAY of being carried out (after its response);
 # the rest of the meter's life (energy flowing, `get`) at most `save_interval` later.
 SAVE_INTERVAL = 1.0
-# Fewer members than this step on their own: a block's second costs ~0.25 ms whatever its size, a member's second
-# ~7 µs on its own and ~3 µs in a block, so a block pays from ~60 members (and a small fleet at `speed: 3600` spent
-# its CPU on NumPy's per-call overhead).
-COLUMNS_AT_LEAST = 100
 COMMAND_SAVE_DELAY = 0.005
 COMMAND_SAVE_GAP = 0.05
 
@@ -326,8 +322,7 @@ class SimulatedSource(Source):
 
     async def close(self) -> None:
         self._advance()
-        self._current()
-        await self._save()
+        await self._save()  # its snapshot brings a member of the columns up to date
 
 
 def step_together(sources: Sequence[SimulatedSource], at_least: int = COLUMNS_AT_LEAST) -> FleetColumns | None:
